@@ -27,7 +27,7 @@ class Cluster(TeamOwned):
     urls = models.TextField(validators=[validate_cluster_urls], help_text="One or more node URLs, one per line.")
     auth = models.CharField(max_length=10, choices=Auth.choices, default=Auth.NONE)
     auth_secret = models.ForeignKey(
-        Secret, models.PROTECT, null=True, blank=True, related_name="clusters",
+        Secret, models.RESTRICT, null=True, blank=True, related_name="clusters",
         help_text="Keys username and password (basic) or api_key (API key).",
     )
     ca_bundle = models.TextField(blank=True, help_text="PEM CA certificates to trust.")
@@ -87,7 +87,7 @@ class BackupConfiguration(TeamOwned):
         INVALID = "Invalid"
 
     name = models.CharField(max_length=63, validators=[slug_validator])
-    target = models.ForeignKey(Cluster, models.PROTECT, related_name="backup_configurations")
+    target = models.ForeignKey(Cluster, models.RESTRICT, related_name="backup_configurations")
     paused = models.BooleanField(default=False)
     timezone = models.CharField(max_length=64, default="UTC", validators=[validate_timezone])
 
@@ -117,7 +117,7 @@ class BackupSessionConfig(models.Model):
     name = models.CharField(max_length=63, validators=[slug_validator], default="full")
     schedule = models.CharField(max_length=100, validators=[validate_cron], default="0 2 * * *")
     repositories = models.ManyToManyField(Repository, related_name="session_configs", blank=True)
-    retention_policy = models.ForeignKey(RetentionPolicy, models.PROTECT, null=True, blank=True, related_name="+")
+    retention_policy = models.ForeignKey(RetentionPolicy, models.RESTRICT, null=True, blank=True, related_name="+")
     task_params = models.JSONField(default=dict, blank=True, validators=[addon.validate_backup_params])
     hooks = models.JSONField(
         default=dict, blank=True,

@@ -27,8 +27,8 @@ class RestoreSession(TeamOwned):
         CANCELLED = "Cancelled"
 
     name = models.CharField(max_length=63, validators=[slug_validator])
-    target = models.ForeignKey(Cluster, models.PROTECT, related_name="restore_sessions")
-    repository = models.ForeignKey(Repository, models.PROTECT, related_name="restore_sessions")
+    target = models.ForeignKey(Cluster, models.RESTRICT, related_name="restore_sessions")
+    repository = models.ForeignKey(Repository, models.RESTRICT, related_name="restore_sessions")
     snapshot = models.CharField(max_length=64, default="latest", help_text="A snapshot id of the repository, or latest.")
     resolved_snapshot_id = models.CharField(max_length=64, blank=True, editable=False)
     task_params = models.JSONField(default=dict, blank=True, validators=[addon.validate_restore_params])

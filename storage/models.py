@@ -101,7 +101,7 @@ class BackupStorage(TeamOwned):
     )
     ca_bundle = models.TextField(blank=True, help_text="PEM CA certificates for a private endpoint.")
     insecure_tls = models.BooleanField(default=False, help_text="Skip TLS verification (explicit opt-in).")
-    secret = models.ForeignKey(Secret, models.PROTECT, null=True, blank=True, related_name="storages")
+    secret = models.ForeignKey(Secret, models.RESTRICT, null=True, blank=True, related_name="storages")
     default = models.BooleanField(default=False)
     deletion_policy = models.CharField(max_length=10, choices=DeletionPolicy.choices, default=DeletionPolicy.DELETE)
 
@@ -264,10 +264,10 @@ class Repository(TeamOwned):
         WIPE_OUT = "WipeOut"
 
     name = models.CharField(max_length=63, validators=[slug_validator])
-    storage = models.ForeignKey(BackupStorage, models.PROTECT, related_name="repositories")
+    storage = models.ForeignKey(BackupStorage, models.RESTRICT, related_name="repositories")
     directory = models.CharField(max_length=255, validators=[validate_prefix], help_text="Path inside the storage.")
     encryption_secret = models.ForeignKey(
-        Secret, models.PROTECT, related_name="repositories",
+        Secret, models.RESTRICT, related_name="repositories",
         help_text="Secret holding the repository password under the key RESTIC_PASSWORD (KubeStash's key) or password.",
     )
     deletion_policy = models.CharField(max_length=10, choices=DeletionPolicy.choices, default=DeletionPolicy.DELETE)
