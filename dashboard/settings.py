@@ -83,6 +83,7 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
+    "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
@@ -131,6 +132,11 @@ USE_TZ = True
 STATIC_URL = "static/"
 STATICFILES_DIRS = [BASE_DIR / "static"]
 STATIC_ROOT = DATA_DIR / "static"
+STORAGES = {
+    "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
+    "staticfiles": {"BACKEND": "whitenoise.storage.CompressedStaticFilesStorage"},
+}
+WHITENOISE_USE_FINDERS = True
 
 LOGIN_URL = "dashboard:login"
 LOGIN_REDIRECT_URL = "dashboard:overview"
@@ -163,8 +169,12 @@ if not FIELD_ENCRYPTION_KEYS:
             pass
         FIELD_ENCRYPTION_KEYS = [_key]
 
-# Default local-directory storage root used by the quick start.
+# Local-directory storages may only write under these roots (a team must not be
+# able to point a storage at /etc). The first is where the quick start puts its own.
 LOCAL_STORAGE_ROOT = Path(envstr("STASHBOARD_LOCAL_STORAGE", str(DATA_DIR / "storage")))
+LOCAL_STORAGE_ALLOWED_ROOTS = [LOCAL_STORAGE_ROOT] + [
+    Path(p.strip()) for p in envstr("STASHBOARD_LOCAL_STORAGE_ALLOWED_ROOTS").split(",") if p.strip()
+]
 
 EMAIL_BACKEND = envstr("EMAIL_BACKEND", "django.core.mail.backends.console.EmailBackend")
 DEFAULT_FROM_EMAIL = envstr("DEFAULT_FROM_EMAIL", "stashboard@localhost")
@@ -194,3 +204,4 @@ LOGGING = {
         "django.db.backends": {"level": "WARNING"},
     },
 }
+FORMS_URLFIELD_ASSUME_HTTPS = True

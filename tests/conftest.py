@@ -7,6 +7,11 @@ import pytest
 from tests import factories as f
 
 
+@pytest.fixture(autouse=True)
+def _fast_password_hashing(settings: Any) -> None:
+    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+
+
 @pytest.fixture
 def teams(db: Any) -> dict[str, Any]:
     """alice owns team A, bob views team A, charlie owns team B (STYLE.md)."""
