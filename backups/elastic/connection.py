@@ -1,0 +1,270 @@
+"""Connecting to an Elasticsearch or OpenSearch cluster.
+
+All HTTP goes through `Connection.request`, which drives the official client's
+transport nodes (`elastic_transport.Urllib3HttpNode`, the HTTP layer under the
+`elasticsearch` package) directly instead of the `Elasticsearch` client class:
+
+- the client class sends compatibility media types
+  (`application/vnd.elasticsearch+json; compatible-with=N`) that OpenSearch and
+  osmem-server refuse with 406, and 7.x clients refuse non-Elastic products; the node
+  layer sends exactly the headers we give it, so every distribution gets plain
+  `application/json` from this one place;
+- the node layer hands back the response body as bytes: the dump needs the raw bytes
+  of `_source` (numbers beyond int64/double keep their digits), which a client that
+  deserializes every response cannot give;
+- we still get the transport's TLS handling (CA bundle, verification off), connection
+  pooling per node and its error classes, without re-implementing them.
+"""
+from __future__ import annotations
+
+import base64
+import random
+import ssl
+import threading
+import time
+from dataclasses import dataclass, field
+from typing import Any, Iterable, Mapping
+from urllib.parse import quote, urlsplit
+
+import orjson
+from elastic_transport import ConnectionError as TransportConnectionError
+from elastic_transport import ConnectionTimeout, NodeConfig, TlsError, Urllib3HttpNode
+
+from backups.elastic.dialect import Dialect
+
+RETRY_STATUSES = frozenset({429, 502, 503, 504})
+
+
+class ClusterError(Exception):
+    """A cluster call failed; the message says what to fix.
+
+    `permanent` tells retry logic whether trying again may help; `status` is the HTTP
+    status (0 when there was no response)."""
+
+    def __init__(self, message: str, *, permanent: bool = True, status: int = 0,
+                 error_type: str = "") -> None:
+        super().__init__(message)
+        self.permanent = permanent
+        self.status = status
+        self.error_type = error_type
+
+
+class IndexNotFound(ClusterError):
+    pass
+
+
+@dataclass
+class ClusterConfig:
+    """Where a cluster is and how to authenticate; `urls` are tried round robin."""
+
+    urls: list[str]
+    username: str = ""
+    password: str = ""
+    api_key: str = ""              # "id:key" or the base64 form Elasticsearch prints
+    ca_bundle: str = ""            # path to a PEM file
+    ca_data: str = ""              # PEM text (from a secret, never written to disk)
+    verify_tls: bool = True        # False must be asked for explicitly
+    connect_timeout: float = 10.0
+    request_timeout: float = 300.0
+    max_retries: int = 6           # 429/502/503/504 and connection errors
+    backoff_base: float = 0.5      # seconds, doubled per attempt, with jitter
+    backoff_max: float = 30.0
+    connections_per_node: int = 16
+
+
+@dataclass
+class Response:
+    status: int
+    body: bytes
+    headers: Mapping[str, str] = field(default_factory=dict)
+
+    def json(self) -> Any:
+        return orjson.loads(self.body) if self.body else {}
+
+
+def _error_details(body: bytes) -> tuple[str, str]:
+    """(type, reason) of an Elasticsearch error body, best effort."""
+    try:
+        doc = orjson.loads(body)
+    except orjson.JSONDecodeError:
+        return "", body[:300].decode("utf-8", "replace")
+    err = doc.get("error") if isinstance(doc, dict) else None
+    if isinstance(err, dict):
+        root = (err.get("root_cause") or [err])[0]
+        reason = str(root.get("reason") or err.get("reason") or "")
+        caused = err.get("caused_by")
+        if isinstance(caused, dict) and caused.get("reason") and caused.get("reason") not in reason:
+            reason = f"{reason} (caused by: {caused['reason']})"
+        return str(root.get("type") or err.get("type") or ""), reason
+    if isinstance(err, str):
+        return "", err
+    return "", body[:300].decode("utf-8", "replace")
+
+
+def _ssl_context(cfg: ClusterConfig) -> ssl.SSLContext:
+    ctx = ssl.create_default_context(cafile=cfg.ca_bundle or None, cadata=cfg.ca_data or None)
+    if not cfg.verify_tls:
+        ctx.check_hostname = False
+        ctx.verify_mode = ssl.CERT_NONE
+    return ctx
+
+
+class Connection:
+    """A connected cluster: `dialect`, `distribution`, `version`, and `request()`."""
+
+    def __init__(self, cfg: ClusterConfig) -> None:
+        if not cfg.urls:
+            raise ClusterError("no cluster URL given: set at least one http(s)://host:port")
+        self.cfg = cfg
+        self.nodes: list[Urllib3HttpNode] = []
+        headers = {"content-type": "application/json", "accept": "application/json"}
+        if cfg.api_key:
+            key = cfg.api_key
+            if ":" in key:
+                key = base64.b64encode(key.encode()).decode()
+            headers["authorization"] = f"ApiKey {key}"
+        elif cfg.username:
+            token = base64.b64encode(f"{cfg.username}:{cfg.password}".encode()).decode()
+            headers["authorization"] = f"Basic {token}"
+        for url in cfg.urls:
+            u = urlsplit(url if "://" in url else f"http://{url}")
+            if u.scheme not in ("http", "https") or not u.hostname:
+                raise ClusterError(f"cluster URL {url!r} is not http(s)://host:port: fix the cluster's URL")
+            port = u.port or (443 if u.scheme == "https" else 9200)
+            kw: dict[str, Any] = {}
+            if u.scheme == "https":
+                kw["ssl_context"] = _ssl_context(cfg)
+            self.nodes.append(Urllib3HttpNode(NodeConfig(
+                scheme=u.scheme, host=u.hostname, port=port, path_prefix=u.path.rstrip("/"),
+                headers=headers, request_timeout=cfg.request_timeout,
+                connections_per_node=cfg.connections_per_node, **kw)))
+        self._next = 0
+        self._lock = threading.Lock()
+        self.info: dict[str, Any] = {}
+        self.dialect: Dialect | None = None
+
+    # -- identity ---------------------------------------------------------------------
+    @property
+    def distribution(self) -> str:
+        return self.dialect.distribution if self.dialect else ""
+
+    @property
+    def version(self) -> str:
+        return self.dialect.version_string if self.dialect else ""
+
+    def describe(self) -> str:
+        return ", ".join(self.cfg.urls)
+
+    def identify(self) -> Dialect:
+        """`GET /` → distribution and version → the dialect every later call uses."""
+        info = self.json("GET", "/", privilege="monitor (cluster privilege) or a valid login")
+        self.info = info
+        self.dialect = Dialect.from_info(info)
+        return self.dialect
+
+    def cluster_summary(self) -> dict[str, Any]:
+        assert self.dialect
+        return {"name": self.info.get("cluster_name", ""), "uuid": self.info.get("cluster_uuid", ""),
+                "distribution": self.dialect.distribution, "version": self.dialect.version_string}
+
+    # -- HTTP -------------------------------------------------------------------------
+    def _node(self) -> Urllib3HttpNode:
+        with self._lock:
+            node = self.nodes[self._next % len(self.nodes)]
+            self._next += 1
+            return node
+
+    def request(self, method: str, path: str, body: Any = None, *, raw: bytes | None = None,
+                params: Mapping[str, Any] | None = None, ok: Iterable[int] = (200, 201),
+                ctype: str = "application/json", retry: bool = True, privilege: str = "",
+                index: str = "", timeout: float | None = None) -> Response:
+        """One HTTP call with retries on 429/502/503/504 and connection errors.
+
+        Statuses outside `ok` raise ClusterError with a message that says what to fix;
+        `privilege` names what a 403 is missing, `index` turns a 404 into IndexNotFound."""
+        data = raw if raw is not None else (orjson.dumps(body) if body is not None else None)
+        target = path
+        if params:
+            target += "?" + "&".join(f"{k}={quote(str(v), safe=',*')}" for k, v in params.items())
+        headers = {"content-type": ctype} if ctype != "application/json" else None
+        attempts = self.cfg.max_retries + 1 if retry else 1
+        oks = tuple(ok)
+        last: ClusterError | None = None
+        for attempt in range(attempts):
+            if attempt:
+                self.backoff(attempt)
+            node = self._node()
+            where = f"{node.base_url}{target.split('?')[0]}"
+            try:
+                kw: dict[str, Any] = {}
+                if timeout is not None:
+                    kw["request_timeout"] = timeout
+                meta, resp = node.perform_request(method, target, body=data, headers=headers, **kw)
+            except TlsError as e:
+                raise ClusterError(
+                    f"TLS failure talking to {node.base_url}: {e}. Give the cluster's CA bundle, "
+                    "or turn verification off explicitly for a test cluster") from e
+            except ConnectionTimeout as e:
+                last = ClusterError(f"{method} {where} timed out after {self.cfg.request_timeout}s: "
+                                    "the cluster is overloaded or the timeout is too short",
+                                    permanent=False)
+                last.__cause__ = e
+                continue
+            except TransportConnectionError as e:
+                last = ClusterError(f"cannot reach {node.base_url}: {e}. Check the URL, that the "
+                                    "cluster is running, and firewalls", permanent=False)
+                last.__cause__ = e
+                continue
+            status = meta.status
+            if status in oks:
+                return Response(status, resp, meta.headers)
+            etype, reason = _error_details(resp)
+            if status in RETRY_STATUSES and retry:
+                last = ClusterError(f"{method} {where}: HTTP {status} {etype}: {reason}",
+                                    permanent=False, status=status, error_type=etype)
+                continue
+            raise self._status_error(method, where, status, etype, reason, privilege, index)
+        assert last is not None
+        raise last
+
+    def backoff(self, attempt: int) -> None:
+        """Sleep before retry `attempt` (1-based): exponential with full jitter."""
+        cap = min(self.cfg.backoff_max, self.cfg.backoff_base * (2 ** (attempt - 1)))
+        time.sleep(cap / 2 + random.uniform(0, cap / 2))
+
+    def _status_error(self, method: str, where: str, status: int, etype: str, reason: str,
+                      privilege: str, index: str) -> ClusterError:
+        if status == 401:
+            who = f"user {self.cfg.username!r}" if self.cfg.username else (
+                "the API key" if self.cfg.api_key else "anonymous access")
+            return ClusterError(f"{method} {where}: authentication failed (401) for {who}: "
+                                "fix the cluster's username/password or API key", status=401,
+                                error_type=etype)
+        if status == 403:
+            need = f" grant the privilege {privilege}" if privilege else " grant the missing privilege"
+            return ClusterError(f"{method} {where}: forbidden (403): {reason}:{need} to the backup user",
+                                status=403, error_type=etype)
+        if status == 404 and (index or etype == "index_not_found_exception"):
+            return IndexNotFound(f"index {index or reason!r} not found at {self.describe()}: "
+                                 "check the index name or pattern", status=404, error_type=etype)
+        return ClusterError(f"{method} {where}: HTTP {status} {etype}: {reason}",
+                            permanent=status < 500, status=status, error_type=etype)
+
+    def json(self, method: str, path: str, body: Any = None, **kw: Any) -> Any:
+        return self.request(method, path, body, **kw).json()
+
+    def close(self) -> None:
+        for n in self.nodes:
+            n.close()
+
+
+def connect(cfg: ClusterConfig) -> Connection:
+    """Connect and identify the cluster (`GET /`); raises ClusterError saying what to fix."""
+    conn = Connection(cfg)
+    conn.identify()
+    return conn
+
+
+def index_path(name: str) -> str:
+    """An index name as a URL path segment (names may hold characters like + or #)."""
+    return "/" + quote(name, safe="*,")

@@ -1,0 +1,140 @@
+"""Index selection and the metadata stored beside the data: per index settings, mappings
+and aliases; per cluster templates, pipelines and lifecycle policies."""
+from __future__ import annotations
+
+import fnmatch
+from dataclasses import dataclass
+from typing import Any, Iterable
+
+from backups.elastic.connection import ClusterError, Connection, index_path
+
+CLUSTER_KINDS = ("component_templates", "index_templates", "legacy_templates",
+                 "ingest_pipelines", "lifecycle_policies")
+
+
+@dataclass
+class IndexInfo:
+    name: str
+    status: str          # "open" | "close"
+    health: str          # "green" | "yellow" | "red" | ""
+    uuid: str
+    shards: int
+    hidden: bool
+    settings: dict[str, Any]
+
+
+def _truthy(v: Any) -> bool:
+    return v is True or str(v).lower() == "true"
+
+
+def list_indices(conn: Connection) -> list[IndexInfo]:
+    """Every index of the cluster, hidden and closed ones included."""
+    cat = conn.json("GET", "/_cat/indices", params={
+        "format": "json", "expand_wildcards": "all", "h": "index,status,health,uuid,pri"},
+        privilege="monitor (cluster) and view_index_metadata on the indices")
+    settings = conn.json("GET", "/_all/_settings", params={"expand_wildcards": "all"},
+                         privilege="view_index_metadata on the indices")
+    out = []
+    for row in cat:
+        name = row["index"]
+        s = (settings.get(name) or {}).get("settings") or {}
+        idx = s.get("index") or {}
+        out.append(IndexInfo(
+            name=name, status=row.get("status") or "open", health=row.get("health") or "",
+            uuid=row.get("uuid") or idx.get("uuid", ""), shards=int(row.get("pri") or idx.get("number_of_shards") or 1),
+            hidden=_truthy(idx.get("hidden")) or name.startswith("."), settings=s))
+    return sorted(out, key=lambda i: i.name)
+
+
+def matches(name: str, include: Iterable[str], exclude: Iterable[str]) -> bool:
+    inc = list(include) or ["*"]
+    return any(fnmatch.fnmatchcase(name, p) for p in inc) and not any(
+        fnmatch.fnmatchcase(name, p) for p in exclude)
+
+
+def select_indices(indices: list[IndexInfo], include: Iterable[str], exclude: Iterable[str],
+                   include_hidden: bool) -> list[IndexInfo]:
+    """Pattern selection; hidden and system (dot) indices only when asked for, or when a
+    pattern names them explicitly (a pattern starting with a dot)."""
+    inc = list(include) or ["*"]
+    out = []
+    for info in indices:
+        if not matches(info.name, inc, exclude):
+            continue
+        if info.hidden and not include_hidden and not any(
+                p.startswith(".") and fnmatch.fnmatchcase(info.name, p) for p in inc):
+            continue
+        out.append(info)
+    return out
+
+
+def index_metadata(conn: Connection, info: IndexInfo) -> dict[str, Any]:
+    """settings (as stored), mappings and aliases (filters, routing, write index)."""
+    p = index_path(info.name)
+    mappings = conn.json("GET", f"{p}/_mapping", index=info.name,
+                         privilege=f"view_index_metadata on index {info.name}")
+    aliases = conn.json("GET", f"{p}/_alias", index=info.name,
+                        privilege=f"view_index_metadata on index {info.name}")
+    return {
+        "settings": info.settings,
+        "mappings": (mappings.get(info.name) or {}).get("mappings") or {},
+        "aliases": (aliases.get(info.name) or {}).get("aliases") or {},
+    }
+
+
+def _unsupported(e: ClusterError) -> bool:
+    text = str(e).lower()
+    return e.status in (400, 405, 501) and ("no handler" in text or "not supported" in text
+                                            or "unrecognized" in text or "unknown" in text) or (
+        e.status == 404 and "index_not_found" not in text and "resource_not_found" not in text)
+
+
+def _fetch(conn: Connection, path: str) -> Any:
+    try:
+        return conn.json("GET", path, privilege="read_ilm / manage_index_templates / read_pipeline "
+                                                "(cluster privileges) or monitor")
+    except ClusterError as e:
+        # Elasticsearch 7 answers 404 with `{}` when there are no pipelines; ISM answers
+        # 404 index_not_found before the first policy exists: both mean "none".
+        if e.status == 404 and ("index_not_found" in str(e) or "{}" in str(e) or e.error_type == ""):
+            if "no handler" not in str(e).lower():
+                return {}
+        raise
+
+
+def cluster_metadata(conn: Connection, kinds: Iterable[str] = CLUSTER_KINDS) -> dict[str, Any]:
+    """{kind: {"items": {name: body}}} or {kind: {"unsupported": reason}} per kind.
+
+    A kind the server does not implement is recorded as unsupported, not raised."""
+    d = conn.dialect
+    assert d is not None
+    out: dict[str, Any] = {}
+    for kind in kinds:
+        try:
+            if kind == "component_templates":
+                doc = _fetch(conn, "/_component_template")
+                items = {t["name"]: t["component_template"] for t in doc.get("component_templates", [])}
+            elif kind == "index_templates":
+                doc = _fetch(conn, "/_index_template")
+                items = {t["name"]: t["index_template"] for t in doc.get("index_templates", [])}
+            elif kind == "legacy_templates":
+                items = dict(_fetch(conn, "/_template"))
+            elif kind == "ingest_pipelines":
+                items = dict(_fetch(conn, "/_ingest/pipeline"))
+            elif kind == "lifecycle_policies":
+                doc = _fetch(conn, d.lifecycle_list_path)
+                if d.is_opensearch:
+                    items = {p["_id"]: {"policy": p["policy"]} for p in doc.get("policies", [])}
+                else:
+                    items = {name: {"policy": body["policy"]} for name, body in doc.items()}
+                out[kind] = {"items": items, "flavor": d.lifecycle_kind}
+                continue
+            else:
+                raise ValueError(f"unknown metadata kind {kind!r}; known: {', '.join(CLUSTER_KINDS)}")
+            out[kind] = {"items": items}
+        except ClusterError as e:
+            if _unsupported(e):
+                out[kind] = {"unsupported": f"{d.distribution} {d.version_string}: {e}"}
+            else:
+                raise
+    return out

@@ -1,0 +1,213 @@
+"""Fixtures for the Elasticsearch engine tests: a real server (osmem-server, or the
+cluster named by STASHBOARD_TEST_ES_URL), raw HTTP helpers, a fault-injecting proxy and
+a repository (the real one when storage.repo is available, else the in-memory sink)."""
+from __future__ import annotations
+
+import os
+import threading
+import uuid
+from urllib.parse import quote
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any, Callable, Iterator
+
+import orjson
+import pytest
+import urllib3
+
+from backups.elastic.connection import ClusterConfig, Connection, connect
+from tests.elastic.memrepo import MemRepo
+from tests.peers.osmem import free_port, start_osmem
+
+ENV_URL = "STASHBOARD_TEST_ES_URL"
+
+
+@pytest.fixture(scope="session")
+def cluster_url() -> Iterator[str]:
+    url = os.environ.get(ENV_URL)
+    if url:
+        yield url.rstrip("/")
+        return
+    with start_osmem() as server:
+        yield server.url
+
+
+class Http:
+    """Plain HTTP to the test cluster, for setting up and checking data."""
+
+    def __init__(self, url: str) -> None:
+        self.url = url
+        self.pool = urllib3.PoolManager(retries=False, timeout=urllib3.Timeout(connect=5, read=120))
+
+    def req(self, method: str, path: str, body: Any = None, raw: bytes | None = None,
+            ok: tuple[int, ...] = (200, 201), ctype: str = "application/json") -> Any:
+        data = raw if raw is not None else (orjson.dumps(body) if body is not None else None)
+        r = self.pool.request(method, self.url + path, body=data,
+                              headers={"Content-Type": ctype} if data is not None else {})
+        if r.status not in ok:
+            raise AssertionError(f"{method} {path}: HTTP {r.status}: {r.data[:800]!r}")
+        return orjson.loads(r.data) if r.data else {}
+
+    def create(self, index: str, shards: int = 1, mappings: Any = None, settings: Any = None) -> None:
+        body: dict[str, Any] = {"settings": {"number_of_shards": shards, "number_of_replicas": 0,
+                                             **(settings or {})}}
+        if mappings is not None:
+            body["mappings"] = mappings
+        self.req("PUT", f"/{index}", body)
+
+    def bulk(self, index: str, docs: list[tuple[str, bytes, str | None]]) -> None:
+        """docs: (id, raw source bytes, routing)"""
+        parts = []
+        for _id, src, routing in docs:
+            if b"\n" in src:  # a pretty-printed source cannot go through _bulk
+                q = f"?refresh=true&routing={quote(routing)}" if routing else "?refresh=true"
+                self.req("PUT", f"/{index}/_doc/{quote(_id, safe='')}{q}", raw=src)
+                continue
+            action: dict[str, Any] = {"_id": _id}
+            if routing:
+                action["routing"] = routing
+            parts.append(orjson.dumps({"index": action}) + b"\n" + src + b"\n")
+        if not parts:
+            return
+        res = self.req("POST", f"/{index}/_bulk?refresh=true", raw=b"".join(parts), ctype="application/x-ndjson")
+        assert not res.get("errors"), str(res)[:1500]
+
+    def count(self, index: str) -> int:
+        self.req("POST", f"/{index}/_refresh")
+        return int(self.req("GET", f"/{index}/_count")["count"])
+
+    def delete(self, index: str) -> None:
+        self.req("DELETE", f"/{index}", ok=(200, 404))
+
+
+@pytest.fixture(scope="session")
+def http(cluster_url: str) -> Http:
+    return Http(cluster_url)
+
+
+@pytest.fixture
+def conn(cluster_url: str) -> Iterator[Connection]:
+    c = connect(ClusterConfig(urls=[cluster_url], backoff_base=0.01, backoff_max=0.2))
+    yield c
+    c.close()
+
+
+@pytest.fixture
+def names(http: Http) -> Iterator[Callable[[str], str]]:
+    """Unique index names per test (the suite may run against a shared cluster); the
+    indices are deleted afterwards."""
+    made: list[str] = []
+    tag = uuid.uuid4().hex[:8]
+
+    def make(base: str) -> str:
+        n = f"t{tag}-{base}"
+        made.append(n)
+        return n
+
+    yield make
+    for n in made:
+        http.delete(n)
+    http.delete(f"*{tag}*")
+
+
+@pytest.fixture
+def repo(tmp_path: Any) -> Any:
+    """The real repository on a local directory when the engine has landed, else the
+    in-memory sink with the same writer/reader contract."""
+    try:
+        from storage.backends import open_backend
+        from storage.repo import Repository
+    except ImportError:
+        return MemRepo()
+    backend = open_backend("local", root=str(tmp_path / "repo"))
+    return Repository.init(backend, "test-password", name="team/elastic-tests")
+
+
+# -- fault-injecting proxy ------------------------------------------------------------
+Rule = Callable[[str, str, bytes], "tuple[int, bytes] | None"]
+Transform = Callable[[str, str, bytes], bytes]
+
+
+class FaultProxy:
+    """Forwards to the cluster; `rule` may answer instead, `transform` may alter answers."""
+
+    def __init__(self, upstream: str) -> None:
+        self.upstream = upstream
+        self.rule: Rule | None = None
+        self.transform: Transform | None = None
+        self.requests: list[tuple[str, str]] = []
+        pool = urllib3.PoolManager(maxsize=16, retries=False)
+        proxy = self
+
+        class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def log_message(self, *a: Any) -> None:
+                pass
+
+            def _do(self) -> None:
+                n = int(self.headers.get("Content-Length") or 0)
+                body = self.rfile.read(n) if n else b""
+                proxy.requests.append((self.command, self.path))
+                answer = proxy.rule(self.command, self.path, body) if proxy.rule else None
+                ctype = "application/json"
+                if answer is None:
+                    headers = {k: v for k, v in self.headers.items() if k.lower() in ("content-type", "accept", "authorization")}
+                    r = pool.request(self.command, proxy.upstream + self.path, body=body or None, headers=headers)
+                    status, data = r.status, r.data
+                    if proxy.transform:
+                        data = proxy.transform(self.command, self.path, data)
+                else:
+                    status, data = answer
+                self.send_response(status)
+                self.send_header("Content-Type", ctype)
+                self.send_header("Content-Length", str(len(data)))
+                self.end_headers()
+                if self.command != "HEAD":
+                    self.wfile.write(data)
+
+            do_GET = do_POST = do_PUT = do_DELETE = do_HEAD = _do
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", free_port()), Handler)
+        self.server.daemon_threads = True
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+        self.thread.start()
+
+    def close(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+
+@pytest.fixture
+def proxy(cluster_url: str) -> Iterator[FaultProxy]:
+    p = FaultProxy(cluster_url)
+    yield p
+    p.close()
+
+
+def read_index(conn: Connection, index: str) -> dict[str, tuple[bytes, str | None]]:
+    """{_id: (raw _source bytes, routing)} of an index, through our own dump reader."""
+    from backups.elastic.dump import DumpParams, dump_cluster
+
+    mem = MemRepo()
+    w = mem.writer()
+    res = dump_cluster(conn, w, DumpParams(include=[index], metadata_kinds=(), skip_unchanged=False,
+                                           batch_size=500))
+    assert res.ok, res.indices
+    w.commit()
+    return parse_stream(b"".join(mem.read_stream(mem.latest(), f"indices/{index}")))
+
+
+def parse_stream(blob: bytes) -> dict[str, tuple[bytes, str | None]]:
+    from restores.load import _LINE
+
+    out: dict[str, tuple[bytes, str | None]] = {}
+    for line in blob.split(b"\n"):
+        if not line:
+            continue
+        m = _LINE.match(line)
+        assert m, line[:200]
+        _id = orjson.loads(m.group(1))
+        assert _id not in out, f"duplicate id {_id!r}"
+        out[_id] = (line[m.end():-1], orjson.loads(m.group(2)) if m.group(2) else None)
+    return out

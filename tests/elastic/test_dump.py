@@ -1,0 +1,292 @@
+from __future__ import annotations
+
+import re
+import threading
+import time
+
+import orjson
+import pytest
+
+from backups.elastic.dump import DumpParams, ProgressEvent, dump_cluster
+from backups.elastic.hits import parse_page
+from tests.elastic.conftest import parse_stream, read_index
+from tests.elastic.memrepo import MemRepo
+
+# Numbers at and beyond the edges of int64 / uint64 / double, written as raw JSON so
+# nothing on our side can round them before they reach the server.
+EDGE_NUMBERS = (b'{"i63": 9223372036854775807, "neg63": -9223372036854775808, "u64": 18446744073709551615, '
+                b'"beyond": 18446744073709551617, "huge": 123456789012345678901234567890123456789, '
+                b'"dec": 3.14159265358979323846264338327950288, "tiny": 5e-324, "big": 1.7976931348623157e308, '
+                b'"trail": 1.50, "exp": 1E+5, "neg0": -0.0, "p53": 9007199254740993}')
+
+TRICKY_IDS = ["plain", "with space", "slash/and?query#frag&amp", "unicod\u00e9-\u6f22\u5b57-\U0001f600",
+              'quote"back\\slash', "percent%2F", "+plus", "x" * 500]
+
+
+def tricky_docs() -> list[tuple[str, bytes, str | None]]:
+    deep: object = {"leaf": "bottom"}
+    for i in range(60):
+        deep = {f"l{i}": deep}
+    docs = [
+        ("plain", b'{"msg":"hello"}', None),
+        ("with space", EDGE_NUMBERS, None),
+        ("slash/and?query#frag&amp", '{"t":"caf\u00e9 \u6f22\u5b57 \U0001f600 \\u00e9 <&> \\/ \\n\\t"}'.encode(), None),
+        ("unicod\u00e9-\u6f22\u5b57-\U0001f600", orjson.dumps({"deep": deep}), None),
+        ('quote"back\\slash', b'{ "spaced" : [ 1 , 2.0 , {"a" :null} ] ,\n "pretty": true }', None),
+        ("percent%2F", orjson.dumps({"big": "x" * 1_500_000, "n": 1}), None),   # a large document
+        ("+plus", b'{"routed": 1}', "shard-key-\u00e9"),
+        ("x" * 500, b'{"empty":{},"arr":[],"s":""}', "r2"),
+    ]
+    return docs
+
+
+@pytest.fixture
+def tricky(http, names):
+    idx = names("tricky")
+    http.create(idx, shards=3, mappings={"dynamic": False, "properties": {"msg": {"type": "text"}}})
+    http.bulk(idx, tricky_docs())
+    return idx
+
+
+_TOKENS = re.compile(rb'"(?:[^"\\]|\\.)*"|\s+|[^"\s]+')
+
+
+def strip_ws(src: bytes) -> bytes:
+    """The JSON text without whitespace between tokens: osmem compacts _source that way
+    (Elasticsearch keeps it as sent); every other byte, digits and escapes included, must
+    come back unchanged."""
+    return b"".join(t for t in _TOKENS.findall(src) if not t.isspace())
+
+
+def expected_source(src: bytes) -> bytes:
+    return strip_ws(src)
+
+
+@pytest.mark.parametrize("mode", ["scroll", "pit"])
+def test_it_dumps_tricky_content_byte_for_byte(conn, tricky, mode):
+    mem = MemRepo()
+    w = mem.writer()
+    res = dump_cluster(conn, w, DumpParams(include=[tricky], read_mode=mode, batch_size=3, max_slices=3))
+    assert res.ok, res.indices
+    assert res.indices[tricky]["docs"] == len(tricky_docs())
+    assert res.indices[tricky]["read_mode"] == mode
+    assert res.indices[tricky]["slices"] == 3
+    w.commit()
+    got = parse_stream(b"".join(mem.read_stream(mem.latest(), f"indices/{tricky}")))
+    want = {i: (expected_source(s), r) for i, s, r in tricky_docs()}
+    assert set(got) == set(want)
+    for _id, (src, routing) in want.items():
+        assert strip_ws(got[_id][0]) == src, _id
+        assert b"\n" not in got[_id][0]
+        assert got[_id][1] == routing, _id
+
+
+def test_the_stream_meta_holds_settings_mappings_aliases_and_counts(conn, http, names):
+    idx = names("meta")
+    http.create(idx, shards=2, mappings={"properties": {"k": {"type": "keyword"}}})
+    http.bulk(idx, [(str(i), b'{"k":"v%d"}' % i, None) for i in range(7)])
+    alias = names("alias")
+    http.req("POST", "/_aliases", {"actions": [{"add": {"index": idx, "alias": alias, "filter": {"term": {"k": "v1"}},
+                                                         "routing": "1", "is_write_index": True}}]})
+    mem = MemRepo()
+    w = mem.writer()
+    res = dump_cluster(conn, w, DumpParams(include=[idx]))
+    w.commit()
+    meta = mem.latest().streams[f"indices/{idx}"].meta
+    assert meta["docs"] == 7 and meta["complete"] and meta["uuid"]
+    assert meta["settings"]["index"]["number_of_shards"] == "2"
+    assert meta["mappings"]["properties"]["k"]["type"] == "keyword"
+    assert meta["aliases"][alias]["filter"] == {"term": {"k": "v1"}}
+    assert meta["aliases"][alias]["is_write_index"] is True
+    assert meta["fingerprint"]
+    assert res.cluster_meta["cluster"]["distribution"] in ("opensearch", "elasticsearch")
+
+
+def test_cluster_metadata_holds_templates_and_records_unsupported_kinds(conn, http, names):
+    comp, itpl, legacy = names("comp"), names("itpl"), names("legacy")
+    http.req("PUT", f"/_component_template/{comp}", {"template": {"settings": {"number_of_shards": 1}}})
+    http.req("PUT", f"/_index_template/{itpl}", {"index_patterns": [f"{itpl}-*"], "composed_of": [comp],
+                                                 "priority": 321})
+    http.req("PUT", f"/_template/{legacy}", {"index_patterns": [f"{legacy}-*"], "order": 3})
+    try:
+        mem = MemRepo()
+        res = dump_cluster(conn, mem.writer(), DumpParams(include=["nothing-matches-this"]))
+        cm = res.cluster_meta
+        assert cm["component_templates"]["items"][comp]["template"]["settings"]["index"]["number_of_shards"] in ("1", 1)
+        assert cm["index_templates"]["items"][itpl]["priority"] == 321
+        assert cm["legacy_templates"]["items"][legacy]["order"] == 3
+        for kind in ("ingest_pipelines", "lifecycle_policies"):
+            # osmem implements neither: recorded as unsupported, not an error
+            assert "items" in cm[kind] or "unsupported" in cm[kind]
+        if conn.info.get("cluster_name") == "osmem":
+            assert "unsupported" in cm["ingest_pipelines"]
+            assert "unsupported" in cm["lifecycle_policies"]
+        assert res.ok
+        assert res.warnings  # nothing matched, and it says so
+    finally:
+        http.req("DELETE", f"/_index_template/{itpl}", ok=(200, 404))
+        http.req("DELETE", f"/_component_template/{comp}", ok=(200, 404))
+        http.req("DELETE", f"/_template/{legacy}", ok=(200, 404))
+
+
+def test_it_selects_by_patterns_and_leaves_hidden_indices_out_unless_asked(conn, http, names):
+    a, b, hidden = names("keep-a"), names("drop-b"), names("hid")
+    for i in (a, b):
+        http.create(i)
+    http.create(hidden, settings={"index.hidden": True})
+    prefix = a.split("-keep")[0]
+    res = dump_cluster(conn, MemRepo().writer(), DumpParams(include=[f"{prefix}-*"], exclude=["*-drop-*"],
+                                                             metadata_kinds=()))
+    assert set(res.indices) == {a}
+    res = dump_cluster(conn, MemRepo().writer(), DumpParams(include=[f"{prefix}-*"], include_hidden=True,
+                                                             metadata_kinds=()))
+    assert set(res.indices) == {a, b, hidden}
+
+
+def test_a_closed_index_is_reported_not_silently_skipped(conn, http, names):
+    idx = names("closed")
+    http.create(idx)
+    http.req("POST", f"/{idx}/_close")
+    res = dump_cluster(conn, MemRepo().writer(), DumpParams(include=[idx], metadata_kinds=()))
+    assert res.indices[idx]["closed"] is True
+    assert any("closed" in w and idx in w for w in res.warnings)
+    res = dump_cluster(conn, MemRepo().writer(), DumpParams(include=[idx], metadata_kinds=(), fail_on_closed=True))
+    assert not res.ok and "_open" in res.indices[idx]["error"]
+
+
+def test_a_short_read_fails_the_index_loudly(cluster_url, http, names, proxy):
+    from backups.elastic.connection import ClusterConfig, connect
+
+    idx = names("short")
+    http.create(idx, shards=1)
+    http.bulk(idx, [(str(i), b'{"n":%d}' % i, None) for i in range(30)])
+
+    def drop_one_hit(method, path, data):
+        if "scroll" in path and b'"hits":[{' in data:
+            doc = orjson.loads(data)
+            if len(doc["hits"]["hits"]) > 1:
+                doc["hits"]["hits"].pop()
+                return orjson.dumps(doc)
+        return data
+
+    proxy.transform = drop_one_hit
+    c = connect(ClusterConfig(urls=[proxy.url]))
+    mem = MemRepo()
+    w = mem.writer()
+    res = dump_cluster(c, w, DumpParams(include=[idx], read_mode="scroll", batch_size=10, metadata_kinds=()))
+    assert not res.ok
+    assert "count" in res.indices[idx]["error"] and "30" in res.indices[idx]["error"]
+    assert f"indices/{idx}" not in w.streams  # no short stream reaches the snapshot
+
+
+def test_shard_failures_fail_the_index(cluster_url, http, names, proxy):
+    from backups.elastic.connection import ClusterConfig, connect
+
+    idx = names("shardfail")
+    http.create(idx)
+    http.bulk(idx, [(str(i), b'{"n":%d}' % i, None) for i in range(5)])
+
+    def fail_shards(method, path, data):
+        if "_search" in path and b'"hits"' in data:
+            doc = orjson.loads(data)
+            doc["_shards"]["failed"] = 1
+            doc["_shards"]["failures"] = [{"shard": 0, "reason": {"type": "boom"}}]
+            return orjson.dumps(doc)
+        return data
+
+    proxy.transform = fail_shards
+    c = connect(ClusterConfig(urls=[proxy.url]))
+    res = dump_cluster(c, MemRepo().writer(), DumpParams(include=[idx], metadata_kinds=()))
+    assert not res.ok and "shard failures" in res.indices[idx]["error"]
+
+
+def test_skip_unchanged_reads_nothing_and_rereads_what_changed(conn, http, names):
+    same, upd, dele, add = names("same"), names("upd"), names("del"), names("add")
+    for idx in (same, upd, dele, add):
+        http.create(idx, shards=3)
+        http.bulk(idx, [(str(i), b'{"n":%d}' % i, None) for i in range(40)])
+    mem = MemRepo()
+    w = mem.writer()
+    first = dump_cluster(conn, w, DumpParams(include=[same, upd, dele, add], metadata_kinds=()))
+    assert first.ok
+    w.commit()
+    prev = mem.latest()
+
+    # update in place on a multi-shard index (osmem's max_seq_no does not move), a delete, an add
+    http.bulk(upd, [("7", b'{"n":1007}', None)])
+    http.req("DELETE", f"/{dele}/_doc/3?refresh=true")
+    http.bulk(add, [("new", b'{"n":-1}', None)])
+
+    w2 = mem.writer()
+    second = dump_cluster(conn, w2, DumpParams(include=[same, upd, dele, add], metadata_kinds=()), previous=prev)
+    assert second.ok, second.indices
+    assert second.indices[same]["skipped_unchanged"] is True
+    for idx in (upd, dele, add):
+        assert second.indices[idx]["skipped_unchanged"] is False, idx
+    w2.commit()
+    m = mem.latest()
+    assert m.streams[f"indices/{same}"].chunks == prev.streams[f"indices/{same}"].chunks
+    assert m.streams[f"indices/{same}"].meta["docs"] == 40
+    got = parse_stream(b"".join(mem.read_stream(m, f"indices/{upd}")))
+    assert got["7"][0] == b'{"n":1007}'
+    assert len(parse_stream(b"".join(mem.read_stream(m, f"indices/{dele}")))) == 39
+    assert len(parse_stream(b"".join(mem.read_stream(m, f"indices/{add}")))) == 41
+    # only the changed indices were read: the unchanged one cost zero documents
+    assert w2.bytes_read == sum(second.indices[i]["bytes"] for i in (upd, dele, add))
+
+    # and a third run sees everything unchanged
+    w3 = mem.writer()
+    third = dump_cluster(conn, w3, DumpParams(include=[same, upd, dele, add], metadata_kinds=()), previous=m)
+    assert all(e["skipped_unchanged"] for e in third.indices.values())
+    assert w3.bytes_read == 0
+
+
+def test_progress_and_throttling(conn, http, names):
+    idx = names("throttle")
+    http.create(idx, shards=2)
+    http.bulk(idx, [(str(i), b'{"n":%d}' % i, None) for i in range(300)])
+    events: list[ProgressEvent] = []
+    t = time.monotonic()
+    res = dump_cluster(conn, MemRepo().writer(), DumpParams(include=[idx], batch_size=50, max_docs_per_second=1000,
+                                                             metadata_kinds=()), progress=events.append)
+    assert res.ok
+    assert time.monotonic() - t >= 0.2      # 300 docs at 1000/s, first page free
+    data = [e for e in events if e.phase == "data"]
+    assert data and data[-1].docs == 300 and data[-1].total == 300 and data[-1].bytes == res.indices[idx]["bytes"]
+    assert events[-1].phase == "done"
+
+
+def test_cancel_stops_the_dump(conn, http, names):
+    idx = names("cancel")
+    http.create(idx)
+    http.bulk(idx, [(str(i), b'{"n":%d}' % i, None) for i in range(50)])
+    cancel = threading.Event()
+
+    def stop(ev: ProgressEvent) -> None:
+        if ev.phase == "data":
+            cancel.set()
+
+    res = dump_cluster(conn, MemRepo().writer(), DumpParams(include=[idx], batch_size=5, metadata_kinds=()),
+                       progress=stop, cancel=cancel)
+    assert not res.ok and "cancelled" in res.indices[idx]["error"]
+
+
+def test_pages_keep_source_bytes_on_both_parse_paths():
+    raw = (b'{"_scroll_id":"s","hits":{"total":{"value":2,"relation":"eq"},"hits":['
+           b'{"_index":"i","_id":"a","_score":null,"_source":{"n":123456789012345678901234567890},"sort":[0]},'
+           b'{"_index":"i","_id":"b","_routing":"r","_source":{"x":{"_source":{"y":1.50}}},"sort":[1]}]}}')
+    page = parse_page(raw)
+    assert page.exact_path and page.docs == 2 and page.total == 2 and page.scroll_id == "s"
+    assert page.lines == (b'{"_id":"a","_source":{"n":123456789012345678901234567890}}\n'
+                          b'{"_id":"b","_routing":"r","_source":{"x":{"_source":{"y":1.50}}}}\n')
+    compact = b'{"hits":{"total":{"value":1,"relation":"gte"},"hits":[{"_id":"a","_source":{"f":0.5}}]}}'
+    page = parse_page(compact)
+    assert not page.exact_path and page.total is None
+    assert page.lines == b'{"_id":"a","_source":{"f":0.5}}\n'
+
+
+def test_read_index_helper_sees_what_was_written(conn, http, names):
+    idx = names("helper")
+    http.create(idx)
+    http.bulk(idx, [("a", b'{"v":1}', None)])
+    assert read_index(conn, idx) == {"a": (b'{"v":1}', None)}

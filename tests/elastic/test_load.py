@@ -1,0 +1,217 @@
+from __future__ import annotations
+
+import random
+import threading
+
+import orjson
+import pytest
+
+from backups.elastic.connection import ClusterConfig, connect
+from backups.elastic.dump import DumpParams, dump_cluster
+from restores.load import LoadParams, creatable_settings, load_snapshot
+from restores.rename import Renamer
+from tests.elastic.conftest import read_index
+from tests.elastic.test_dump import expected_source, strip_ws, tricky_docs
+
+
+def backup(conn, repo, include, **kw):
+    with repo.writer(meta={"configuration": "test"}) as w:
+        res = dump_cluster(conn, w, DumpParams(include=include, **kw))
+        assert res.ok, res.indices
+        w.commit(meta={"cluster": res.cluster_meta["cluster"], "cluster_metadata": res.cluster_meta,
+                       "status": "Succeeded"})
+    return repo.manifest("latest")
+
+
+def restore(conn, repo, manifest, **kw):
+    return load_snapshot(conn, manifest, open_stream=lambda name: repo.read_stream(manifest, name),
+                         params=LoadParams(**kw))
+
+
+def test_round_trip_of_tricky_content_with_rename(conn, http, names, repo):
+    src = names("rt-src")
+    http.create(src, shards=3, mappings={"dynamic": False, "properties": {"msg": {"type": "text"}}},
+                settings={"refresh_interval": "7s"})
+    http.bulk(src, tricky_docs())
+    alias = names("rt-alias")
+    http.req("POST", "/_aliases", {"actions": [{"add": {"index": src, "alias": alias, "routing": "r1",
+                                                         "filter": {"match_all": {}}}}]})
+    m = backup(conn, repo, [src], metadata_kinds=())
+    target, new_alias = names("rt-src-restored"), names("rt-alias-restored")
+    res = restore(conn, repo, m, rename_pattern=r"rt-(src|alias)$", rename_replacement=r"rt-\g<1>-restored",
+                  metadata_kinds=())
+    assert res.ok, res.indices
+    e = res.indices[target]
+    assert e["docs"] == len(tricky_docs()) and e["count"] == len(tricky_docs()) and e["status"] == "Succeeded"
+    got = read_index(conn, target)
+    for _id, s, routing in tricky_docs():
+        assert strip_ws(got[_id][0]) == expected_source(s), _id
+        assert got[_id][1] == routing
+    # settings restored after the load, aliases renamed with their routing/filter
+    st = http.req("GET", f"/{target}/_settings")[target]["settings"]["index"]
+    assert st["refresh_interval"] == "7s" and st["number_of_shards"] == "3" and st["number_of_replicas"] == "0"
+    al = http.req("GET", f"/{target}/_alias")[target]["aliases"]
+    assert list(al) == [new_alias]
+    assert al[new_alias].get("index_routing") == "r1" and al[new_alias].get("filter") == {"match_all": {}}
+
+
+def test_templates_are_restored_with_renamed_patterns(conn, http, names, repo):
+    comp, itpl, legacy = names("rcomp"), names("ritpl"), names("rlegacy")
+    http.req("PUT", f"/_component_template/{comp}", {"template": {"mappings": {"properties": {"z": {"type": "keyword"}}}}})
+    http.req("PUT", f"/_index_template/{itpl}", {"index_patterns": ["logs-old-*"], "composed_of": [comp],
+                                                 "priority": 777, "template": {"aliases": {"logs-old": {}}}})
+    http.req("PUT", f"/_template/{legacy}", {"index_patterns": ["logs-old-legacy-*"], "order": 5})
+    try:
+        m = backup(conn, repo, ["no-index-at-all"])
+        for n in (itpl, comp, legacy):
+            http.req("DELETE", f"/_{'index_template' if n == itpl else 'component_template' if n == comp else 'template'}/{n}")
+        res = restore(conn, repo, m, rename_pattern="^logs-old", rename_replacement="logs-new")
+        assert res.metadata["component_templates"][comp] == "restored"
+        assert res.metadata["index_templates"][itpl] == "restored"
+        assert res.metadata["legacy_templates"][legacy] == "restored"
+        assert res.metadata["ingest_pipelines"]["*"].startswith("skipped") or res.metadata["ingest_pipelines"]
+        t = http.req("GET", f"/_index_template/{itpl}")["index_templates"][0]["index_template"]
+        assert t["index_patterns"] == ["logs-new-*"] and t["composed_of"] == [comp]
+        assert list(t["template"]["aliases"]) == ["logs-new"]
+        lt = http.req("GET", f"/_template/{legacy}")[legacy]
+        assert lt["index_patterns"] == ["logs-new-legacy-*"]
+    finally:
+        http.req("DELETE", f"/_index_template/{itpl}", ok=(200, 404))
+        http.req("DELETE", f"/_component_template/{comp}", ok=(200, 404))
+        http.req("DELETE", f"/_template/{legacy}", ok=(200, 404))
+
+
+@pytest.fixture
+def snap(conn, http, names, repo):
+    idx = names("conflict")
+    http.create(idx, shards=2)
+    http.bulk(idx, [(str(i), b'{"n":%d}' % i, None) for i in range(20)])
+    m = backup(conn, repo, [idx], metadata_kinds=())
+    # the live index moves on after the backup
+    http.bulk(idx, [("extra", b'{"n":-1}', None), ("3", b'{"n":333}', None)])
+    return idx, m
+
+
+def test_conflict_fail_is_the_default_and_leaves_the_index_alone(conn, http, repo, snap):
+    idx, m = snap
+    res = restore(conn, repo, m, metadata_kinds=())
+    assert not res.ok and res.indices[idx]["status"] == "Failed"
+    assert "already exists" in res.indices[idx]["error"]
+    assert http.count(idx) == 21
+
+
+def test_conflict_skip(conn, http, repo, snap):
+    idx, m = snap
+    res = restore(conn, repo, m, conflict="skip", metadata_kinds=())
+    assert res.ok and res.indices[idx]["status"] == "Skipped"
+    assert http.count(idx) == 21
+
+
+def test_conflict_overwrite_recreates_the_index(conn, http, repo, snap):
+    idx, m = snap
+    res = restore(conn, repo, m, conflict="overwrite", metadata_kinds=())
+    assert res.ok, res.indices
+    got = read_index(conn, idx)
+    assert len(got) == 20 and "extra" not in got and got["3"][0] == b'{"n":3}'
+
+
+def test_conflict_merge_indexes_into_the_existing_index(conn, http, repo, snap):
+    idx, m = snap
+    res = restore(conn, repo, m, conflict_per_index={idx: "merge"}, metadata_kinds=())
+    assert res.ok, res.indices
+    got = read_index(conn, idx)
+    assert len(got) == 21 and "extra" in got and got["3"][0] == b'{"n":3}'
+
+
+def test_mapping_conflicts_are_counted_reported_and_fail_the_index(conn, http, names, repo):
+    idx = names("mapconf")
+    http.create(idx, mappings={"properties": {"n": {"type": "keyword"}}})
+    http.bulk(idx, [(str(i), b'{"n":"%s"}' % (b"word" if i % 3 == 0 else b"%d" % i), None) for i in range(30)])
+    m = backup(conn, repo, [idx], metadata_kinds=())
+    http.delete(idx)
+    http.create(idx, mappings={"properties": {"n": {"type": "long"}}})
+    res = restore(conn, repo, m, conflict="merge", metadata_kinds=())
+    e = res.indices[idx]
+    assert not res.ok and e["status"] == "Failed"
+    assert e["failed"] == 10 and e["docs"] == 20
+    assert len(e["failures"]) == 5 and all("mapper_parsing_exception" in f for f in e["failures"])
+    assert "10 documents could not be indexed" in e["error"]
+
+
+def test_a_429_storm_loses_nothing(cluster_url, http, names, repo, proxy):
+    idx = names("storm")
+    http.create(idx, shards=2)
+    docs = [(f"d{i}", b'{"n":%d,"pad":"%s"}' % (i, b"y" * 200), None) for i in range(600)]
+    http.bulk(idx, docs)
+    c = connect(ClusterConfig(urls=[proxy.url], backoff_base=0.005, backoff_max=0.05, max_retries=50))
+    m = backup(c, repo, [idx], metadata_kinds=())
+    http.delete(idx)
+    rnd = random.Random(7)
+    lock = threading.Lock()
+    seen = {"bulk": 0, "rejected_whole": 0, "rejected_items": 0}
+
+    def storm(method, path, body):
+        if "_bulk" not in path:
+            return None
+        with lock:
+            seen["bulk"] += 1
+            if rnd.random() < 0.4:
+                seen["rejected_whole"] += 1
+                return 429, b'{"error":{"type":"es_rejected_execution_exception","reason":"queue full"},"status":429}'
+        return None
+
+    def reject_items(method, path, data):
+        # answer 429 for a fraction of the items of a bulk that did go through... by
+        # rewriting the response, then the client must resend exactly those items; the
+        # server indexed them already, so resending is idempotent (same _id)
+        if "_bulk" not in path:
+            return data
+        doc = orjson.loads(data)
+        with lock:
+            for it in doc["items"]:
+                r = it["index"]
+                if rnd.random() < 0.2:
+                    seen["rejected_items"] += 1
+                    r["status"] = 429
+                    r["error"] = {"type": "es_rejected_execution_exception", "reason": "rejected"}
+                    doc["errors"] = True
+        return orjson.dumps(doc)
+
+    proxy.rule, proxy.transform = storm, reject_items
+    res = load_snapshot(c, m, open_stream=lambda n: repo.read_stream(m, n),
+                        params=LoadParams(metadata_kinds=(), workers=3, bulk_bytes=20_000, max_item_retries=30))
+    assert res.ok, res.indices
+    assert seen["rejected_whole"] > 3 and seen["rejected_items"] > 10
+    got = read_index(c, idx)
+    assert len(got) == 600 and res.indices[idx]["count"] == 600 and res.indices[idx]["failed"] == 0
+
+
+def test_retries_give_up_loudly(cluster_url, http, names, repo, proxy):
+    idx = names("giveup")
+    http.create(idx)
+    http.bulk(idx, [("a", b'{"n":1}', None)])
+    c = connect(ClusterConfig(urls=[proxy.url], backoff_base=0.001, backoff_max=0.002, max_retries=2))
+    m = backup(c, repo, [idx], metadata_kinds=())
+    http.delete(idx)
+    proxy.rule = lambda method, path, body: (503, b'{"error":"unavailable"}') if "_bulk" in path else None
+    res = load_snapshot(c, m, open_stream=lambda n: repo.read_stream(m, n), params=LoadParams(metadata_kinds=()))
+    assert not res.ok and "503" in res.indices[idx]["error"]
+
+
+def test_settings_the_cluster_sets_itself_are_dropped():
+    s = {"index": {"uuid": "u", "creation_date": "1", "provided_name": "x", "version": {"created": "1"},
+                   "routing": {"allocation": {"initial_recovery": {"_id": "n"}, "include": {"tier": "hot"}}},
+                   "number_of_shards": "2", "analysis": {"analyzer": {"a": {"type": "standard"}}}}}
+    out = creatable_settings(s)
+    assert out == {"index": {"routing": {"allocation": {"include": {"tier": "hot"}}}, "number_of_shards": "2",
+                             "analysis": {"analyzer": {"a": {"type": "standard"}}}}}
+
+
+def test_rename_applies_to_names_aliases_and_patterns():
+    r = Renamer(r"^prod-(.*)$", r"staging-\1")
+    assert r("prod-logs") == "staging-logs" and r("other") == "other"
+    assert r.aliases({"prod-a": {"is_write_index": True}}) == {"staging-a": {"is_write_index": True}}
+    t = r.template({"index_patterns": ["prod-*", "x-*"], "template": {"aliases": {"prod-all": {}}}})
+    assert t == {"index_patterns": ["staging-*", "x-*"], "template": {"aliases": {"staging-all": {}}}}
+    with pytest.raises(ValueError):
+        Renamer("(", "x")

@@ -1,0 +1,84 @@
+"""Start osmem-server (in-memory OpenSearch-compatible server from PyPI) on a free port.
+
+    with start_osmem() as es:
+        es.url  # http://127.0.0.1:PORT
+"""
+from __future__ import annotations
+
+import contextlib
+import os
+import socket
+import subprocess
+import tempfile
+import time
+import urllib.request
+from dataclasses import dataclass
+from typing import Iterator
+
+
+def free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@dataclass
+class Osmem:
+    url: str
+    pid: int
+    log_path: str
+
+    def log_tail(self, n: int = 4000) -> str:
+        with open(self.log_path, "rb") as f:
+            return f.read()[-n:].decode("utf-8", "replace")
+
+
+def osmem_binary() -> str:
+    import osmem_server
+
+    path = osmem_server.resolve_binary()
+    if not os.access(path, os.X_OK):
+        os.chmod(path, 0o755)
+    return path
+
+
+@contextlib.contextmanager
+def start_osmem(*, startup_timeout: float = 20.0) -> Iterator[Osmem]:
+    """Start a fresh osmem-server and kill it on exit.
+
+    Raises RuntimeError with the tail of the server's log if it does not answer `GET /`."""
+    binary = osmem_binary()
+    log = tempfile.NamedTemporaryFile(prefix="osmem-", suffix=".log", delete=False)
+    proc = None
+    for _attempt in range(3):  # the free port may be taken between probe and bind
+        port = free_port()
+        url = f"http://127.0.0.1:{port}"
+        proc = subprocess.Popen([binary, "-addr", f"127.0.0.1:{port}", "-no-stdin-watch"],
+                                stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
+        deadline = time.monotonic() + startup_timeout
+        while time.monotonic() < deadline and proc.poll() is None:
+            try:
+                with urllib.request.urlopen(url + "/", timeout=1) as r:
+                    if r.status == 200:
+                        break
+            except OSError:
+                time.sleep(0.05)
+        else:
+            proc.kill()
+            proc.wait()
+            continue
+        break
+    else:
+        log.close()
+        with open(log.name, "rb") as f:
+            tail = f.read()[-4000:].decode("utf-8", "replace")
+        raise RuntimeError(f"osmem-server ({binary}) did not start: log tail:\n{tail}")
+    server = Osmem(url=url, pid=proc.pid, log_path=log.name)
+    try:
+        yield server
+    finally:
+        proc.kill()
+        proc.wait()
+        log.close()
+        with contextlib.suppress(OSError):
+            os.unlink(log.name)
