@@ -138,8 +138,8 @@ def test_api_key_and_basic_auth_headers(cluster_url):
     from backups.elastic.connection import Connection
 
     c = Connection(ClusterConfig(urls=[cluster_url], api_key="id:secret"))
-    assert c.nodes[0].config.headers["authorization"] == "ApiKey aWQ6c2VjcmV0"
+    assert c.headers["authorization"] == "ApiKey aWQ6c2VjcmV0"
     c = Connection(ClusterConfig(urls=[cluster_url], username="u", password="p"))
-    assert c.nodes[0].config.headers["authorization"] == "Basic dTpw"
+    assert c.headers["authorization"] == "Basic dTpw"
     with pytest.raises(ClusterError, match="not http"):
         Connection(ClusterConfig(urls=["ftp://x"]))
