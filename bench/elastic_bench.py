@@ -69,11 +69,10 @@ def child_dump(args: argparse.Namespace) -> dict[str, Any]:
     from backups.elastic.connection import ClusterConfig, connect
     from backups.elastic.dump import DumpParams, dump_cluster
 
-    conn = connect(ClusterConfig(urls=[args.url]))
-    repo = _open_repo(args.repo, create=not os.path.exists(os.path.join(args.repo, "repository.yaml"))
-                      and not args.second)
-    params = DumpParams(include=[INDEX], batch_size=5000, max_slices=args.slices)
+    repo = _open_repo(args.repo, create=False)      # key derivation (KDF) not in "engine_secs"
     t = time.perf_counter()
+    conn = connect(ClusterConfig(urls=[args.url]))
+    params = DumpParams(include=[INDEX], batch_size=5000, max_slices=args.slices)
     if repo is None:
         res = dump_cluster(conn, _NullWriter(), params)
         engine = "null sink (storage.repo not installed)"
@@ -86,10 +85,15 @@ def child_dump(args: argparse.Namespace) -> dict[str, Any]:
         engine = "storage.repo on a local directory"
     dt = time.perf_counter() - t
     e = res.indices[INDEX]
-    return {"ok": res.ok, "docs": e["docs"], "bytes": e["bytes"], "secs": dt, "engine": engine,
+    return {"ok": res.ok, "docs": e["docs"], "bytes": e["bytes"], "engine_secs": dt, "engine": engine,
             "skipped_unchanged": e["skipped_unchanged"], "error": e["error"],
             "read_mode": e.get("read_mode"), "slices": e.get("slices"),
             "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}
+
+
+def child_init(args: argparse.Namespace) -> dict[str, Any]:
+    repo = _open_repo(args.repo, create=True)
+    return {"ok": repo is not None}
 
 
 def child_restore(args: argparse.Namespace) -> dict[str, Any]:
@@ -100,15 +104,15 @@ def child_restore(args: argparse.Namespace) -> dict[str, Any]:
     repo = _open_repo(args.repo, create=False)
     if repo is None:
         return {"ok": False, "error": "storage.repo not installed: cannot restore"}
-    m = repo.manifest("latest")
     t = time.perf_counter()
+    m = repo.manifest("latest")
     res = load_snapshot(conn, m, open_stream=lambda n: repo.read_stream(m, n),
                         params=LoadParams(include=[INDEX], rename_pattern=f"^{INDEX}$",
                                           rename_replacement="bench-ours", workers=args.workers,
                                           bulk_bytes=args.bulk_bytes, metadata_kinds=()))
     dt = time.perf_counter() - t
     e = res.indices["bench-ours"]
-    return {"ok": res.ok, "docs": e["docs"], "count": e.get("count"), "secs": dt, "error": e["error"],
+    return {"ok": res.ok, "docs": e["docs"], "count": e.get("count"), "engine_secs": dt, "error": e["error"],
             "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}
 
 
@@ -138,7 +142,7 @@ def rss_of(outfile: str) -> float:
 
 def main() -> None:
     ap = argparse.ArgumentParser()
-    ap.add_argument("cmd", nargs="?", default="bench", choices=["bench", "dump", "restore"])
+    ap.add_argument("cmd", nargs="?", default="bench", choices=["bench", "init", "dump", "restore"])
     ap.add_argument("--n", type=int, default=200_000)
     ap.add_argument("--url", default="")
     ap.add_argument("--repo", default="")
@@ -153,6 +157,9 @@ def main() -> None:
     args = ap.parse_args()
     if args.cmd == "dump":
         print(json.dumps(child_dump(args)))
+        return
+    if args.cmd == "init":
+        print(json.dumps(child_init(args)))
         return
     if args.cmd == "restore":
         print(json.dumps(child_restore(args)))
@@ -196,10 +203,11 @@ def main() -> None:
         log("2_elasticdump_restic_backup", {"secs": dt, "docs": args.n,
                                             "peak_rss_mb": [rss_of(f"{W}/2a.rss"), rss_of(f"{W}/2b.rss")]})
 
-        # 3. our dump into a local repository
+        # 3. our dump into a local repository (created untimed, like `restic init`)
+        run(me + ["init", "--repo", f"{W}/repo"])
         dt, out, _ = run(me + ["dump", "--url", url, "--repo", f"{W}/repo", "--slices", str(args.slices)])
         r3 = json.loads(out)
-        log("3_our_dump", {**r3, "inner_secs": r3["secs"], "secs": dt})
+        log("3_our_dump", {**r3, "secs": dt})
 
         # reference NDJSON for the write steps (not timed)
         ref = f"{W}/ref.ndjson"
@@ -230,28 +238,31 @@ def main() -> None:
                                "--bulk-bytes", str(args.bulk_bytes)])
         r6 = json.loads(out)
         _, ver, _ = run([py, f"{args.anchor}/verify.py", ref, "--index", "bench-ours"], env)
-        log("6_our_restore", {**r6, "inner_secs": r6["secs"], "secs": dt, "verify": json.loads(ver)})
+        log("6_our_restore", {**r6, "secs": dt, "verify": json.loads(ver)})
         run(["curl", "-s", "-XDELETE", f"{url}/bench-ours"])
 
         # 7. our second backup of the unchanged index
         dt, out, _ = run(me + ["dump", "--url", url, "--repo", f"{W}/repo", "--second"])
         r7 = json.loads(out)
-        log("7_our_second_backup", {**r7, "inner_secs": r7["secs"], "secs": dt})
+        log("7_our_second_backup", {**r7, "secs": dt})
 
     s = {k: v.get("secs") for k, v in res.items()}
+    e = {k: v.get("engine_secs", v.get("secs")) for k, v in res.items()}
     n = args.n
-    print("\n| step | s | docs/s | peak RSS MB |\n|---|---|---|---|")
+    print("\n| step | wall s | docs/s | engine s (ours: after process start and key derivation) | peak RSS MB |")
+    print("|---|---|---|---|---|")
     for k, v in res.items():
         if k == "seed":
             continue
-        print(f"| {k} | {v['secs']:.2f} | {n / v['secs']:,.0f} | {v.get('peak_rss_mb')} |")
+        print(f"| {k} | {v['secs']:.2f} | {n / v['secs']:,.0f} | {e[k]:.2f} | {v.get('peak_rss_mb')} |")
     print()
-    print(f"(3) vs (2): {s['2_elasticdump_restic_backup'] / s['3_our_dump']:.2f}x  (target >= 1.5x)")
-    print(f"(3) vs (1): {s['1_raw_scroll_read'] / s['3_our_dump']:.2f}x  (target >= 0.9x)")
-    if "5_restic_elasticdump_restore" in s:
-        print(f"(6) vs (5): {s['5_restic_elasticdump_restore'] / s['6_our_restore']:.2f}x")
-    print(f"(6) vs (4): {s['4_raw_bulk_write'] / s['6_our_restore']:.2f}x  (target >= 1.0x)")
-    print(f"(7) / (3) time: {100 * s['7_our_second_backup'] / s['3_our_dump']:.1f}%  (target <= 5%)")
+    for label, x in (("wall", s), ("engine", e)):
+        print(f"[{label}] (3) vs (2): {x['2_elasticdump_restic_backup'] / x['3_our_dump']:.2f}x  (target >= 1.5x)")
+        print(f"[{label}] (3) vs (1): {x['1_raw_scroll_read'] / x['3_our_dump']:.2f}x  (target >= 0.9x)")
+        if "5_restic_elasticdump_restore" in x:
+            print(f"[{label}] (6) vs (5): {x['5_restic_elasticdump_restore'] / x['6_our_restore']:.2f}x")
+        print(f"[{label}] (6) vs (4): {x['4_raw_bulk_write'] / x['6_our_restore']:.2f}x  (target >= 1.0x)")
+        print(f"[{label}] (7) / (3) time: {100 * x['7_our_second_backup'] / x['3_our_dump']:.1f}%  (target <= 5%)")
     print(f"our peak RSS: dump {res['3_our_dump']['peak_rss_mb']:.0f} MB, restore "
           f"{res['6_our_restore']['peak_rss_mb']:.0f} MB, second {res['7_our_second_backup']['peak_rss_mb']:.0f} MB "
           "(target <= 150 MB)")
