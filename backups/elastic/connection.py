@@ -20,14 +20,20 @@ import random
 import ssl
 import threading
 import time
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
-from typing import Any, Iterable, Mapping
+from typing import Any
 from urllib.parse import quote, urlsplit
 
 import orjson
 import urllib3
-from urllib3.exceptions import (ConnectTimeoutError, HTTPError, NewConnectionError, ReadTimeoutError,
-                                SSLError)
+from urllib3.exceptions import (
+    ConnectTimeoutError,
+    HTTPError,
+    NewConnectionError,
+    ReadTimeoutError,
+    SSLError,
+)
 
 from backups.elastic.dialect import Dialect
 
@@ -92,7 +98,7 @@ def _error_details(body: bytes) -> tuple[str, str]:
         root = (err.get("root_cause") or [err])[0]
         reason = str(root.get("reason") or err.get("reason") or "")
         caused = err.get("caused_by")
-        if isinstance(caused, dict) and caused.get("reason") and caused.get("reason") not in reason:
+        if isinstance(caused, dict) and caused.get("reason") and str(caused["reason"]) not in reason:
             reason = f"{reason} (caused by: {caused['reason']})"
         return str(root.get("type") or err.get("type") or ""), reason
     if isinstance(err, str):

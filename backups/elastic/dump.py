@@ -10,14 +10,21 @@ from __future__ import annotations
 import queue
 import threading
 import time
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from typing import Any, Callable, Iterator
+from typing import Any
 
 from backups.elastic.connection import ClusterError, Connection, index_path
 from backups.elastic.fingerprint import fingerprint
 from backups.elastic.hits import Page, parse_page
-from backups.elastic.metadata import (CLUSTER_KINDS, IndexInfo, cluster_metadata, index_metadata,
-                                      list_indices, select_indices)
+from backups.elastic.metadata import (
+    CLUSTER_KINDS,
+    IndexInfo,
+    cluster_metadata,
+    index_metadata,
+    list_indices,
+    select_indices,
+)
 
 STREAM_PREFIX = "indices/"
 FORMAT = "ndjson-v1"   # {"_id", "_routing"?, "_source"} per line
@@ -171,7 +178,7 @@ class _Reader:
                 self._run_pit(i)
             else:
                 self._run_scroll(i)
-        except BaseException as e:  # handed to the consumer, which re-raises
+        except BaseException as e:  # noqa: BLE001 - handed to the consumer, which re-raises
             self._put(e)
         finally:
             if self.mode == "scroll":

@@ -3,7 +3,12 @@ from __future__ import annotations
 import orjson
 import pytest
 
-from backups.elastic.connection import ClusterConfig, ClusterError, IndexNotFound, connect
+from backups.elastic.connection import (
+    ClusterConfig,
+    ClusterError,
+    IndexNotFound,
+    connect,
+)
 from backups.elastic.dialect import Dialect, UnsupportedCluster
 from backups.elastic.dump import DumpParams, dump_cluster
 from tests.elastic.memrepo import MemRepo
@@ -39,7 +44,7 @@ def test_the_dialect_follows_distribution_and_version(dist, number, pit_path, mo
     assert d.default_read_mode == mode
     assert d.lifecycle_kind == lifecycle
     assert d.supports_pit == (not (dist == "opensearch" and number.startswith("1.")) and number != "7.10.2")
-    method, path, body = d.pit_close("abc")
+    method, _path, body = d.pit_close("abc")
     assert method == "DELETE" and ("pit_id" in body if dist else body == {"id": "abc"})
 
 
