@@ -71,7 +71,6 @@ class Command(BaseCommand):
         self.stopping.set()
 
     def handle_one(self) -> Any:
-        close_old_connections()
         teams = Team.objects.order_by("slug")
         if getattr(self, "teams", None):
             teams = teams.filter(slug__in=self.teams)
@@ -87,6 +86,7 @@ class Command(BaseCommand):
 
         failures = 0
         while not self.stopping.is_set():
+            close_old_connections()
             try:
                 report = self.handle_one()
                 failures = 0
