@@ -8,7 +8,7 @@ import threading
 import time
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
-from typing import TYPE_CHECKING, Any, BinaryIO, TypeVar
+from typing import TYPE_CHECKING, Any, BinaryIO, Self, TypeVar
 
 from .chunking import chunk_stream
 from .format import RepositoryError, chunk_key, snapshot_key, utcnow
@@ -217,8 +217,8 @@ class SnapshotWriter:
         self._pool.shutdown(wait=True, cancel_futures=True)
         self.lock.release()
 
-    def __enter__(self) -> SnapshotWriter:
+    def __enter__(self) -> Self:
         return self
 
-    def __exit__(self, *exc: Any) -> None:
+    def __exit__(self, *exc: object) -> None:
         self.close()
