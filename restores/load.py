@@ -367,6 +367,7 @@ def load_index(conn: Connection, source: str, target: str, meta: dict[str, Any],
     for w in workers:
         w.start()
     read = [0]
+    sent_bytes = 0
     try:
         for batch in _batches(split_lines(chunks()), params, read):
             if cancel.is_set():
@@ -374,8 +375,9 @@ def load_index(conn: Connection, source: str, target: str, meta: dict[str, Any],
             if job.fatal is not None:
                 break
             job.q.put(batch)
+            sent_bytes += len(batch.body)
             if progress:
-                progress(ProgressEvent(target, "data", job.indexed, 0, expected))
+                progress(ProgressEvent(target, "data", job.indexed, sent_bytes, expected))
     finally:
         for _ in workers:
             job.q.put(None)
@@ -407,7 +409,7 @@ def load_index(conn: Connection, source: str, target: str, meta: dict[str, Any],
     entry["status"] = "Failed" if errors else "Succeeded"
     entry["duration"] = time.monotonic() - t0
     if progress:
-        progress(ProgressEvent(target, "done" if not errors else "failed", job.indexed, 0, expected))
+        progress(ProgressEvent(target, "done" if not errors else "failed", job.indexed, sent_bytes, expected))
     return entry
 
 

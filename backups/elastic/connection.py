@@ -261,7 +261,8 @@ class Connection:
             need = f" grant the privilege {privilege}" if privilege else " grant the missing privilege"
             return ClusterError(f"{method} {where}: forbidden (403): {reason}:{need} to the backup user",
                                 status=403, error_type=etype)
-        if status == 404 and (index or etype == "index_not_found_exception"):
+        if status == 404 and (etype == "index_not_found_exception"
+                              or (index and not etype and "no handler" not in reason.lower())):
             return IndexNotFound(f"index {index or reason!r} not found at {self.describe()}: "
                                  "check the index name or pattern", status=404, error_type=etype)
         return ClusterError(f"{method} {where}: HTTP {status} {etype}: {reason}",

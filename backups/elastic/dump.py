@@ -123,6 +123,7 @@ class _Reader:
         self.threads: list[threading.Thread] = []
         self.expected: int | None = None
         self.count_source = ""
+        self.notes: list[str] = []
 
     # -- view -------------------------------------------------------------------------
     def open(self) -> None:
@@ -130,8 +131,17 @@ class _Reader:
         assert d is not None
         p = index_path(self.info.name)
         if self.mode == "pit":
-            r = self.conn.json("POST", d.pit_open_path(p), params={"keep_alive": self.params.keep_alive},
-                               index=self.info.name, privilege=f"read on index {self.info.name}")
+            try:
+                r = self.conn.json("POST", d.pit_open_path(p), params={"keep_alive": self.params.keep_alive},
+                                   index=self.info.name, privilege=f"read on index {self.info.name}")
+            except ClusterError as e:
+                if not _endpoint_missing(e):
+                    raise
+                # the server has no PIT (or not at this path): scroll is the fallback
+                self.notes.append(f"index {self.info.name}: point in time unavailable ({e}); read with scroll")
+                self.mode = "scroll"
+                self.open()
+                return
             self.pit_id = r.get("pit_id") or r.get("id")
             c = self.conn.json("POST", "/_search", {"size": 0, "track_total_hits": True,
                                                     "pit": {"id": self.pit_id, "keep_alive": self.params.keep_alive}})
@@ -265,6 +275,12 @@ class _Reader:
                 pass  # expires after keep_alive
 
 
+def _endpoint_missing(e: ClusterError) -> bool:
+    text = str(e).lower()
+    return (e.status in (400, 404, 405) and ("no handler" in text or "unrecognized" in text)) or (
+        e.status == 404 and e.error_type not in ("index_not_found_exception", ""))
+
+
 def dump_index(conn: Connection, writer: Any, info: IndexInfo, params: DumpParams, *,
                previous: Any = None, progress: Callable[[ProgressEvent], None] | None = None,
                cancel: threading.Event | None = None, limiter: RateLimiter | None = None,
@@ -318,6 +334,9 @@ def dump_index(conn: Connection, writer: Any, info: IndexInfo, params: DumpParam
     reader = _Reader(conn, info, params, mode, cancel)
     try:
         reader.open()
+        mode = reader.mode
+        if warnings is not None:
+            warnings.extend(reader.notes)
         expected = reader.expected
         meta.update(docs=expected, read_mode=mode, slices=reader.slices, count_source=reader.count_source,
                     complete=True)

@@ -310,3 +310,29 @@ def test_a_stream_that_cannot_be_reused_is_read_again(conn, http, names):
     res = dump_cluster(conn, w2, DumpParams(include=[idx], metadata_kinds=()), previous=prev)
     assert res.ok and res.indices[idx]["skipped_unchanged"] is False and res.indices[idx]["docs"] == 5
     assert any("pruned" in x for x in res.warnings)
+
+
+def test_elasticsearch_style_calls_against_a_server_without_them(cluster_url, http, names):
+    # osmem has neither `/{index}/_pit` nor ILM: with an Elasticsearch dialect the PIT
+    # falls back to scroll (said in the warnings) and ILM is recorded as unsupported
+    from backups.elastic.connection import ClusterConfig, Connection
+    from backups.elastic.dialect import Dialect
+
+    idx = names("esdialect")
+    http.create(idx, shards=2)
+    http.bulk(idx, [(str(i), b'{"n":%d}' % i, None) for i in range(12)])
+    c = Connection(ClusterConfig(urls=[cluster_url]))
+    c.identify()
+    if c.distribution != "opensearch":
+        pytest.skip("needs an OpenSearch-compatible server to provoke the fallback")
+    c.dialect = Dialect("elasticsearch", (8, 15, 0))
+    assert c.dialect.default_read_mode == "pit"
+    mem = MemRepo()
+    w = mem.writer()
+    res = dump_cluster(c, w, DumpParams(include=[idx], metadata_kinds=("lifecycle_policies", "ingest_pipelines")))
+    assert res.ok, res.indices
+    assert res.indices[idx]["docs"] == 12 and res.indices[idx]["read_mode"] == "scroll"
+    assert any("point in time unavailable" in x for x in res.warnings)
+    assert "unsupported" in res.cluster_meta["lifecycle_policies"]
+    assert "/_ilm/policy" in res.cluster_meta["lifecycle_policies"]["unsupported"]
+    assert "unsupported" in res.cluster_meta["ingest_pipelines"]

@@ -215,3 +215,49 @@ def test_rename_applies_to_names_aliases_and_patterns():
     assert t == {"index_patterns": ["staging-*", "x-*"], "template": {"aliases": {"staging-all": {}}}}
     with pytest.raises(ValueError):
         Renamer("(", "x")
+
+
+def test_metadata_the_target_cannot_take_is_skipped_and_said(conn, names):
+    from datetime import datetime, timezone
+
+    from tests.elastic.memrepo import Manifest
+
+    managed = names("managed")
+    meta = {"cluster_metadata": {
+        "ingest_pipelines": {"items": {"p1": {"processors": [{"set": {"field": "x", "value": 1}}]}}},
+        "lifecycle_policies": {"items": {"hot-warm": {"policy": {"phases": {}}}}, "flavor": "ilm_policies"},
+        "component_templates": {"unsupported": "elasticsearch 7.1: no handler"},
+        "index_templates": {"items": {managed: {"index_patterns": ["zz-*"], "_meta": {"managed": True}}}},
+        "legacy_templates": {"items": {}},
+    }}
+    m = Manifest("m1", datetime.now(timezone.utc), meta, {})
+    res = load_snapshot(conn, m, open_stream=lambda n: iter(()), params=LoadParams())
+    md = res.metadata
+    assert md["index_templates"][managed] == "skipped: managed by the cluster"
+    assert md["component_templates"]["*"].startswith("skipped: unsupported by the source")
+    if conn.distribution == "opensearch":
+        assert "cannot be restored into opensearch" in md["lifecycle_policies"]["*"]
+        if conn.info.get("cluster_name") == "osmem":
+            assert md["ingest_pipelines"]["p1"].startswith("skipped: unsupported by the target")
+    assert res.ok
+    # ISM policies into a server without ISM: unsupported, not an error
+    meta["cluster_metadata"] = {"lifecycle_policies": {"items": {"rollover": {"policy": {
+        "policy_id": "rollover", "states": [], "default_state": "hot",
+        "ism_template": [{"index_patterns": ["logs-*"]}]}}}, "flavor": "ism_policies"}}
+    res = load_snapshot(conn, m, open_stream=lambda n: iter(()), params=LoadParams())
+    if conn.info.get("cluster_name") == "osmem":
+        assert res.metadata["lifecycle_policies"]["rollover"].startswith("skipped: unsupported by the target")
+
+
+def test_progress_reports_the_restore(conn, http, names, repo):
+    idx = names("progress")
+    http.create(idx)
+    http.bulk(idx, [(str(i), b'{"n":%d}' % i, None) for i in range(50)])
+    m = backup(conn, repo, [idx], metadata_kinds=())
+    http.delete(idx)
+    events = []
+    res = load_snapshot(conn, m, open_stream=lambda n: repo.read_stream(m, n),
+                        params=LoadParams(metadata_kinds=(), bulk_bytes=300), progress=events.append)
+    assert res.ok
+    assert events[-1].phase == "done" and events[-1].docs == 50 and events[-1].total == 50
+    assert events[-1].bytes > 0
