@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import random
 import threading
+from datetime import UTC
 
 import orjson
 import pytest
@@ -218,7 +219,7 @@ def test_rename_applies_to_names_aliases_and_patterns():
 
 
 def test_metadata_the_target_cannot_take_is_skipped_and_said(conn, names):
-    from datetime import datetime, timezone
+    from datetime import datetime
 
     from tests.elastic.memrepo import Manifest
 
@@ -230,7 +231,7 @@ def test_metadata_the_target_cannot_take_is_skipped_and_said(conn, names):
         "index_templates": {"items": {managed: {"index_patterns": ["zz-*"], "_meta": {"managed": True}}}},
         "legacy_templates": {"items": {}},
     }}
-    m = Manifest("m1", datetime.now(timezone.utc), meta, {})
+    m = Manifest("m1", datetime.now(UTC), meta, {})
     res = load_snapshot(conn, m, open_stream=lambda n: iter(()), params=LoadParams())
     md = res.metadata
     assert md["index_templates"][managed] == "skipped: managed by the cluster"
