@@ -83,6 +83,7 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
+    "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
@@ -131,6 +132,11 @@ USE_TZ = True
 STATIC_URL = "static/"
 STATICFILES_DIRS = [BASE_DIR / "static"]
 STATIC_ROOT = DATA_DIR / "static"
+STORAGES = {
+    "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
+    "staticfiles": {"BACKEND": "whitenoise.storage.CompressedStaticFilesStorage"},
+}
+WHITENOISE_USE_FINDERS = True
 
 LOGIN_URL = "dashboard:login"
 LOGIN_REDIRECT_URL = "dashboard:overview"
@@ -163,8 +169,12 @@ if not FIELD_ENCRYPTION_KEYS:
             pass
         FIELD_ENCRYPTION_KEYS = [_key]
 
-# Default local-directory storage root used by the quick start.
+# Local-directory storages may only write under these roots (a team must not be
+# able to point a storage at /etc). The first is where the quick start puts its own.
 LOCAL_STORAGE_ROOT = Path(envstr("STASHBOARD_LOCAL_STORAGE", str(DATA_DIR / "storage")))
+LOCAL_STORAGE_ALLOWED_ROOTS = [LOCAL_STORAGE_ROOT] + [
+    Path(p.strip()) for p in envstr("STASHBOARD_LOCAL_STORAGE_ALLOWED_ROOTS").split(",") if p.strip()
+]
 
 EMAIL_BACKEND = envstr("EMAIL_BACKEND", "django.core.mail.backends.console.EmailBackend")
 DEFAULT_FROM_EMAIL = envstr("DEFAULT_FROM_EMAIL", "stashboard@localhost")
@@ -173,6 +183,22 @@ SITE_URL = envstr("SITE_URL", "http://127.0.0.1:8000")
 # Kubernetes mirror (optional; nothing imports the kubernetes client when disabled).
 K8S_SYNC_ENABLED = envbool("K8S_SYNC_ENABLED", "False")
 K8S_API_GROUP_SUFFIX = envstr("K8S_API_GROUP_SUFFIX", "stashboard.io")
+# Mirrored groups are storage.<suffix>, core.<suffix> and appcatalog.<suffix>. The default
+# keeps clear of a real KubeStash; "kubestash.com" writes into KubeStash's own groups
+# (storage.kubestash.com, core.kubestash.com, appcatalog.appscode.com): see the README.
+# Team -> namespace: K8S_NAMESPACE_TEMPLATE ("{slug}"), overridden per team by
+# K8S_NAMESPACE_MAP ("team-a=backups-prod,team-b=search"). The namespaces must exist.
+K8S_NAMESPACE_TEMPLATE = envstr("K8S_NAMESPACE_TEMPLATE", "{slug}")
+K8S_NAMESPACE_MAP = {
+    k.strip(): v.strip()
+    for k, _, v in (item.partition("=") for item in envstr("K8S_NAMESPACE_MAP").split(",") if item.strip())
+}
+K8S_SYNC_INTERVAL = envint("K8S_SYNC_INTERVAL", "30")  # seconds between turns of `k8s_sync --loop`
+K8S_SYNC_MAX_BACKOFF = envint("K8S_SYNC_MAX_BACKOFF", "300")  # seconds, while the API server is unreachable
+K8S_REQUEST_TIMEOUT = envint("K8S_REQUEST_TIMEOUT", "15")  # seconds per API request
+# Empty: the in-cluster service account when running in a pod, else ~/.kube/config (or $KUBECONFIG).
+K8S_KUBECONFIG = envstr("K8S_KUBECONFIG")
+K8S_CONTEXT = envstr("K8S_CONTEXT")
 
 LOG_FORMAT = envstr("LOG_FORMAT", "json")
 LOGGING = {
@@ -194,3 +220,10 @@ LOGGING = {
         "django.db.backends": {"level": "WARNING"},
     },
 }
+
+# Orchestration
+REAPER_TIMEOUT = envint("STASHBOARD_REAPER_TIMEOUT", "30")  # seconds without heartbeat → "worker lost"
+SCHEDULER_INTERVAL = envint("STASHBOARD_SCHEDULER_INTERVAL", "5")  # seconds between scheduler turns
+SCHEDULER_GRACE = envint("STASHBOARD_SCHEDULER_GRACE", "300")  # a run later than this is missed, not replayed
+CHECK_INTERVAL_HOURS = envint("STASHBOARD_CHECK_INTERVAL_HOURS", str(7 * 24))  # periodic repository check
+METRICS_TOKEN = envsecret("METRICS_TOKEN")

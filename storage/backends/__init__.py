@@ -1,0 +1,166 @@
+"""Storage backends: one class per kind behind one small interface (see base.Backend).
+
+The cloud SDKs are imported inside each backend class, so importing this package is cheap.
+"""
+from __future__ import annotations
+
+import datetime as dt
+import os
+from typing import TYPE_CHECKING
+from urllib.parse import parse_qs, unquote, urlsplit
+
+from .base import AlreadyExists, Backend, BackendError, NotFound
+
+if TYPE_CHECKING:
+    from collections.abc import Mapping
+
+__all__ = ["AlreadyExists", "Backend", "BackendError", "NotFound", "backend_from_url",
+           "init_storage", "open_backend"]
+
+KINDS = ("local", "s3", "gcs", "azure")
+
+
+def open_backend(kind: str, *, bucket: str = "", prefix: str = "", endpoint: str = "",
+                 region: str = "", path_style: bool = False, ca_bundle: str = "",
+                 insecure: bool = False, credentials: Mapping[str, str] | None = None,
+                 root: str = "") -> Backend:
+    """A backend of the given kind.
+
+    credentials keys by kind: s3 `access_key_id`, `secret_access_key`, `session_token`
+    (else the standard AWS environment/chain); gcs `service_account_json` (else
+    GOOGLE_APPLICATION_CREDENTIALS, or anonymous with a custom endpoint); azure
+    `connection_string`, or `account_name` with `account_key` or `sas_token`.
+    """
+    creds = dict(credentials or {})
+    if kind == "local":
+        from .local import LocalBackend
+
+        path = root or bucket
+        if prefix:
+            path = os.path.join(path, prefix)
+        return LocalBackend(path)
+    if kind == "s3":
+        from .s3 import S3Backend
+
+        return S3Backend(bucket=bucket, prefix=prefix, endpoint=endpoint, region=region,
+                         path_style=path_style, ca_bundle=ca_bundle, insecure=insecure,
+                         credentials=creds)
+    if kind in ("gcs", "gs"):
+        from .gcs import GCSBackend
+
+        return GCSBackend(bucket=bucket, prefix=prefix, endpoint=endpoint, credentials=creds)
+    if kind == "azure":
+        from .azure import AzureBackend
+
+        return AzureBackend(bucket=bucket, prefix=prefix, endpoint=endpoint, credentials=creds)
+    raise BackendError(f"unknown storage kind {kind!r}: use one of {', '.join(KINDS)}")
+
+
+def _truthy(value: str) -> bool:
+    return value.lower() in ("1", "true", "yes", "on")
+
+
+def backend_from_url(url: str, *, environ: Mapping[str, str] | None = None) -> Backend:
+    """A backend from a URL, with credentials from each SDK's standard environment variables.
+
+    file:///path
+    s3://bucket/prefix?endpoint=http://host:port&region=…&path_style=true&ca_bundle=…&insecure=true
+        (AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY / AWS_SESSION_TOKEN, or the AWS chain)
+    gs://bucket/prefix?endpoint=http://host:port
+        (GOOGLE_APPLICATION_CREDENTIALS; STORAGE_EMULATOR_HOST as the endpoint if set)
+    azure://container/prefix?endpoint=https://account.blob.core.windows.net&account=…
+        (AZURE_STORAGE_CONNECTION_STRING, or AZURE_STORAGE_ACCOUNT + AZURE_STORAGE_KEY
+        or AZURE_STORAGE_SAS_TOKEN)
+    """
+    env = os.environ if environ is None else environ
+    parts = urlsplit(url)
+    scheme = parts.scheme.lower()
+    q = {k: v[-1] for k, v in parse_qs(parts.query).items()}
+    bucket = unquote(parts.netloc)
+    prefix = unquote(parts.path).strip("/")
+    if scheme == "file":
+        path = unquote(parts.path) if not parts.netloc else unquote(parts.netloc + parts.path)
+        if not path:
+            raise BackendError(f"no directory in {url!r}: use file:///absolute/path")
+        return open_backend("local", root=path)
+    if scheme == "s3":
+        creds = {"access_key_id": env.get("AWS_ACCESS_KEY_ID", ""),
+                 "secret_access_key": env.get("AWS_SECRET_ACCESS_KEY", ""),
+                 "session_token": env.get("AWS_SESSION_TOKEN", "")}
+        return open_backend("s3", bucket=bucket, prefix=prefix,
+                            endpoint=q.get("endpoint", env.get("AWS_ENDPOINT_URL_S3",
+                                                               env.get("AWS_ENDPOINT_URL", ""))),
+                            region=q.get("region", env.get("AWS_REGION",
+                                                           env.get("AWS_DEFAULT_REGION", ""))),
+                            path_style=_truthy(q.get("path_style", q.get("path-style", ""))),
+                            ca_bundle=q.get("ca_bundle", env.get("AWS_CA_BUNDLE", "")),
+                            insecure=_truthy(q.get("insecure", "")),
+                            credentials={k: v for k, v in creds.items() if v})
+    if scheme in ("gs", "gcs"):
+        endpoint = q.get("endpoint", "")
+        if not endpoint and env.get("STORAGE_EMULATOR_HOST"):
+            endpoint = env["STORAGE_EMULATOR_HOST"]
+            if "://" not in endpoint:
+                endpoint = "http://" + endpoint
+        creds = {}
+        if env.get("GOOGLE_SERVICE_ACCOUNT_JSON"):
+            creds["service_account_json"] = env["GOOGLE_SERVICE_ACCOUNT_JSON"]
+        return open_backend("gcs", bucket=bucket, prefix=prefix, endpoint=endpoint,
+                            credentials=creds)
+    if scheme in ("azure", "az"):
+        creds = {"connection_string": q.get("connection_string",
+                                            env.get("AZURE_STORAGE_CONNECTION_STRING", "")),
+                 "account_name": q.get("account", env.get("AZURE_STORAGE_ACCOUNT", "")),
+                 "account_key": env.get("AZURE_STORAGE_KEY", ""),
+                 "sas_token": env.get("AZURE_STORAGE_SAS_TOKEN", "")}
+        endpoint = q.get("endpoint", "")
+        if endpoint and creds["connection_string"] and "endpoint" in q:
+            # An explicit endpoint wins over the connection string's.
+            creds["connection_string"] = ""
+            if not creds["account_key"]:
+                # Pull the key out of the connection string so it still applies.
+                for item in env.get("AZURE_STORAGE_CONNECTION_STRING", "").split(";"):
+                    k, _, v = item.partition("=")
+                    if k == "AccountName" and not creds["account_name"]:
+                        creds["account_name"] = v
+                    if k == "AccountKey":
+                        creds["account_key"] = v
+        return open_backend("azure", bucket=bucket, prefix=prefix, endpoint=endpoint,
+                            credentials={k: v for k, v in creds.items() if v})
+    raise BackendError(f"unsupported repository URL {url!r}: use file:///path, "
+                       f"s3://bucket/prefix?endpoint=…, gs://bucket/prefix or "
+                       f"azure://container/prefix")
+
+
+METADATA_KEY = "metadata.yaml"
+
+
+def init_storage(backend: Backend, storage_id: str, *, adopt: bool = False) -> None:
+    """Claim the backend's prefix for a BackupStorage by writing metadata.yaml.
+
+    A prefix already claimed by another storage id is refused unless adopt=True, so two
+    storages never share (and prune) one prefix by accident.
+    """
+    import yaml
+
+    doc = {"kind": "BackupStorage", "storageId": storage_id, "formatVersion": 1,
+           "created": dt.datetime.now(dt.UTC).isoformat().replace("+00:00", "Z")}
+    data = yaml.safe_dump(doc, sort_keys=False).encode()
+    try:
+        backend.put(METADATA_KEY, data, if_absent=True)
+        return
+    except AlreadyExists:
+        pass
+    try:
+        existing = yaml.safe_load(backend.get(METADATA_KEY)) or {}
+    except yaml.YAMLError as e:
+        raise BackendError(f"{METADATA_KEY} in {backend.describe()} is not valid YAML: {e}; "
+                           f"fix or remove it") from e
+    owner = existing.get("storageId") if isinstance(existing, dict) else None
+    if owner == storage_id:
+        return
+    if not adopt:
+        raise BackendError(f"{backend.describe()} is already initialized by storage {owner!r}: "
+                           f"choose another prefix, or adopt it explicitly")
+    doc["adoptedFrom"] = owner
+    backend.put(METADATA_KEY, yaml.safe_dump(doc, sort_keys=False).encode())

@@ -1,0 +1,271 @@
+"""The core API group, backup half: Cluster (AppBinding), BackupConfiguration and its
+sessions, BackupSession, Snapshot."""
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from django.core.exceptions import ValidationError
+from django.db import models
+from django.utils import timezone
+
+from backups.addons import elasticsearch as addon
+from backups.validators import next_runs, split_list, validate_cluster_urls, validate_cron, validate_timezone
+from dashboard.models import TeamOwned, TeamOwnedQuerySet, slug_validator
+from storage.models import Repository, RetentionPolicy, Secret
+
+
+class Cluster(TeamOwned):
+    """An Elasticsearch or OpenSearch cluster (KubeStash: AppBinding + the database)."""
+
+    class Auth(models.TextChoices):
+        NONE = "none", "No authentication"
+        BASIC = "basic", "Username and password"
+        API_KEY = "api_key", "API key"
+
+    name = models.CharField(max_length=63, validators=[slug_validator])
+    urls = models.TextField(validators=[validate_cluster_urls], help_text="One or more node URLs, one per line.")
+    auth = models.CharField(max_length=10, choices=Auth.choices, default=Auth.NONE)
+    auth_secret = models.ForeignKey(
+        Secret, models.RESTRICT, null=True, blank=True, related_name="clusters",
+        help_text="Keys username and password (basic) or api_key (API key).",
+    )
+    ca_bundle = models.TextField(blank=True, help_text="PEM CA certificates to trust.")
+    verify_tls = models.BooleanField(default=True, help_text="Turn off only for test clusters (explicit opt-out).")
+    timeout = models.PositiveIntegerField(default=60, help_text="Request timeout in seconds.")
+
+    distribution = models.CharField(max_length=20, blank=True, editable=False)
+    version = models.CharField(max_length=30, blank=True, editable=False)
+    cluster_uuid = models.CharField(max_length=64, blank=True, editable=False)
+    last_connected = models.DateTimeField(null=True, blank=True, editable=False)
+    status_message = models.TextField(blank=True, editable=False)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["team", "name"], name="unique_cluster_name_per_team")]
+        ordering = ["team", "name"]
+
+    def __str__(self) -> str:
+        return self.name
+
+    def url_list(self) -> list[str]:
+        return split_list(self.urls)
+
+    def clean(self) -> None:
+        errors: dict[str, str] = {}
+        if self.auth != self.Auth.NONE and not self.auth_secret_id:
+            errors["auth_secret"] = "Choose the secret that holds the credentials, or set authentication to none."
+        elif self.auth_secret_id:
+            if self.team_id and self.auth_secret.team_id != self.team_id:
+                errors["auth_secret"] = "Choose a secret of the same team."
+            else:
+                need = {"basic": ["username", "password"], "api_key": ["api_key"]}.get(self.auth, [])
+                missing = [k for k in need if k not in (self.auth_secret.key_names or [])]
+                if missing:
+                    errors["auth_secret"] = f"Secret '{self.auth_secret.name}' lacks {', '.join(missing)}: add it to the secret."
+        if errors:
+            raise ValidationError(errors)
+
+    def connection_options(self) -> dict[str, Any]:
+        """Keyword arguments for backups.elastic.connection.ClusterConfig (with credentials:
+        use only inside a job or the request that tests the connection; never log it)."""
+        data = self.auth_secret.get_data() if self.auth_secret_id else {}
+        return {
+            "urls": self.url_list(),
+            "username": data.get("username", "") if self.auth == self.Auth.BASIC else "",
+            "password": data.get("password", "") if self.auth == self.Auth.BASIC else "",
+            "api_key": data.get("api_key", "") if self.auth == self.Auth.API_KEY else "",
+            "ca_data": self.ca_bundle,
+            "verify_tls": self.verify_tls,
+            "connect_timeout": min(10.0, float(self.timeout)),
+            "request_timeout": float(self.timeout),
+        }
+
+
+class BackupConfiguration(TeamOwned):
+    class Phase(models.TextChoices):
+        READY = "Ready"
+        NOT_READY = "NotReady"
+        INVALID = "Invalid"
+
+    name = models.CharField(max_length=63, validators=[slug_validator])
+    target = models.ForeignKey(Cluster, models.RESTRICT, related_name="backup_configurations")
+    paused = models.BooleanField(default=False)
+    timezone = models.CharField(max_length=64, default="UTC", validators=[validate_timezone])
+
+    phase = models.CharField(max_length=10, choices=Phase.choices, default=Phase.NOT_READY, editable=False)
+    status_message = models.TextField(blank=True, editable=False)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["team", "name"], name="unique_backupconfiguration_name_per_team")]
+        ordering = ["team", "name"]
+
+    def __str__(self) -> str:
+        return self.name
+
+    def clean(self) -> None:
+        if self.target_id and self.team_id and self.target.team_id != self.team_id:
+            raise ValidationError({"target": "Choose a cluster of the same team."})
+
+    def is_ready(self) -> bool:
+        return self.phase == self.Phase.READY
+
+
+class BackupSessionConfig(models.Model):
+    """One entry of BackupConfiguration.spec.sessions: a schedule, its repositories,
+    retention, the addon task's parameters, hooks."""
+
+    configuration = models.ForeignKey(BackupConfiguration, models.CASCADE, related_name="sessions")
+    name = models.CharField(max_length=63, validators=[slug_validator], default="full")
+    schedule = models.CharField(max_length=100, validators=[validate_cron], default="0 2 * * *")
+    repositories = models.ManyToManyField(Repository, related_name="session_configs", blank=True)
+    retention_policy = models.ForeignKey(RetentionPolicy, models.RESTRICT, null=True, blank=True, related_name="+")
+    task_params = models.JSONField(default=dict, blank=True, validators=[addon.validate_backup_params])
+    hooks = models.JSONField(
+        default=dict, blank=True,
+        validators=[addon.validate_backup_hooks],
+    )
+    session_history_limit = models.PositiveIntegerField(default=30)
+    # Scheduler bookkeeping: the last cron tick this session acted on (fired or skipped).
+    last_scheduled = models.DateTimeField(null=True, blank=True, editable=False)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["configuration", "name"], name="unique_session_name_per_configuration")]
+        ordering = ["configuration", "name"]
+
+    def __str__(self) -> str:
+        return f"{self.configuration.name}/{self.name}"
+
+    @property
+    def team_id(self) -> int:
+        return self.configuration.team_id
+
+    def clean(self) -> None:
+        if self.retention_policy_id and self.retention_policy.team_id != self.configuration.team_id:
+            raise ValidationError({"retention_policy": "Choose a retention policy of the same team."})
+
+    def params(self) -> dict[str, Any]:
+        return addon.with_defaults(addon.BACKUP_PARAMS, self.task_params)
+
+    def next_runs(self, count: int = 5, start: datetime | None = None) -> list[datetime]:
+        return next_runs(self.schedule, self.configuration.timezone, count, start)
+
+
+class Trigger(models.TextChoices):
+    SCHEDULE = "schedule", "Schedule"
+    INSTANT = "instant", "Instant"
+    MANUAL = "manual", "Manual"
+
+
+class SessionPhase(models.TextChoices):
+    PENDING = "Pending"
+    RUNNING = "Running"
+    SUCCEEDED = "Succeeded"
+    FAILED = "Failed"
+    SKIPPED = "Skipped"
+    # Beyond KubeStash's words: a user stopped it.
+    CANCELLED = "Cancelled"
+
+
+COMPLETED_PHASES = (SessionPhase.SUCCEEDED, SessionPhase.FAILED, SessionPhase.SKIPPED, SessionPhase.CANCELLED)
+
+
+class BackupSessionQuerySet(TeamOwnedQuerySet):
+    def for_dashboard(self) -> BackupSessionQuerySet:
+        return self.select_related("configuration", "team").order_by("-created")
+
+    def running(self) -> BackupSessionQuerySet:
+        return self.filter(phase__in=(SessionPhase.PENDING, SessionPhase.RUNNING))
+
+
+class BackupSession(TeamOwned):
+    Phase = SessionPhase
+
+    configuration = models.ForeignKey(BackupConfiguration, models.CASCADE, related_name="backup_sessions")
+    session = models.CharField(max_length=63, help_text="The configuration's session this run belongs to.")
+    name = models.CharField(max_length=120, editable=False)
+    trigger = models.CharField(max_length=10, choices=Trigger.choices, default=Trigger.MANUAL)
+    phase = models.CharField(max_length=10, choices=SessionPhase.choices, default=SessionPhase.PENDING)
+    started = models.DateTimeField(null=True, blank=True)
+    finished = models.DateTimeField(null=True, blank=True)
+    error = models.TextField(blank=True)
+    cancelled_by = models.CharField(max_length=150, blank=True)
+    retention = models.JSONField(default=dict, blank=True, help_text="What retention kept and removed.")
+    hook_results = models.JSONField(default=list, blank=True)
+
+    objects = BackupSessionQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["-created"]
+        indexes = [models.Index(fields=["configuration", "-created"]), models.Index(fields=["phase"])]
+
+    def __str__(self) -> str:
+        return self.name or f"{self.configuration.name}-{self.session}"
+
+    def save(self, *args: Any, **kwargs: Any) -> None:
+        if not self.name:
+            stamp = (self.created or timezone.now()).strftime("%Y%m%d%H%M%S")
+            # KubeStash names sessions <config>-<session>-<time>; the suffix keeps two
+            # triggers within one second apart.
+            self.name = f"{self.configuration.name}-{self.session}-{stamp}-{self.uuid.hex[:4]}"
+        super().save(*args, **kwargs)
+
+    def is_completed(self) -> bool:
+        return self.phase in COMPLETED_PHASES
+
+    @property
+    def duration(self) -> float | None:
+        if self.started and self.finished:
+            return (self.finished - self.started).total_seconds()
+        return None
+
+
+class Snapshot(TeamOwned):
+    """One repository's part of a BackupSession; `components["dump"]` holds per-index results."""
+
+    class Phase(models.TextChoices):
+        PENDING = "Pending"
+        RUNNING = "Running"
+        SUCCEEDED = "Succeeded"
+        FAILED = "Failed"
+        CANCELLED = "Cancelled"
+
+    name = models.CharField(max_length=150, editable=False)
+    backup_session = models.ForeignKey(BackupSession, models.CASCADE, null=True, blank=True, related_name="snapshots")
+    repository = models.ForeignKey(Repository, models.CASCADE, related_name="snapshots")
+    snapshot_id = models.CharField(max_length=64, blank=True, help_text="The manifest id in the repository.")
+    phase = models.CharField(max_length=10, choices=Phase.choices, default=Phase.PENDING)
+    snapshot_time = models.DateTimeField(null=True, blank=True)
+    started = models.DateTimeField(null=True, blank=True)
+    finished = models.DateTimeField(null=True, blank=True)
+    size_bytes = models.BigIntegerField(default=0, help_text="Bytes of the streams (uncompressed).")
+    uploaded_bytes = models.BigIntegerField(default=0, help_text="New bytes written to the storage.")
+    total_docs = models.BigIntegerField(default=0)
+    total_components = models.PositiveIntegerField(default=0)
+    integrity = models.BooleanField(null=True)
+    components = models.JSONField(default=dict, blank=True)
+    progress = models.JSONField(default=dict, blank=True)
+    heartbeat = models.DateTimeField(null=True, blank=True)
+    cancel_requested_by = models.CharField(max_length=150, blank=True)
+    error = models.TextField(blank=True)
+
+    class Meta:
+        ordering = ["-created"]
+        indexes = [models.Index(fields=["repository", "-created"]), models.Index(fields=["phase"])]
+
+    def __str__(self) -> str:
+        return self.name or str(self.uuid)
+
+    def save(self, *args: Any, **kwargs: Any) -> None:
+        if not self.name:
+            base = self.backup_session.name if self.backup_session_id else f"{self.repository.name}-{timezone.now():%Y%m%d%H%M%S}"
+            self.name = f"{self.repository.name}-{base}"[:150]
+        super().save(*args, **kwargs)
+
+    def is_completed(self) -> bool:
+        return self.phase in (self.Phase.SUCCEEDED, self.Phase.FAILED, self.Phase.CANCELLED)
+
+    @property
+    def duration(self) -> float | None:
+        if self.started and self.finished:
+            return (self.finished - self.started).total_seconds()
+        return None

@@ -1,0 +1,143 @@
+"""Every kind Stashboard reads and writes as a manifest, in dependency order.
+Used by `manage.py apply` / `manage.py export` and by the Kubernetes sync."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Callable, Iterable
+
+from django.db import transaction
+
+from backups import serializers as backups_s
+from backups.models import BackupConfiguration, BackupSession, Cluster, Snapshot
+from dashboard.manifests import DISPLAY_NAME, ManifestError, Node, metadata
+from dashboard.models import Team
+from restores import serializers as restores_s
+from restores.models import RestoreSession
+from storage import serializers as storage_s
+from storage.models import BackupStorage, Repository, RetentionPolicy, Secret
+
+
+@dataclass(frozen=True)
+class Kind:
+    api_version: str
+    kind: str
+    model: type | None
+    to_manifest: Callable[..., dict[str, Any]]
+    apply: Callable[..., Any]
+    related: tuple[str, ...] = ()
+    prefetch: tuple[str, ...] = ()
+
+
+def export_namespace(team: Team) -> dict[str, Any]:
+    return {"apiVersion": "v1", "kind": "Namespace", "metadata": metadata(team.slug, None, team.uuid, {DISPLAY_NAME: team.name})}
+
+
+KINDS: list[Kind] = [
+    Kind("v1", "Secret", Secret, storage_s.export_secret, storage_s.apply_secret),
+    Kind(storage_s.API_VERSION, "BackupStorage", BackupStorage, storage_s.export_storage, storage_s.apply_storage, ("secret",)),
+    Kind(storage_s.API_VERSION, "RetentionPolicy", RetentionPolicy, storage_s.export_retention, storage_s.apply_retention),
+    Kind(backups_s.APPBINDING_API_VERSION, "AppBinding", Cluster, backups_s.export_cluster, backups_s.apply_cluster, ("auth_secret",)),
+    Kind(storage_s.API_VERSION, "Repository", Repository, storage_s.export_repository, storage_s.apply_repository,
+         ("storage", "encryption_secret")),
+    Kind(backups_s.CORE_API_VERSION, "BackupConfiguration", BackupConfiguration, backups_s.export_configuration,
+         backups_s.apply_configuration, ("target",),
+         ("sessions__retention_policy", "sessions__repositories__storage", "sessions__repositories__encryption_secret")),
+    Kind(backups_s.CORE_API_VERSION, "BackupSession", BackupSession, backups_s.export_session, backups_s.apply_session,
+         ("configuration__target",), ("snapshots__repository",)),
+    Kind(backups_s.STORAGE_API_VERSION, "Snapshot", Snapshot, backups_s.export_snapshot, backups_s.apply_snapshot,
+         ("repository", "backup_session")),
+    Kind(backups_s.CORE_API_VERSION, "RestoreSession", RestoreSession, restores_s.export_restore, restores_s.apply_restore,
+         ("target", "repository__encryption_secret")),
+]
+ORDER = ["Namespace"] + [k.kind for k in KINDS]
+BY_KIND = {k.kind: k for k in KINDS}
+
+
+def export(teams: Iterable[Team], include_secret_values: bool = False, kinds: Iterable[str] | None = None) -> list[dict[str, Any]]:
+    wanted = set(kinds) if kinds else set(ORDER)
+    docs: list[dict[str, Any]] = []
+    teams = list(teams)
+    if "Namespace" in wanted:
+        docs.extend(export_namespace(t) for t in teams)
+    for kind in KINDS:
+        if kind.kind not in wanted:
+            continue
+        qs = kind.model.objects.filter(team__in=teams).select_related("team", *kind.related).prefetch_related(*kind.prefetch)
+        for obj in qs.order_by("team__slug", "name"):
+            if kind.kind == "Secret":
+                docs.append(kind.to_manifest(obj, include_values=include_secret_values))
+            else:
+                docs.append(kind.to_manifest(obj))
+    return docs
+
+
+def _doc_label(index: int, doc: Any) -> str:
+    if isinstance(doc, dict):
+        meta = doc.get("metadata") if isinstance(doc.get("metadata"), dict) else {}
+        ns = meta.get("namespace")
+        name = meta.get("name", "?")
+        return f"doc {index} ({doc.get('kind', '?')} {ns + '/' if ns else ''}{name})"
+    return f"doc {index}"
+
+
+def apply(docs: list[Any], *, dry_run: bool = False) -> list[str]:
+    """Create or update rows from manifests, all or nothing. Returns 'kind ns/name created|configured'."""
+    indexed = []
+    for i, doc in enumerate(docs, 1):
+        label = _doc_label(i, doc)
+        if not isinstance(doc, dict):
+            raise ManifestError(label, "a document must be a mapping with apiVersion, kind and metadata")
+        kind = doc.get("kind")
+        if kind not in ORDER:
+            raise ManifestError(f"{label}: kind", f"'{kind}' is not a kind Stashboard knows: use one of {', '.join(ORDER)}")
+        expected = "v1" if kind == "Namespace" else BY_KIND[kind].api_version
+        if doc.get("apiVersion") != expected:
+            raise ManifestError(f"{label}: apiVersion", f"'{doc.get('apiVersion')}' is wrong for {kind}: use {expected}")
+        indexed.append((ORDER.index(kind), i, label, doc))
+    indexed.sort(key=lambda t: (t[0], t[1]))
+    results = []
+    with transaction.atomic():
+        for _, _, label, raw in indexed:
+            doc = Node(raw, "")
+            doc.ignore("apiVersion", "kind")
+            meta = doc.node("metadata")
+            assert meta is not None
+            meta.path = "metadata"
+            name = meta.get("name")
+            uid = meta.get("uid", str, None)
+            meta.ignore("labels", "annotations", "creationTimestamp", "resourceVersion", "generation", "managedFields")
+            try:
+                if raw["kind"] == "Namespace":
+                    meta.get("namespace", str, None)
+                    meta.done()
+                    annotations = raw["metadata"].get("annotations") or {}
+                    team = Team.objects.filter(slug=name).first()
+                    created = team is None
+                    if team is None:
+                        team = Team(slug=name, name=annotations.get(DISPLAY_NAME, name))
+                        if uid:
+                            team.uuid = uid
+                    else:
+                        team.name = annotations.get(DISPLAY_NAME, team.name)
+                    team.full_clean()
+                    team.save()
+                    doc.done()
+                    results.append(f"Namespace {name} {'created' if created else 'configured'}")
+                    continue
+                namespace = meta.get("namespace")
+                meta.done()
+                team = Team.objects.filter(slug=namespace).first()
+                if team is None:
+                    raise ManifestError(
+                        "metadata.namespace", f"team '{namespace}' does not exist: create it first (a v1 Namespace document)"
+                    )
+                kind = BY_KIND[raw["kind"]]
+                existed = kind.model.objects.filter(team=team, name=name).exists()
+                kind.apply(doc, team, meta, name, uid)
+                doc.done()
+            except ManifestError as e:
+                raise ManifestError(f"{label}: {e.path}", e.message) from None
+            results.append(f"{raw['kind']} {namespace}/{name} {'configured' if existed else 'created'}")
+        if dry_run:
+            transaction.set_rollback(True)
+    return results

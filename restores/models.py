@@ -1,0 +1,79 @@
+"""The core API group, restore half: RestoreSession."""
+from __future__ import annotations
+
+from typing import Any
+
+from django.core.exceptions import ValidationError
+from django.db import models
+
+from backups.addons import elasticsearch as addon
+from backups.models import Cluster
+from dashboard.models import TeamOwned, TeamOwnedQuerySet, slug_validator
+from storage.models import Repository
+
+
+class RestoreSessionQuerySet(TeamOwnedQuerySet):
+    def for_dashboard(self) -> RestoreSessionQuerySet:
+        return self.select_related("target", "repository", "team").order_by("-created")
+
+
+class RestoreSession(TeamOwned):
+    class Phase(models.TextChoices):
+        PENDING = "Pending"
+        RUNNING = "Running"
+        SUCCEEDED = "Succeeded"
+        FAILED = "Failed"
+        INVALID = "Invalid"
+        CANCELLED = "Cancelled"
+
+    name = models.CharField(max_length=63, validators=[slug_validator])
+    target = models.ForeignKey(Cluster, models.RESTRICT, related_name="restore_sessions")
+    repository = models.ForeignKey(Repository, models.RESTRICT, related_name="restore_sessions")
+    snapshot = models.CharField(max_length=64, default="latest", help_text="A snapshot id of the repository, or latest.")
+    resolved_snapshot_id = models.CharField(max_length=64, blank=True, editable=False)
+    task_params = models.JSONField(default=dict, blank=True, validators=[addon.validate_restore_params])
+    hooks = models.JSONField(
+        default=dict, blank=True, validators=[addon.validate_restore_hooks],
+    )
+    created_by = models.CharField(max_length=150, blank=True)
+
+    phase = models.CharField(max_length=10, choices=Phase.choices, default=Phase.PENDING)
+    started = models.DateTimeField(null=True, blank=True)
+    finished = models.DateTimeField(null=True, blank=True)
+    components = models.JSONField(default=dict, blank=True)
+    progress = models.JSONField(default=dict, blank=True)
+    heartbeat = models.DateTimeField(null=True, blank=True)
+    cancel_requested_by = models.CharField(max_length=150, blank=True)
+    cancelled_by = models.CharField(max_length=150, blank=True)
+    error = models.TextField(blank=True)
+    hook_results = models.JSONField(default=list, blank=True)
+
+    objects = RestoreSessionQuerySet.as_manager()
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["team", "name"], name="unique_restore_name_per_team")]
+        ordering = ["-created"]
+
+    def __str__(self) -> str:
+        return self.name
+
+    def clean(self) -> None:
+        errors = {}
+        if self.target_id and self.team_id and self.target.team_id != self.team_id:
+            errors["target"] = "Choose a cluster of the same team."
+        if self.repository_id and self.team_id and self.repository.team_id != self.team_id:
+            errors["repository"] = "Choose a repository of the same team."
+        if errors:
+            raise ValidationError(errors)
+
+    def params(self) -> dict[str, Any]:
+        return addon.with_defaults(addon.RESTORE_PARAMS, self.task_params)
+
+    def is_completed(self) -> bool:
+        return self.phase in (self.Phase.SUCCEEDED, self.Phase.FAILED, self.Phase.INVALID, self.Phase.CANCELLED)
+
+    @property
+    def duration(self) -> float | None:
+        if self.started and self.finished:
+            return (self.finished - self.started).total_seconds()
+        return None

@@ -1,0 +1,81 @@
+"""core.kubestash.com RestoreSession ↔ rows."""
+from __future__ import annotations
+
+from typing import Any
+
+from backups.addons import elasticsearch as addon
+from backups.serializers import CORE_API_VERSION, _target, app_ref
+from dashboard.manifests import ManifestError, Node, drop_empty, metadata, parse_ts, ts
+from dashboard.models import Team
+from restores.models import RestoreSession
+from storage.models import Repository
+from storage.serializers import _get_or_new, _save, lookup
+
+
+def export_restore(obj: RestoreSession) -> dict[str, Any]:
+    return {
+        "apiVersion": CORE_API_VERSION,
+        "kind": "RestoreSession",
+        "metadata": metadata(obj.name, obj.team.slug, obj.uuid),
+        "spec": drop_empty({
+            "target": app_ref(obj.target),
+            "dataSource": {
+                "repository": obj.repository.name,
+                "snapshot": obj.snapshot,
+                "encryptionSecret": {"name": obj.repository.encryption_secret.name, "namespace": obj.team.slug},
+            },
+            "addon": {"name": addon.ADDON_NAME, "tasks": [drop_empty({"name": addon.RESTORE_TASK, "params": obj.task_params or None})]},
+            "hooks": obj.hooks or None,
+        }),
+        "status": drop_empty({
+            "phase": obj.phase,
+            "snapshotID": obj.resolved_snapshot_id,
+            "startTime": ts(obj.started),
+            "completionTime": ts(obj.finished),
+            "duration": f"{obj.duration:.3f}s" if obj.duration is not None else None,
+            "components": obj.components or None,
+            "error": obj.error,
+            "cancelledBy": obj.cancelled_by,
+            "hooks": obj.hook_results or None,
+        }),
+    }
+
+
+def apply_restore(doc: Node, team: Team, meta: Node, name: str, uid: str | None) -> RestoreSession:
+    obj = _get_or_new(RestoreSession, team, name, uid)
+    spec = doc.node("spec")
+    assert spec is not None
+    obj.target = _target(spec, team)
+    ds = spec.node("dataSource")
+    assert ds is not None
+    obj.repository = lookup(Repository, team, ds.get("repository"), f"{ds.path}.repository")
+    obj.snapshot = ds.get("snapshot", str, "latest")
+    ds.ignore("encryptionSecret", "namespace", "components")
+    ds.done()
+    obj.task_params = {}
+    a = spec.node("addon", required=False)
+    if a is not None:
+        if a.get("name", str, addon.ADDON_NAME) != addon.ADDON_NAME:
+            raise ManifestError(f"{a.path}.name", f"unknown addon: use {addon.ADDON_NAME}")
+        for t in a.nodes("tasks"):
+            if t.get("name") != addon.RESTORE_TASK:
+                raise ManifestError(f"{t.path}.name", f"unknown task: the restore task is {addon.RESTORE_TASK}")
+            obj.task_params = t.get("params", dict, {})
+            t.done()
+        a.done()
+    obj.hooks = spec.get("hooks", dict, {})
+    spec.done()
+    status = doc.node("status", required=False)
+    if status is not None:
+        obj.phase = status.get("phase", str, RestoreSession.Phase.PENDING)
+        obj.resolved_snapshot_id = status.get("snapshotID", str, "")
+        obj.started = parse_ts(status, "startTime")
+        obj.finished = parse_ts(status, "completionTime")
+        obj.components = status.get("components", dict, {})
+        obj.error = status.get("error", str, "")
+        obj.cancelled_by = status.get("cancelledBy", str, "")
+        obj.hook_results = status.get("hooks", list, [])
+        status.ignore("duration")
+        status.done()
+    return _save(obj, doc.path, {"target": "spec.target.name", "task_params": "spec.addon.tasks[0].params",
+                                 "hooks": "spec.hooks", "name": "metadata.name"})

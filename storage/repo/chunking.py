@@ -1,0 +1,59 @@
+"""Content-defined chunking of a byte stream with bounded buffering."""
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator
+
+from .format import CHUNK_AVG, CHUNK_MAX, CHUNK_MIN
+
+
+def _fastcdc():  # type: ignore[no-untyped-def]
+    # The Cython build of fastcdc (~1.3 GB/s here); its pure-Python fallback is ~100x slower.
+    try:
+        from fastcdc.fastcdc_cy import fastcdc_cy
+    except ImportError:  # pragma: no cover - the wheel ships the extension
+        from fastcdc.fastcdc_py import fastcdc_py as fastcdc_cy
+    return fastcdc_cy
+
+
+def chunk_stream(data: Iterable[bytes], *, min_size: int = CHUNK_MIN, avg_size: int = CHUNK_AVG,
+                 max_size: int = CHUNK_MAX, buffer_size: int | None = None) -> Iterator[bytes]:
+    """Split the concatenation of `data` into FastCDC chunks, holding at most ~buffer_size.
+
+    A cut point depends only on the bytes from the chunk's start up to max_size ahead,
+    so chunking the buffer window by window gives the same chunks as chunking the whole
+    stream at once: a chunk is emitted only when max_size bytes past its start are
+    buffered (or the stream has ended).
+    """
+    cdc = _fastcdc()
+    target = buffer_size or max(4 * max_size, 16 << 20)
+    it = iter(data)
+    buf = bytearray()
+    eof = False
+    while True:
+        while not eof and len(buf) < target:
+            try:
+                part = next(it)
+            except StopIteration:
+                eof = True
+                break
+            if part:
+                buf += part
+        if not buf:
+            return
+        consumed = 0
+        view = memoryview(buf)
+        try:
+            gen = cdc(view, min_size=min_size, avg_size=avg_size, max_size=max_size)
+            for c in gen:
+                if not eof and len(buf) - c.offset < max_size:
+                    break
+                end = c.offset + c.length
+                yield bytes(view[c.offset:end])
+                consumed = end
+            gen.close()
+            del gen
+        finally:
+            view.release()
+        del buf[:consumed]
+        if eof and not buf:
+            return

@@ -1,0 +1,50 @@
+"""`prune`: delete chunks that no manifest references, under the exclusive lock."""
+from __future__ import annotations
+
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from .format import DATA_PREFIX, SNAPSHOTS_PREFIX, RepositoryError, SnapshotNotFound
+from .locks import remove_locks
+
+if TYPE_CHECKING:
+    from .repository import Repository
+
+
+@dataclass
+class PruneResult:
+    chunks_deleted: int
+    chunks_kept: int
+    snapshots: int
+    stale_locks_removed: int
+
+
+def prune(repo: Repository, *, workers: int = 8, dry_run: bool = False) -> PruneResult:
+    # The exclusive lock is refused while any live shared lock exists, so no backup is
+    # between uploading a chunk and committing a manifest that references it.
+    with repo.lock("exclusive"):
+        referenced: set[str] = set()
+        count = 0
+        for key in repo.backend.list(SNAPSHOTS_PREFIX):
+            snapshot_id = key[len(SNAPSHOTS_PREFIX):]
+            try:
+                manifest = repo.manifest(snapshot_id, cached=False)
+            except SnapshotNotFound:
+                continue  # forgotten meanwhile: its chunks are no longer referenced
+            except Exception as e:  # noqa: BLE001
+                # Without every manifest we cannot know what is referenced.
+                raise RepositoryError(f"prune refused: snapshot {snapshot_id[:8]} in repository "
+                                      f"{repo.name} is unreadable ({e}); run check") from e
+            count += 1
+            for stream in manifest.streams.values():
+                referenced.update(stream.chunks)
+        orphans = [k for k in repo.backend.list(DATA_PREFIX)
+                   if k.rsplit("/", 1)[-1] not in referenced]
+        if not dry_run:
+            with ThreadPoolExecutor(max_workers=workers) as pool:
+                list(pool.map(repo.backend.delete, orphans))
+            repo._forget_known({k.rsplit("/", 1)[-1] for k in orphans})
+        stale = 0 if dry_run else len(remove_locks(repo.backend))
+    return PruneResult(chunks_deleted=len(orphans), chunks_kept=len(referenced),
+                       snapshots=count, stale_locks_removed=stale)

@@ -1,0 +1,95 @@
+"""A small hand-written factory module: one function per model, sensible defaults."""
+from __future__ import annotations
+
+from typing import Any
+
+from django.conf import settings
+from django.contrib.auth.models import User
+
+from backups.models import BackupConfiguration, BackupSession, BackupSessionConfig, Cluster, Snapshot
+from dashboard.models import Membership, Team
+from restores.models import RestoreSession
+from storage.models import BackupStorage, Repository, RetentionPolicy, Secret
+
+
+def team(slug: str = "team-a", **kw: Any) -> Team:
+    return Team.objects.create(slug=slug, name=kw.pop("name", slug.replace("-", " ").title()), **kw)
+
+
+def user(username: str, team: Team | None = None, role: str = Membership.Role.OWNER, **kw: Any) -> User:
+    u = User.objects.create_user(username=username, password=kw.pop("password", "pw-" + username), **kw)
+    if team is not None:
+        Membership.objects.create(team=team, user=u, role=role)
+    return u
+
+
+def secret(team: Team, name: str = "creds", data: dict[str, str] | None = None) -> Secret:
+    s = Secret(team=team, name=name)
+    s.set_data(data if data is not None else {"RESTIC_PASSWORD": "correct horse battery staple"})
+    s.full_clean()
+    s.save()
+    return s
+
+
+def storage(team: Team, name: str = "local", **kw: Any) -> BackupStorage:
+    kw.setdefault("provider", "local")
+    if kw["provider"] == "local":
+        kw.setdefault("mount_path", str(settings.LOCAL_STORAGE_ROOT / team.slug / name))
+    s = BackupStorage(team=team, name=name, **kw)
+    s.full_clean()
+    s.save()
+    return s
+
+
+def retention(team: Team, name: str = "keep-5", **kw: Any) -> RetentionPolicy:
+    kw.setdefault("keep_last", 5)
+    r = RetentionPolicy(team=team, name=name, **kw)
+    r.full_clean()
+    r.save()
+    return r
+
+
+def cluster(team: Team, name: str = "es", url: str = "http://127.0.0.1:9200", **kw: Any) -> Cluster:
+    c = Cluster(team=team, name=name, urls=url, **kw)
+    c.full_clean()
+    c.save()
+    return c
+
+
+def repository(team: Team, name: str = "repo", storage_obj: BackupStorage | None = None,
+               secret_obj: Secret | None = None, **kw: Any) -> Repository:
+    r = Repository(
+        team=team, name=name, storage=storage_obj or storage(team), directory=kw.pop("directory", name),
+        encryption_secret=secret_obj or secret(team, f"{name}-key"), **kw,
+    )
+    r.full_clean()
+    r.save()
+    return r
+
+
+def configuration(team: Team, name: str = "nightly", target: Cluster | None = None,
+                  repositories: list[Repository] | None = None, schedule: str = "0 2 * * *",
+                  retention_obj: RetentionPolicy | None = None, **kw: Any) -> BackupConfiguration:
+    c = BackupConfiguration(team=team, name=name, target=target or cluster(team), **kw)
+    c.full_clean()
+    c.save()
+    s = BackupSessionConfig(configuration=c, name="full", schedule=schedule, retention_policy=retention_obj)
+    s.full_clean()
+    s.save()
+    s.repositories.set(repositories if repositories is not None else [repository(team, f"{name}-repo")])
+    return c
+
+
+def backup_session(config: BackupConfiguration, **kw: Any) -> BackupSession:
+    return BackupSession.objects.create(team=config.team, configuration=config, session=kw.pop("session", "full"), **kw)
+
+
+def snapshot(session: BackupSession, repo: Repository, **kw: Any) -> Snapshot:
+    return Snapshot.objects.create(team=session.team, backup_session=session, repository=repo, **kw)
+
+
+def restore(team: Team, repo: Repository, target: Cluster, name: str = "restore-1", **kw: Any) -> RestoreSession:
+    r = RestoreSession(team=team, name=name, repository=repo, target=target, **kw)
+    r.full_clean()
+    r.save()
+    return r

@@ -1,0 +1,127 @@
+"""alice (owner, team A), bob (viewer, team A) and charlie (owner, team B) on every
+admin page and on the tenancy querysets."""
+from __future__ import annotations
+
+import pytest
+from django.urls import reverse
+
+from backups.models import BackupConfiguration, BackupSession, Cluster, Snapshot
+from restores.models import RestoreSession
+from storage.models import BackupStorage, Repository, RetentionPolicy, Secret
+from tests import factories as f
+
+pytestmark = pytest.mark.django_db
+
+MODELS = [Secret, BackupStorage, RetentionPolicy, Repository, Cluster, BackupConfiguration, BackupSession, Snapshot, RestoreSession]
+
+
+@pytest.fixture
+def world(teams):
+    for user in ("alice", "bob", "charlie"):
+        teams[user].is_staff = True
+        teams[user].save()
+    objs = {}
+    for key in ("a", "b"):
+        team = teams[key]
+        config = f.configuration(team, "nightly")
+        repo = config.sessions.get().repositories.get()
+        session = f.backup_session(config)
+        objs[key] = {
+            Secret: repo.encryption_secret,
+            BackupStorage: repo.storage,
+            RetentionPolicy: f.retention(team),
+            Repository: repo,
+            Cluster: config.target,
+            BackupConfiguration: config,
+            BackupSession: session,
+            Snapshot: f.snapshot(session, repo),
+            RestoreSession: f.restore(team, repo, config.target),
+        }
+    return {**teams, "objs": objs}
+
+
+def admin_url(model, action, obj=None):
+    name = f"admin:{model._meta.app_label}_{model._meta.model_name}_{action}"
+    return reverse(name, args=[obj.pk] if obj else [])
+
+
+@pytest.mark.parametrize("model", MODELS, ids=lambda m: m.__name__)
+def test_the_queryset_shows_each_user_only_their_teams_rows(world, model):
+    a, b = world["objs"]["a"][model], world["objs"]["b"][model]
+    assert list(model.objects.for_user(world["alice"])) == [a]
+    assert list(model.objects.for_user(world["bob"])) == [a]
+    assert list(model.objects.for_user(world["charlie"])) == [b]
+    assert list(model.objects.writable_by(world["bob"])) == []
+    assert list(model.objects.writable_by(world["alice"])) == [a]
+
+
+@pytest.mark.parametrize("model", MODELS, ids=lambda m: m.__name__)
+def test_admin_lists_only_the_users_team(world, client, model):
+    a, b = world["objs"]["a"][model], world["objs"]["b"][model]
+    for user, visible, hidden in (("alice", a, b), ("bob", a, b), ("charlie", b, a)):
+        client.force_login(world[user])
+        response = client.get(admin_url(model, "changelist"))
+        assert response.status_code == 200
+        shown = {o.pk for o in response.context["cl"].result_list}
+        assert shown == {visible.pk}, (user, model.__name__)
+
+
+@pytest.mark.parametrize("model", MODELS, ids=lambda m: m.__name__)
+def test_admin_change_page_of_another_team_is_not_found(world, client, model):
+    b = world["objs"]["b"][model]
+    client.force_login(world["alice"])
+    response = client.get(admin_url(model, "change", b))
+    # Django's admin redirects to the index with "doesn't exist" for objects outside get_queryset.
+    assert response.status_code == 302 and response.url == reverse("admin:index")
+
+
+@pytest.mark.parametrize("model", MODELS, ids=lambda m: m.__name__)
+def test_a_viewer_can_look_but_not_change_or_delete(world, client, model):
+    a = world["objs"]["a"][model]
+    client.force_login(world["bob"])
+    assert client.get(admin_url(model, "change", a)).status_code == 200
+    assert client.get(admin_url(model, "delete", a)).status_code == 403
+    assert client.get(admin_url(model, "add")).status_code == 403
+    response = client.post(admin_url(model, "delete", a), {"post": "yes"})
+    assert response.status_code == 403
+    assert model.objects.filter(pk=a.pk).exists()
+
+
+@pytest.mark.parametrize("model", MODELS, ids=lambda m: m.__name__)
+def test_an_owner_may_open_the_change_page(world, client, model):
+    client.force_login(world["alice"])
+    response = client.get(admin_url(model, "change", world["objs"]["a"][model]))
+    assert response.status_code == 200
+
+
+def test_a_superuser_sees_every_team_in_the_admin(world, client, django_user_model):
+    root = django_user_model.objects.create_superuser("root", "root@example.com", "pw")
+    client.force_login(root)
+    for model in MODELS:
+        response = client.get(admin_url(model, "changelist"))
+        assert response.context["cl"].result_count == 2, model.__name__
+
+
+def test_the_admin_team_choices_offer_only_teams_the_user_may_write(world, client):
+    client.force_login(world["alice"])
+    response = client.get(admin_url(Secret, "add"))
+    choices = [c[1] for c in response.context["adminform"].form.fields["team"].choices]
+    assert "Team A" in choices and "Team B" not in choices
+
+
+def test_owners_manage_members_and_viewers_do_not(world, client):
+    team = world["a"]
+    client.force_login(world["alice"])
+    assert client.get(reverse("admin:dashboard_team_change", args=[team.pk])).status_code == 200
+    client.force_login(world["bob"])
+    response = client.post(reverse("admin:dashboard_team_change", args=[team.pk]), {"name": "Hacked", "slug": "team-a"})
+    assert response.status_code == 403
+    client.force_login(world["charlie"])
+    assert client.get(reverse("admin:dashboard_team_change", args=[team.pk])).status_code == 302
+
+
+def test_anonymous_users_see_nothing(world):
+    from django.contrib.auth.models import AnonymousUser
+
+    for model in MODELS:
+        assert not model.objects.for_user(AnonymousUser()).exists()

@@ -1,0 +1,147 @@
+from __future__ import annotations
+
+import pytest
+from django.core.exceptions import ValidationError
+
+from backups.models import BackupSessionConfig, Cluster
+from storage.models import BackupStorage, RetentionPolicy
+from tests import factories as f
+
+pytestmark = pytest.mark.django_db
+
+
+def messages(excinfo: pytest.ExceptionInfo[ValidationError]) -> str:
+    return " ".join(excinfo.value.messages)
+
+
+def test_a_cron_expression_croniter_cannot_parse_is_refused_with_an_example(teams):
+    config = f.configuration(teams["a"])
+    session = config.sessions.get()
+    session.schedule = "61 * * * *"
+    with pytest.raises(ValidationError) as e:
+        session.full_clean()
+    assert "not a valid cron schedule" in messages(e) and "minute 0-59" in messages(e)
+
+
+def test_a_cron_expression_with_six_fields_says_how_many_it_needs(teams):
+    session = BackupSessionConfig(configuration=f.configuration(teams["a"]), name="x", schedule="0 0 2 * * *")
+    with pytest.raises(ValidationError) as e:
+        session.full_clean()
+    assert "has 6 fields; a cron schedule has 5" in messages(e)
+
+
+@pytest.mark.parametrize(
+    "bucket, phrase",
+    [
+        ("My_Bucket", "lowercase letters"),
+        ("ab", "3 to 63"),
+        ("a..b", "two adjacent periods"),
+        ("192.168.1.1", "IP address"),
+        ("-bucket", "start and end with a letter or digit"),
+    ],
+)
+def test_a_bucket_name_s3_would_refuse_is_refused(teams, bucket, phrase):
+    storage = BackupStorage(team=teams["a"], name="s3", provider="s3", bucket=bucket)
+    with pytest.raises(ValidationError) as e:
+        storage.full_clean()
+    assert phrase in " ".join(e.value.message_dict["bucket"])
+
+
+def test_a_valid_s3_storage_passes(teams):
+    storage = BackupStorage(team=teams["a"], name="s3", provider="s3", bucket="stash-backups.prod", endpoint="https://s3.example.com")
+    storage.full_clean()
+
+
+def test_a_local_storage_outside_the_allowed_root_is_refused(teams):
+    storage = BackupStorage(team=teams["a"], name="l", provider="local", mount_path="/etc")
+    with pytest.raises(ValidationError) as e:
+        storage.full_clean()
+    assert "outside the allowed local storage roots" in e.value.message_dict["mount_path"][0]
+
+
+def test_a_cluster_url_without_scheme_is_refused_with_the_fix(teams):
+    cluster = Cluster(team=teams["a"], name="es", urls="es.example.com:9200")
+    with pytest.raises(ValidationError) as e:
+        cluster.full_clean()
+    assert "https://es.example.com:9200" in e.value.message_dict["urls"][0]
+
+
+def test_basic_auth_needs_a_secret_with_username_and_password(teams):
+    secret = f.secret(teams["a"], "es-creds", {"username": "elastic"})
+    cluster = Cluster(team=teams["a"], name="es", urls="https://es:9200", auth="basic", auth_secret=secret)
+    with pytest.raises(ValidationError) as e:
+        cluster.full_clean()
+    assert "lacks password" in e.value.message_dict["auth_secret"][0]
+
+
+@pytest.mark.parametrize(
+    "pattern, phrase",
+    [
+        ("Logs-*", "uppercase"),
+        ("logs/2026", "'/'"),
+        ("-logs", "exclude list"),
+        ("_internal", "starts with '_'"),
+        ("logs 2026", "' '"),
+    ],
+)
+def test_an_index_pattern_that_can_never_match_is_refused(teams, pattern, phrase):
+    session = f.configuration(teams["a"]).sessions.get()
+    session.task_params = {"indices": f"logs-*, {pattern}"}
+    with pytest.raises(ValidationError) as e:
+        session.full_clean()
+    assert phrase in messages(e)
+
+
+def test_wildcards_and_hidden_index_patterns_are_accepted(teams):
+    session = f.configuration(teams["a"]).sessions.get()
+    session.task_params = {"indices": "logs-*,.kibana*,metrics-202?", "exclude": "logs-debug-*"}
+    session.full_clean()
+
+
+def test_an_unknown_task_parameter_is_named(teams):
+    session = f.configuration(teams["a"]).sessions.get()
+    session.task_params = {"batchsize": 100}
+    with pytest.raises(ValidationError) as e:
+        session.full_clean()
+    assert "'batchsize' is not a parameter of logical-backup" in messages(e)
+
+
+def test_a_retention_policy_that_keeps_nothing_is_refused(teams):
+    policy = RetentionPolicy(team=teams["a"], name="none")
+    with pytest.raises(ValidationError) as e:
+        policy.full_clean()
+    assert "keeps no successful snapshot" in messages(e)
+
+
+def test_a_retention_period_of_zero_is_refused(teams):
+    policy = RetentionPolicy(team=teams["a"], name="zero", max_retention_period="0d")
+    with pytest.raises(ValidationError) as e:
+        policy.full_clean()
+    assert "keeps nothing" in messages(e)
+
+
+def test_a_retention_period_in_an_unknown_unit_says_which_units_exist(teams):
+    policy = RetentionPolicy(team=teams["a"], name="bad", max_retention_period="30 days", keep_last=1)
+    with pytest.raises(ValidationError) as e:
+        policy.full_clean()
+    assert "h (hours), d (days)" in messages(e)
+
+
+def test_a_retention_policy_with_only_a_period_is_fine(teams):
+    RetentionPolicy(team=teams["a"], name="month", max_retention_period="30d").full_clean()
+
+
+def test_a_hook_without_a_url_scheme_is_refused(teams):
+    session = f.configuration(teams["a"]).sessions.get()
+    session.hooks = {"preBackup": [{"name": "notify", "kind": "http", "url": "hooks.example.com"}]}
+    with pytest.raises(ValidationError) as e:
+        session.full_clean()
+    assert "preBackup[0].url must be a full http:// or https:// URL" in messages(e)
+
+
+def test_an_object_cannot_point_at_another_teams_secret(teams):
+    other = f.secret(teams["b"], "theirs", {"username": "u", "password": "p"})
+    cluster = Cluster(team=teams["a"], name="es", urls="https://es:9200", auth="basic", auth_secret=other)
+    with pytest.raises(ValidationError) as e:
+        cluster.full_clean()
+    assert "same team" in e.value.message_dict["auth_secret"][0]

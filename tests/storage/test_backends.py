@@ -1,0 +1,140 @@
+from __future__ import annotations
+
+import io
+import os
+import threading
+
+import pytest
+
+from storage.backends import (AlreadyExists, Backend, BackendError, NotFound, backend_from_url,
+                              init_storage, open_backend)
+
+
+def test_it_round_trips_bytes_and_streams(backend: Backend) -> None:
+    backend.put("a/one", b"hello")
+    backend.put("a/empty", b"")
+    payload = os.urandom(3 << 20)
+    backend.put("b/stream", io.BytesIO(payload))
+    assert backend.get("a/one") == b"hello"
+    assert backend.get("a/empty") == b""
+    assert backend.get("b/stream") == payload
+    assert backend.get_range("b/stream", 1000, 5000) == payload[1000:6000]
+    with backend.open("b/stream") as f:
+        assert f.read() == payload
+
+
+def test_it_lists_a_prefix_relative_to_the_root(backend: Backend) -> None:
+    for key in ("data/00/x", "data/01/y", "snapshots/z", "dataset"):
+        backend.put(key, b"1")
+    assert sorted(backend.list("data/")) == ["data/00/x", "data/01/y"]
+    assert sorted(backend.list("")) == ["data/00/x", "data/01/y", "dataset", "snapshots/z"]
+    assert list(backend.list("nothing/")) == []
+
+
+def test_it_deletes_and_tells_existence(backend: Backend) -> None:
+    backend.put("k", b"v")
+    assert backend.exists("k")
+    backend.delete("k")
+    assert not backend.exists("k")
+    backend.delete("k")  # deleting a missing key is fine
+
+
+def test_a_missing_key_is_a_permanent_not_found(backend: Backend) -> None:
+    with pytest.raises(NotFound) as e:
+        backend.get("missing/key")
+    assert e.value.permanent
+    assert "missing/key" in str(e.value)
+
+
+def test_a_conditional_put_refuses_to_overwrite(backend: Backend) -> None:
+    backend.put("lock", b"first", if_absent=True)
+    with pytest.raises(AlreadyExists):
+        backend.put("lock", b"second", if_absent=True)
+    assert backend.get("lock") == b"first"
+    backend.put("lock", b"third")
+    assert backend.get("lock") == b"third"
+
+
+def test_only_one_of_racing_conditional_puts_wins(backend: Backend) -> None:
+    wins, barrier = [], threading.Barrier(4)
+
+    def racer(i: int) -> None:
+        barrier.wait()
+        try:
+            backend.put("race", f"{i}".encode(), if_absent=True)
+            wins.append(i)
+        except AlreadyExists:
+            pass
+
+    threads = [threading.Thread(target=racer, args=(i,)) for i in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert len(wins) == 1
+    assert backend.get("race") == str(wins[0]).encode()
+
+
+def test_init_storage_claims_the_prefix_and_refuses_another_storage(backend: Backend) -> None:
+    init_storage(backend, "storage-a")
+    init_storage(backend, "storage-a")  # idempotent for the owner
+    with pytest.raises(BackendError, match="already initialized by storage 'storage-a'") as e:
+        init_storage(backend, "storage-b")
+    assert e.value.permanent
+    init_storage(backend, "storage-b", adopt=True)
+    with pytest.raises(BackendError):
+        init_storage(backend, "storage-a")
+
+
+def test_describe_names_where_it_points(backend: Backend) -> None:
+    assert backend.describe().startswith(("file://", "s3://", "gs://", "azure://"))
+
+
+def test_s3_names_a_missing_bucket_and_what_to_fix(seaweedfs) -> None:  # type: ignore[no-untyped-def]
+    b = open_backend("s3", bucket="no-such-bucket", endpoint=seaweedfs.endpoint, path_style=True,
+                     credentials={"access_key_id": seaweedfs.access_key,
+                                  "secret_access_key": seaweedfs.secret_key})
+    with pytest.raises(BackendError, match="no-such-bucket.*create it") as e:
+        list(b.list(""))
+    assert e.value.permanent
+
+
+def test_s3_names_a_wrong_secret(seaweedfs) -> None:  # type: ignore[no-untyped-def]
+    b = open_backend("s3", bucket="stashboard-tests", endpoint=seaweedfs.endpoint,
+                     path_style=True, credentials={"access_key_id": seaweedfs.access_key,
+                                                   "secret_access_key": "wrong"})
+    with pytest.raises(BackendError, match="secret key") as e:
+        b.put("x", b"1")
+    assert e.value.permanent
+
+
+def test_an_unreachable_endpoint_is_transient() -> None:
+    from storage.backends.s3 import S3Backend
+    from tests.peers.util import free_port
+
+    b = S3Backend(bucket="b", endpoint=f"http://127.0.0.1:{free_port()}", path_style=True,
+                  credentials={"access_key_id": "a", "secret_access_key": "b"}, max_attempts=1)
+    with pytest.raises(BackendError, match="cannot reach") as e:
+        b.get("x")
+    assert not e.value.permanent
+
+
+def test_backend_from_url_reads_each_scheme(tmp_path, seaweedfs, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    local = backend_from_url(f"file://{tmp_path}/r")
+    local.put("x", b"1")
+    assert (tmp_path / "r" / "x").read_bytes() == b"1"
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", seaweedfs.access_key)
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", seaweedfs.secret_key)
+    s3 = backend_from_url(f"s3://stashboard-tests/url-test?endpoint={seaweedfs.endpoint}"
+                          f"&path_style=true")
+    s3.put("x", b"2")
+    assert s3.get("x") == b"2"
+    assert "s3://stashboard-tests/url-test" in s3.describe()
+    with pytest.raises(BackendError, match="unsupported repository URL"):
+        backend_from_url("ftp://x/y")
+
+
+def test_local_writes_leave_no_temp_files(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    b = open_backend("local", root=str(tmp_path))
+    b.put("d/k", io.BytesIO(b"x" * 100))
+    assert sorted(os.listdir(tmp_path / "d")) == ["k"]
