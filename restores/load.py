@@ -339,7 +339,8 @@ def _policy_for(target: str, params: LoadParams) -> str:
 
 def load_index(conn: Connection, source: str, target: str, meta: dict[str, Any], chunks: Callable[[], Iterable[bytes]],
                params: LoadParams, rename: Renamer, *, cancel: threading.Event,
-               progress: Callable[[ProgressEvent], None] | None, warnings: list[str]) -> dict[str, Any]:
+               progress: Callable[[ProgressEvent], None] | None, warnings: list[str],
+               run_totals: list[int] | None = None) -> dict[str, Any]:
     t0 = time.monotonic()
     expected = int(meta.get("docs") or 0)
     entry: dict[str, Any] = {"source": source, "docs": 0, "failed": 0, "failures": [], "duration": 0.0,
@@ -368,6 +369,7 @@ def load_index(conn: Connection, source: str, target: str, meta: dict[str, Any],
         w.start()
     read = [0]
     sent_bytes = 0
+    run = run_totals if run_totals is not None else [0, 0]
     try:
         for batch in _batches(split_lines(chunks()), params, read):
             if cancel.is_set():
@@ -377,7 +379,8 @@ def load_index(conn: Connection, source: str, target: str, meta: dict[str, Any],
             job.q.put(batch)
             sent_bytes += len(batch.body)
             if progress:
-                progress(ProgressEvent(target, "data", job.indexed, sent_bytes, expected))
+                progress(ProgressEvent(target, "data", job.indexed, sent_bytes, expected,
+                                       run[0] + job.indexed, run[1] + sent_bytes))
     finally:
         for _ in workers:
             job.q.put(None)
@@ -408,8 +411,11 @@ def load_index(conn: Connection, source: str, target: str, meta: dict[str, Any],
     entry["error"] = "; ".join(errors) or None
     entry["status"] = "Failed" if errors else "Succeeded"
     entry["duration"] = time.monotonic() - t0
+    run[0] += job.indexed
+    run[1] += sent_bytes
     if progress:
-        progress(ProgressEvent(target, "done" if not errors else "failed", job.indexed, sent_bytes, expected))
+        progress(ProgressEvent(target, "done" if not errors else "failed", job.indexed, sent_bytes, expected,
+                               run[0], run[1]))
     return entry
 
 
@@ -501,6 +507,7 @@ def load_snapshot(conn: Connection, manifest: Any, open_stream: Callable[[str], 
         if target in targets:
             raise ValueError(f"rename maps both {targets[target]} and {source} to {target}: fix the rename")
         targets[target] = source
+    run = [0, 0]
     for target, source in targets.items():
         name = STREAM_PREFIX + source
         meta = streams[name].meta
@@ -509,7 +516,7 @@ def load_snapshot(conn: Connection, manifest: Any, open_stream: Callable[[str], 
             if cancel.is_set():
                 raise Cancelled(f"restore of {target} cancelled")
             entry = load_index(conn, source, target, meta, functools.partial(open_stream, name), params, rename,
-                               cancel=cancel, progress=progress, warnings=result.warnings)
+                               cancel=cancel, progress=progress, warnings=result.warnings, run_totals=run)
         except (ClusterError, Cancelled, ValueError) as e:
             entry = {"source": source, "docs": 0, "failed": 0, "failures": [], "error": str(e),
                      "duration": time.monotonic() - t0, "status": "Failed"}

@@ -261,4 +261,4 @@ def test_progress_reports_the_restore(conn, http, names, repo):
                         params=LoadParams(metadata_kinds=(), bulk_bytes=300), progress=events.append)
     assert res.ok
     assert events[-1].phase == "done" and events[-1].docs == 50 and events[-1].total == 50
-    assert events[-1].bytes > 0
+    assert events[-1].bytes > 0 and events[-1].run_docs == 50 and events[-1].run_bytes == events[-1].bytes
