@@ -21,9 +21,10 @@ from backups.elastic.metadata import (
     CLUSTER_KINDS,
     IndexInfo,
     cluster_metadata,
+    data_streams,
     index_metadata,
     list_indices,
-    select_indices,
+    select_with_data_streams,
 )
 
 STREAM_PREFIX = "indices/"
@@ -104,6 +105,16 @@ class RateLimiter:
 
 _DONE = object()
 
+# Parsing a page holds the GIL from start to end, so slices never parse in parallel anyway;
+# one parse at a time bounds memory to one page's Python objects (~15x its bytes) while the
+# slices' HTTP requests still overlap.
+_PARSE_LOCK = threading.Lock()
+
+
+def _parse(raw: bytes) -> Page:
+    with _PARSE_LOCK:
+        return parse_page(raw)
+
 
 class _Reader:
     """Parallel slice readers feeding one ordered-by-arrival queue of pages."""
@@ -113,7 +124,7 @@ class _Reader:
         self.conn, self.info, self.params, self.mode = conn, info, params, mode
         self.cancel = cancel
         self.slices = max(1, min(info.shards, params.max_slices))
-        self.q: queue.Queue[Any] = queue.Queue(maxsize=self.slices * 2)
+        self.q: queue.Queue[Any] = queue.Queue(maxsize=max(2, self.slices))
         self.stop = threading.Event()
         self.totals: dict[int, int | None] = {}
         self.first = threading.Semaphore(0)
@@ -203,7 +214,7 @@ class _Reader:
         r = self.conn.request("POST", f"{index_path(self.info.name)}/_search", body,
                               params={"scroll": self.params.keep_alive}, index=self.info.name,
                               privilege=f"read on index {self.info.name}")
-        page = parse_page(r.body)
+        page = _parse(r.body)
         self.totals[i] = page.total
         self._signal_first(i)
         sid = page.scroll_id
@@ -220,7 +231,7 @@ class _Reader:
                     return
                 r = self.conn.request("POST", "/_search/scroll", {"scroll": self.params.keep_alive,
                                                                   "scroll_id": sid})
-                page = parse_page(r.body)
+                page = _parse(r.body)
                 sid = page.scroll_id or sid
         finally:
             if sid:
@@ -240,7 +251,7 @@ class _Reader:
             if after is not None:
                 body["search_after"] = after
             r = self.conn.request("POST", "/_search", body, privilege=f"read on index {self.info.name}")
-            page = parse_page(r.body)
+            page = _parse(r.body)
             self._check(page, None)
             if page.docs == 0:
                 return
@@ -284,7 +295,8 @@ def _endpoint_missing(e: ClusterError) -> bool:
 def dump_index(conn: Connection, writer: Any, info: IndexInfo, params: DumpParams, *,
                previous: Any = None, progress: Callable[[ProgressEvent], None] | None = None,
                cancel: threading.Event | None = None, limiter: RateLimiter | None = None,
-               run_totals: list[int] | None = None, warnings: list[str] | None = None) -> dict[str, Any]:
+               run_totals: list[int] | None = None, warnings: list[str] | None = None,
+               data_stream: str | None = None) -> dict[str, Any]:
     """Dump one index into `writer` as stream `indices/<name>`; returns its result entry."""
     cancel = cancel or threading.Event()
     limiter = limiter or RateLimiter(params.max_docs_per_second)
@@ -308,6 +320,8 @@ def dump_index(conn: Connection, writer: Any, info: IndexInfo, params: DumpParam
     meta: dict[str, Any] = {"index": info.name, "uuid": info.uuid, "format": FORMAT,
                             **index_metadata(conn, info), "fingerprint": fp,
                             "fingerprint_signals": signals, "shards": info.shards}
+    if data_stream:
+        meta["data_stream"] = data_stream
     prev = _previous_stream(previous, name)
     if params.skip_unchanged and prev is not None and prev.meta.get("fingerprint") == fp \
             and prev.meta.get("complete") and params.refresh:
@@ -394,7 +408,10 @@ def dump_cluster(conn: Connection, writer: Any, params: DumpParams | None = None
     result = DumpResult(indices={}, cluster_meta={}, ok=True)
     result.cluster_meta = cluster_metadata(conn, params.metadata_kinds)
     result.cluster_meta["cluster"] = conn.cluster_summary()
-    selected = select_indices(list_indices(conn), params.include, params.exclude, params.include_hidden)
+    streams = data_streams(conn)
+    result.cluster_meta["data_streams"] = streams
+    selected, backing = select_with_data_streams(list_indices(conn), streams, params.include, params.exclude,
+                                                 params.include_hidden)
     if not selected:
         result.warnings.append(f"no index matches include {params.include} / exclude {params.exclude}")
     for info in selected:
@@ -418,7 +435,8 @@ def dump_cluster(conn: Connection, writer: Any, params: DumpParams | None = None
         try:
             result.indices[info.name] = dump_index(conn, writer, info, params, previous=previous,
                                                    progress=progress, cancel=cancel, limiter=limiter,
-                                                   run_totals=run_totals, warnings=result.warnings)
+                                                   run_totals=run_totals, warnings=result.warnings,
+                                                   data_stream=backing.get(info.name))
         except (ClusterError, Cancelled) as e:
             result.ok = False
             result.indices[info.name] = {"docs": 0, "bytes": 0, "duration": time.monotonic() - t0,

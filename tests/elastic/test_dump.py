@@ -336,3 +336,27 @@ def test_elasticsearch_style_calls_against_a_server_without_them(cluster_url, ht
     assert "unsupported" in res.cluster_meta["lifecycle_policies"]
     assert "/_ilm/policy" in res.cluster_meta["lifecycle_policies"]["unsupported"]
     assert "unsupported" in res.cluster_meta["ingest_pipelines"]
+
+
+def test_data_streams_bring_their_backing_indices_and_are_recorded(conn, http, names):
+    from backups.elastic.metadata import IndexInfo, select_with_data_streams
+
+    def ix(name: str, hidden: bool = False) -> IndexInfo:
+        return IndexInfo(name, "open", "green", "u", 1, hidden, {})
+
+    indices = [ix(".ds-logs-app-2026.11.01-000001", True), ix(".ds-logs-app-2026.11.02-000002", True),
+               ix("logs-plain"), ix(".ds-metrics-000001", True)]
+    streams = {"items": {"logs-app": {"indices": [".ds-logs-app-2026.11.01-000001", ".ds-logs-app-2026.11.02-000002"]},
+                         "metrics": {"indices": [".ds-metrics-000001"]}}}
+    chosen, backing = select_with_data_streams(indices, streams, ["logs-*"], [], False)
+    assert [i.name for i in chosen] == [".ds-logs-app-2026.11.01-000001", ".ds-logs-app-2026.11.02-000002",
+                                        "logs-plain"]
+    assert backing[".ds-metrics-000001"] == "metrics"
+    chosen, _ = select_with_data_streams(indices, streams, ["*"], ["*-000002"], False)
+    assert [i.name for i in chosen] == [".ds-logs-app-2026.11.01-000001", ".ds-metrics-000001", "logs-plain"]
+
+    # against the live server: data streams listed, or recorded as unsupported (osmem)
+    res = dump_cluster(conn, MemRepo().writer(), DumpParams(include=["no-such-*"], metadata_kinds=()))
+    ds = res.cluster_meta["data_streams"]
+    # osmem lists none (it cannot create any); a server without the API records "unsupported"
+    assert "items" in ds or "unsupported" in ds

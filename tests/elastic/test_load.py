@@ -262,3 +262,35 @@ def test_progress_reports_the_restore(conn, http, names, repo):
     assert res.ok
     assert events[-1].phase == "done" and events[-1].docs == 50 and events[-1].total == 50
     assert events[-1].bytes > 0 and events[-1].run_docs == 50 and events[-1].run_bytes == events[-1].bytes
+
+
+def test_a_data_stream_into_a_cluster_without_them_fails_saying_so(conn, http, names):
+    from tests.elastic.memrepo import MemRepo
+
+    mem = MemRepo()
+    w = mem.writer()
+    backing = ".ds-" + names("dslogs") + "-000001"
+    ds_name = backing[4:-7]
+    w.add_stream(f"indices/{backing}", [b'{"_id":"a","_source":{"@timestamp":"2026-11-25T00:00:00Z"}}\n'],
+                 meta={"docs": 1, "data_stream": ds_name, "settings": {}, "mappings": {}, "aliases": {}})
+    w.commit()
+    m = mem.latest()
+    # without a data-stream template the error says to restore one
+    res = load_snapshot(conn, m, open_stream=lambda n: mem.read_stream(m, n),
+                        params=LoadParams(include=[ds_name], metadata_kinds=()))
+    assert not res.ok and "index template" in res.indices[backing]["error"]
+    tpl = names("dstpl")
+    http.req("PUT", f"/_index_template/{tpl}", {"index_patterns": [ds_name], "data_stream": {}, "priority": 900})
+    try:
+        res = load_snapshot(conn, m, open_stream=lambda n: mem.read_stream(m, n),
+                            params=LoadParams(include=[ds_name], metadata_kinds=()))
+        entry = res.indices[backing]
+        if conn.info.get("cluster_name") == "osmem":
+            assert not res.ok and entry["status"] == "Failed"
+            assert "has no data streams" in entry["error"] and ds_name in entry["error"]
+        else:
+            assert res.ok, entry
+            assert http.count(ds_name) == 1
+    finally:
+        http.req("DELETE", f"/_data_stream/{ds_name}", ok=(200, 400, 404))
+        http.req("DELETE", f"/_index_template/{tpl}", ok=(200, 404))
