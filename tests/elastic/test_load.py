@@ -294,3 +294,27 @@ def test_a_data_stream_into_a_cluster_without_them_fails_saying_so(conn, http, n
     finally:
         http.req("DELETE", f"/_data_stream/{ds_name}", ok=(200, 400, 404))
         http.req("DELETE", f"/_index_template/{tpl}", ok=(200, 404))
+
+
+def test_settings_another_distribution_refuses_are_dropped_and_said(conn, http, names):
+    # an Elasticsearch snapshot (ILM setting) restored into a server that does not know it
+    from tests.elastic.memrepo import MemRepo
+
+    src = names("crossdist")
+    mem = MemRepo()
+    w = mem.writer()
+    settings = {"index": {"number_of_shards": "2", "number_of_replicas": "1", "uuid": "x", "creation_date": "1",
+                          "provided_name": src, "version": {"created": "8150099"},
+                          "lifecycle": {"name": "hot-warm", "rollover_alias": "a"}, "refresh_interval": "5s"}}
+    w.add_stream(f"indices/{src}", [b'{"_id":"1","_source":{"a":1}}\n', b'{"_id":"2","_source":{"a":2}}\n'],
+                 meta={"docs": 2, "settings": settings, "mappings": {"properties": {"a": {"type": "long"}}},
+                       "aliases": {}})
+    w.commit()
+    m = mem.latest()
+    res = load_snapshot(conn, m, open_stream=lambda n: mem.read_stream(m, n), params=LoadParams(metadata_kinds=()))
+    assert res.ok, res.indices
+    assert res.indices[src]["count"] == 2
+    st = http.req("GET", f"/{src}/_settings")[src]["settings"]["index"]
+    assert st["number_of_shards"] == "2" and st["refresh_interval"] == "5s" and st["number_of_replicas"] == "1"
+    if conn.info.get("cluster_name") == "osmem":
+        assert any("index.lifecycle" in x and "dropped" in x for x in res.warnings)
