@@ -146,7 +146,8 @@ class _IndexLoad:
         self.conn, self.target, self.params, self.cancel = conn, target, params, cancel
         self.op = op
         self.path = index_path(target) + "/_bulk"
-        self.q: queue.Queue[_Batch | None] = queue.Queue(maxsize=max(1, params.workers))
+        # memory: workers sending + this many built ahead, each up to bulk_bytes
+        self.q: queue.Queue[_Batch | None] = queue.Queue(maxsize=max(1, params.workers // 2))
         self.lock = threading.Lock()
         self.indexed = 0
         self.failed = 0

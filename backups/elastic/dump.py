@@ -323,6 +323,8 @@ def dump_index(conn: Connection, writer: Any, info: IndexInfo, params: DumpParam
     if data_stream:
         meta["data_stream"] = data_stream
     prev = _previous_stream(previous, name)
+    # without the refresh, writes acknowledged but not yet searchable would be in the
+    # fingerprint and missing from the stream: never reuse then
     if params.skip_unchanged and prev is not None and prev.meta.get("fingerprint") == fp \
             and prev.meta.get("complete") and params.refresh:
         reuse_meta = dict(meta, docs=prev.meta.get("docs", 0), complete=True,
