@@ -74,7 +74,7 @@ class SnapshotInline(admin.TabularInline):
     extra = 0
     can_delete = False
     fields = ["name", "repository", "phase", "snapshot_id", "total_docs", "size_bytes", "error"]
-    readonly_fields = fields
+    readonly_fields = ["name", "repository", "phase", "snapshot_id", "total_docs", "size_bytes", "error"]
 
     def has_add_permission(self, request: Any, obj: Any = None) -> bool:
         return False

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import logging
 from datetime import datetime, timedelta
+from functools import partial
 from typing import Any
 
 import django_rq
@@ -98,7 +99,7 @@ def trigger_backup(session_config: BackupSessionConfig, trigger: str = Trigger.M
         queue = django_rq.get_queue("backups")
         for repo in repos:
             snapshot = Snapshot.objects.create(team=config.team, backup_session=session, repository=repo)
-            transaction.on_commit(lambda pk=snapshot.pk: queue.enqueue(jobs.run_backup, pk, job_timeout=settings.RQ_QUEUES["backups"]["DEFAULT_TIMEOUT"]))
+            transaction.on_commit(partial(queue.enqueue, jobs.run_backup, snapshot.pk, job_timeout=settings.RQ_QUEUES["backups"]["DEFAULT_TIMEOUT"]))
         log.info("backup session %s created (%s)", session.name, trigger)
     return session
 

@@ -59,7 +59,8 @@ def dump_params(params: dict[str, Any]) -> Any:
 
 
 def connect(cluster: Any) -> Any:
-    from backups.elastic.connection import ClusterConfig, connect as engine_connect
+    from backups.elastic.connection import ClusterConfig
+    from backups.elastic.connection import connect as engine_connect
 
     return engine_connect(ClusterConfig(**cluster.connection_options()))
 
@@ -160,7 +161,7 @@ def _dump(snap: Snapshot, session: BackupSession, session_config: BackupSessionC
             "warnings": result.warnings,
         })
     manifest = engine.manifest(snapshot_id)
-    components = {"dump": {**result.indices}}
+    components: dict[str, Any] = {"dump": {**result.indices}}
     if result.warnings:
         components["warnings"] = result.warnings
     outcome: dict[str, Any] = {

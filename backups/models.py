@@ -52,23 +52,24 @@ class Cluster(TeamOwned):
 
     def clean(self) -> None:
         errors: dict[str, str] = {}
-        if self.auth != self.Auth.NONE and not self.auth_secret_id:
+        secret = self.auth_secret
+        if self.auth != self.Auth.NONE and secret is None:
             errors["auth_secret"] = "Choose the secret that holds the credentials, or set authentication to none."
-        elif self.auth_secret_id:
-            if self.team_id and self.auth_secret.team_id != self.team_id:
+        elif secret is not None:
+            if self.team_id and secret.team_id != self.team_id:
                 errors["auth_secret"] = "Choose a secret of the same team."
             else:
                 need = {"basic": ["username", "password"], "api_key": ["api_key"]}.get(self.auth, [])
-                missing = [k for k in need if k not in (self.auth_secret.key_names or [])]
+                missing = [k for k in need if k not in (secret.key_names or [])]
                 if missing:
-                    errors["auth_secret"] = f"Secret '{self.auth_secret.name}' lacks {', '.join(missing)}: add it to the secret."
+                    errors["auth_secret"] = f"Secret '{secret.name}' lacks {', '.join(missing)}: add it to the secret."
         if errors:
             raise ValidationError(errors)
 
     def connection_options(self) -> dict[str, Any]:
         """Keyword arguments for backups.elastic.connection.ClusterConfig (with credentials:
         use only inside a job or the request that tests the connection; never log it)."""
-        data = self.auth_secret.get_data() if self.auth_secret_id else {}
+        data = self.auth_secret.get_data() if self.auth_secret is not None else {}
         return {
             "urls": self.url_list(),
             "username": data.get("username", "") if self.auth == self.Auth.BASIC else "",
@@ -140,7 +141,7 @@ class BackupSessionConfig(models.Model):
         return self.configuration.team_id
 
     def clean(self) -> None:
-        if self.retention_policy_id and self.retention_policy.team_id != self.configuration.team_id:
+        if self.retention_policy is not None and self.retention_policy.team_id != self.configuration.team_id:
             raise ValidationError({"retention_policy": "Choose a retention policy of the same team."})
 
     def params(self) -> dict[str, Any]:
@@ -192,7 +193,7 @@ class BackupSession(TeamOwned):
     retention = models.JSONField(default=dict, blank=True, help_text="What retention kept and removed.")
     hook_results = models.JSONField(default=list, blank=True)
 
-    objects = BackupSessionQuerySet.as_manager()
+    objects = BackupSessionQuerySet.as_manager()  # type: ignore[misc]  # a subclass of the base queryset
 
     class Meta:
         ordering = ["-created"]
@@ -257,7 +258,7 @@ class Snapshot(TeamOwned):
 
     def save(self, *args: Any, **kwargs: Any) -> None:
         if not self.name:
-            base = self.backup_session.name if self.backup_session_id else f"{self.repository.name}-{timezone.now():%Y%m%d%H%M%S}"
+            base = self.backup_session.name if self.backup_session is not None else f"{self.repository.name}-{timezone.now():%Y%m%d%H%M%S}"
             self.name = f"{self.repository.name}-{base}"[:150]
         super().save(*args, **kwargs)
 

@@ -10,12 +10,12 @@ import threading
 import time
 from typing import Any
 
-from django.db import close_old_connections, connection, models
+from django.db import close_old_connections, connection
 from django.utils import timezone
 
 
 class Heartbeat:
-    def __init__(self, model: type[models.Model], pk: int, interval: float = 1.0):
+    def __init__(self, model: Any, pk: int, interval: float = 1.0):
         self.model = model
         self.pk = pk
         self.interval = interval

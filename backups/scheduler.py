@@ -21,7 +21,7 @@ def due_ticks(schedule: str, tz: str, after: datetime, now: datetime) -> list[da
     """Cron ticks t with after < t <= now (at most 1000, newest last)."""
     zone = ZoneInfo(tz or "UTC")
     it = croniter(schedule, after.astimezone(zone))
-    ticks = []
+    ticks: list[datetime] = []
     while len(ticks) < 1000:
         t = it.get_next(datetime)
         if t > now:

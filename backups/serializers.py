@@ -7,7 +7,16 @@ from typing import Any
 from backups.addons import elasticsearch as addon
 from backups.models import BackupConfiguration, BackupSession, BackupSessionConfig, Cluster, Snapshot
 from dashboard.manifests import (
-    APPCATALOG_GROUP, CORE_GROUP, STORAGE_GROUP, VERSION, ManifestError, Node, drop_empty, metadata, parse_ts, ts,
+    APPCATALOG_GROUP,
+    CORE_GROUP,
+    STORAGE_GROUP,
+    VERSION,
+    ManifestError,
+    Node,
+    drop_empty,
+    metadata,
+    parse_ts,
+    ts,
 )
 from dashboard.models import Team
 from storage.models import BackupStorage, Repository, RetentionPolicy, Secret
@@ -52,7 +61,7 @@ def export_cluster(obj: Cluster) -> dict[str, Any]:
                 "insecureSkipTLSVerify": (not obj.verify_tls) or None,
                 "timeoutSeconds": obj.timeout,
             }),
-            "secret": {"name": obj.auth_secret.name} if obj.auth_secret_id else None,
+            "secret": {"name": obj.auth_secret.name} if obj.auth_secret is not None else None,
             "parameters": {"auth": obj.auth},
         }),
         "status": drop_empty({
@@ -127,7 +136,7 @@ def _backend_names(config: BackupConfiguration) -> dict[tuple[int, int | None], 
 def export_configuration(obj: BackupConfiguration) -> dict[str, Any]:
     names = _backend_names(obj)
     storages = {s.pk: s for session in obj.sessions.all() for s in (r.storage for r in session.repositories.all())}
-    retentions = {s.retention_policy.pk: s.retention_policy for s in obj.sessions.all() if s.retention_policy_id}
+    retentions = {s.retention_policy.pk: s.retention_policy for s in obj.sessions.all() if s.retention_policy is not None}
     backends = []
     for (storage_pk, retention_pk), name in names.items():
         backends.append(drop_empty({
@@ -137,7 +146,7 @@ def export_configuration(obj: BackupConfiguration) -> dict[str, Any]:
         }))
     sessions = []
     for s in obj.sessions.all():
-        retention_pk = s.retention_policy.pk if s.retention_policy_id else None
+        retention_pk = s.retention_policy.pk if s.retention_policy is not None else None
         sessions.append(drop_empty({
             "name": s.name,
             "scheduler": {"schedule": s.schedule, "jobTemplate": {"backoffLimit": 1}},
@@ -215,15 +224,15 @@ def apply_configuration(doc: Node, team: Team, meta: Node, name: str, uid: str |
             a.ignore("jobTemplate", "containerRuntimeSettings")
             a.done()
         repos = []
-        retention: RetentionPolicy | None | bool = False
+        shared: RetentionPolicy | None | bool = False
         for rn in sn.nodes("repositories"):
             bname = rn.get("backend")
             if bname not in backends:
                 raise ManifestError(f"{rn.path}.backend", f"backend '{bname}' is not in spec.backends: add it there or fix the name")
             storage, backend_retention = backends[bname]
-            if retention is not False and retention != backend_retention:
+            if shared is not False and shared != backend_retention:
                 raise ManifestError(f"{rn.path}.backend", "all repositories of one session must share one retention policy")
-            retention = backend_retention
+            shared = backend_retention
             rname = rn.get("name")
             repo = Repository.objects.filter(team=team, name=rname).first() or Repository(team=team, name=rname)
             repo.storage = storage
@@ -233,7 +242,7 @@ def apply_configuration(doc: Node, team: Team, meta: Node, name: str, uid: str |
             repos.append(_save(repo, rn.path, {"directory": "directory"}))
         if not repos:
             raise ManifestError(f"{sn.path}.repositories", "give at least one repository to write the snapshots to")
-        session.retention_policy = retention or None
+        session.retention_policy = shared if isinstance(shared, RetentionPolicy) else None
         sn.done()
         _save(session, sn.path, {"schedule": "scheduler.schedule", "task_params": "addon.tasks[0].params", "hooks": "hooks", "name": "name"})
         session.repositories.set(repos)
@@ -313,8 +322,8 @@ def export_snapshot(obj: Snapshot) -> dict[str, Any]:
             "snapshotID": obj.snapshot_id,
             "type": "FullBackup",
             "repository": obj.repository.name,
-            "session": obj.backup_session.session if obj.backup_session_id else None,
-            "backupSession": obj.backup_session.name if obj.backup_session_id else None,
+            "session": obj.backup_session.session if obj.backup_session is not None else None,
+            "backupSession": obj.backup_session.name if obj.backup_session is not None else None,
             "version": "v1",
             "deletionPolicy": "Delete",
         }),

@@ -33,7 +33,7 @@ def validate_cluster_urls(text: str) -> None:
         if not parts.hostname:
             raise ValidationError(f"'{url}' has no host name: write e.g. https://es.example.com:9200.")
         try:
-            parts.port
+            _ = parts.port
         except ValueError:
             raise ValidationError(f"'{url}' has an invalid port: use a number from 1 to 65535.") from None
 

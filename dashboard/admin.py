@@ -24,7 +24,7 @@ class TeamScopedAdmin(admin.ModelAdmin):
         if request.user.is_superuser:
             return True
         if obj is None:
-            return Membership.objects.filter(user=request.user, role__in=WRITE_ROLES).exists()
+            return Membership.objects.filter(user_id=request.user.pk or 0, role__in=WRITE_ROLES).exists()
         return self.model.objects.writable_by(request.user).filter(pk=obj.pk).exists()
 
     def has_view_permission(self, request: HttpRequest, obj: Any = None) -> bool:

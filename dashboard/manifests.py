@@ -6,9 +6,10 @@ Reading is strict: an unknown field or a bad reference is an error that names th
 path of the offending field (`doc 2 (BackupStorage team-a/s3): spec.storage.s3.bucket`)."""
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import datetime, timezone
-from typing import Any, Callable
+from datetime import UTC, datetime
+from typing import Any
 
 from django.core.exceptions import ValidationError
 from django.utils.dateparse import parse_datetime
@@ -100,7 +101,7 @@ class Node:
 def ts(value: datetime | None) -> str | None:
     if value is None:
         return None
-    return value.astimezone(timezone.utc).isoformat().replace("+00:00", "Z")
+    return value.astimezone(UTC).isoformat().replace("+00:00", "Z")
 
 
 def parse_ts(node: Node, key: str) -> datetime | None:

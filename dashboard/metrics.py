@@ -3,7 +3,8 @@ per repository size and snapshots; queue lengths. Read from the rows at scrape t
 from __future__ import annotations
 
 import hmac
-from typing import Any, Iterator
+from collections.abc import Iterator
+from typing import Any
 
 from django.conf import settings
 from django.db.models import Count, Max
@@ -40,9 +41,9 @@ class StashboardCollector:
         yield from (last_success, last_duration, last_size, sessions)
         repo_size = GaugeMetricFamily("stashboard_repository_size_bytes", "Bytes stored in the repository", labels=["team", "repository"])
         repo_snaps = GaugeMetricFamily("stashboard_repository_snapshots", "Snapshots in the repository", labels=["team", "repository"])
-        for r in Repository.objects.values("team__slug", "name", "size_bytes", "snapshot_count"):
-            repo_size.add_metric([r["team__slug"], r["name"]], r["size_bytes"])
-            repo_snaps.add_metric([r["team__slug"], r["name"]], r["snapshot_count"])
+        for slug, name, size, snapshots in Repository.objects.values_list("team__slug", "name", "size_bytes", "snapshot_count"):
+            repo_size.add_metric([slug, name], size)
+            repo_snaps.add_metric([slug, name], snapshots)
         yield from (repo_size, repo_snaps)
         queue_len = GaugeMetricFamily("stashboard_queue_length", "Jobs waiting in an RQ queue", labels=["queue"])
         for name in settings.RQ_QUEUES:

@@ -2,8 +2,9 @@
 Used by `manage.py apply` / `manage.py export` and by the Kubernetes sync."""
 from __future__ import annotations
 
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from typing import Any, Callable, Iterable
+from typing import Any
 
 from django.db import transaction
 
@@ -21,7 +22,7 @@ from storage.models import BackupStorage, Repository, RetentionPolicy, Secret
 class Kind:
     api_version: str
     kind: str
-    model: type | None
+    model: Any
     to_manifest: Callable[..., dict[str, Any]]
     apply: Callable[..., Any]
     related: tuple[str, ...] = ()
@@ -73,7 +74,7 @@ def export(teams: Iterable[Team], include_secret_values: bool = False, kinds: It
 
 def _doc_label(index: int, doc: Any) -> str:
     if isinstance(doc, dict):
-        meta = doc.get("metadata") if isinstance(doc.get("metadata"), dict) else {}
+        meta: dict[str, Any] = doc["metadata"] if isinstance(doc.get("metadata"), dict) else {}
         ns = meta.get("namespace")
         name = meta.get("name", "?")
         return f"doc {index} ({doc.get('kind', '?')} {ns + '/' if ns else ''}{name})"

@@ -81,7 +81,7 @@ def run_restore(restore_pk: int) -> str:
                                    load_params(restore.params()), progress=progress, cancel=beat.cancel)
             final_progress = beat.snapshot()
         failed = {name: i for name, i in result.indices.items() if i.get("error") or i.get("failed")}
-        components = {"load": result.indices, "metadata": result.metadata}
+        components: dict[str, Any] = {"load": result.indices, "metadata": result.metadata}
         if result.warnings:
             components["warnings"] = result.warnings
         if beat.cancel.is_set():

@@ -223,7 +223,7 @@ class _IndexLoad:
                 continue  # drain
             try:
                 self.send(batch)
-            except BaseException as e:  # noqa: BLE001 - re-raised by load_index after the join
+            except BaseException as e:
                 with self.lock:
                     if self.fatal is None:
                         self.fatal = e

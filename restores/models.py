@@ -48,7 +48,7 @@ class RestoreSession(TeamOwned):
     error = models.TextField(blank=True)
     hook_results = models.JSONField(default=list, blank=True)
 
-    objects = RestoreSessionQuerySet.as_manager()
+    objects = RestoreSessionQuerySet.as_manager()  # type: ignore[misc]  # a subclass of the base queryset
 
     class Meta:
         constraints = [models.UniqueConstraint(fields=["team", "name"], name="unique_restore_name_per_team")]

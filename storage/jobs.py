@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 import logging
-from typing import Callable
+from collections.abc import Callable
 
 from django.utils import timezone
 
@@ -17,7 +17,8 @@ on_repository_ready: list[Callable[[Repository], None]] = []
 
 
 def init_storage(storage_pk: int, adopt: bool = False) -> str:
-    from storage.backends import BackendError, init_storage as engine_init
+    from storage.backends import BackendError
+    from storage.backends import init_storage as engine_init
 
     storage = BackupStorage.objects.select_related("secret", "team").get(pk=storage_pk)
     try:
@@ -38,7 +39,8 @@ def init_storage(storage_pk: int, adopt: bool = False) -> str:
 def init_repository(repo_pk: int) -> str:
     """repository.yaml + keys on first use, or open the existing one with the given password."""
     from storage.backends import BackendError
-    from storage.repo import Repository as EngineRepository, RepositoryError
+    from storage.repo import Repository as EngineRepository
+    from storage.repo import RepositoryError
 
     repo = Repository.objects.select_related("storage__secret", "encryption_secret", "team").get(pk=repo_pk)
     if not repo.storage.is_ready():

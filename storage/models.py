@@ -144,13 +144,13 @@ class BackupStorage(TeamOwned):
                 errors["storage_account"] = "Set the storage account, or give a secret with AZURE_STORAGE_CONNECTION_STRING."
             if self.mount_path:
                 errors["mount_path"] = "Only a local directory storage has a mount path: leave it empty."
-        if self.secret_id and self.team_id and self.secret.team_id != self.team_id:
+        if self.secret is not None and self.team_id and self.secret.team_id != self.team_id:
             errors["secret"] = "Choose a secret of the same team."
         if errors:
             raise ValidationError(errors)
 
     def _secret_has(self, key: str) -> bool:
-        return bool(self.secret_id and key in (self.secret.key_names or []))
+        return self.secret is not None and key in (self.secret.key_names or [])
 
     def location(self) -> str:
         """Where the data goes, for people (no credentials)."""
@@ -167,7 +167,7 @@ class BackupStorage(TeamOwned):
         The secret's keys are KubeStash's: AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY
         (/ AWS_SESSION_TOKEN) for s3, GOOGLE_SERVICE_ACCOUNT_JSON_KEY for gcs,
         AZURE_ACCOUNT_KEY or AZURE_STORAGE_CONNECTION_STRING / AZURE_SAS_TOKEN for azure."""
-        data = self.secret.get_data() if self.secret_id else {}
+        data = self.secret.get_data() if self.secret is not None else {}
         credentials: dict[str, str] = {}
         if self.provider == self.Provider.S3:
             for key, engine_key in (("AWS_ACCESS_KEY_ID", "access_key_id"), ("AWS_SECRET_ACCESS_KEY", "secret_access_key"),

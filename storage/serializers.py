@@ -9,7 +9,16 @@ from typing import Any
 from django.core.exceptions import ValidationError
 
 from dashboard.manifests import (
-    DESCRIPTION, STORAGE_GROUP, VERSION, ManifestError, Node, drop_empty, metadata, parse_ts, ts, validation_error,
+    DESCRIPTION,
+    STORAGE_GROUP,
+    VERSION,
+    ManifestError,
+    Node,
+    drop_empty,
+    metadata,
+    parse_ts,
+    ts,
+    validation_error,
 )
 from dashboard.models import Team
 from storage.models import BackupStorage, Repository, RetentionPolicy, Secret
@@ -26,7 +35,7 @@ def _save(obj: Any, path: str, fields: dict[str, str], exclude: list[str] | None
     return obj
 
 
-def _get_or_new(model: type, team: Team, name: str, uid: str | None) -> Any:
+def _get_or_new(model: Any, team: Team, name: str, uid: str | None) -> Any:
     obj = model.objects.filter(team=team, name=name).first()
     if obj is None:
         obj = model(team=team, name=name)
@@ -35,7 +44,7 @@ def _get_or_new(model: type, team: Team, name: str, uid: str | None) -> Any:
     return obj
 
 
-def lookup(model: type, team: Team, name: str, path: str) -> Any:
+def lookup(model: Any, team: Team, name: str | None, path: str) -> Any:
     obj = model.objects.filter(team=team, name=name).first()
     if obj is None:
         raise ManifestError(
@@ -92,7 +101,7 @@ def apply_secret(doc: Node, team: Team, meta: Node, name: str, uid: str | None) 
 
 def export_storage(obj: BackupStorage) -> dict[str, Any]:
     p = obj.provider
-    secret = obj.secret.name if obj.secret_id else None
+    secret = obj.secret.name if obj.secret is not None else None
     if p == "s3":
         backend = {"bucket": obj.bucket, "prefix": obj.prefix, "endpoint": obj.endpoint, "region": obj.region,
                    "secretName": secret, "insecureTLS": obj.insecure_tls or None,

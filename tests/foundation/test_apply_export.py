@@ -1,7 +1,7 @@
 from __future__ import annotations
 
 import io
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import pytest
 import yaml
@@ -32,8 +32,8 @@ def one_of_each(team: Team) -> None:
     session_cfg.task_params = {"indices": "logs-*", "batch_size": 1000}
     session_cfg.hooks = {"preBackup": [{"name": "flush", "kind": "elasticsearch", "method": "POST", "path": "_flush"}]}
     session_cfg.save()
-    t0 = datetime(2026, 11, 24, 1, 30, tzinfo=timezone.utc)
-    t1 = datetime(2026, 11, 24, 1, 31, 12, 500000, tzinfo=timezone.utc)
+    t0 = datetime(2026, 11, 24, 1, 30, tzinfo=UTC)
+    t1 = datetime(2026, 11, 24, 1, 31, 12, 500000, tzinfo=UTC)
     session = f.backup_session(config, trigger="schedule", phase="Succeeded", started=t0, finished=t1)
     f.snapshot(session, repo, phase="Succeeded", snapshot_id="ab12cd", snapshot_time=t1, started=t0, finished=t1,
                size_bytes=1234, total_docs=10, total_components=1, integrity=True,

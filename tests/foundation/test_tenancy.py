@@ -58,7 +58,7 @@ def test_the_queryset_shows_each_user_only_their_teams_rows(world, model):
 @pytest.mark.parametrize("model", MODELS, ids=lambda m: m.__name__)
 def test_admin_lists_only_the_users_team(world, client, model):
     a, b = world["objs"]["a"][model], world["objs"]["b"][model]
-    for user, visible, hidden in (("alice", a, b), ("bob", a, b), ("charlie", b, a)):
+    for user, visible, _hidden in (("alice", a, b), ("bob", a, b), ("charlie", b, a)):
         client.force_login(world[user])
         response = client.get(admin_url(model, "changelist"))
         assert response.status_code == 200

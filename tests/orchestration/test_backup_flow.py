@@ -2,19 +2,21 @@ from __future__ import annotations
 
 import os
 import zlib
-from datetime import datetime, timedelta, timezone as tz
+from datetime import UTC, datetime, timedelta
 
 import django_rq
 import pytest
 from django.utils import timezone
 
-from backups import flows, jobs as backup_jobs
+from backups import flows
+from backups import jobs as backup_jobs
 from backups.management.commands.scheduler import Command as SchedulerCommand
 from backups.models import BackupConfiguration, BackupSession, BackupSessionConfig, Snapshot
-from storage import flows as storage_flows, jobs as storage_jobs
+from storage import flows as storage_flows
+from storage import jobs as storage_jobs
 from storage.models import BackupStorage, Repository
 from tests import factories as f
-from tests.orchestration.conftest import count, es, seed, work
+from tests.orchestration.conftest import es, seed, work
 
 pytestmark = pytest.mark.slow
 
@@ -99,8 +101,8 @@ def test_a_cron_session_fires_on_its_schedule_and_a_missed_run_is_recorded_not_r
     ready(world, config)  # and its instant backup
     assert BackupSession.objects.get(trigger="instant").phase == "Succeeded"
     sc = config.sessions.get()
-    t0 = datetime(2026, 11, 25, 10, 0, 30, tzinfo=tz.utc)
-    BackupSessionConfig.objects.filter(pk=sc.pk).update(last_scheduled=datetime(2026, 11, 25, 9, 0, tzinfo=tz.utc))
+    t0 = datetime(2026, 11, 25, 10, 0, 30, tzinfo=UTC)
+    BackupSessionConfig.objects.filter(pk=sc.pk).update(last_scheduled=datetime(2026, 11, 25, 9, 0, tzinfo=UTC))
     from backups import scheduler
 
     assert any("Pending" in a for a in scheduler.tick(now=t0))
@@ -108,13 +110,13 @@ def test_a_cron_session_fires_on_its_schedule_and_a_missed_run_is_recorded_not_r
     work()
     assert BackupSession.objects.get(trigger="schedule").phase == "Succeeded"
     # The scheduler was down from 10:00 to 14:30: 11:00..14:00 are missed, one record, no burst.
-    actions = scheduler.tick(now=datetime(2026, 11, 25, 14, 30, tzinfo=tz.utc))
+    actions = scheduler.tick(now=datetime(2026, 11, 25, 14, 30, tzinfo=UTC))
     skipped = BackupSession.objects.get(phase="Skipped")
     assert "missed 4 scheduled run(s)" in skipped.error and actions == ["missed nightly/full x4"]
     assert BackupSession.objects.filter(phase="Pending").count() == 0
     # A changed schedule takes effect at the next turn.
     BackupSessionConfig.objects.filter(pk=sc.pk).update(schedule="*/5 * * * *")
-    assert any("Pending" in a for a in scheduler.tick(now=datetime(2026, 11, 25, 14, 35, 10, tzinfo=tz.utc)))
+    assert any("Pending" in a for a in scheduler.tick(now=datetime(2026, 11, 25, 14, 35, 10, tzinfo=UTC)))
 
 
 def test_a_paused_configuration_is_not_scheduled(world):

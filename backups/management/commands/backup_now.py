@@ -47,7 +47,7 @@ class Command(BaseCommand):
             raise CommandError("; ".join(f"{s.name}: {s.phase} {s.error}" for s in BackupSession.objects.filter(pk__in=[x.pk for x in started])))
 
 
-def wait_for(cmd: BaseCommand, model: type, pk: int, timeout: float = 0) -> str:
+def wait_for(cmd: BaseCommand, model: Any, pk: int, timeout: float = 0) -> str:
     deadline = time.monotonic() + timeout if timeout else None
     last = ""
     while True:

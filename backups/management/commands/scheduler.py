@@ -2,9 +2,9 @@
 staleness alerts. Any number may run; a leader lock in Redis lets one act at a time."""
 from __future__ import annotations
 
+import os
 import signal
 import socket
-import os
 import time
 import uuid
 from datetime import timedelta
@@ -18,7 +18,7 @@ from django.db.models import Max, Q
 from django.utils import timezone
 
 from backups import flows, notifications, scheduler
-from backups.models import BackupSession, BackupSessionConfig, BackupConfiguration, SessionPhase
+from backups.models import BackupConfiguration, BackupSession, BackupSessionConfig, SessionPhase
 from storage import flows as storage_flows
 from storage.models import Repository
 

@@ -26,7 +26,11 @@ class Command(BaseCommand):
         docs: list[Any] = []
         for name in options["filename"]:
             try:
-                text = sys.stdin.read() if name == "-" else open(name, encoding="utf-8").read()
+                if name == "-":
+                    text = sys.stdin.read()
+                else:
+                    with open(name, encoding="utf-8") as f:
+                        text = f.read()
                 docs.extend(d for d in yaml.safe_load_all(text) if d is not None)
             except OSError as e:
                 raise CommandError(f"{name}: {e.strerror}") from None

@@ -97,11 +97,11 @@ class Command(BaseCommand):
 
     def shutdown(self, procs: list[tuple[str, subprocess.Popen[bytes]]]) -> None:
         # Stop the app processes first, Redis last (the worker finishes talking to it).
-        for name, proc in reversed(procs):
+        for _name, proc in reversed(procs):
             if proc.poll() is None:
                 proc.send_signal(signal.SIGTERM)
         deadline = time.monotonic() + 15
-        for name, proc in procs:
+        for _name, proc in procs:
             try:
                 proc.wait(timeout=max(0.1, deadline - time.monotonic()))
             except subprocess.TimeoutExpired:
