@@ -5,6 +5,7 @@ from typing import Any
 from django.contrib import admin
 from django.template.defaultfilters import filesizeformat
 
+from backups import flows
 from backups.models import BackupConfiguration, BackupSession, BackupSessionConfig, Cluster, Snapshot
 from dashboard.admin import TeamScopedAdmin
 
@@ -54,6 +55,10 @@ class BackupConfigurationAdmin(TeamScopedAdmin):
             .prefetch_related("sessions")
             .annotate(last_session=Max("backup_sessions__created"))
         )
+
+    def save_related(self, request: Any, form: Any, formsets: Any, change: bool) -> None:
+        super().save_related(request, form, formsets, change)
+        flows.configuration_saved(form.instance)
 
     @admin.display(description="schedules")
     def schedules(self, obj: BackupConfiguration) -> str:

@@ -6,3 +6,11 @@ from django.apps import AppConfig
 class BackupsConfig(AppConfig):
     name = "backups"
     default_auto_field = "django.db.models.BigAutoField"
+
+    def ready(self) -> None:
+        from backups import flows
+        from storage import jobs
+
+        # storage must not import backups: it calls back when a repository is Ready.
+        if flows.repository_ready not in jobs.on_repository_ready:
+            jobs.on_repository_ready.append(flows.repository_ready)

@@ -74,9 +74,10 @@ class Cluster(TeamOwned):
             "username": data.get("username", "") if self.auth == self.Auth.BASIC else "",
             "password": data.get("password", "") if self.auth == self.Auth.BASIC else "",
             "api_key": data.get("api_key", "") if self.auth == self.Auth.API_KEY else "",
-            "ca_bundle": self.ca_bundle,
+            "ca_data": self.ca_bundle,
             "verify_tls": self.verify_tls,
-            "timeout": self.timeout,
+            "connect_timeout": min(10.0, float(self.timeout)),
+            "request_timeout": float(self.timeout),
         }
 
 
@@ -203,7 +204,9 @@ class BackupSession(TeamOwned):
     def save(self, *args: Any, **kwargs: Any) -> None:
         if not self.name:
             stamp = (self.created or timezone.now()).strftime("%Y%m%d%H%M%S")
-            self.name = f"{self.configuration.name}-{self.session}-{stamp}"
+            # KubeStash names sessions <config>-<session>-<time>; the suffix keeps two
+            # triggers within one second apart.
+            self.name = f"{self.configuration.name}-{self.session}-{stamp}-{self.uuid.hex[:4]}"
         super().save(*args, **kwargs)
 
     def is_completed(self) -> bool:

@@ -206,4 +206,10 @@ LOGGING = {
         "django.db.backends": {"level": "WARNING"},
     },
 }
-FORMS_URLFIELD_ASSUME_HTTPS = True
+
+# Orchestration
+REAPER_TIMEOUT = envint("STASHBOARD_REAPER_TIMEOUT", "30")  # seconds without heartbeat → "worker lost"
+SCHEDULER_INTERVAL = envint("STASHBOARD_SCHEDULER_INTERVAL", "5")  # seconds between scheduler turns
+SCHEDULER_GRACE = envint("STASHBOARD_SCHEDULER_GRACE", "300")  # a run later than this is missed, not replayed
+CHECK_INTERVAL_HOURS = envint("STASHBOARD_CHECK_INTERVAL_HOURS", str(7 * 24))  # periodic repository check
+METRICS_TOKEN = envsecret("METRICS_TOKEN")

@@ -5,6 +5,7 @@ from typing import Any
 from django.contrib import admin
 
 from dashboard.admin import TeamScopedAdmin
+from restores import flows
 from restores.models import RestoreSession
 
 
@@ -18,6 +19,13 @@ class RestoreSessionAdmin(TeamScopedAdmin):
         "uuid", "resolved_snapshot_id", "phase", "started", "finished", "components", "progress", "heartbeat",
         "cancel_requested_by", "cancelled_by", "error", "hook_results", "created_by", "created",
     ]
+
+    def save_model(self, request: Any, obj: RestoreSession, form: Any, change: bool) -> None:
+        if not change:
+            obj.created_by = request.user.get_username()
+        super().save_model(request, obj, form, change)
+        if not change:
+            flows.start_restore(obj)
 
     def get_queryset(self, request: Any) -> Any:
         return super().get_queryset(request).select_related("repository", "target")

@@ -7,6 +7,7 @@ from django.contrib import admin
 from django.template.defaultfilters import filesizeformat
 
 from dashboard.admin import TeamScopedAdmin
+from storage import flows
 from storage.models import BackupStorage, Repository, RetentionPolicy, Secret
 
 
@@ -73,6 +74,10 @@ class BackupStorageAdmin(TeamScopedAdmin):
     def size(self, obj: BackupStorage) -> str:
         return filesizeformat(obj.total_size)
 
+    def save_model(self, request: Any, obj: BackupStorage, form: Any, change: bool) -> None:
+        super().save_model(request, obj, form, change)
+        flows.initialize_storage(obj)
+
     def get_queryset(self, request: Any) -> Any:
         return super().get_queryset(request).select_related("secret")
 
@@ -98,6 +103,10 @@ class RepositoryAdmin(TeamScopedAdmin):
     @admin.display(description="size", ordering="size_bytes")
     def size(self, obj: Repository) -> str:
         return filesizeformat(obj.size_bytes)
+
+    def save_model(self, request: Any, obj: Repository, form: Any, change: bool) -> None:
+        super().save_model(request, obj, form, change)
+        flows.initialize_repository(obj)
 
     def get_queryset(self, request: Any) -> Any:
         return super().get_queryset(request).select_related("storage")

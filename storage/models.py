@@ -162,8 +162,30 @@ class BackupStorage(TeamOwned):
 
     def backend_options(self) -> dict[str, Any]:
         """Keyword arguments for storage.backends.open_backend (credentials included:
-        call only inside a job or a request that needs them, never log the result)."""
-        credentials = self.secret.get_data() if self.secret_id else {}
+        call only inside a job or a request that needs them, never log the result).
+
+        The secret's keys are KubeStash's: AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY
+        (/ AWS_SESSION_TOKEN) for s3, GOOGLE_SERVICE_ACCOUNT_JSON_KEY for gcs,
+        AZURE_ACCOUNT_KEY or AZURE_STORAGE_CONNECTION_STRING / AZURE_SAS_TOKEN for azure."""
+        data = self.secret.get_data() if self.secret_id else {}
+        credentials: dict[str, str] = {}
+        if self.provider == self.Provider.S3:
+            for key, engine_key in (("AWS_ACCESS_KEY_ID", "access_key_id"), ("AWS_SECRET_ACCESS_KEY", "secret_access_key"),
+                                    ("AWS_SESSION_TOKEN", "session_token")):
+                if data.get(key):
+                    credentials[engine_key] = data[key]
+        elif self.provider == self.Provider.GCS:
+            if data.get("GOOGLE_SERVICE_ACCOUNT_JSON_KEY"):
+                credentials["service_account_json"] = data["GOOGLE_SERVICE_ACCOUNT_JSON_KEY"]
+        elif self.provider == self.Provider.AZURE:
+            if data.get("AZURE_STORAGE_CONNECTION_STRING"):
+                credentials["connection_string"] = data["AZURE_STORAGE_CONNECTION_STRING"]
+            if self.storage_account:
+                credentials["account_name"] = self.storage_account
+            if data.get("AZURE_ACCOUNT_KEY"):
+                credentials["account_key"] = data["AZURE_ACCOUNT_KEY"]
+            if data.get("AZURE_SAS_TOKEN"):
+                credentials["sas_token"] = data["AZURE_SAS_TOKEN"]
         return {
             "kind": self.provider,
             "bucket": self.bucket,
@@ -173,7 +195,7 @@ class BackupStorage(TeamOwned):
             "path_style": self.path_style,
             "ca_bundle": self.ca_bundle,
             "insecure": self.insecure_tls,
-            "credentials": {**credentials, **({"AZURE_STORAGE_ACCOUNT": self.storage_account} if self.storage_account else {})},
+            "credentials": credentials,
             "root": self.mount_path,
         }
 

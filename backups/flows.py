@@ -1,0 +1,187 @@
+"""The backup flow of DESIGN.md §2, step for step: configuration ready → instant
+backup; trigger → BackupSession + one Snapshot per repository + one job each; the end
+of the last job ends the session; the reaper fails rows whose worker died."""
+from __future__ import annotations
+
+import logging
+from datetime import datetime, timedelta
+from typing import Any
+
+import django_rq
+from django.conf import settings
+from django.db import transaction
+from django.db.models import Q
+from django.utils import timezone
+
+from backups.models import BackupConfiguration, BackupSession, BackupSessionConfig, SessionPhase, Snapshot, Trigger
+from storage.models import Repository
+
+log = logging.getLogger(__name__)
+
+
+def _user_label(user: Any) -> str:
+    return getattr(user, "username", "") or (str(user) if user else "")
+
+
+def configuration_saved(config: BackupConfiguration) -> None:
+    """After a configuration (and its sessions) is saved: initialize its repositories;
+    once every one is Ready the configuration becomes Ready and an instant backup starts."""
+    from storage import flows as storage_flows
+
+    repos = list(Repository.objects.filter(session_configs__configuration=config).distinct())
+    for repo in repos:
+        if not repo.is_ready():
+            storage_flows.initialize_repository(repo)
+    transaction.on_commit(lambda: update_configuration_phase(config.pk))
+
+
+def repository_ready(repo: Repository) -> None:
+    """storage.jobs.on_repository_ready callback."""
+    for config_pk in BackupConfiguration.objects.filter(sessions__repositories=repo).values_list("pk", flat=True).distinct():
+        update_configuration_phase(config_pk)
+
+
+def update_configuration_phase(config_pk: int) -> str:
+    config = BackupConfiguration.objects.get(pk=config_pk)
+    sessions = list(config.sessions.prefetch_related("repositories"))
+    repos = {r.pk: r for s in sessions for r in s.repositories.all()}
+    waiting = [r for r in repos.values() if not r.is_ready()]
+    if not sessions or not repos:
+        BackupConfiguration.objects.filter(pk=config_pk).update(
+            phase=BackupConfiguration.Phase.INVALID, status_message="add a session with at least one repository"
+        )
+        return BackupConfiguration.Phase.INVALID
+    if waiting:
+        message = "waiting for repositories: " + ", ".join(
+            f"{r.name} ({r.status_message or 'initializing'})" for r in waiting
+        )
+        BackupConfiguration.objects.filter(pk=config_pk).update(phase=BackupConfiguration.Phase.NOT_READY, status_message=message)
+        return BackupConfiguration.Phase.NOT_READY
+    # The conditional update makes exactly one caller see the NotReady → Ready step.
+    became_ready = BackupConfiguration.objects.filter(pk=config_pk).exclude(phase=BackupConfiguration.Phase.READY).update(
+        phase=BackupConfiguration.Phase.READY, status_message=""
+    )
+    if became_ready and not config.paused:
+        for session_config in sessions:
+            trigger_backup(session_config, Trigger.INSTANT)
+    return BackupConfiguration.Phase.READY
+
+
+def trigger_backup(session_config: BackupSessionConfig, trigger: str = Trigger.MANUAL, user: Any = None,
+                   now: datetime | None = None) -> BackupSession:
+    """Create the BackupSession and its Snapshots in one transaction and enqueue one job
+    per snapshot on commit. A session still running is not doubled: the new one is Skipped."""
+    from backups import jobs
+
+    now = now or timezone.now()
+    with transaction.atomic():
+        config = BackupConfiguration.objects.select_for_update().select_related("team").get(pk=session_config.configuration_id)
+        running = (
+            BackupSession.objects.filter(configuration=config, session=session_config.name)
+            .filter(phase__in=(SessionPhase.PENDING, SessionPhase.RUNNING)).order_by("created").first()
+        )
+        session = BackupSession(team=config.team, configuration=config, session=session_config.name, trigger=trigger)
+        if running is not None:
+            session.phase = SessionPhase.SKIPPED
+            session.finished = now
+            session.error = f"skipped: {running.name} is still {running.phase}"
+            session.save()
+            return session
+        repos = list(session_config.repositories.all())
+        if not repos:
+            session.phase = SessionPhase.FAILED
+            session.finished = now
+            session.error = "the session has no repository: add one to the configuration"
+            session.save()
+            return session
+        session.save()
+        queue = django_rq.get_queue("backups")
+        for repo in repos:
+            snapshot = Snapshot.objects.create(team=config.team, backup_session=session, repository=repo)
+            transaction.on_commit(lambda pk=snapshot.pk: queue.enqueue(jobs.run_backup, pk, job_timeout=settings.RQ_QUEUES["backups"]["DEFAULT_TIMEOUT"]))
+        log.info("backup session %s created (%s)", session.name, trigger)
+    return session
+
+
+def cancel_session(session: BackupSession, user: Any) -> None:
+    """Pending snapshots are cancelled at once; running ones stop at their next batch."""
+    who = _user_label(user) or "unknown"
+    Snapshot.objects.filter(backup_session=session, phase=Snapshot.Phase.PENDING).update(
+        phase=Snapshot.Phase.CANCELLED, finished=timezone.now(), error=f"cancelled by {who}"
+    )
+    Snapshot.objects.filter(backup_session=session, phase=Snapshot.Phase.RUNNING).update(cancel_requested_by=who)
+    BackupSession.objects.filter(pk=session.pk, cancelled_by="").update(cancelled_by=who)
+    finish_session(session.pk)
+
+
+def finish_session(session_pk: int) -> str | None:
+    """End the session once every snapshot is completed. Returns the final phase, or None."""
+    from backups import notifications
+
+    snapshots = list(Snapshot.objects.filter(backup_session_id=session_pk).select_related("repository"))
+    if any(not s.is_completed() for s in snapshots):
+        return None
+    session = BackupSession.objects.get(pk=session_pk)
+    failed = [s for s in snapshots if s.phase == Snapshot.Phase.FAILED]
+    cancelled = [s for s in snapshots if s.phase == Snapshot.Phase.CANCELLED]
+    if failed:
+        phase = SessionPhase.FAILED
+        error = "; ".join(f"{s.repository.name}: {s.error}" for s in failed)
+    elif cancelled:
+        phase = SessionPhase.CANCELLED
+        error = f"cancelled by {session.cancelled_by or cancelled[0].cancel_requested_by or 'a user'}"
+    else:
+        phase, error = SessionPhase.SUCCEEDED, ""
+    started = min((s.started for s in snapshots if s.started), default=None) or session.started or timezone.now()
+    done = BackupSession.objects.filter(pk=session_pk, phase__in=(SessionPhase.PENDING, SessionPhase.RUNNING)).update(
+        phase=phase, error=error[:5000], finished=timezone.now(), started=started
+    )
+    if not done:
+        return None  # another job ended it
+    session.refresh_from_db()
+    log.info("backup session %s %s %s", session.name, phase, error)
+    try:
+        notifications.session_finished(session)
+    except Exception:
+        log.exception("notifying the end of %s failed", session.name)
+    _trim_history(session)
+    return phase
+
+
+def _trim_history(session: BackupSession) -> None:
+    limit = (
+        BackupSessionConfig.objects.filter(configuration_id=session.configuration_id, name=session.session)
+        .values_list("session_history_limit", flat=True).first()
+    )
+    if not limit:
+        return
+    old = BackupSession.objects.filter(configuration_id=session.configuration_id, session=session.session).order_by("-created")[limit:]
+    # Only session records go; snapshot rows stay while the repository holds them.
+    Snapshot.objects.filter(backup_session__in=list(old)).update(backup_session=None)
+    BackupSession.objects.filter(pk__in=[s.pk for s in old]).delete()
+
+
+def reap_lost_jobs(now: datetime | None = None, timeout: float | None = None) -> list[str]:
+    """Fail running rows whose heartbeat stopped (a worker killed mid-job)."""
+    from restores.models import RestoreSession
+
+    now = now or timezone.now()
+    limit = now - timedelta(seconds=timeout or settings.REAPER_TIMEOUT)
+    reaped = []
+    lost = Snapshot.objects.filter(phase=Snapshot.Phase.RUNNING).filter(Q(heartbeat__lt=limit) | Q(heartbeat__isnull=True, started__lt=limit))
+    for snap in lost:
+        message = f"worker lost: no heartbeat since {(snap.heartbeat or snap.started):%Y-%m-%d %H:%M:%S} UTC; nothing was committed"
+        if Snapshot.objects.filter(pk=snap.pk, phase=Snapshot.Phase.RUNNING).update(phase=Snapshot.Phase.FAILED, error=message, finished=now):
+            reaped.append(snap.name)
+            if snap.backup_session_id:
+                finish_session(snap.backup_session_id)
+    lost_restores = RestoreSession.objects.filter(phase=RestoreSession.Phase.RUNNING).filter(
+        Q(heartbeat__lt=limit) | Q(heartbeat__isnull=True, started__lt=limit)
+    )
+    for restore in lost_restores:
+        message = f"worker lost: no heartbeat since {(restore.heartbeat or restore.started):%Y-%m-%d %H:%M:%S} UTC"
+        if RestoreSession.objects.filter(pk=restore.pk, phase=RestoreSession.Phase.RUNNING).update(
+            phase=RestoreSession.Phase.FAILED, error=message, finished=now
+        ):
+            reaped.append(restore.name)
+    return reaped

@@ -1,0 +1,210 @@
+"""The backup job: claim the Snapshot row, run pre-backup hooks, stream the dump into
+the repository, commit the manifest last, write components, run post-backup hooks,
+apply retention, end the session. Takes a row id, never a secret."""
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from typing import Any
+
+from django.utils import timezone
+
+from backups import flows, hooks
+from backups.addons.elasticsearch import METADATA_KINDS
+from backups.models import BackupSession, BackupSessionConfig, SessionPhase, Snapshot
+from backups.progress import Heartbeat
+from backups.validators import split_list
+from storage import flows as storage_flows
+from storage.models import Repository
+
+log = logging.getLogger(__name__)
+
+
+class _CountingWriter:
+    """Passes streams to the repository writer and adds up what was newly stored."""
+
+    def __init__(self, writer: Any):
+        self.writer = writer
+        self.stored_bytes_new = 0
+        self._lock = threading.Lock()
+
+    def _count(self, info: Any) -> Any:
+        with self._lock:
+            self.stored_bytes_new += int(getattr(info, "stored_bytes_new", 0) or getattr(info, "bytes_new", 0) or 0)
+        return info
+
+    def add_stream(self, *args: Any, **kwargs: Any) -> Any:
+        return self._count(self.writer.add_stream(*args, **kwargs))
+
+    def reuse_stream(self, *args: Any, **kwargs: Any) -> Any:
+        return self._count(self.writer.reuse_stream(*args, **kwargs))
+
+
+def dump_params(params: dict[str, Any]) -> Any:
+    from backups.elastic.dump import DumpParams
+    from backups.elastic.metadata import CLUSTER_KINDS
+
+    kinds = set(split_list(params.get("metadata"))) & set(METADATA_KINDS)
+    return DumpParams(
+        include=split_list(params["indices"]) or ["*"],
+        exclude=split_list(params["exclude"]),
+        include_hidden=bool(params["include_hidden"]),
+        batch_size=int(params["batch_size"]),
+        max_slices=int(params["slices"]),
+        max_docs_per_second=float(params["max_docs_per_second"]),
+        metadata_kinds=tuple(k for k in CLUSTER_KINDS if k in kinds),
+        skip_unchanged=bool(params["skip_unchanged"]),
+    )
+
+
+def connect(cluster: Any) -> Any:
+    from backups.elastic.connection import ClusterConfig, connect as engine_connect
+
+    return engine_connect(ClusterConfig(**cluster.connection_options()))
+
+
+def run_backup(snapshot_pk: int) -> str:
+    claimed = Snapshot.objects.filter(pk=snapshot_pk, phase=Snapshot.Phase.PENDING).update(
+        phase=Snapshot.Phase.RUNNING, started=timezone.now(), heartbeat=timezone.now()
+    )
+    if claimed != 1:
+        return "not claimed"  # another worker has it, or it was cancelled
+    snap = Snapshot.objects.select_related(
+        "repository__storage__secret", "repository__encryption_secret", "backup_session__configuration__target__auth_secret",
+        "team",
+    ).get(pk=snapshot_pk)
+    session = snap.backup_session
+    assert session is not None
+    BackupSession.objects.filter(pk=session.pk, phase=SessionPhase.PENDING).update(phase=SessionPhase.RUNNING, started=snap.started)
+    config = session.configuration
+    session_config = BackupSessionConfig.objects.select_related("retention_policy").get(configuration=config, name=session.session)
+    outcome: dict[str, Any] = {}
+    hook_results: list[dict[str, Any]] = []
+    conn = None
+    try:
+        conn = connect(config.target)
+        with Heartbeat(Snapshot, snap.pk) as beat:
+            ok, results = hooks.run_hooks(session_config.hooks.get("preBackup", []), "preBackup", snap.team, conn)
+            hook_results += results
+            if not ok:
+                failed = next(r for r in results if not r["ok"])
+                raise JobFailed(f"pre-backup hook '{failed['name']}' failed: {failed['output']}")
+            outcome = _dump(snap, session, session_config, conn, beat)
+    except JobFailed as e:
+        outcome = {"phase": Snapshot.Phase.FAILED, "error": str(e)}
+    except Exception as e:  # the row must say why, whatever failed
+        log.exception("backup %s failed", snap.name)
+        outcome = {"phase": Snapshot.Phase.FAILED, "error": f"{type(e).__name__}: {e}" if not str(e).strip() else str(e)}
+    post = session_config.hooks.get("postBackup", [])
+    if post:
+        _, results = hooks.run_hooks(post, "postBackup", snap.team, conn,
+                                     outcome={"session": session.name, "snapshot": snap.name, "phase": outcome.get("phase"),
+                                              "error": outcome.get("error", "")})
+        hook_results += results
+    if conn is not None:
+        conn.close()
+    fields = {k: v for k, v in outcome.items() if k in {f.name for f in Snapshot._meta.fields}}
+    Snapshot.objects.filter(pk=snap.pk).update(finished=timezone.now(), **fields)
+    if hook_results:
+        current = list(BackupSession.objects.filter(pk=session.pk).values_list("hook_results", flat=True).first() or [])
+        BackupSession.objects.filter(pk=session.pk).update(hook_results=current + [{**r, "snapshot": snap.name} for r in hook_results])
+    if outcome.get("phase") == Snapshot.Phase.SUCCEEDED:
+        _apply_retention(snap.repository, session_config, session)
+    flows.finish_session(session.pk)
+    return str(outcome.get("phase"))
+
+
+class JobFailed(Exception):
+    pass
+
+
+def _dump(snap: Snapshot, session: BackupSession, session_config: BackupSessionConfig, conn: Any, beat: Heartbeat) -> dict[str, Any]:
+    from backups.elastic.dump import dump_cluster
+
+    repo = snap.repository
+    engine = storage_flows.open_repository(repo)
+    params = session_config.params()
+    previous = engine.latest(where=lambda m: m.status == "Succeeded") if params["skip_unchanged"] else None
+    totals: dict[str, int] = {}
+
+    def progress(event: Any) -> None:
+        if event.total is not None:
+            totals[event.index] = event.total
+        beat.update(docs=event.run_docs, bytes=event.run_bytes, index=event.index, index_docs=event.docs,
+                    index_total=event.total, total_docs=sum(totals.values()) or None, phase=event.phase)
+
+    meta = {
+        "configuration": str(session.configuration.uuid),
+        "configuration_name": session.configuration.name,
+        "session": session.session,
+        "backup_session": session.name,
+        "team": snap.team.slug,
+        "trigger": session.trigger,
+    }
+    t0 = time.monotonic()
+    with engine.writer(meta=meta) as writer:
+        counting = _CountingWriter(writer)
+        result = dump_cluster(conn, counting, dump_params(params), previous=previous, progress=progress, cancel=beat.cancel)
+        if beat.cancel.is_set():
+            # Leaving the writer without commit: no snapshot exists in the repository.
+            return {"phase": Snapshot.Phase.CANCELLED, "error": f"cancelled by {beat.cancelled_by}",
+                    "components": {"dump": result.indices}}
+        status = "Succeeded" if result.ok else "Failed"
+        errors = {name: i["error"] for name, i in result.indices.items() if i.get("error")}
+        snapshot_id = writer.commit(meta={
+            "status": status,
+            "cluster": result.cluster_meta.get("cluster", {}),
+            "cluster_metadata": {k: v for k, v in result.cluster_meta.items() if k != "cluster"},
+            "errors": errors,
+            "warnings": result.warnings,
+        })
+    manifest = engine.manifest(snapshot_id)
+    components = {"dump": {**result.indices}}
+    if result.warnings:
+        components["warnings"] = result.warnings
+    outcome: dict[str, Any] = {
+        "phase": Snapshot.Phase.SUCCEEDED if result.ok else Snapshot.Phase.FAILED,
+        "snapshot_id": snapshot_id,
+        "snapshot_time": manifest.time,
+        "size_bytes": manifest.size,
+        "uploaded_bytes": counting.stored_bytes_new,
+        "total_docs": result.docs,
+        "total_components": len(result.indices),
+        "components": components,
+        "integrity": True,
+        "error": "" if result.ok else "indices failed: " + "; ".join(f"{k}: {v}" for k, v in errors.items()),
+        "progress": {**beat.snapshot(), "elapsed": round(time.monotonic() - t0, 1)},
+    }
+    Repository.objects.filter(pk=repo.pk).update(
+        snapshot_count=len(engine.snapshot_ids()), last_backup=manifest.time,
+        size_bytes=repo.size_bytes + counting.stored_bytes_new,
+    )
+    return outcome
+
+
+def _apply_retention(repo: Repository, session_config: BackupSessionConfig, session: BackupSession) -> None:
+    policy = session_config.retention_policy
+    if policy is None:
+        return
+    from storage.repo import RetentionRules
+
+    try:
+        rules = policy.rules()
+        engine = storage_flows.open_repository(repo)
+        result = engine.forget(RetentionRules(
+            last=rules["last"], hourly=rules["hourly"], daily=rules["daily"], weekly=rules["weekly"],
+            monthly=rules["monthly"], yearly=rules["yearly"], failed_last=rules["failed_last"],
+            max_retention_period=rules["max_age"],
+        ))
+        removed = [m.id for m in result.remove]
+        Snapshot.objects.filter(repository=repo, snapshot_id__in=removed).delete()
+        Repository.objects.filter(pk=repo.pk).update(snapshot_count=len(result.keep))
+        summary = {"policy": policy.name, "repository": repo.name, "kept": len(result.keep), "removed": [i[:8] for i in removed]}
+        if removed:
+            storage_flows.prune_repository(repo)
+    except Exception as e:
+        log.exception("retention of %s failed", repo.display_name())
+        summary = {"policy": policy.name, "repository": repo.name, "error": str(e)}
+    current = BackupSession.objects.filter(pk=session.pk).values_list("retention", flat=True).first() or {}
+    BackupSession.objects.filter(pk=session.pk).update(retention={**current, repo.name: summary})

@@ -1,0 +1,110 @@
+"""`manage.py scheduler [--loop]`: cron triggers, the reaper, periodic checks and
+staleness alerts. Any number may run; a leader lock in Redis lets one act at a time."""
+from __future__ import annotations
+
+import signal
+import socket
+import os
+import time
+import uuid
+from datetime import timedelta
+from typing import Any
+
+import django_rq
+from django.conf import settings
+from django.core.management.base import BaseCommand
+from django.db import close_old_connections
+from django.db.models import Max, Q
+from django.utils import timezone
+
+from backups import flows, notifications, scheduler
+from backups.models import BackupSession, BackupSessionConfig, BackupConfiguration, SessionPhase
+from storage import flows as storage_flows
+from storage.models import Repository
+
+LOCK_KEY = "stashboard:scheduler:leader"
+# Renew only if the lock is still ours; compare-and-set in one Redis call.
+RENEW = "if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('expire', KEYS[1], ARGV[2]) else return 0 end"
+
+
+class Command(BaseCommand):
+    help = "Trigger scheduled backups, reap lost jobs, schedule checks (--loop to keep going)."
+
+    def add_arguments(self, parser: Any) -> None:
+        parser.add_argument("--loop", action="store_true")
+        parser.add_argument("--interval", type=float, default=settings.SCHEDULER_INTERVAL)
+
+    def handle(self, *args: Any, **options: Any) -> None:
+        self.identity = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:6]}"
+        self.redis = django_rq.get_connection("default")
+        self.stopping = False
+        if not options["loop"]:
+            self.stdout.write("\n".join(self.handle_one()) or "nothing to do")
+            return
+        signal.signal(signal.SIGTERM, self._stop)
+        signal.signal(signal.SIGINT, self._stop)
+        while not self.stopping:
+            close_old_connections()
+            try:
+                for line in self.handle_one():
+                    self.stdout.write(line)
+            except Exception as e:  # a turn that fails must not stop the scheduler
+                self.stderr.write(f"scheduler turn failed: {type(e).__name__}: {e}")
+            for _ in range(int(options["interval"] * 10)):
+                if self.stopping:
+                    break
+                time.sleep(0.1)
+        if self.redis.get(LOCK_KEY) == self.identity.encode():
+            self.redis.delete(LOCK_KEY)
+
+    def _stop(self, signum: int, frame: Any) -> None:
+        self.stopping = True
+
+    def is_leader(self) -> bool:
+        ttl = max(3 * settings.SCHEDULER_INTERVAL, 15)
+        if self.redis.set(LOCK_KEY, self.identity, nx=True, ex=ttl):
+            return True
+        return bool(self.redis.eval(RENEW, 1, LOCK_KEY, self.identity, ttl))
+
+    def handle_one(self, now: Any = None) -> list[str]:
+        if not self.is_leader():
+            return []
+        now = now or timezone.now()
+        actions = scheduler.tick(now)
+        actions += [f"reaped {name}" for name in flows.reap_lost_jobs(now)]
+        actions += self.schedule_checks(now)
+        actions += self.stale_alerts(now)
+        return actions
+
+    def schedule_checks(self, now: Any) -> list[str]:
+        limit = now - timedelta(hours=settings.CHECK_INTERVAL_HOURS)
+        due = Repository.objects.filter(phase=Repository.Phase.READY).filter(Q(last_check__lt=limit) | Q(last_check__isnull=True))
+        out = []
+        for repo in due.filter(snapshot_count__gt=0):
+            # Mark first so the next turn does not enqueue it again; the job overwrites it.
+            Repository.objects.filter(pk=repo.pk).update(last_check=now)
+            storage_flows.check_repository(repo)
+            out.append(f"check {repo.display_name()}")
+        return out
+
+    def stale_alerts(self, now: Any) -> list[str]:
+        out = []
+        configs = BackupSessionConfig.objects.filter(
+            configuration__phase=BackupConfiguration.Phase.READY, configuration__paused=False
+        ).select_related("configuration__team")
+        for sc in configs:
+            team = sc.configuration.team
+            if not (team.webhook_url or team.notify_emails):
+                continue
+            last_ok = BackupSession.objects.filter(
+                configuration=sc.configuration, session=sc.name, phase=SessionPhase.SUCCEEDED
+            ).aggregate(t=Max("finished"))["t"] or sc.configuration.created
+            if now - last_ok < timedelta(hours=team.stale_after_hours):
+                continue
+            key = f"stashboard:stale:{sc.pk}"
+            if self.redis.set(key, "1", nx=True, ex=team.stale_after_hours * 3600):
+                notifications.send(team, f"No successful backup of {sc.configuration.name}/{sc.name}",
+                                   f"The last successful snapshot is from {last_ok:%Y-%m-%d %H:%M} UTC, "
+                                   f"more than {team.stale_after_hours} hours ago.")
+                out.append(f"stale {sc.configuration.name}/{sc.name}")
+        return out

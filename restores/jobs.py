@@ -1,0 +1,111 @@
+"""The restore job: claim the RestoreSession, run pre-restore hooks, stream the chosen
+indices from the repository into the target, write per-index components, post hooks."""
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from django.utils import timezone
+
+from backups import hooks
+from backups.addons.elasticsearch import METADATA_KINDS
+from backups.jobs import JobFailed, connect
+from backups.progress import Heartbeat
+from backups.validators import split_list
+from restores.models import RestoreSession
+from storage import flows as storage_flows
+
+log = logging.getLogger(__name__)
+
+
+def load_params(params: dict[str, Any]) -> Any:
+    from backups.elastic.metadata import CLUSTER_KINDS
+    from restores.load import LoadParams
+
+    kinds = set(split_list(params.get("metadata"))) & set(METADATA_KINDS)
+    return LoadParams(
+        include=split_list(params["indices"]) or ["*"],
+        exclude=split_list(params["exclude"]),
+        rename_pattern=params["rename_pattern"],
+        rename_replacement=params["rename_replacement"],
+        conflict=params["conflict"],
+        metadata_kinds=tuple(k for k in CLUSTER_KINDS if k in kinds),
+        restore_aliases="aliases" in kinds,
+        workers=int(params["parallelism"]),
+        bulk_bytes=int(params["bulk_bytes"]),
+    )
+
+
+def resolve_snapshot(engine: Any, ref: str) -> Any:
+    """'latest' means the newest successful snapshot; a failed one is restored only by id."""
+    if ref == "latest":
+        manifest = engine.latest(where=lambda m: m.status == "Succeeded")
+        if manifest is None:
+            raise JobFailed(f"repository {engine.name} has no successful snapshot to restore")
+        return manifest
+    return engine.manifest(ref)
+
+
+def run_restore(restore_pk: int) -> str:
+    from restores.load import load_snapshot
+
+    claimed = RestoreSession.objects.filter(pk=restore_pk, phase=RestoreSession.Phase.PENDING).update(
+        phase=RestoreSession.Phase.RUNNING, started=timezone.now(), heartbeat=timezone.now()
+    )
+    if claimed != 1:
+        return "not claimed"
+    restore = RestoreSession.objects.select_related(
+        "repository__storage__secret", "repository__encryption_secret", "target__auth_secret", "team"
+    ).get(pk=restore_pk)
+    outcome: dict[str, Any] = {}
+    hook_results: list[dict[str, Any]] = []
+    conn = None
+    try:
+        conn = connect(restore.target)
+        engine = storage_flows.open_repository(restore.repository)
+        manifest = resolve_snapshot(engine, restore.snapshot)
+        RestoreSession.objects.filter(pk=restore_pk).update(resolved_snapshot_id=manifest.id)
+        with Heartbeat(RestoreSession, restore.pk) as beat:
+            ok, results = hooks.run_hooks(restore.hooks.get("preRestore", []), "preRestore", restore.team, conn)
+            hook_results += results
+            if not ok:
+                failed = next(r for r in results if not r["ok"])
+                raise JobFailed(f"pre-restore hook '{failed['name']}' failed: {failed['output']}")
+            total = sum(int((s.meta or {}).get("docs") or 0) for s in manifest.streams.values())
+
+            def progress(event: Any) -> None:
+                beat.update(docs=event.run_docs, bytes=event.run_bytes, index=event.index, index_docs=event.docs,
+                            index_total=event.total, total_docs=total or None, phase=event.phase)
+
+            result = load_snapshot(conn, manifest, lambda name: engine.read_stream(manifest, name),
+                                   load_params(restore.params()), progress=progress, cancel=beat.cancel)
+            final_progress = beat.snapshot()
+        failed = {name: i for name, i in result.indices.items() if i.get("error") or i.get("failed")}
+        components = {"load": result.indices, "metadata": result.metadata}
+        if result.warnings:
+            components["warnings"] = result.warnings
+        if beat.cancel.is_set():
+            outcome = {"phase": RestoreSession.Phase.CANCELLED, "cancelled_by": beat.cancelled_by,
+                       "error": f"cancelled by {beat.cancelled_by}", "components": components}
+        elif result.ok:
+            outcome = {"phase": RestoreSession.Phase.SUCCEEDED, "components": components, "error": ""}
+        else:
+            summary = "; ".join(
+                f"{name}: {i.get('error') or str(i.get('failed')) + ' documents failed'}" for name, i in failed.items()
+            ) or "metadata failed: see components"
+            outcome = {"phase": RestoreSession.Phase.FAILED, "components": components, "error": summary[:5000]}
+        outcome["progress"] = final_progress
+    except JobFailed as e:
+        outcome = {"phase": RestoreSession.Phase.FAILED, "error": str(e)}
+    except Exception as e:
+        log.exception("restore %s failed", restore.name)
+        outcome = {"phase": RestoreSession.Phase.FAILED, "error": str(e) or type(e).__name__}
+    post = restore.hooks.get("postRestore", [])
+    if post:
+        _, results = hooks.run_hooks(post, "postRestore", restore.team, conn,
+                                     outcome={"restore": restore.name, "phase": outcome.get("phase"), "error": outcome.get("error", "")})
+        hook_results += results
+    if conn is not None:
+        conn.close()
+    RestoreSession.objects.filter(pk=restore_pk).update(finished=timezone.now(), hook_results=hook_results, **outcome)
+    return str(outcome["phase"])

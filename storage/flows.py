@@ -1,0 +1,72 @@
+"""Storage-side flows: open a storage's backend or a repository from its row, and
+enqueue initialization, check and prune. Views, the admin and `apply` call these
+explicitly after saving (never from save() or a signal)."""
+from __future__ import annotations
+
+import hashlib
+import tempfile
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import django_rq
+from django.db import transaction
+
+if TYPE_CHECKING:
+    from storage.backends import Backend
+    from storage.models import BackupStorage, Repository
+    from storage.repo import Repository as EngineRepository
+
+
+def _ca_file(pem: str) -> str:
+    """boto3 wants a CA bundle path; the row holds PEM text (not secret). One file per content."""
+    path = Path(tempfile.gettempdir()) / f"stashboard-ca-{hashlib.sha256(pem.encode()).hexdigest()[:16]}.pem"
+    if not path.exists():
+        tmp = path.with_suffix(".tmp")
+        tmp.write_text(pem)
+        tmp.replace(path)
+    return str(path)
+
+
+def open_backend_for(storage: BackupStorage, subdirectory: str = "") -> Backend:
+    from storage.backends import open_backend
+
+    options = storage.backend_options()
+    if options["ca_bundle"].lstrip().startswith("-----BEGIN"):
+        options["ca_bundle"] = _ca_file(options["ca_bundle"])
+    if subdirectory:
+        options["prefix"] = "/".join(p for p in (options["prefix"], subdirectory) if p)
+    return open_backend(**options)
+
+
+def repository_backend(repo: Repository) -> Backend:
+    return open_backend_for(repo.storage, repo.directory)
+
+
+def open_repository(repo: Repository) -> EngineRepository:
+    from storage.repo import Repository as EngineRepository
+
+    return EngineRepository.open(repository_backend(repo), repo.password(), name=repo.display_name())
+
+
+def initialize_storage(storage: BackupStorage, adopt: bool = False) -> None:
+    from storage import jobs
+
+    transaction.on_commit(lambda: django_rq.get_queue("maintenance").enqueue(jobs.init_storage, storage.pk, adopt))
+
+
+def initialize_repository(repo: Repository) -> None:
+    from storage import jobs
+
+    transaction.on_commit(lambda: django_rq.get_queue("maintenance").enqueue(jobs.init_repository, repo.pk))
+
+
+def check_repository(repo: Repository, read_data: bool = False) -> None:
+    from storage import jobs
+
+    transaction.on_commit(lambda: django_rq.get_queue("maintenance").enqueue(jobs.check_repository, repo.pk, read_data))
+
+
+def prune_repository(repo: Repository) -> None:
+    from storage import jobs
+
+    transaction.on_commit(lambda: django_rq.get_queue("maintenance").enqueue(jobs.prune_repository, repo.pk))

@@ -1,0 +1,99 @@
+"""Maintenance jobs: thin functions that take a row id, call the engine, write status."""
+from __future__ import annotations
+
+import logging
+from typing import Callable
+
+from django.utils import timezone
+
+from storage import flows
+from storage.models import BackupStorage, Repository
+
+log = logging.getLogger(__name__)
+
+# Called with the Repository row after it became Ready (the backups app registers the
+# "configuration ready → instant backup" step here, so storage does not import backups).
+on_repository_ready: list[Callable[[Repository], None]] = []
+
+
+def init_storage(storage_pk: int, adopt: bool = False) -> str:
+    from storage.backends import BackendError, init_storage as engine_init
+
+    storage = BackupStorage.objects.select_related("secret", "team").get(pk=storage_pk)
+    try:
+        backend = flows.open_backend_for(storage)
+        engine_init(backend, str(storage.uuid), adopt=adopt)
+    except (BackendError, ValueError) as e:
+        BackupStorage.objects.filter(pk=storage_pk).update(phase=BackupStorage.Phase.NOT_READY, status_message=str(e))
+        log.warning("storage %s/%s not ready: %s", storage.team.slug, storage.name, e)
+        return BackupStorage.Phase.NOT_READY
+    BackupStorage.objects.filter(pk=storage_pk).update(
+        phase=BackupStorage.Phase.READY, status_message="", last_initialized=timezone.now()
+    )
+    for repo in Repository.objects.filter(storage_id=storage_pk, phase=Repository.Phase.NOT_READY):
+        flows.initialize_repository(repo)
+    return BackupStorage.Phase.READY
+
+
+def init_repository(repo_pk: int) -> str:
+    """repository.yaml + keys on first use, or open the existing one with the given password."""
+    from storage.backends import BackendError
+    from storage.repo import Repository as EngineRepository, RepositoryError
+
+    repo = Repository.objects.select_related("storage__secret", "encryption_secret", "team").get(pk=repo_pk)
+    if not repo.storage.is_ready():
+        Repository.objects.filter(pk=repo_pk).update(
+            phase=Repository.Phase.NOT_READY,
+            status_message=f"waiting for storage '{repo.storage.name}' to be Ready ({repo.storage.status_message or 'not initialized yet'})",
+        )
+        return Repository.Phase.NOT_READY
+    try:
+        backend = flows.repository_backend(repo)
+        password = repo.password()
+        if backend.exists("repository.yaml"):
+            engine = EngineRepository.open(backend, password, name=repo.display_name())
+        else:
+            engine = EngineRepository.init(backend, password, name=repo.display_name())
+        count = len(engine.snapshot_ids())
+    except Exception as e:  # the row must say why, whatever the engine raised
+        if not isinstance(e, (BackendError, RepositoryError, ValueError)) and e.__class__.__name__ != "ValidationError":
+            log.exception("initializing repository %s failed", repo.display_name())
+        message = "; ".join(getattr(e, "messages", [])) or str(e)
+        Repository.objects.filter(pk=repo_pk).update(phase=Repository.Phase.NOT_READY, status_message=message)
+        return Repository.Phase.NOT_READY
+    Repository.objects.filter(pk=repo_pk).update(
+        phase=Repository.Phase.READY, status_message="", repository_id=engine.id, snapshot_count=count
+    )
+    repo.refresh_from_db()
+    for callback in on_repository_ready:
+        callback(repo)
+    return Repository.Phase.READY
+
+
+def check_repository(repo_pk: int, read_data: bool = False) -> dict:
+    repo = Repository.objects.select_related("storage__secret", "encryption_secret", "team").get(pk=repo_pk)
+    try:
+        engine = flows.open_repository(repo)
+        result = engine.check(read_data=read_data)
+        summary = {"ok": result.ok, "read_data": read_data, "problems": [str(p) for p in result.problems][:100]}
+    except Exception as e:
+        summary = {"ok": False, "read_data": read_data, "problems": [str(e)]}
+    Repository.objects.filter(pk=repo_pk).update(
+        integrity=summary["ok"], last_check=timezone.now(), last_check_result=summary
+    )
+    return summary
+
+
+def prune_repository(repo_pk: int) -> dict:
+    from storage.repo import LockedError
+
+    repo = Repository.objects.select_related("storage__secret", "encryption_secret", "team").get(pk=repo_pk)
+    try:
+        result = flows.open_repository(repo).prune()
+    except LockedError as e:
+        # A backup holds a shared lock: prune runs again after the next retention.
+        log.info("prune of %s postponed: %s", repo.display_name(), e)
+        return {"postponed": str(e)}
+    Repository.objects.filter(pk=repo_pk).update(last_prune=timezone.now())
+    return {"chunks_deleted": result.chunks_deleted, "chunks_kept": result.chunks_kept}
+

@@ -1,0 +1,98 @@
+from __future__ import annotations
+
+import json
+import os
+import urllib.request
+from typing import Any, Iterator
+
+import django_rq
+import pytest
+from rq import SimpleWorker
+
+from tests import factories as f
+from tests.peers.osmem import start_osmem
+
+
+@pytest.fixture(scope="session")
+def es_url() -> Iterator[str]:
+    url = os.environ.get("STASHBOARD_TEST_ES_URL")
+    if url:
+        yield url
+        return
+    with start_osmem() as server:
+        yield server.url
+
+
+@pytest.fixture(scope="session")
+def es_url2() -> Iterator[str]:
+    """A second, empty cluster to restore into."""
+    with start_osmem() as server:
+        yield server.url
+
+
+def es(url: str, method: str, path: str, body: Any = None, ndjson: bytes | None = None) -> Any:
+    data = ndjson if ndjson is not None else (json.dumps(body).encode() if body is not None else None)
+    ctype = "application/x-ndjson" if ndjson is not None else "application/json"
+    req = urllib.request.Request(url + path, data=data, method=method, headers={"Content-Type": ctype})
+    try:
+        with urllib.request.urlopen(req, timeout=30) as r:
+            raw = r.read()
+    except urllib.error.HTTPError as e:
+        raw = e.read()
+        if e.code != 404:
+            raise AssertionError(f"{method} {path}: {e.code} {raw[:500]!r}") from None
+    return json.loads(raw) if raw else {}
+
+
+def seed(url: str, index: str, n: int, shards: int = 2) -> None:
+    es(url, "DELETE", f"/{index}")
+    es(url, "PUT", f"/{index}", {"settings": {"number_of_shards": shards, "number_of_replicas": 0},
+                                 "mappings": {"properties": {"n": {"type": "long"}, "msg": {"type": "text"}}}})
+    lines = b"".join(
+        json.dumps({"index": {"_index": index, "_id": f"doc-{i}"}}).encode() + b"\n"
+        + json.dumps({"n": i, "msg": f"message {i} ü"}).encode() + b"\n"
+        for i in range(n)
+    )
+    es(url, "POST", "/_bulk?refresh=true", ndjson=lines)
+
+
+def count(url: str, index: str) -> int:
+    es(url, "POST", f"/{index}/_refresh")
+    return es(url, "GET", f"/{index}/_count").get("count", 0)
+
+
+@pytest.fixture
+def queues(settings: Any) -> Iterator[None]:
+    """The real Redis, on a database of its own, emptied before and after."""
+    base = os.environ.get("REDIS_URL", "redis://127.0.0.1:6379/0").rsplit("/", 1)[0]
+    url = f"{base}/14"
+    settings.RQ_QUEUES = {name: {"URL": url, "DEFAULT_TIMEOUT": 600} for name in ("default", "backups", "restores", "maintenance")}
+    django_rq.queues.get_redis_connection.cache_clear() if hasattr(django_rq.queues.get_redis_connection, "cache_clear") else None
+    conn = django_rq.get_connection("default")
+    conn.flushdb()
+    yield
+    conn.flushdb()
+
+
+def work() -> None:
+    """Run every queued job in this process (SimpleWorker: no fork, real Redis)."""
+    queues = [django_rq.get_queue(n) for n in ("maintenance", "backups", "restores", "default")]
+    SimpleWorker(queues, connection=queues[0].connection).work(burst=True)
+
+
+@pytest.fixture
+def local_root(settings: Any, tmp_path: Any) -> Any:
+    settings.LOCAL_STORAGE_ROOT = tmp_path / "storage"
+    settings.LOCAL_STORAGE_ALLOWED_ROOTS = [tmp_path / "storage"]
+    (tmp_path / "storage").mkdir()
+    return tmp_path / "storage"
+
+
+@pytest.fixture
+def world(transactional_db: Any, queues: Any, local_root: Any, es_url: str) -> dict[str, Any]:
+    team = f.team("team-a")
+    storage = f.storage(team, "local", mount_path=str(local_root / "team-a"))
+    secret = f.secret(team, "repo-key", {"RESTIC_PASSWORD": "pw-for-tests"})
+    cluster = f.cluster(team, "es", url=es_url)
+    repo = f.repository(team, "repo", storage_obj=storage, secret_obj=secret)
+    return {"team": team, "storage": storage, "secret": secret, "cluster": cluster, "repo": repo}

@@ -1,0 +1,219 @@
+from __future__ import annotations
+
+import os
+import zlib
+from datetime import datetime, timedelta, timezone as tz
+
+import django_rq
+import pytest
+from django.utils import timezone
+
+from backups import flows, jobs as backup_jobs
+from backups.management.commands.scheduler import Command as SchedulerCommand
+from backups.models import BackupConfiguration, BackupSession, BackupSessionConfig, Snapshot
+from storage import flows as storage_flows, jobs as storage_jobs
+from storage.models import BackupStorage, Repository
+from tests import factories as f
+from tests.orchestration.conftest import count, es, seed, work
+
+pytestmark = pytest.mark.slow
+
+
+def make_config(world, index: str, **kw) -> BackupConfiguration:
+    config = f.configuration(world["team"], kw.pop("name", "nightly"), target=world["cluster"], repositories=[world["repo"]], **kw)
+    session = config.sessions.get()
+    session.task_params = {"indices": index}
+    session.save()
+    return config
+
+
+def ready(world, config) -> None:
+    storage_flows.initialize_storage(world["storage"])
+    flows.configuration_saved(config)
+    work()
+
+
+def test_a_saved_configuration_gets_ready_and_its_instant_backup_lands_in_the_repository(world, es_url):
+    seed(es_url, "orders-1", 120)
+    config = make_config(world, "orders-*")
+    ready(world, config)
+    assert BackupStorage.objects.get().phase == "Ready"
+    assert os.path.exists(os.path.join(world["storage"].mount_path, "metadata.yaml"))
+    repo = Repository.objects.get()
+    assert repo.phase == "Ready", repo.status_message
+    config.refresh_from_db()
+    assert config.phase == "Ready", config.status_message
+    session = BackupSession.objects.get()
+    assert (session.trigger, session.phase) == ("instant", "Succeeded"), session.error
+    snap = Snapshot.objects.get()
+    assert snap.phase == "Succeeded" and snap.snapshot_id
+    dump = snap.components["dump"]
+    assert dump["orders-1"]["docs"] == 120 and dump["orders-1"]["skipped_unchanged"] is False
+    assert snap.total_docs == 120 and snap.size_bytes > 0 and snap.progress["docs"] == 120
+    manifest = storage_flows.open_repository(repo).manifest(snap.snapshot_id)
+    assert manifest.status == "Succeeded" and "indices/orders-1" in manifest.streams
+    assert Repository.objects.get().snapshot_count == 1
+
+
+def test_a_second_backup_of_an_unchanged_index_reads_nothing(world, es_url):
+    seed(es_url, "stable-1", 50)
+    config = make_config(world, "stable-*")
+    ready(world, config)
+    session = flows.trigger_backup(config.sessions.get(), "manual")
+    work()
+    session.refresh_from_db()
+    assert session.phase == "Succeeded"
+    assert session.snapshots.get().components["dump"]["stable-1"]["skipped_unchanged"] is True
+
+
+def test_an_overlapping_trigger_is_skipped_with_the_reason(world, es_url):
+    seed(es_url, "busy-1", 10)
+    config = make_config(world, "busy-*")
+    config.phase = "Ready"
+    config.save()
+    first = flows.trigger_backup(config.sessions.get(), "manual")
+    second = flows.trigger_backup(config.sessions.get(), "schedule")
+    assert first.phase == "Pending"
+    assert second.phase == "Skipped" and first.name in second.error and "still Pending" in second.error
+
+
+def test_retention_is_applied_after_success(world, es_url):
+    seed(es_url, "ret-1", 10)
+    policy = f.retention(world["team"], "keep-2", keep_last=2)
+    config = make_config(world, "ret-*", retention_obj=policy)
+    ready(world, config)
+    for _ in range(3):
+        es(es_url, "PUT", "/ret-1/_doc/new?refresh=true", {"n": 1})  # a change each time
+        flows.trigger_backup(config.sessions.get(), "manual")
+        work()
+    engine = storage_flows.open_repository(Repository.objects.get())
+    assert len(engine.snapshot_ids()) == 2
+    last = BackupSession.objects.filter(phase="Succeeded").order_by("-created").first()
+    assert last.retention["repo"]["kept"] == 2 and len(last.retention["repo"]["removed"]) == 1
+    assert Snapshot.objects.filter(phase="Succeeded").count() == 2
+
+
+def test_a_cron_session_fires_on_its_schedule_and_a_missed_run_is_recorded_not_replayed(world, es_url):
+    seed(es_url, "cron-1", 5)
+    config = make_config(world, "cron-*", schedule="0 * * * *")
+    ready(world, config)  # and its instant backup
+    assert BackupSession.objects.get(trigger="instant").phase == "Succeeded"
+    sc = config.sessions.get()
+    t0 = datetime(2026, 11, 25, 10, 0, 30, tzinfo=tz.utc)
+    BackupSessionConfig.objects.filter(pk=sc.pk).update(last_scheduled=datetime(2026, 11, 25, 9, 0, tzinfo=tz.utc))
+    from backups import scheduler
+
+    assert any("Pending" in a for a in scheduler.tick(now=t0))
+    assert scheduler.tick(now=t0 + timedelta(seconds=20)) == []  # the same tick never fires twice
+    work()
+    assert BackupSession.objects.get(trigger="schedule").phase == "Succeeded"
+    # The scheduler was down from 10:00 to 14:30: 11:00..14:00 are missed, one record, no burst.
+    actions = scheduler.tick(now=datetime(2026, 11, 25, 14, 30, tzinfo=tz.utc))
+    skipped = BackupSession.objects.get(phase="Skipped")
+    assert "missed 4 scheduled run(s)" in skipped.error and actions == ["missed nightly/full x4"]
+    assert BackupSession.objects.filter(phase="Pending").count() == 0
+    # A changed schedule takes effect at the next turn.
+    BackupSessionConfig.objects.filter(pk=sc.pk).update(schedule="*/5 * * * *")
+    assert any("Pending" in a for a in scheduler.tick(now=datetime(2026, 11, 25, 14, 35, 10, tzinfo=tz.utc)))
+
+
+def test_a_paused_configuration_is_not_scheduled(world):
+    config = make_config(world, "x-*", schedule="* * * * *")
+    BackupConfiguration.objects.filter(pk=config.pk).update(phase="Ready", paused=True)
+    from backups import scheduler
+
+    assert scheduler.tick(now=timezone.now() + timedelta(minutes=5)) == []
+
+
+def test_only_the_leader_scheduler_acts(world):
+    a, b = SchedulerCommand(), SchedulerCommand()
+    for cmd, ident in ((a, "a"), (b, "b")):
+        cmd.identity = ident
+        cmd.redis = django_rq.get_connection("default")
+    assert a.is_leader() and not b.is_leader() and a.is_leader()
+
+
+def test_cancel_stops_a_pending_session_and_commits_nothing(world, es_url):
+    seed(es_url, "cancel-1", 10)
+    config = make_config(world, "cancel-*")
+    ready(world, config)
+    before = len(storage_flows.open_repository(Repository.objects.get()).snapshot_ids())
+    session = flows.trigger_backup(config.sessions.get(), "manual")
+    flows.cancel_session(session, type("U", (), {"username": "alice"})())
+    work()
+    session.refresh_from_db()
+    assert session.phase == "Cancelled" and "alice" in session.error
+    assert len(storage_flows.open_repository(Repository.objects.get()).snapshot_ids()) == before
+
+
+def test_a_running_snapshot_cancelled_mid_dump_commits_nothing(world, es_url):
+    seed(es_url, "cancel-2", 3000, shards=1)
+    config = make_config(world, "cancel-2")
+    sc = config.sessions.get()
+    sc.task_params = {"indices": "cancel-2", "batch_size": 100, "max_docs_per_second": 1000}
+    sc.save()
+    BackupConfiguration.objects.filter(pk=config.pk).update(phase="Ready")
+    storage_jobs.init_storage(world["storage"].pk)
+    storage_jobs.init_repository(world["repo"].pk)
+    session = flows.trigger_backup(sc, "manual")
+    snap = session.snapshots.get()
+    Snapshot.objects.filter(pk=snap.pk).update(cancel_requested_by="bob")  # seen at the first heartbeat
+    django_rq.get_queue("backups").empty()
+    backup_jobs.run_backup(snap.pk)
+    session.refresh_from_db()
+    snap.refresh_from_db()
+    assert snap.phase == "Cancelled" and session.phase == "Cancelled" and "bob" in session.error
+    assert storage_flows.open_repository(Repository.objects.get()).snapshot_ids() == []
+
+
+def test_a_failing_pre_hook_fails_the_session_with_its_output(world, es_url):
+    config = make_config(world, "hooks-*")
+    sc = config.sessions.get()
+    sc.hooks = {"preBackup": [{"name": "must-fail", "kind": "elasticsearch", "method": "GET", "path": "no-such-index/_count"}],
+                "postBackup": [{"name": "flush", "kind": "elasticsearch", "method": "POST", "path": "_flush"}]}
+    sc.save()
+    ready(world, config)
+    session = BackupSession.objects.get()
+    assert session.phase == "Failed" and "pre-backup hook 'must-fail' failed" in session.error
+    assert [h["name"] for h in session.hook_results] == ["must-fail", "flush"]
+    assert session.hook_results[1]["ok"] is True  # post hooks run whatever the outcome
+
+
+def test_a_storage_that_cannot_be_initialized_says_why(world, local_root):
+    bad = f.storage(world["team"], "bad", mount_path=str(local_root / "file"))
+    (local_root / "file").write_text("not a directory")
+    storage_jobs.init_storage(bad.pk)
+    bad.refresh_from_db()
+    assert bad.phase == "NotReady" and bad.status_message
+
+
+def test_the_reaper_fails_a_row_whose_heartbeat_stopped(world):
+    config = make_config(world, "r-*")
+    BackupConfiguration.objects.filter(pk=config.pk).update(phase="Ready")
+    session = flows.trigger_backup(config.sessions.get(), "manual")
+    snap = session.snapshots.get()
+    old = timezone.now() - timedelta(minutes=5)
+    Snapshot.objects.filter(pk=snap.pk).update(phase="Running", started=old, heartbeat=old)
+    assert flows.reap_lost_jobs() == [snap.name]
+    session.refresh_from_db()
+    assert session.phase == "Failed" and "worker lost" in session.error
+
+
+def test_secrets_never_appear_in_rq_job_arguments(world, es_url):
+    seed(es_url, "sec-1", 3)
+    creds = f.secret(world["team"], "es-creds", {"username": "elastic", "password": "Sup3r-Secret-PW"})
+    world["cluster"].auth, world["cluster"].auth_secret = "basic", creds
+    world["cluster"].save()
+    config = make_config(world, "sec-*")
+    BackupConfiguration.objects.filter(pk=config.pk).update(phase="Ready")
+    storage_flows.initialize_storage(world["storage"])
+    flows.trigger_backup(config.sessions.get(), "manual")
+    conn = django_rq.get_connection("default")
+    raw = b""
+    for key in conn.keys("rq:job:*"):
+        if conn.type(key) == b"hash":
+            data = conn.hget(key, "data")
+            text = zlib.decompress(data) if data else b""
+            assert b"Sup3r-Secret-PW" not in text and b"pw-for-tests" not in text
+            raw += text
+    assert b"run_backup" in raw or b"init_storage" in raw
