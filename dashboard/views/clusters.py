@@ -66,9 +66,9 @@ def probe(cluster: Cluster) -> dict[str, Any]:
     from backups.elastic.connection import ClusterConfig, ClusterError, connect
 
     opts = cluster.connection_options()
-    cfg = ClusterConfig(urls=opts["urls"], username=opts["username"], password=opts["password"], api_key=opts["api_key"],
-                        ca_data=opts["ca_bundle"], verify_tls=opts["verify_tls"], connect_timeout=min(TEST_TIMEOUT, 5.0),
-                        request_timeout=TEST_TIMEOUT, max_retries=0)
+    opts.update(connect_timeout=min(TEST_TIMEOUT, 5.0), request_timeout=min(TEST_TIMEOUT, opts.get("request_timeout", TEST_TIMEOUT)),
+                max_retries=0)
+    cfg = ClusterConfig(**opts)
     conn = None
     try:
         conn = connect(cfg)

@@ -27,9 +27,11 @@ def _get_configuration_for_user(request: HttpRequest, uuid: str, write: bool = F
 
 
 def _ensure_repositories(configuration: BackupConfiguration) -> None:
-    from storage import flows
+    """Initialize the configuration's repositories; once all are Ready it turns Ready and
+    an instant backup starts (backups.flows.configuration_saved)."""
+    from backups import flows
 
-    flows.ensure_repositories(configuration)
+    flows.configuration_saved(configuration)
 
 
 @login_required

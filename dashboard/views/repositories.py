@@ -44,7 +44,7 @@ def repository_detail(request: HttpRequest, uuid: str) -> HttpResponse:
 def _ensure(repo: Repository) -> None:
     from storage import flows
 
-    flows.ensure_repository(repo) if hasattr(flows, "ensure_repository") else flows.check_repository(repo)
+    flows.initialize_repository(repo)
 
 
 @login_required

@@ -101,7 +101,7 @@ def restore_preview(request: HttpRequest) -> HttpResponse:
 
 def _live(restore: RestoreSession) -> dict:
     comps = restore.components or {}
-    indices = comps.get("indices", comps) if isinstance(comps, dict) else {}
+    indices = (comps.get("load") or {}) if isinstance(comps, dict) else {}
     rows = sorted(((k, v) for k, v in indices.items() if isinstance(v, dict)), key=lambda kv: kv[0])
     return {"restore": restore, "live": progress.summarize(restore.progress, restore.started), "indices": rows,
             "failed_items": [(k, f) for k, v in rows for f in (v.get("failures") or [])][:200]}
