@@ -68,7 +68,10 @@ def restore_new(request: HttpRequest) -> HttpResponse:
             preview = _preview(request, request.POST)
             if preview["error"]:
                 form.add_error("indices", preview["error"])
-            elif action == "start" and form.require_confirmation():
+            elif action == "start" and not form.require_confirmation():
+                return render(request, "restores/review.html", {"title": "Review the restore", "form": form, "preview": preview,
+                                                               "steps": STEPS, "step": 5}, status=400)
+            elif action == "start":
                 try:
                     restore = form.build(request.user)
                     with transaction.atomic():
