@@ -28,7 +28,13 @@ def summarize(progress: dict[str, Any] | None, started: datetime | None) -> dict
     eta = _first(p, "eta", "eta_seconds")
     if eta is None and total and rate:
         eta = max(total - docs, 0) / rate if rate > 0 else None
-    percent = min(100, int(docs * 100 / total)) if total else None
+    # The job learns each index's size as it reaches it, so only the current index has
+    # a trustworthy total: the bar shows that index's progress when it is known.
+    index_docs, index_total = p.get("index_docs"), p.get("index_total")
+    if index_total:
+        percent: int | None = min(100, int(int(index_docs or 0) * 100 / int(index_total)))
+    else:
+        percent = min(100, int(docs * 100 / total)) if total else None
     return {
         "docs": docs,
         "bytes": nbytes,
