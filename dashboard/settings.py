@@ -185,6 +185,22 @@ SITE_URL = envstr("SITE_URL", "http://127.0.0.1:8000")
 # Kubernetes mirror (optional; nothing imports the kubernetes client when disabled).
 K8S_SYNC_ENABLED = envbool("K8S_SYNC_ENABLED", "False")
 K8S_API_GROUP_SUFFIX = envstr("K8S_API_GROUP_SUFFIX", "stashboard.io")
+# Mirrored groups are storage.<suffix>, core.<suffix> and appcatalog.<suffix>. The default
+# keeps clear of a real KubeStash; "kubestash.com" writes into KubeStash's own groups
+# (storage.kubestash.com, core.kubestash.com, appcatalog.appscode.com): see the README.
+# Team -> namespace: K8S_NAMESPACE_TEMPLATE ("{slug}"), overridden per team by
+# K8S_NAMESPACE_MAP ("team-a=backups-prod,team-b=search"). The namespaces must exist.
+K8S_NAMESPACE_TEMPLATE = envstr("K8S_NAMESPACE_TEMPLATE", "{slug}")
+K8S_NAMESPACE_MAP = {
+    k.strip(): v.strip()
+    for k, _, v in (item.partition("=") for item in envstr("K8S_NAMESPACE_MAP").split(",") if item.strip())
+}
+K8S_SYNC_INTERVAL = envint("K8S_SYNC_INTERVAL", "30")  # seconds between turns of `k8s_sync --loop`
+K8S_SYNC_MAX_BACKOFF = envint("K8S_SYNC_MAX_BACKOFF", "300")  # seconds, while the API server is unreachable
+K8S_REQUEST_TIMEOUT = envint("K8S_REQUEST_TIMEOUT", "15")  # seconds per API request
+# Empty: the in-cluster service account when running in a pod, else ~/.kube/config (or $KUBECONFIG).
+K8S_KUBECONFIG = envstr("K8S_KUBECONFIG")
+K8S_CONTEXT = envstr("K8S_CONTEXT")
 
 LOG_FORMAT = envstr("LOG_FORMAT", "json")
 LOGGING = {

@@ -3,6 +3,7 @@ from __future__ import annotations
 from django.contrib import admin
 from django.urls import include, path
 
+from dashboard.metrics import metrics
 from dashboard.views import (
     clusters,
     configurations,
@@ -83,6 +84,7 @@ dashboard_patterns = [
 ]
 
 urlpatterns = [
+    path("metrics", metrics, name="metrics"),
     path("admin/", admin.site.urls),
     path("django-rq/", include("django_rq.urls")),
     path("", include((dashboard_patterns, "dashboard"))),

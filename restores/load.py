@@ -13,12 +13,14 @@ from __future__ import annotations
 
 import copy
 import fnmatch
+import functools
 import queue
 import re
 import threading
 import time
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
-from typing import Any, Callable, Iterable, Iterator
+from typing import Any
 
 import orjson
 
@@ -76,16 +78,14 @@ def _delete_path(d: dict[str, Any], dotted: str) -> bool:
         return True
     head, _, rest = dotted.partition(".")
     for k in list(d):
-        if rest and k == head and isinstance(d[k], dict):
-            if _delete_path(d[k], rest):
-                if not d[k]:
-                    del d[k]
-                return True
-        elif rest and dotted.startswith(k + ".") and isinstance(d[k], dict):
-            if _delete_path(d[k], dotted[len(k) + 1:]):
-                if not d[k]:
-                    del d[k]
-                return True
+        if not rest or not isinstance(d[k], dict):
+            continue
+        # nested ("routing": {"allocation": …}) or partly flat ("routing.allocation": {…})
+        sub = rest if k == head else dotted[len(k) + 1:] if dotted.startswith(k + ".") else None
+        if sub is not None and _delete_path(d[k], sub):
+            if not d[k]:
+                del d[k]
+            return True
     return False
 
 
@@ -203,9 +203,9 @@ class _IndexLoad:
                 return
             batch = _items(batch, retry)
             if batch.attempt > self.params.max_item_retries:
-                self._fail([(_id_of(batch.item(k)), "still rejected (429/503) after "
-                             f"{self.params.max_item_retries} retries: the cluster is overloaded; "
-                             "lower the restore's workers or bulk size") for k in range(batch.n)])
+                why = (f"still rejected (429/503) after {self.params.max_item_retries} retries: the "
+                       "cluster is overloaded; lower the restore's workers or bulk size")
+                self._fail([(_id_of(batch.item(k)), why) for k in range(batch.n)])
                 return
             self.conn.backoff(batch.attempt)
 
@@ -218,7 +218,7 @@ class _IndexLoad:
                 continue  # drain
             try:
                 self.send(batch)
-            except BaseException as e:
+            except BaseException as e:  # noqa: BLE001 - re-raised by load_index after the join
                 with self.lock:
                     if self.fatal is None:
                         self.fatal = e
@@ -506,7 +506,7 @@ def load_snapshot(conn: Connection, manifest: Any, open_stream: Callable[[str], 
         try:
             if cancel.is_set():
                 raise Cancelled(f"restore of {target} cancelled")
-            entry = load_index(conn, source, target, meta, lambda name=name: open_stream(name), params, rename,
+            entry = load_index(conn, source, target, meta, functools.partial(open_stream, name), params, rename,
                                cancel=cancel, progress=progress, warnings=result.warnings)
         except (ClusterError, Cancelled, ValueError) as e:
             entry = {"source": source, "docs": 0, "failed": 0, "failures": [], "error": str(e),

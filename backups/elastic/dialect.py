@@ -25,7 +25,7 @@ class Dialect:
     version: tuple[int, int, int]
 
     @classmethod
-    def from_info(cls, info: dict[str, Any]) -> "Dialect":
+    def from_info(cls, info: dict[str, Any]) -> Dialect:
         v = info.get("version") or {}
         number = str(v.get("number") or "")
         if not number:

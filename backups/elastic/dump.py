@@ -10,14 +10,21 @@ from __future__ import annotations
 import queue
 import threading
 import time
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from typing import Any, Callable, Iterator
+from typing import Any
 
 from backups.elastic.connection import ClusterError, Connection, index_path
 from backups.elastic.fingerprint import fingerprint
 from backups.elastic.hits import Page, parse_page
-from backups.elastic.metadata import (CLUSTER_KINDS, IndexInfo, cluster_metadata, index_metadata,
-                                      list_indices, select_indices)
+from backups.elastic.metadata import (
+    CLUSTER_KINDS,
+    IndexInfo,
+    cluster_metadata,
+    index_metadata,
+    list_indices,
+    select_indices,
+)
 
 STREAM_PREFIX = "indices/"
 FORMAT = "ndjson-v1"   # {"_id", "_routing"?, "_source"} per line
@@ -171,7 +178,7 @@ class _Reader:
                 self._run_pit(i)
             else:
                 self._run_scroll(i)
-        except BaseException as e:  # handed to the consumer, which re-raises
+        except BaseException as e:  # noqa: BLE001 - handed to the consumer, which re-raises
             self._put(e)
         finally:
             if self.mode == "scroll":
@@ -261,7 +268,7 @@ class _Reader:
 def dump_index(conn: Connection, writer: Any, info: IndexInfo, params: DumpParams, *,
                previous: Any = None, progress: Callable[[ProgressEvent], None] | None = None,
                cancel: threading.Event | None = None, limiter: RateLimiter | None = None,
-               run_totals: list[int] | None = None) -> dict[str, Any]:
+               run_totals: list[int] | None = None, warnings: list[str] | None = None) -> dict[str, Any]:
     """Dump one index into `writer` as stream `indices/<name>`; returns its result entry."""
     cancel = cancel or threading.Event()
     limiter = limiter or RateLimiter(params.max_docs_per_second)
@@ -288,13 +295,20 @@ def dump_index(conn: Connection, writer: Any, info: IndexInfo, params: DumpParam
     prev = _previous_stream(previous, name)
     if params.skip_unchanged and prev is not None and prev.meta.get("fingerprint") == fp \
             and prev.meta.get("complete") and params.refresh:
-        meta.update(docs=prev.meta.get("docs", 0), complete=True, reused_from=getattr(previous, "id", None),
-                    read_mode=prev.meta.get("read_mode"), count_source=prev.meta.get("count_source"))
-        info_ = writer.reuse_stream(name, previous, meta=meta)
-        entry.update(docs=meta["docs"], bytes=int(getattr(info_, "size", 0) or prev.size or 0),
-                     skipped_unchanged=True, duration=time.monotonic() - t0)
-        emit("skipped", entry["docs"], entry["bytes"], entry["docs"])
-        return entry
+        reuse_meta = dict(meta, docs=prev.meta.get("docs", 0), complete=True,
+                          reused_from=getattr(previous, "id", None), read_mode=prev.meta.get("read_mode"),
+                          count_source=prev.meta.get("count_source"))
+        try:
+            info_ = writer.reuse_stream(name, previous, meta=reuse_meta)
+        except Exception as e:  # noqa: BLE001 - e.g. the previous chunks were pruned: read it again
+            if warnings is not None:
+                warnings.append(f"index {info.name}: could not reuse the previous snapshot's stream ({e}); "
+                                "read it again")
+        else:
+            entry.update(docs=reuse_meta["docs"], bytes=int(getattr(info_, "size", 0) or prev.size or 0),
+                         skipped_unchanged=True, duration=time.monotonic() - t0)
+            emit("skipped", entry["docs"], entry["bytes"], entry["docs"])
+            return entry
 
     d = conn.dialect
     assert d is not None
@@ -385,7 +399,7 @@ def dump_cluster(conn: Connection, writer: Any, params: DumpParams | None = None
         try:
             result.indices[info.name] = dump_index(conn, writer, info, params, previous=previous,
                                                    progress=progress, cancel=cancel, limiter=limiter,
-                                                   run_totals=run_totals)
+                                                   run_totals=run_totals, warnings=result.warnings)
         except (ClusterError, Cancelled) as e:
             result.ok = False
             result.indices[info.name] = {"docs": 0, "bytes": 0, "duration": time.monotonic() - t0,

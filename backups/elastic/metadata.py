@@ -3,8 +3,9 @@ and aliases; per cluster templates, pipelines and lifecycle policies."""
 from __future__ import annotations
 
 import fnmatch
+from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import Any, Iterable
+from typing import Any
 
 from backups.elastic.connection import ClusterError, Connection, index_path
 
@@ -96,9 +97,10 @@ def _fetch(conn: Connection, path: str) -> Any:
     except ClusterError as e:
         # Elasticsearch 7 answers 404 with `{}` when there are no pipelines; ISM answers
         # 404 index_not_found before the first policy exists: both mean "none".
-        if e.status == 404 and ("index_not_found" in str(e) or "{}" in str(e) or e.error_type == ""):
-            if "no handler" not in str(e).lower():
-                return {}
+        text = str(e)
+        if e.status == 404 and ("index_not_found" in text or "{}" in text or e.error_type == "") \
+                and "no handler" not in text.lower():
+            return {}
         raise
 
 

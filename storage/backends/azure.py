@@ -1,6 +1,7 @@
 """Azure Blob Storage (or Azurite) through azure-storage-blob."""
 from __future__ import annotations
 
+import logging
 from collections.abc import Iterator
 from typing import Any, BinaryIO
 
@@ -18,6 +19,10 @@ class AzureBackend(Backend):
         self.prefix = prefix.strip("/")
         creds = credentials or {}
         from azure.storage.blob import BlobServiceClient
+
+        # The SDK logs every request and response at INFO; that drowns our logs.
+        logging.getLogger("azure.core.pipeline.policies.http_logging_policy").setLevel(
+            logging.WARNING)
 
         # Blocks of 8 MiB, uploaded 4 at a time, for anything bigger than one block.
         opts: dict[str, Any] = {"max_block_size": 8 << 20, "max_single_put_size": 8 << 20}

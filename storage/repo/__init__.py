@@ -2,7 +2,8 @@
 from __future__ import annotations
 
 from .check import CheckResult
-from .format import CorruptChunk, LockedError, RepositoryError, WrongPassword
+from .format import (CorruptChunk, LockedError, RepositoryError, SnapshotNotFound,
+                     WrongPassword)
 from .manifest import Manifest, StreamEntry, StreamInfo
 from .prune import PruneResult
 from .repository import ForgetResult, Repository
@@ -10,5 +11,6 @@ from .retention import RetentionRules, apply_retention, parse_period
 from .writer import SnapshotWriter
 
 __all__ = ["CheckResult", "CorruptChunk", "ForgetResult", "LockedError", "Manifest",
-           "PruneResult", "Repository", "RepositoryError", "RetentionRules", "SnapshotWriter",
-           "StreamEntry", "StreamInfo", "WrongPassword", "apply_retention", "parse_period"]
+           "PruneResult", "Repository", "RepositoryError", "RetentionRules", "SnapshotNotFound",
+           "SnapshotWriter", "StreamEntry", "StreamInfo", "WrongPassword", "apply_retention",
+           "parse_period"]

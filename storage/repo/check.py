@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from .crypto import DecryptError
-from .format import DATA_PREFIX, SNAPSHOTS_PREFIX, CorruptChunk, chunk_key
+from .format import DATA_PREFIX, SNAPSHOTS_PREFIX, CorruptChunk, SnapshotNotFound, chunk_key
 
 if TYPE_CHECKING:
     from .repository import Repository
@@ -31,6 +31,8 @@ def check(repo: Repository, *, read_data: bool = False, workers: int = 4) -> Che
         snapshot_id = key[len(SNAPSHOTS_PREFIX):]
         try:
             manifest = repo.manifest(snapshot_id, cached=False)
+        except SnapshotNotFound:
+            continue  # forgotten meanwhile
         except Exception as e:  # noqa: BLE001 - every bad manifest is reported, not raised
             result.problems.append(f"snapshot {snapshot_id[:8]}: manifest unreadable: {e}")
             continue

@@ -57,6 +57,10 @@ class RepositoryError(Exception):
     """A repository operation failed; the message says what and, when known, what to fix."""
 
 
+class SnapshotNotFound(RepositoryError):
+    pass
+
+
 class WrongPassword(RepositoryError):
     pass
 

@@ -12,6 +12,7 @@ import datetime as dt
 import json
 import logging
 import os
+import random
 import secrets
 import socket
 import threading
@@ -110,7 +111,7 @@ class Lock:
                 raise LockedError(f"repository {self.repo_name} is locked: {conflict.describe()}"
                                   f"; wait for it to finish, or run `unlock` if that process "
                                   f"is gone")
-            time.sleep(min(2.0, max(0.1, deadline - time.monotonic())))
+            time.sleep(min(random.uniform(0.05, 0.5), max(0.05, deadline - time.monotonic())))
         self._thread = threading.Thread(target=self._refresh_loop, daemon=True,
                                         name=f"lock-refresh-{self.id[:8]}")
         self._thread.start()

@@ -5,7 +5,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from .format import DATA_PREFIX, SNAPSHOTS_PREFIX, RepositoryError
+from .format import DATA_PREFIX, SNAPSHOTS_PREFIX, RepositoryError, SnapshotNotFound
 from .locks import remove_locks
 
 if TYPE_CHECKING:
@@ -30,6 +30,8 @@ def prune(repo: Repository, *, workers: int = 8, dry_run: bool = False) -> Prune
             snapshot_id = key[len(SNAPSHOTS_PREFIX):]
             try:
                 manifest = repo.manifest(snapshot_id, cached=False)
+            except SnapshotNotFound:
+                continue  # forgotten meanwhile: its chunks are no longer referenced
             except Exception as e:  # noqa: BLE001
                 # Without every manifest we cannot know what is referenced.
                 raise RepositoryError(f"prune refused: snapshot {snapshot_id[:8]} in repository "

@@ -15,7 +15,7 @@ import yaml
 from .crypto import Cipher, DecryptError, MasterKeys, unwrap_keys, wrap_keys
 from .format import (CHUNK_AVG, CHUNK_MAX, CHUNK_MIN, CONFIG_KEY, DATA_PREFIX, FORMAT_NAME,
                      FORMAT_VERSION, KEYS_PREFIX, SNAPSHOTS_PREFIX, ZSTD_LEVEL, RepositoryError,
-                     WrongPassword, isoformat, snapshot_key, utcnow)
+                     SnapshotNotFound, WrongPassword, isoformat, snapshot_key, utcnow)
 from .locks import DEFAULT_TTL, Lock, remove_locks
 from .manifest import Manifest
 from .retention import RetentionRules, apply_retention
@@ -221,7 +221,7 @@ class Repository:
         if len(ref) < 64:
             matches = [i for i in self.snapshot_ids() if i.startswith(ref)]
             if not matches:
-                raise RepositoryError(f"no snapshot {ref!r} in repository {self.name}")
+                raise SnapshotNotFound(f"no snapshot {ref!r} in repository {self.name}")
             if len(matches) > 1:
                 raise RepositoryError(f"snapshot id {ref!r} is ambiguous in repository "
                                       f"{self.name}: give more characters")
@@ -229,7 +229,7 @@ class Repository:
         try:
             sealed = self.backend.get(snapshot_key(snapshot_id))
         except NotFound:
-            raise RepositoryError(f"no snapshot {ref!r} in repository {self.name}") from None
+            raise SnapshotNotFound(f"no snapshot {ref!r} in repository {self.name}") from None
         try:
             manifest = Manifest.from_doc(self.cipher.open_manifest(snapshot_id, sealed))
         except DecryptError as e:

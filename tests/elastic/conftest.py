@@ -6,9 +6,10 @@ from __future__ import annotations
 import os
 import threading
 import uuid
-from urllib.parse import quote
+from collections.abc import Callable, Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any, Callable, Iterator
+from typing import Any
+from urllib.parse import quote
 
 import orjson
 import pytest
@@ -114,8 +115,8 @@ def repo(tmp_path: Any) -> Any:
     """The real repository on a local directory when the engine has landed, else the
     in-memory sink with the same writer/reader contract."""
     try:
-        from storage.backends import open_backend
-        from storage.repo import Repository
+        from storage.backends import open_backend  # type: ignore[attr-defined,unused-ignore]
+        from storage.repo import Repository  # type: ignore[attr-defined,unused-ignore]
     except ImportError:
         return MemRepo()
     backend = open_backend("local", root=str(tmp_path / "repo"))
@@ -195,7 +196,9 @@ def read_index(conn: Connection, index: str) -> dict[str, tuple[bytes, str | Non
                                            batch_size=500))
     assert res.ok, res.indices
     w.commit()
-    return parse_stream(b"".join(mem.read_stream(mem.latest(), f"indices/{index}")))
+    latest = mem.latest()
+    assert latest is not None
+    return parse_stream(b"".join(mem.read_stream(latest, f"indices/{index}")))
 
 
 def parse_stream(blob: bytes) -> dict[str, tuple[bytes, str | None]]:

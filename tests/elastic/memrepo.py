@@ -7,9 +7,10 @@ from __future__ import annotations
 import hashlib
 import threading
 import uuid
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
-from typing import Any, Iterable, Iterator
+from datetime import UTC, datetime
+from typing import Any, Self
 
 
 @dataclass
@@ -40,16 +41,16 @@ class Manifest:
 
 
 class MemWriter:
-    def __init__(self, repo: "MemRepo", meta: dict[str, Any]) -> None:
+    def __init__(self, repo: MemRepo, meta: dict[str, Any]) -> None:
         self.repo, self.meta = repo, dict(meta)
         self.streams: dict[str, StreamEntry] = {}
         self.lock = threading.Lock()
         self.bytes_read = 0
 
-    def __enter__(self) -> "MemWriter":
+    def __enter__(self) -> Self:
         return self
 
-    def __exit__(self, *exc: Any) -> None:
+    def __exit__(self, *exc: object) -> None:
         pass
 
     def add_stream(self, name: str, data: Iterable[bytes], meta: dict[str, Any]) -> StreamInfo:
@@ -73,7 +74,7 @@ class MemWriter:
         return StreamInfo(name, old.size, old.sha256, 0, 0, True)
 
     def commit(self, meta: dict[str, Any] | None = None) -> str:
-        m = Manifest(uuid.uuid4().hex[:16], datetime.now(timezone.utc), {**self.meta, **(meta or {})},
+        m = Manifest(uuid.uuid4().hex[:16], datetime.now(UTC), {**self.meta, **(meta or {})},
                      self.streams)
         self.repo.manifests.append(m)
         return m.id

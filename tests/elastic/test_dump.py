@@ -290,3 +290,23 @@ def test_read_index_helper_sees_what_was_written(conn, http, names):
     http.create(idx)
     http.bulk(idx, [("a", b'{"v":1}', None)])
     assert read_index(conn, idx) == {"a": (b'{"v":1}', None)}
+
+
+def test_a_stream_that_cannot_be_reused_is_read_again(conn, http, names):
+    idx = names("noreuse")
+    http.create(idx)
+    http.bulk(idx, [(str(i), b'{"n":%d}' % i, None) for i in range(5)])
+    mem = MemRepo()
+    w = mem.writer()
+    dump_cluster(conn, w, DumpParams(include=[idx], metadata_kinds=()))
+    w.commit()
+    prev = mem.latest()
+    w2 = mem.writer()
+
+    def broken(name, previous, meta):
+        raise RuntimeError("2 of its chunks are gone (pruned?)")
+
+    w2.reuse_stream = broken
+    res = dump_cluster(conn, w2, DumpParams(include=[idx], metadata_kinds=()), previous=prev)
+    assert res.ok and res.indices[idx]["skipped_unchanged"] is False and res.indices[idx]["docs"] == 5
+    assert any("pruned" in x for x in res.warnings)

@@ -12,8 +12,8 @@ import subprocess
 import tempfile
 import time
 import urllib.request
+from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import Iterator
 
 
 def free_port() -> int:
@@ -48,7 +48,7 @@ def start_osmem(*, startup_timeout: float = 20.0) -> Iterator[Osmem]:
 
     Raises RuntimeError with the tail of the server's log if it does not answer `GET /`."""
     binary = osmem_binary()
-    log = tempfile.NamedTemporaryFile(prefix="osmem-", suffix=".log", delete=False)
+    log = tempfile.NamedTemporaryFile(prefix="osmem-", suffix=".log", delete=False)  # noqa: SIM115 - closed in finally
     proc = None
     for _attempt in range(3):  # the free port may be taken between probe and bind
         port = free_port()

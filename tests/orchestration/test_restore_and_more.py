@@ -1,0 +1,181 @@
+from __future__ import annotations
+
+import http.server
+import json
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+from datetime import timedelta
+
+import pytest
+from django.core.management import call_command
+from django.core.management.base import CommandError
+
+from backups import flows
+from backups.models import BackupSession, Snapshot
+from restores import flows as restore_flows
+from restores.models import RestoreSession
+from storage import flows as storage_flows
+from storage.models import Repository
+from tests import factories as f
+from tests.orchestration.conftest import count, es, seed, work
+from tests.orchestration.test_backup_flow import make_config, ready
+
+pytestmark = pytest.mark.slow
+
+
+def test_restore_of_latest_into_a_second_cluster_with_counts_verified(world, es_url, es_url2):
+    seed(es_url, "shop-1", 80)
+    seed(es_url, "shop-2", 40)
+    config = make_config(world, "shop-*")
+    ready(world, config)
+    target = f.cluster(world["team"], "es2", url=es_url2)
+    restore = f.restore(world["team"], Repository.objects.get(), target, "restore-shop",
+                        task_params={"rename_pattern": "^shop-(.*)$", "rename_replacement": "restored-shop-\\1"})
+    restore_flows.start_restore(restore)
+    work()
+    restore.refresh_from_db()
+    assert restore.phase == "Succeeded", restore.error
+    load = restore.components["load"]
+    assert load["restored-shop-1"]["docs"] == 80 and load["restored-shop-2"]["docs"] == 40
+    assert count(es_url2, "restored-shop-1") == 80 and count(es_url2, "restored-shop-2") == 40
+    assert restore.resolved_snapshot_id == Snapshot.objects.get().snapshot_id
+
+
+def test_a_restore_that_conflicts_says_which_index_failed(world, es_url):
+    seed(es_url, "conf-1", 5)
+    config = make_config(world, "conf-*")
+    ready(world, config)
+    restore = f.restore(world["team"], Repository.objects.get(), world["cluster"], "restore-conflict")
+    restore_flows.start_restore(restore)
+    work()
+    restore.refresh_from_db()
+    assert restore.phase == "Failed" and "conf-1" in restore.error
+
+
+def test_restore_command_waits_and_exits_nonzero_on_failure(world, es_url, capsys):
+    seed(es_url, "cmd-1", 5)
+    config = make_config(world, "cmd-*")
+    ready(world, config)
+    # The commands run in a thread and wait; this thread is the worker (RQ wants the main thread).
+    errors: list = []
+
+    def commands():
+        from django.db import connection
+
+        try:
+            with pytest.raises(CommandError) as e:
+                call_command("restore", "--repository", "team-a/repo", "--target", "team-a/es", "--wait", "--timeout", "60")
+            assert "Failed" in str(e.value) and "cmd-1" in str(e.value)
+            call_command("restore", "--repository", "team-a/repo", "--target", "team-a/es", "--conflict", "overwrite",
+                         "--wait", "--timeout", "60", "--name", "restore-ok")
+            assert RestoreSession.objects.get(name="restore-ok").phase == "Succeeded"
+            call_command("backup_now", "team-a/nightly", "--wait", "--timeout", "60")
+        except BaseException as e:  # reported by the main thread
+            errors.append(e)
+        finally:
+            connection.close()
+
+    t = threading.Thread(target=commands)
+    t.start()
+    while t.is_alive():
+        work()
+        time.sleep(0.2)
+    t.join()
+    if errors:
+        raise errors[0]
+    out = capsys.readouterr().out
+    assert "restore-ok: Succeeded" in out and "Succeeded" in out.splitlines()[-1]
+
+
+class Receiver(http.server.BaseHTTPRequestHandler):
+    received: list = []
+
+    def do_POST(self):
+        Receiver.received.append(json.loads(self.rfile.read(int(self.headers["Content-Length"]))))
+        self.send_response(200)
+        self.end_headers()
+
+    def log_message(self, *a):
+        pass
+
+
+def test_a_failure_and_the_recovery_are_notified_to_the_teams_webhook(world, es_url):
+    server = http.server.HTTPServer(("127.0.0.1", 0), Receiver)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    Receiver.received = []
+    try:
+        team = world["team"]
+        team.webhook_url = f"http://127.0.0.1:{server.server_port}/hook"
+        team.save()
+        seed(es_url, "notify-1", 5)
+        config = make_config(world, "notify-*")
+        sc = config.sessions.get()
+        sc.hooks = {"preBackup": [{"name": "gate", "kind": "elasticsearch", "method": "GET", "path": "missing-index-x/_count"}]}
+        sc.save()
+        ready(world, config)
+        assert BackupSession.objects.get().phase == "Failed"
+        sc.hooks = {}
+        sc.save()
+        flows.trigger_backup(sc, "manual")
+        work()
+        texts = [r["text"] for r in Receiver.received]
+        assert len(texts) == 2 and "failed" in texts[0] and "recovered" in texts[1]
+    finally:
+        server.shutdown()
+
+
+def test_metrics_are_exposed(world, es_url, client):
+    seed(es_url, "metrics-1", 5)
+    ready(world, make_config(world, "metrics-*"))
+    body = client.get("/metrics").content.decode()
+    assert 'stashboard_backup_sessions{configuration="nightly",phase="Succeeded",session="full",team="team-a"} 1.0' in body
+    assert 'stashboard_repository_snapshots{repository="repo",team="team-a"} 1.0' in body
+    assert "stashboard_backup_last_success_timestamp_seconds" in body and 'stashboard_queue_length{queue="backups"}' in body
+
+
+def test_a_worker_killed_mid_backup_is_reaped_commits_nothing_and_the_next_run_succeeds(world, es_url, settings):
+    seed(es_url, "kill-1", 4000, shards=1)
+    config = make_config(world, "kill-1")
+    sc = config.sessions.get()
+    sc.task_params = {"indices": "kill-1", "batch_size": 200, "max_docs_per_second": 800}
+    sc.save()
+    ready(world, config)  # first run (throttled: ~5 s)
+    repo = Repository.objects.get()
+    before = storage_flows.open_repository(repo).snapshot_ids()
+    es(es_url, "PUT", "/kill-1/_doc/changed?refresh=true", {"n": -1})
+    session = flows.trigger_backup(sc, "manual")
+    env = {**os.environ, "DATABASE_URL": os.environ.get("DATABASE_URL", ""),
+           "REDIS_URL": settings.RQ_QUEUES["backups"]["URL"], "DJANGO_SETTINGS_MODULE": "dashboard.settings"}
+    from django.db import connection
+
+    env["STASHBOARD_TEST_DB_NAME"] = connection.settings_dict["NAME"]
+    worker = subprocess.Popen([sys.executable, "-m", "tests.orchestration.worker_main"], env=env, cwd=os.getcwd())
+    snap = session.snapshots.get()
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        snap.refresh_from_db()
+        if snap.phase == "Running" and (snap.progress or {}).get("docs", 0) > 0:
+            break
+        time.sleep(0.2)
+    assert snap.phase == "Running"
+    worker.send_signal(signal.SIGKILL)
+    worker.wait()
+    # The reaper acts once the heartbeat is older than its timeout.
+    assert flows.reap_lost_jobs(timeout=60) == []
+    from django.utils import timezone
+
+    reaped = flows.reap_lost_jobs(now=timezone.now() + timedelta(seconds=settings.REAPER_TIMEOUT + 2))
+    assert reaped == [snap.name]
+    session.refresh_from_db()
+    assert session.phase == "Failed" and "worker lost" in session.error
+    engine = storage_flows.open_repository(repo)
+    assert engine.snapshot_ids() == before
+    engine.unlock()  # the dead worker's lock expires by itself; unlock removes it now
+    flows.trigger_backup(sc, "manual")
+    work()
+    assert BackupSession.objects.order_by("-created").first().phase == "Succeeded"
+    assert storage_flows.open_repository(repo).check().ok
