@@ -242,6 +242,10 @@ def test_backup_and_restore_through_the_dashboard(live_server: Any, worker: Any,
     # The overview afterwards, wide and narrow
     page.get_by_role("link", name="Overview").click()
     page.screenshot(path=str(SHOTS / "overview.png"), full_page=True)
+    page.get_by_role("link", name="nightly", exact=True).click()
+    expect(page.locator(".chart svg").first).to_be_visible()
+    page.screenshot(path=str(SHOTS / "configuration.png"), full_page=True)
+    page.get_by_role("link", name="Overview").click()
     page.set_viewport_size({"width": 390, "height": 844})
     page.screenshot(path=str(SHOTS / "overview-390.png"), full_page=True)
     page.get_by_role("button", name="Menu").click()
