@@ -7,7 +7,7 @@ from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
-from django.db.models import Prefetch
+from django.db.models import Prefetch, Sum
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
@@ -114,7 +114,7 @@ def configuration_detail(request: HttpRequest, uuid: str) -> HttpResponse:
             s.upcoming = s.next_runs(5)
         except (ValueError, KeyError):
             s.upcoming = []
-    recent = list(BackupSession.objects.filter(configuration=config).order_by("-created")[:15])
+    recent = list(BackupSession.objects.filter(configuration=config).annotate(size=Sum("snapshots__size_bytes")).order_by("-created")[:15])
     since = timezone.now() - timedelta(days=90)
     snaps = list(Snapshot.objects.filter(backup_session__configuration=config, phase=Snapshot.Phase.SUCCEEDED,
                                          created__gte=since).order_by("created").values("created", "size_bytes", "started", "finished"))
