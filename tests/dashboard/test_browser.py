@@ -175,6 +175,7 @@ def test_backup_and_restore_through_the_dashboard(live_server: Any, worker: Any,
     expect(result).to_contain_text("Connected")
     expect(result).to_contain_text("Indices")
     assert "3" in result.inner_text()
+    page.screenshot(path=str(SHOTS / "cluster-test.png"), full_page=True)
 
     # Configuration, with a new repository, throttled so the progress can be watched
     page.get_by_role("link", name="Configurations").click()
@@ -187,6 +188,7 @@ def test_backup_and_restore_through_the_dashboard(live_server: Any, worker: Any,
     page.get_by_label("in storage").select_option(label="local")
     page.get_by_label("encryption secret").select_option(label="repo-key")
     page.get_by_label("Max docs per second").fill("300")
+    page.screenshot(path=str(SHOTS / "configuration-form.png"), full_page=True)
     page.get_by_role("button", name="Create and back up").click()
     expect(page.get_by_text("Configuration 'nightly' created")).to_be_visible()
 
@@ -245,6 +247,8 @@ def test_backup_and_restore_through_the_dashboard(live_server: Any, worker: Any,
     page.get_by_role("link", name="nightly", exact=True).click()
     expect(page.locator(".chart svg").first).to_be_visible()
     page.screenshot(path=str(SHOTS / "configuration.png"), full_page=True)
+    page.get_by_role("link", name="Team settings").click()
+    page.screenshot(path=str(SHOTS / "team-settings.png"), full_page=True)
     page.get_by_role("link", name="Overview").click()
     page.set_viewport_size({"width": 390, "height": 844})
     page.screenshot(path=str(SHOTS / "overview-390.png"), full_page=True)
