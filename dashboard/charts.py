@@ -2,8 +2,8 @@
 (axis labels carry the numbers), and scalable to any width."""
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime
-from typing import Sequence
 
 from django.template.defaultfilters import filesizeformat
 from django.utils.html import format_html, format_html_join

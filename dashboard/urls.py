@@ -18,7 +18,6 @@ from dashboard.views import (
     team,
 )
 
-
 dashboard_patterns = [
     path("", overview.overview, name="overview"),
     path("running/", overview.overview_running, name="overview-running"),

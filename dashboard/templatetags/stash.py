@@ -31,7 +31,7 @@ def phase_class(value: str | None) -> str:
 
 
 @register.filter
-def seconds(value: float | int | None) -> str:
+def seconds(value: float | None) -> str:
     """62.5 → '1m 3s'."""
     if value is None or value == "":
         return "—"

@@ -9,10 +9,21 @@ from typing import Any, TypeVar
 from django.core.exceptions import PermissionDenied
 from django.db.models import Model, QuerySet
 from django.http import Http404, HttpRequest
+from django_htmx.middleware import HtmxDetails
 
 from dashboard import active_team
+from dashboard.models import Team
 
 M = TypeVar("M", bound=Model)
+
+
+class DashboardRequest(HttpRequest):
+    """What the middleware adds to a request (django-htmx's typing recipe)."""
+
+    htmx: HtmxDetails
+    team: Team
+
+
 
 
 def team_qs(request: HttpRequest, model: type[M] | QuerySet[M], write: bool = False) -> QuerySet[M]:

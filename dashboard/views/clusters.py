@@ -3,7 +3,7 @@ from __future__ import annotations
 from typing import Any
 
 from django.contrib.auth.decorators import login_required
-from django.http import HttpRequest, HttpResponse
+from django.http import HttpResponse
 from django.shortcuts import render
 from django.urls import reverse
 from django.utils import timezone
@@ -12,30 +12,35 @@ from django.views.decorators.http import require_POST
 from backups.models import Cluster
 from dashboard.forms.resources import ClusterForm
 from dashboard.views import editing
-from dashboard.views.access import get_for_user, require_write, team_qs
+from dashboard.views.access import (
+    DashboardRequest,
+    get_for_user,
+    require_write,
+    team_qs,
+)
 
 TEST_TIMEOUT = 8.0  # seconds: a page must answer even when the cluster does not
 
 
-def _get_cluster_for_user(request: HttpRequest, uuid: str, write: bool = False) -> Cluster:
+def _get_cluster_for_user(request: DashboardRequest, uuid: str, write: bool = False) -> Cluster:
     return get_for_user(request, Cluster, uuid, write=write)
 
 
 @login_required
-def cluster_list(request: HttpRequest) -> HttpResponse:
+def cluster_list(request: DashboardRequest) -> HttpResponse:
     clusters = team_qs(request, Cluster).select_related("auth_secret").order_by("name")
     return render(request, "clusters/list.html", {"title": "Clusters", "clusters": clusters})
 
 
 @login_required
-def cluster_detail(request: HttpRequest, uuid: str) -> HttpResponse:
+def cluster_detail(request: DashboardRequest, uuid: str) -> HttpResponse:
     cluster = _get_cluster_for_user(request, uuid)
     configs = cluster.backup_configurations.order_by("name")
     return render(request, "clusters/detail.html", {"title": cluster.name, "cluster": cluster, "configurations": configs})
 
 
 @login_required
-def cluster_new(request: HttpRequest) -> HttpResponse:
+def cluster_new(request: DashboardRequest) -> HttpResponse:
     require_write(request)
     return editing.edit(request, ClusterForm, instance=None, title="New cluster", back_url=reverse("dashboard:cluster-list"),
                         back_label="Clusters", success=lambda o: reverse("dashboard:cluster-detail", args=[o.uuid]),
@@ -43,7 +48,7 @@ def cluster_new(request: HttpRequest) -> HttpResponse:
 
 
 @login_required
-def cluster_edit(request: HttpRequest, uuid: str) -> HttpResponse:
+def cluster_edit(request: DashboardRequest, uuid: str) -> HttpResponse:
     cluster = _get_cluster_for_user(request, uuid, write=True)
     back = reverse("dashboard:cluster-detail", args=[cluster.uuid])
     return editing.edit(request, ClusterForm, instance=cluster, title=f"Edit cluster {cluster.name}", back_url=back,
@@ -51,7 +56,7 @@ def cluster_edit(request: HttpRequest, uuid: str) -> HttpResponse:
 
 
 @login_required
-def cluster_delete(request: HttpRequest, uuid: str) -> HttpResponse:
+def cluster_delete(request: DashboardRequest, uuid: str) -> HttpResponse:
     cluster = _get_cluster_for_user(request, uuid, write=True)
     blockers = [f"Backup configuration {c} targets it: delete or retarget it first." for c in cluster.backup_configurations.all()]
     blockers += [f"Restore {r} targets it: delete it first." for r in cluster.restore_sessions.all()[:5]]
@@ -93,7 +98,7 @@ def probe(cluster: Cluster) -> dict[str, Any]:
 
 @login_required
 @require_POST
-def cluster_test(request: HttpRequest, uuid: str) -> HttpResponse:
+def cluster_test(request: DashboardRequest, uuid: str) -> HttpResponse:
     cluster = _get_cluster_for_user(request, uuid, write=True)
     result = probe(cluster)
     if result["ok"]:

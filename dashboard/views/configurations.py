@@ -8,21 +8,31 @@ from django.contrib.auth.decorators import login_required
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
 from django.db.models import Prefetch, Sum
-from django.http import HttpRequest, HttpResponse
+from django.http import HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.utils import timezone
 from django.views.decorators.http import require_POST
 
-from backups.models import BackupConfiguration, BackupSession, BackupSessionConfig, Snapshot
+from backups.models import (
+    BackupConfiguration,
+    BackupSession,
+    BackupSessionConfig,
+    Snapshot,
+)
 from backups.validators import next_runs, validate_cron, validate_timezone
 from dashboard import charts
 from dashboard.forms.configurations import ConfigurationForm, SessionConfigForm
 from dashboard.views import editing
-from dashboard.views.access import get_for_user, require_write, team_qs
+from dashboard.views.access import (
+    DashboardRequest,
+    get_for_user,
+    require_write,
+    team_qs,
+)
 
 
-def _get_configuration_for_user(request: HttpRequest, uuid: str, write: bool = False) -> BackupConfiguration:
+def _get_configuration_for_user(request: DashboardRequest, uuid: str, write: bool = False) -> BackupConfiguration:
     return get_for_user(request, BackupConfiguration.objects.select_related("target"), uuid, write=write)
 
 
@@ -35,21 +45,21 @@ def _ensure_repositories(configuration: BackupConfiguration) -> None:
 
 
 @login_required
-def configuration_list(request: HttpRequest) -> HttpResponse:
+def configuration_list(request: DashboardRequest) -> HttpResponse:
     configs = (team_qs(request, BackupConfiguration).select_related("target")
                .prefetch_related(Prefetch("sessions", queryset=BackupSessionConfig.objects.prefetch_related("repositories")))
                .order_by("name"))
     return render(request, "configurations/list.html", {"title": "Backup configurations", "configurations": configs})
 
 
-def _session_forms(request: HttpRequest, team: Any, config_form: ConfigurationForm,
+def _session_forms(request: DashboardRequest, team: Any, config_form: ConfigurationForm,
                    session: BackupSessionConfig | None) -> SessionConfigForm:
     instance = session or BackupSessionConfig(configuration=config_form.instance)
     return SessionConfigForm(request.POST or None, instance=instance, team=team, prefix="session")
 
 
 @login_required
-def configuration_new(request: HttpRequest) -> HttpResponse:
+def configuration_new(request: DashboardRequest) -> HttpResponse:
     require_write(request)
     team = request.team
     form = ConfigurationForm(request.POST or None, team=team, prefix="config")
@@ -74,7 +84,7 @@ def configuration_new(request: HttpRequest) -> HttpResponse:
 
 
 @login_required
-def configuration_edit(request: HttpRequest, uuid: str) -> HttpResponse:
+def configuration_edit(request: DashboardRequest, uuid: str) -> HttpResponse:
     config = _get_configuration_for_user(request, uuid, write=True)
     back = reverse("dashboard:configuration-detail", args=[config.uuid])
     return editing.edit(request, ConfigurationForm, instance=config, title=f"Edit {config.name}", back_url=back,
@@ -82,7 +92,7 @@ def configuration_edit(request: HttpRequest, uuid: str) -> HttpResponse:
 
 
 @login_required
-def session_config_edit(request: HttpRequest, uuid: str, name: str | None = None) -> HttpResponse:
+def session_config_edit(request: DashboardRequest, uuid: str, name: str | None = None) -> HttpResponse:
     config = _get_configuration_for_user(request, uuid, write=True)
     session = get_object_or_404(config.sessions, name=name) if name else None
     form = ConfigurationForm(instance=config, team=request.team, prefix="config")
@@ -106,7 +116,7 @@ def session_config_edit(request: HttpRequest, uuid: str, name: str | None = None
 
 
 @login_required
-def configuration_detail(request: HttpRequest, uuid: str) -> HttpResponse:
+def configuration_detail(request: DashboardRequest, uuid: str) -> HttpResponse:
     config = _get_configuration_for_user(request, uuid)
     sessions = list(config.sessions.prefetch_related("repositories__storage").select_related("retention_policy"))
     for s in sessions:
@@ -129,7 +139,7 @@ def configuration_detail(request: HttpRequest, uuid: str) -> HttpResponse:
 
 @login_required
 @require_POST
-def configuration_pause(request: HttpRequest, uuid: str) -> HttpResponse:
+def configuration_pause(request: DashboardRequest, uuid: str) -> HttpResponse:
     config = _get_configuration_for_user(request, uuid, write=True)
     config.paused = request.POST.get("paused", "1") == "1"
     config.save(update_fields=["paused"])
@@ -139,7 +149,7 @@ def configuration_pause(request: HttpRequest, uuid: str) -> HttpResponse:
 
 @login_required
 @require_POST
-def configuration_backup_now(request: HttpRequest, uuid: str) -> HttpResponse:
+def configuration_backup_now(request: DashboardRequest, uuid: str) -> HttpResponse:
     config = _get_configuration_for_user(request, uuid, write=True)
     name = request.POST.get("session")
     session_config = (config.sessions.filter(name=name).first() if name else config.sessions.order_by("name").first())
@@ -158,7 +168,7 @@ def configuration_backup_now(request: HttpRequest, uuid: str) -> HttpResponse:
 
 
 @login_required
-def configuration_delete(request: HttpRequest, uuid: str) -> HttpResponse:
+def configuration_delete(request: DashboardRequest, uuid: str) -> HttpResponse:
     config = _get_configuration_for_user(request, uuid, write=True)
     n = BackupSession.objects.filter(configuration=config).count()
     back = reverse("dashboard:configuration-detail", args=[config.uuid])
@@ -169,7 +179,7 @@ def configuration_delete(request: HttpRequest, uuid: str) -> HttpResponse:
 
 
 @login_required
-def schedule_preview(request: HttpRequest) -> HttpResponse:
+def schedule_preview(request: DashboardRequest) -> HttpResponse:
     """HTMX: the next five run times of a cron schedule, or what is wrong with it."""
     schedule = request.GET.get("session-schedule", request.GET.get("schedule", "")).strip()
     tz = request.GET.get("config-timezone", request.GET.get("timezone", "")).strip() or "UTC"

@@ -1,7 +1,8 @@
 """The create/edit/delete steps every resource page shares (the views stay per area)."""
 from __future__ import annotations
 
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 from django.contrib import messages
 from django.db import IntegrityError, models, transaction

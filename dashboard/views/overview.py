@@ -8,14 +8,19 @@ from typing import Any
 
 from django.contrib.auth.decorators import login_required
 from django.db.models import Count, OuterRef, Prefetch, Subquery, Sum
-from django.http import HttpRequest, HttpResponse
+from django.http import HttpResponse
 from django.shortcuts import render
 from django.utils import timezone
 
-from backups.models import BackupConfiguration, BackupSession, BackupSessionConfig, Snapshot
+from backups.models import (
+    BackupConfiguration,
+    BackupSession,
+    BackupSessionConfig,
+    Snapshot,
+)
 from dashboard import progress
 from dashboard.templatetags.stash import PHASE_CLASS
-from dashboard.views.access import team_qs
+from dashboard.views.access import DashboardRequest, team_qs
 from restores.models import RestoreSession
 from storage.models import BackupStorage
 
@@ -40,7 +45,7 @@ def _strip(sessions: list[dict[str, Any]], today: Any) -> list[dict[str, Any]]:
     return cells
 
 
-def _running(request: HttpRequest) -> tuple[list[BackupSession], list[RestoreSession]]:
+def _running(request: DashboardRequest) -> tuple[list[BackupSession], list[RestoreSession]]:
     sessions = list(team_qs(request, BackupSession).running().select_related("configuration")
                     .prefetch_related(Prefetch("snapshots", queryset=Snapshot.objects.select_related("repository")))
                     .order_by("-created")[:20])
@@ -59,7 +64,7 @@ def _running(request: HttpRequest) -> tuple[list[BackupSession], list[RestoreSes
 
 
 @login_required
-def overview(request: HttpRequest) -> HttpResponse:
+def overview(request: DashboardRequest) -> HttpResponse:
     now = timezone.now()
     since = now - timedelta(days=DAYS)
     last = BackupSession.objects.filter(configuration=OuterRef("pk")).order_by("-created")
@@ -99,6 +104,6 @@ def overview(request: HttpRequest) -> HttpResponse:
 
 
 @login_required
-def overview_running(request: HttpRequest) -> HttpResponse:
+def overview_running(request: DashboardRequest) -> HttpResponse:
     sessions, restores = _running(request)
     return render(request, "overview/overview.html#running", {"running": sessions, "restores": restores})

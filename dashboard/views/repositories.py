@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
-from django.http import HttpRequest, HttpResponse
+from django.http import HttpResponse
 from django.shortcuts import redirect, render
 from django.template.defaultfilters import filesizeformat
 from django.urls import reverse
@@ -12,22 +12,27 @@ from backups.models import Snapshot
 from dashboard import charts
 from dashboard.forms.resources import RepositoryForm
 from dashboard.views import editing
-from dashboard.views.access import get_for_user, require_write, team_qs
+from dashboard.views.access import (
+    DashboardRequest,
+    get_for_user,
+    require_write,
+    team_qs,
+)
 from storage.models import Repository
 
 
-def _get_repository_for_user(request: HttpRequest, uuid: str, write: bool = False) -> Repository:
+def _get_repository_for_user(request: DashboardRequest, uuid: str, write: bool = False) -> Repository:
     return get_for_user(request, Repository.objects.select_related("storage", "encryption_secret"), uuid, write=write)
 
 
 @login_required
-def repository_list(request: HttpRequest) -> HttpResponse:
+def repository_list(request: DashboardRequest) -> HttpResponse:
     repos = team_qs(request, Repository).select_related("storage").order_by("name")
     return render(request, "repositories/list.html", {"title": "Repositories", "repositories": repos})
 
 
 @login_required
-def repository_detail(request: HttpRequest, uuid: str) -> HttpResponse:
+def repository_detail(request: DashboardRequest, uuid: str) -> HttpResponse:
     repo = _get_repository_for_user(request, uuid)
     snapshots = list(Snapshot.objects.filter(repository=repo).select_related("backup_session").order_by("-created")[:100])
     growth, total = [], 0
@@ -48,7 +53,7 @@ def _ensure(repo: Repository) -> None:
 
 
 @login_required
-def repository_new(request: HttpRequest) -> HttpResponse:
+def repository_new(request: DashboardRequest) -> HttpResponse:
     require_write(request)
     return editing.edit(request, RepositoryForm, instance=None, title="New repository", back_url=reverse("dashboard:repository-list"),
                         back_label="Repositories", success=lambda o: reverse("dashboard:repository-detail", args=[o.uuid]),
@@ -57,7 +62,7 @@ def repository_new(request: HttpRequest) -> HttpResponse:
 
 @login_required
 @require_POST
-def repository_check(request: HttpRequest, uuid: str) -> HttpResponse:
+def repository_check(request: DashboardRequest, uuid: str) -> HttpResponse:
     repo = _get_repository_for_user(request, uuid, write=True)
     from storage import flows
 
@@ -67,7 +72,7 @@ def repository_check(request: HttpRequest, uuid: str) -> HttpResponse:
 
 
 @login_required
-def repository_delete(request: HttpRequest, uuid: str) -> HttpResponse:
+def repository_delete(request: DashboardRequest, uuid: str) -> HttpResponse:
     repo = _get_repository_for_user(request, uuid, write=True)
     configs = sorted({str(s.configuration) for s in repo.session_configs.select_related("configuration")})
     blockers = [f"Configuration {c} backs up into it: remove it there first." for c in configs]

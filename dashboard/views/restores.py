@@ -6,31 +6,36 @@ from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
-from django.http import HttpRequest, HttpResponse
+from django.http import HttpResponse
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_POST
 from django_htmx.http import HttpResponseStopPolling
 
 from dashboard import progress
 from dashboard.forms.restores import RestoreWizardForm, preview_indices
-from dashboard.views.access import get_for_user, require_write, team_qs
+from dashboard.views.access import (
+    DashboardRequest,
+    get_for_user,
+    require_write,
+    team_qs,
+)
 from restores.models import RestoreSession
 from storage.models import Repository
 
 STEPS = ["Repository", "Snapshot", "Indices", "Target cluster", "Conflict policy", "Review"]
 
 
-def _get_restore_for_user(request: HttpRequest, uuid: str, write: bool = False) -> RestoreSession:
+def _get_restore_for_user(request: DashboardRequest, uuid: str, write: bool = False) -> RestoreSession:
     return get_for_user(request, RestoreSession.objects.select_related("target", "repository"), uuid, write=write)
 
 
 @login_required
-def restore_list(request: HttpRequest) -> HttpResponse:
+def restore_list(request: DashboardRequest) -> HttpResponse:
     restores = team_qs(request, RestoreSession).for_dashboard()[:100]
     return render(request, "restores/list.html", {"title": "Restores", "restores": restores})
 
 
-def _wizard_initial(request: HttpRequest) -> dict[str, str]:
+def _wizard_initial(request: DashboardRequest) -> dict[str, str]:
     initial = {k: v for k, v in request.GET.items() if v}
     repo_uuid = initial.get("repository")
     if repo_uuid:
@@ -40,7 +45,7 @@ def _wizard_initial(request: HttpRequest) -> dict[str, str]:
     return initial
 
 
-def _preview(request: HttpRequest, data: dict) -> dict:
+def _preview(request: DashboardRequest, data: dict) -> dict:
     repo = None
     value = data.get("repository")
     if value:
@@ -59,7 +64,7 @@ def _current_step(data: dict) -> int:
 
 
 @login_required
-def restore_new(request: HttpRequest) -> HttpResponse:
+def restore_new(request: DashboardRequest) -> HttpResponse:
     require_write(request)
     if request.method == "POST":
         form = RestoreWizardForm(request.POST, team=request.team)
@@ -98,7 +103,7 @@ def restore_new(request: HttpRequest) -> HttpResponse:
 
 
 @login_required
-def restore_preview(request: HttpRequest) -> HttpResponse:
+def restore_preview(request: DashboardRequest) -> HttpResponse:
     return render(request, "restores/wizard.html#preview", {"preview": _preview(request, request.GET)})
 
 
@@ -111,7 +116,7 @@ def _live(restore: RestoreSession) -> dict:
 
 
 @login_required
-def restore_detail(request: HttpRequest, uuid: str) -> HttpResponse:
+def restore_detail(request: DashboardRequest, uuid: str) -> HttpResponse:
     restore = _get_restore_for_user(request, uuid)
     ctx = {"title": restore.name, **_live(restore)}
     if request.htmx:
@@ -124,7 +129,7 @@ def restore_detail(request: HttpRequest, uuid: str) -> HttpResponse:
 
 @login_required
 @require_POST
-def restore_cancel(request: HttpRequest, uuid: str) -> HttpResponse:
+def restore_cancel(request: DashboardRequest, uuid: str) -> HttpResponse:
     restore = _get_restore_for_user(request, uuid, write=True)
     if restore.is_completed():
         messages.error(request, f"{restore.name} has already ended ({restore.phase}): there is nothing to cancel.")

@@ -7,7 +7,7 @@ from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.paginator import Paginator
 from django.db.models import Sum
-from django.http import HttpRequest, HttpResponse
+from django.http import HttpResponse
 from django.shortcuts import redirect, render
 from django.utils import timezone
 from django.views.decorators.http import require_POST
@@ -15,15 +15,15 @@ from django_htmx.http import HttpResponseStopPolling
 
 from backups.models import BackupConfiguration, BackupSession, SessionPhase, Snapshot
 from dashboard import progress
-from dashboard.views.access import get_for_user, team_qs
+from dashboard.views.access import DashboardRequest, get_for_user, team_qs
 
 
-def _get_session_for_user(request: HttpRequest, uuid: str, write: bool = False) -> BackupSession:
+def _get_session_for_user(request: DashboardRequest, uuid: str, write: bool = False) -> BackupSession:
     return get_for_user(request, BackupSession.objects.select_related("configuration"), uuid, write=write)
 
 
 @login_required
-def session_list(request: HttpRequest) -> HttpResponse:
+def session_list(request: DashboardRequest) -> HttpResponse:
     sessions = team_qs(request, BackupSession).for_dashboard().annotate(size=Sum("snapshots__size_bytes"))
     configurations = team_qs(request, BackupConfiguration).order_by("name")
     f = {"configuration": request.GET.get("configuration", ""), "phase": request.GET.get("phase", ""),
@@ -59,7 +59,7 @@ def _live_context(session: BackupSession) -> dict:
 
 
 @login_required
-def session_detail(request: HttpRequest, uuid: str) -> HttpResponse:
+def session_detail(request: DashboardRequest, uuid: str) -> HttpResponse:
     session = _get_session_for_user(request, uuid)
     ctx = {"title": session.name, **_live_context(session)}
     if request.htmx:
@@ -72,7 +72,7 @@ def session_detail(request: HttpRequest, uuid: str) -> HttpResponse:
 
 @login_required
 @require_POST
-def session_cancel(request: HttpRequest, uuid: str) -> HttpResponse:
+def session_cancel(request: DashboardRequest, uuid: str) -> HttpResponse:
     session = _get_session_for_user(request, uuid, write=True)
     if session.is_completed():
         messages.error(request, f"{session.name} has already ended ({session.phase}): there is nothing to cancel.")

@@ -3,16 +3,16 @@ from __future__ import annotations
 from typing import Any
 
 from django.contrib.auth.decorators import login_required
-from django.http import HttpRequest, HttpResponse
+from django.http import HttpResponse
 from django.shortcuts import render
 
 from backups.models import Snapshot
-from dashboard.views.access import get_for_user
+from dashboard.views.access import DashboardRequest, get_for_user
 
 STREAM_PREFIX = "indices/"
 
 
-def _get_snapshot_for_user(request: HttpRequest, uuid: str, write: bool = False) -> Snapshot:
+def _get_snapshot_for_user(request: DashboardRequest, uuid: str, write: bool = False) -> Snapshot:
     return get_for_user(request, Snapshot.objects.select_related("repository__storage", "backup_session__configuration"),
                         uuid, write=write)
 
@@ -36,7 +36,7 @@ def _manifest_indices(snapshot: Snapshot) -> tuple[dict[str, dict[str, Any]], st
 
 
 @login_required
-def snapshot_detail(request: HttpRequest, uuid: str) -> HttpResponse:
+def snapshot_detail(request: DashboardRequest, uuid: str) -> HttpResponse:
     snapshot = _get_snapshot_for_user(request, uuid)
     dump = (snapshot.components or {}).get("dump") or {}
     meta, error = _manifest_indices(snapshot)

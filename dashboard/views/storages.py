@@ -3,7 +3,7 @@ from __future__ import annotations
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.db.models import Count, Sum
-from django.http import HttpRequest, HttpResponse
+from django.http import HttpResponse
 from django.shortcuts import redirect, render
 from django.template.defaultfilters import filesizeformat
 from django.urls import reverse
@@ -11,22 +11,29 @@ from django.views.decorators.http import require_POST
 
 from dashboard.forms.resources import StorageForm
 from dashboard.views import editing
-from dashboard.views.access import get_for_user, require_write, team_qs
+from dashboard.views.access import (
+    DashboardRequest,
+    get_for_user,
+    require_write,
+    team_qs,
+)
 from storage.models import BackupStorage, Repository
 
 
-def _get_storage_for_user(request: HttpRequest, uuid: str, write: bool = False) -> BackupStorage:
+def _get_storage_for_user(request: DashboardRequest, uuid: str, write: bool = False) -> BackupStorage:
     return get_for_user(request, BackupStorage, uuid, write=write)
 
 
 def _initialize(storage: BackupStorage) -> None:
-    from storage import flows  # the lead's orchestration; imported late so the views load without it
+    from storage import (
+        flows,  # the lead's orchestration; imported late so the views load without it
+    )
 
     flows.initialize_storage(storage)
 
 
 @login_required
-def storage_list(request: HttpRequest) -> HttpResponse:
+def storage_list(request: DashboardRequest) -> HttpResponse:
     storages = (team_qs(request, BackupStorage).select_related("secret")
                 .annotate(repo_count=Count("repositories", distinct=True), used=Sum("repositories__size_bytes"))
                 .order_by("name"))
@@ -34,7 +41,7 @@ def storage_list(request: HttpRequest) -> HttpResponse:
 
 
 @login_required
-def storage_detail(request: HttpRequest, uuid: str) -> HttpResponse:
+def storage_detail(request: DashboardRequest, uuid: str) -> HttpResponse:
     storage = _get_storage_for_user(request, uuid)
     repos = Repository.objects.filter(storage=storage).order_by("name")
     return render(request, "storages/detail.html", {"title": storage.name, "storage": storage, "repositories": repos,
@@ -42,7 +49,7 @@ def storage_detail(request: HttpRequest, uuid: str) -> HttpResponse:
 
 
 @login_required
-def storage_new(request: HttpRequest) -> HttpResponse:
+def storage_new(request: DashboardRequest) -> HttpResponse:
     require_write(request)
     return editing.edit(request, StorageForm, instance=None, title="New storage", back_url=reverse("dashboard:storage-list"),
                         back_label="Storages", success=lambda o: reverse("dashboard:storage-detail", args=[o.uuid]),
@@ -50,7 +57,7 @@ def storage_new(request: HttpRequest) -> HttpResponse:
 
 
 @login_required
-def storage_edit(request: HttpRequest, uuid: str) -> HttpResponse:
+def storage_edit(request: DashboardRequest, uuid: str) -> HttpResponse:
     storage = _get_storage_for_user(request, uuid, write=True)
     back = reverse("dashboard:storage-detail", args=[storage.uuid])
     return editing.edit(request, StorageForm, instance=storage, title=f"Edit storage {storage.name}", back_url=back,
@@ -60,7 +67,7 @@ def storage_edit(request: HttpRequest, uuid: str) -> HttpResponse:
 
 @login_required
 @require_POST
-def storage_initialize(request: HttpRequest, uuid: str) -> HttpResponse:
+def storage_initialize(request: DashboardRequest, uuid: str) -> HttpResponse:
     storage = _get_storage_for_user(request, uuid, write=True)
     _initialize(storage)
     messages.success(request, f"Checking storage '{storage.name}' again.")
@@ -68,7 +75,7 @@ def storage_initialize(request: HttpRequest, uuid: str) -> HttpResponse:
 
 
 @login_required
-def storage_delete(request: HttpRequest, uuid: str) -> HttpResponse:
+def storage_delete(request: DashboardRequest, uuid: str) -> HttpResponse:
     storage = _get_storage_for_user(request, uuid, write=True)
     repos = list(Repository.objects.filter(storage=storage).annotate(n=Count("snapshots")))
     blockers = []

@@ -4,7 +4,7 @@ from __future__ import annotations
 from django.contrib import messages
 from django.contrib.auth import views as auth_views
 from django.contrib.auth.decorators import login_required
-from django.http import Http404, HttpRequest, HttpResponse
+from django.http import Http404, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.utils.http import url_has_allowed_host_and_scheme
@@ -13,7 +13,7 @@ from django.views.decorators.http import require_POST
 from dashboard import active_team
 from dashboard.forms.team import AddMemberForm, RoleForm, TeamSettingsForm
 from dashboard.models import Membership, Team
-from dashboard.views.access import require_owner
+from dashboard.views.access import DashboardRequest, require_owner
 
 login = auth_views.LoginView.as_view(template_name="auth/login.html", redirect_authenticated_user=True)
 logout = auth_views.LogoutView.as_view()
@@ -21,7 +21,7 @@ logout = auth_views.LogoutView.as_view()
 
 @login_required
 @require_POST
-def team_switch(request: HttpRequest) -> HttpResponse:
+def team_switch(request: DashboardRequest) -> HttpResponse:
     wanted = request.POST.get("team", "")
     team = next((t for t in active_team.resolve(request).teams if str(t.uuid) == wanted), None)
     if team is None:
@@ -34,7 +34,7 @@ def team_switch(request: HttpRequest) -> HttpResponse:
     return redirect("dashboard:overview")
 
 
-def _team_for_owner(request: HttpRequest) -> Team:
+def _team_for_owner(request: DashboardRequest) -> Team:
     team = active_team.resolve(request).team
     if team is None:
         raise Http404("No team.")
@@ -43,7 +43,7 @@ def _team_for_owner(request: HttpRequest) -> Team:
 
 
 @login_required
-def team_settings(request: HttpRequest) -> HttpResponse:
+def team_settings(request: DashboardRequest) -> HttpResponse:
     team = _team_for_owner(request)
     form = TeamSettingsForm(request.POST or None, instance=team, prefix="team")
     add_form = AddMemberForm(team=team, prefix="member")
@@ -58,7 +58,7 @@ def team_settings(request: HttpRequest) -> HttpResponse:
 
 @login_required
 @require_POST
-def member_add(request: HttpRequest) -> HttpResponse:
+def member_add(request: DashboardRequest) -> HttpResponse:
     team = _team_for_owner(request)
     add_form = AddMemberForm(request.POST, team=team, prefix="member")
     if add_form.is_valid():
@@ -74,7 +74,7 @@ def member_add(request: HttpRequest) -> HttpResponse:
 
 @login_required
 @require_POST
-def member_role(request: HttpRequest, pk: int) -> HttpResponse:
+def member_role(request: DashboardRequest, pk: int) -> HttpResponse:
     team = _team_for_owner(request)
     m = get_object_or_404(Membership, team=team, pk=pk)
     form = RoleForm(request.POST)
@@ -92,7 +92,7 @@ def member_role(request: HttpRequest, pk: int) -> HttpResponse:
 
 @login_required
 @require_POST
-def member_remove(request: HttpRequest, pk: int) -> HttpResponse:
+def member_remove(request: DashboardRequest, pk: int) -> HttpResponse:
     team = _team_for_owner(request)
     m = get_object_or_404(Membership, team=team, pk=pk)
     if m.role == Membership.Role.OWNER and not Membership.objects.filter(team=team, role=Membership.Role.OWNER).exclude(pk=m.pk).exists():

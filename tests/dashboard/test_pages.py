@@ -1,7 +1,8 @@
 """Every page, tried by alice (owner of team A), bob (viewer in A) and charlie (team B)."""
 from __future__ import annotations
 
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 import pytest
 from django.test import Client
