@@ -40,8 +40,8 @@ INDEX = "bench-logs"
 # -- child commands (run in their own process so peak RSS is theirs alone) ---------------
 def _open_repo(path: str, create: bool) -> Any:
     try:
-        from storage.backends import open_backend
-        from storage.repo import Repository
+        from storage.backends import open_backend  # type: ignore[attr-defined,unused-ignore]
+        from storage.repo import Repository  # type: ignore[attr-defined,unused-ignore]
     except ImportError:
         return None
     backend = open_backend("local", root=path)

@@ -136,15 +136,18 @@ def _items(batch: _Batch, ks: Iterable[int]) -> _Batch:
 
 
 def _id_of(item: bytes) -> str:
-    m = re.match(rb'\{"index":\{"_id":("(?:[^"\\]|\\.)*")', item)
+    m = re.match(rb'\{"(?:index|create)":\{"_id":("(?:[^"\\]|\\.)*")', item)
     return orjson.loads(m.group(1)) if m else "?"
 
 
 class _IndexLoad:
-    def __init__(self, conn: Connection, target: str, params: LoadParams, cancel: threading.Event) -> None:
+    def __init__(self, conn: Connection, target: str, params: LoadParams, cancel: threading.Event,
+                 op: str = "index") -> None:
         self.conn, self.target, self.params, self.cancel = conn, target, params, cancel
+        self.op = op
         self.path = index_path(target) + "/_bulk"
-        self.q: queue.Queue[_Batch | None] = queue.Queue(maxsize=max(1, params.workers))
+        # memory: workers sending + this many built ahead, each up to bulk_bytes
+        self.q: queue.Queue[_Batch | None] = queue.Queue(maxsize=max(1, params.workers // 2))
         self.lock = threading.Lock()
         self.indexed = 0
         self.failed = 0
@@ -182,7 +185,9 @@ class _IndexLoad:
             for k, it in enumerate(doc.get("items") or []):
                 res = next(iter(it.values()))
                 status = int(res.get("status", 500))
-                if status < 300:
+                if status < 300 or (status == 409 and self.op == "create"):
+                    # a create that conflicts was already written (its answer was lost or
+                    # rejected after the fact): resent items into a data stream are not lost
                     good += 1
                     continue
                 err = res.get("error") or {}
@@ -224,12 +229,13 @@ class _IndexLoad:
                         self.fatal = e
 
 
-def _batches(lines: Iterator[bytes], params: LoadParams, counter: list[int]) -> Iterator[_Batch]:
+def _batches(lines: Iterator[bytes], params: LoadParams, counter: list[int], op: str = "index") -> Iterator[_Batch]:
     """Bulk bodies from dump lines, without parsing `_source`."""
     parts: list[bytes] = []
     offsets = [0]
     pos = 0
     limit_docs = params.bulk_docs or 1 << 62
+    op_b = op.encode()
     for line in lines:
         if not line:
             continue
@@ -237,7 +243,7 @@ def _batches(lines: Iterator[bytes], params: LoadParams, counter: list[int]) -> 
         if m is None or not line.endswith(b"}"):
             raise ValueError(f"snapshot stream line {counter[0] + 1} is not a dump line: {line[:120]!r}")
         rid = m.group(2)
-        action = (b'{"index":{"_id":' + m.group(1) + (b',"routing":' + rid if rid else b"") + b"}}\n")
+        action = (b'{"' + op_b + b'":{"_id":' + m.group(1) + (b',"routing":' + rid if rid else b"") + b"}}\n")
         src = line[m.end():-1]
         parts.append(action)
         parts.append(src)
@@ -330,6 +336,48 @@ def _aliases(conn: Connection, target: str, aliases: dict[str, Any], rename: Ren
                      privilege=f"manage on index {target} and the aliases")
 
 
+def _ensure_data_stream(conn: Connection, name: str, policy: str, state: dict[str, str]) -> str:
+    """Make data stream `name` ready once per restore; returns "created", "merge" or "skip"."""
+    if name in state:
+        return state[name]
+    path = f"/_data_stream/{name}"
+    def unsupported(e: ClusterError) -> ClusterError:
+        d = conn.dialect
+        assert d is not None
+        return ClusterError(f"the target cluster ({d.distribution} {d.version_string}) has no data streams, "
+                            f"so data stream {name} cannot be restored ({e}): restore into a cluster that has "
+                            "them (Elasticsearch 7.9+, OpenSearch 1.0+) or exclude it")
+
+    def is_unsupported(e: ClusterError) -> bool:
+        text = str(e).lower()
+        return e.status in (400, 405, 501) and ("no handler" in text or "not supported" in text
+                                                or e.error_type == "unsupported_operation_exception")
+
+    try:
+        r = conn.request("GET", path, ok=(200, 404), privilege="view_index_metadata on the data stream")
+    except ClusterError as e:
+        if is_unsupported(e):
+            raise unsupported(e) from e
+        raise
+    if r.status == 200:
+        if policy == "fail":
+            raise ClusterError(f"data stream {name} already exists in the target cluster: choose the conflict "
+                               "policy skip, overwrite or merge, or rename the restored data stream")
+        if policy in ("skip", "merge"):
+            state[name] = policy
+            return policy
+        conn.request("DELETE", path, privilege=f"delete_index on data stream {name}")
+    try:
+        conn.request("PUT", path, privilege=f"create_index on data stream {name}")
+    except ClusterError as e:
+        if is_unsupported(e):
+            raise unsupported(e) from e
+        raise ClusterError(f"cannot create data stream {name}: {e}. Restore its index template too "
+                           "(metadata kind index_templates) or create one with data_stream enabled") from e
+    state[name] = "created"
+    return "created"
+
+
 def _policy_for(target: str, params: LoadParams) -> str:
     for pattern, policy in params.conflict_per_index.items():
         if fnmatch.fnmatchcase(target, pattern):
@@ -339,16 +387,28 @@ def _policy_for(target: str, params: LoadParams) -> str:
 
 def load_index(conn: Connection, source: str, target: str, meta: dict[str, Any], chunks: Callable[[], Iterable[bytes]],
                params: LoadParams, rename: Renamer, *, cancel: threading.Event,
-               progress: Callable[[ProgressEvent], None] | None, warnings: list[str]) -> dict[str, Any]:
+               progress: Callable[[ProgressEvent], None] | None, warnings: list[str],
+               run_totals: list[int] | None = None, data_streams: dict[str, str] | None = None) -> dict[str, Any]:
     t0 = time.monotonic()
     expected = int(meta.get("docs") or 0)
     entry: dict[str, Any] = {"source": source, "docs": 0, "failed": 0, "failures": [], "duration": 0.0,
                              "error": None, "status": "Running", "expected": expected}
-    policy = _policy_for(target, params)
+    ds = rename(meta["data_stream"]) if meta.get("data_stream") else None
+    policy = _policy_for(ds or target, params)
     if policy not in POLICIES:
         raise ValueError(f"conflict policy {policy!r} is not one of {', '.join(POLICIES)}")
     after = None
-    if _exists(conn, target):
+    op, write_to = "index", target
+    if ds is not None:
+        # a backing index restores into its data stream (documents are created through the
+        # stream; the stream makes its own backing indices)
+        entry["data_stream"] = ds
+        state = _ensure_data_stream(conn, ds, policy, data_streams if data_streams is not None else {})
+        if state == "skip":
+            entry.update(status="Skipped", error=None, skipped="data stream exists")
+            return entry
+        op, write_to = "create", ds
+    elif _exists(conn, target):
         if policy == "fail":
             raise ClusterError(f"index {target} already exists in the target cluster: choose the conflict "
                                "policy skip, overwrite or merge, or rename the restored index")
@@ -361,21 +421,25 @@ def load_index(conn: Connection, source: str, target: str, meta: dict[str, Any],
     else:
         after = _create(conn, target, meta, warnings)
 
-    job = _IndexLoad(conn, target, params, cancel)
+    job = _IndexLoad(conn, write_to, params, cancel, op=op)
     workers = [threading.Thread(target=job.worker, name=f"load-{target}-{i}", daemon=True)
                for i in range(max(1, params.workers))]
     for w in workers:
         w.start()
     read = [0]
+    sent_bytes = 0
+    run = run_totals if run_totals is not None else [0, 0]
     try:
-        for batch in _batches(split_lines(chunks()), params, read):
+        for batch in _batches(split_lines(chunks()), params, read, op):
             if cancel.is_set():
                 raise Cancelled(f"restore of {target} cancelled")
             if job.fatal is not None:
                 break
             job.q.put(batch)
+            sent_bytes += len(batch.body)
             if progress:
-                progress(ProgressEvent(target, "data", job.indexed, 0, expected))
+                progress(ProgressEvent(target, "data", job.indexed, sent_bytes, expected,
+                                       run[0] + job.indexed, run[1] + sent_bytes))
     finally:
         for _ in workers:
             job.q.put(None)
@@ -386,11 +450,13 @@ def load_index(conn: Connection, source: str, target: str, meta: dict[str, Any],
     entry.update(docs=job.indexed, failed=job.failed, failures=job.reasons)
     if after is not None:
         _restore_settings(conn, target, after)
-    if params.restore_aliases:
+    if params.restore_aliases and ds is None:
         _aliases(conn, target, meta.get("aliases") or {}, rename)
-    conn.request("POST", f"{index_path(target)}/_refresh", index=target)
-    count = int(conn.json("GET", f"{index_path(target)}/_count", index=target)["count"])
-    entry["count"] = count
+    count = expected
+    if ds is None:
+        conn.request("POST", f"{index_path(target)}/_refresh", index=target)
+        count = int(conn.json("GET", f"{index_path(target)}/_count", index=target)["count"])
+        entry["count"] = count
     errors = []
     if read[0] != expected:
         errors.append(f"the snapshot stream holds {read[0]} documents but its manifest says {expected}: "
@@ -398,7 +464,9 @@ def load_index(conn: Connection, source: str, target: str, meta: dict[str, Any],
     if job.failed:
         errors.append(f"{job.failed} documents could not be indexed into {target} "
                       f"(first reasons: {'; '.join(job.reasons)})")
-    if params.verify and not job.failed:
+    if params.verify and not job.failed and ds is not None and job.indexed != expected:
+        errors.append(f"data stream {ds} acknowledged {job.indexed} of the {expected} documents of {source}")
+    if params.verify and not job.failed and ds is None:
         ok = count >= expected if policy == "merge" and after is None else count == expected
         if not ok:
             errors.append(f"index {target} holds {count} documents after the restore, the snapshot has "
@@ -406,8 +474,11 @@ def load_index(conn: Connection, source: str, target: str, meta: dict[str, Any],
     entry["error"] = "; ".join(errors) or None
     entry["status"] = "Failed" if errors else "Succeeded"
     entry["duration"] = time.monotonic() - t0
+    run[0] += job.indexed
+    run[1] += sent_bytes
     if progress:
-        progress(ProgressEvent(target, "done" if not errors else "failed", job.indexed, 0, expected))
+        progress(ProgressEvent(target, "done" if not errors else "failed", job.indexed, sent_bytes, expected,
+                               run[0], run[1]))
     return entry
 
 
@@ -489,7 +560,11 @@ def load_snapshot(conn: Connection, manifest: Any, open_stream: Callable[[str], 
             result.ok = False
     streams = getattr(manifest, "streams", {}) or {}
     sources = sorted(n[len(STREAM_PREFIX):] for n in streams if n.startswith(STREAM_PREFIX))
-    chosen = [s for s in sources if matches(s, params.include, params.exclude)]
+    def ds_of(source: str) -> str:
+        return str(streams[STREAM_PREFIX + source].meta.get("data_stream") or "")
+
+    chosen = [s for s in sources if matches(s, params.include, params.exclude)
+              or (ds_of(s) and matches(ds_of(s), params.include, params.exclude))]
     if not chosen:
         result.warnings.append(f"no index of the snapshot matches include {params.include} / "
                                f"exclude {params.exclude}")
@@ -499,6 +574,8 @@ def load_snapshot(conn: Connection, manifest: Any, open_stream: Callable[[str], 
         if target in targets:
             raise ValueError(f"rename maps both {targets[target]} and {source} to {target}: fix the rename")
         targets[target] = source
+    run = [0, 0]
+    ds_state: dict[str, str] = {}
     for target, source in targets.items():
         name = STREAM_PREFIX + source
         meta = streams[name].meta
@@ -507,13 +584,26 @@ def load_snapshot(conn: Connection, manifest: Any, open_stream: Callable[[str], 
             if cancel.is_set():
                 raise Cancelled(f"restore of {target} cancelled")
             entry = load_index(conn, source, target, meta, functools.partial(open_stream, name), params, rename,
-                               cancel=cancel, progress=progress, warnings=result.warnings)
+                               cancel=cancel, progress=progress, warnings=result.warnings, run_totals=run,
+                               data_streams=ds_state)
         except (ClusterError, Cancelled, ValueError) as e:
             entry = {"source": source, "docs": 0, "failed": 0, "failures": [], "error": str(e),
                      "duration": time.monotonic() - t0, "status": "Failed"}
         result.indices[target] = entry
         if entry.get("status") == "Failed":
             result.ok = False
+    for ds, state in ds_state.items():
+        if state != "created" or not params.verify:
+            continue
+        parts = [x for x in result.indices.values() if x.get("data_stream") == ds]
+        want = sum(int(x.get("expected") or 0) for x in parts)
+        conn.request("POST", f"{index_path(ds)}/_refresh")
+        got = int(conn.json("GET", f"{index_path(ds)}/_count")["count"])
+        if got != want:
+            result.ok = False
+            for x in parts:
+                x["status"] = "Failed"
+                x["error"] = f"data stream {ds} holds {got} documents after the restore, the snapshot has {want}"
     return result
 
 

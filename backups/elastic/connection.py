@@ -16,6 +16,7 @@ We speak about twenty endpoints; the version differences live in `dialect.py`.
 from __future__ import annotations
 
 import base64
+import logging
 import random
 import ssl
 import threading
@@ -30,12 +31,15 @@ import urllib3
 from urllib3.exceptions import (
     ConnectTimeoutError,
     HTTPError,
+    InsecureRequestWarning,
     NewConnectionError,
     ReadTimeoutError,
     SSLError,
 )
 
 from backups.elastic.dialect import Dialect
+
+log = logging.getLogger(__name__)
 
 RETRY_STATUSES = frozenset({429, 502, 503, 504})
 
@@ -139,6 +143,10 @@ class Connection:
             port = u.port or (443 if u.scheme == "https" else 9200)
             pool: urllib3.HTTPConnectionPool
             if u.scheme == "https":
+                if not cfg.verify_tls:
+                    # asked for explicitly: say it once in the log, not on every request
+                    log.warning("TLS verification is off for %s", url)
+                    urllib3.disable_warnings(InsecureRequestWarning)
                 pool = urllib3.HTTPSConnectionPool(
                     u.hostname, port, maxsize=cfg.connections_per_node, block=True, timeout=timeout,
                     retries=False, ssl_context=_ssl_context(cfg),
@@ -261,7 +269,8 @@ class Connection:
             need = f" grant the privilege {privilege}" if privilege else " grant the missing privilege"
             return ClusterError(f"{method} {where}: forbidden (403): {reason}:{need} to the backup user",
                                 status=403, error_type=etype)
-        if status == 404 and (index or etype == "index_not_found_exception"):
+        if status == 404 and (etype == "index_not_found_exception"
+                              or (index and not etype and "no handler" not in reason.lower())):
             return IndexNotFound(f"index {index or reason!r} not found at {self.describe()}: "
                                  "check the index name or pattern", status=404, error_type=etype)
         return ClusterError(f"{method} {where}: HTTP {status} {etype}: {reason}",

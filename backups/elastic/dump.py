@@ -21,9 +21,10 @@ from backups.elastic.metadata import (
     CLUSTER_KINDS,
     IndexInfo,
     cluster_metadata,
+    data_streams,
     index_metadata,
     list_indices,
-    select_indices,
+    select_with_data_streams,
 )
 
 STREAM_PREFIX = "indices/"
@@ -104,6 +105,16 @@ class RateLimiter:
 
 _DONE = object()
 
+# Parsing a page holds the GIL from start to end, so slices never parse in parallel anyway;
+# one parse at a time bounds memory to one page's Python objects (~15x its bytes) while the
+# slices' HTTP requests still overlap.
+_PARSE_LOCK = threading.Lock()
+
+
+def _parse(raw: bytes) -> Page:
+    with _PARSE_LOCK:
+        return parse_page(raw)
+
 
 class _Reader:
     """Parallel slice readers feeding one ordered-by-arrival queue of pages."""
@@ -113,7 +124,7 @@ class _Reader:
         self.conn, self.info, self.params, self.mode = conn, info, params, mode
         self.cancel = cancel
         self.slices = max(1, min(info.shards, params.max_slices))
-        self.q: queue.Queue[Any] = queue.Queue(maxsize=self.slices * 2)
+        self.q: queue.Queue[Any] = queue.Queue(maxsize=max(2, self.slices))
         self.stop = threading.Event()
         self.totals: dict[int, int | None] = {}
         self.first = threading.Semaphore(0)
@@ -123,6 +134,7 @@ class _Reader:
         self.threads: list[threading.Thread] = []
         self.expected: int | None = None
         self.count_source = ""
+        self.notes: list[str] = []
 
     # -- view -------------------------------------------------------------------------
     def open(self) -> None:
@@ -130,8 +142,17 @@ class _Reader:
         assert d is not None
         p = index_path(self.info.name)
         if self.mode == "pit":
-            r = self.conn.json("POST", d.pit_open_path(p), params={"keep_alive": self.params.keep_alive},
-                               index=self.info.name, privilege=f"read on index {self.info.name}")
+            try:
+                r = self.conn.json("POST", d.pit_open_path(p), params={"keep_alive": self.params.keep_alive},
+                                   index=self.info.name, privilege=f"read on index {self.info.name}")
+            except ClusterError as e:
+                if not _endpoint_missing(e):
+                    raise
+                # the server has no PIT (or not at this path): scroll is the fallback
+                self.notes.append(f"index {self.info.name}: point in time unavailable ({e}); read with scroll")
+                self.mode = "scroll"
+                self.open()
+                return
             self.pit_id = r.get("pit_id") or r.get("id")
             c = self.conn.json("POST", "/_search", {"size": 0, "track_total_hits": True,
                                                     "pit": {"id": self.pit_id, "keep_alive": self.params.keep_alive}})
@@ -193,7 +214,7 @@ class _Reader:
         r = self.conn.request("POST", f"{index_path(self.info.name)}/_search", body,
                               params={"scroll": self.params.keep_alive}, index=self.info.name,
                               privilege=f"read on index {self.info.name}")
-        page = parse_page(r.body)
+        page = _parse(r.body)
         self.totals[i] = page.total
         self._signal_first(i)
         sid = page.scroll_id
@@ -210,7 +231,7 @@ class _Reader:
                     return
                 r = self.conn.request("POST", "/_search/scroll", {"scroll": self.params.keep_alive,
                                                                   "scroll_id": sid})
-                page = parse_page(r.body)
+                page = _parse(r.body)
                 sid = page.scroll_id or sid
         finally:
             if sid:
@@ -230,7 +251,7 @@ class _Reader:
             if after is not None:
                 body["search_after"] = after
             r = self.conn.request("POST", "/_search", body, privilege=f"read on index {self.info.name}")
-            page = parse_page(r.body)
+            page = _parse(r.body)
             self._check(page, None)
             if page.docs == 0:
                 return
@@ -265,10 +286,17 @@ class _Reader:
                 pass  # expires after keep_alive
 
 
+def _endpoint_missing(e: ClusterError) -> bool:
+    text = str(e).lower()
+    return (e.status in (400, 404, 405) and ("no handler" in text or "unrecognized" in text)) or (
+        e.status == 404 and e.error_type not in ("index_not_found_exception", ""))
+
+
 def dump_index(conn: Connection, writer: Any, info: IndexInfo, params: DumpParams, *,
                previous: Any = None, progress: Callable[[ProgressEvent], None] | None = None,
                cancel: threading.Event | None = None, limiter: RateLimiter | None = None,
-               run_totals: list[int] | None = None, warnings: list[str] | None = None) -> dict[str, Any]:
+               run_totals: list[int] | None = None, warnings: list[str] | None = None,
+               data_stream: str | None = None) -> dict[str, Any]:
     """Dump one index into `writer` as stream `indices/<name>`; returns its result entry."""
     cancel = cancel or threading.Event()
     limiter = limiter or RateLimiter(params.max_docs_per_second)
@@ -292,7 +320,11 @@ def dump_index(conn: Connection, writer: Any, info: IndexInfo, params: DumpParam
     meta: dict[str, Any] = {"index": info.name, "uuid": info.uuid, "format": FORMAT,
                             **index_metadata(conn, info), "fingerprint": fp,
                             "fingerprint_signals": signals, "shards": info.shards}
+    if data_stream:
+        meta["data_stream"] = data_stream
     prev = _previous_stream(previous, name)
+    # without the refresh, writes acknowledged but not yet searchable would be in the
+    # fingerprint and missing from the stream: never reuse then
     if params.skip_unchanged and prev is not None and prev.meta.get("fingerprint") == fp \
             and prev.meta.get("complete") and params.refresh:
         reuse_meta = dict(meta, docs=prev.meta.get("docs", 0), complete=True,
@@ -318,6 +350,9 @@ def dump_index(conn: Connection, writer: Any, info: IndexInfo, params: DumpParam
     reader = _Reader(conn, info, params, mode, cancel)
     try:
         reader.open()
+        mode = reader.mode
+        if warnings is not None:
+            warnings.extend(reader.notes)
         expected = reader.expected
         meta.update(docs=expected, read_mode=mode, slices=reader.slices, count_source=reader.count_source,
                     complete=True)
@@ -375,7 +410,10 @@ def dump_cluster(conn: Connection, writer: Any, params: DumpParams | None = None
     result = DumpResult(indices={}, cluster_meta={}, ok=True)
     result.cluster_meta = cluster_metadata(conn, params.metadata_kinds)
     result.cluster_meta["cluster"] = conn.cluster_summary()
-    selected = select_indices(list_indices(conn), params.include, params.exclude, params.include_hidden)
+    streams = data_streams(conn)
+    result.cluster_meta["data_streams"] = streams
+    selected, backing = select_with_data_streams(list_indices(conn), streams, params.include, params.exclude,
+                                                 params.include_hidden)
     if not selected:
         result.warnings.append(f"no index matches include {params.include} / exclude {params.exclude}")
     for info in selected:
@@ -399,7 +437,8 @@ def dump_cluster(conn: Connection, writer: Any, params: DumpParams | None = None
         try:
             result.indices[info.name] = dump_index(conn, writer, info, params, previous=previous,
                                                    progress=progress, cancel=cancel, limiter=limiter,
-                                                   run_totals=run_totals, warnings=result.warnings)
+                                                   run_totals=run_totals, warnings=result.warnings,
+                                                   data_stream=backing.get(info.name))
         except (ClusterError, Cancelled) as e:
             result.ok = False
             result.indices[info.name] = {"docs": 0, "bytes": 0, "duration": time.monotonic() - t0,

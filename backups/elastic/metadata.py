@@ -69,6 +69,52 @@ def select_indices(indices: list[IndexInfo], include: Iterable[str], exclude: It
     return out
 
 
+def data_streams(conn: Connection) -> dict[str, Any]:
+    """{"items": {name: {"indices": [backing index names, oldest first], "timestamp_field",
+    "template"}}} or {"unsupported": reason} when the server has no data streams."""
+    try:
+        doc = conn.json("GET", "/_data_stream", params={"expand_wildcards": "all"},
+                        privilege="view_index_metadata on the data streams (or monitor)")
+    except ClusterError as e:
+        if _unsupported(e):
+            d = conn.dialect
+            return {"unsupported": f"{d.distribution} {d.version_string}: {e}" if d else str(e)}
+        raise
+    items = {}
+    for ds in doc.get("data_streams", []):
+        ts = ds.get("timestamp_field")
+        items[ds["name"]] = {
+            "indices": [i["index_name"] for i in ds.get("indices", [])],
+            "timestamp_field": ts.get("name") if isinstance(ts, dict) else ts,
+            "template": ds.get("template"),
+            "hidden": bool(ds.get("hidden")),
+            "system": bool(ds.get("system")),
+        }
+    return {"items": items}
+
+
+def select_with_data_streams(indices: list[IndexInfo], streams: dict[str, Any], include: Iterable[str],
+                             exclude: Iterable[str], include_hidden: bool) -> tuple[list[IndexInfo], dict[str, str]]:
+    """Indices to dump plus {backing index: data stream}: a data stream chosen by its name
+    brings its (hidden) backing indices along."""
+    inc, exc = list(include) or ["*"], list(exclude)
+    chosen = {i.name: i for i in select_indices(indices, inc, exc, include_hidden)}
+    by_name = {i.name: i for i in indices}
+    backing: dict[str, str] = {}
+    for ds, spec in (streams.get("items") or {}).items():
+        for name in spec.get("indices", []):
+            backing[name] = ds
+        if (spec.get("hidden") or spec.get("system")) and not include_hidden:
+            continue
+        if matches(ds, inc, exc):
+            for name in spec.get("indices", []):
+                if name in by_name and not matches(name, ["*"], exc):
+                    continue
+                if name in by_name:
+                    chosen[name] = by_name[name]
+    return sorted(chosen.values(), key=lambda i: i.name), backing
+
+
 def index_metadata(conn: Connection, info: IndexInfo) -> dict[str, Any]:
     """settings (as stored), mappings and aliases (filters, routing, write index)."""
     p = index_path(info.name)

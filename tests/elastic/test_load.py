@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import random
 import threading
+from datetime import UTC
 
 import orjson
 import pytest
@@ -215,3 +216,105 @@ def test_rename_applies_to_names_aliases_and_patterns():
     assert t == {"index_patterns": ["staging-*", "x-*"], "template": {"aliases": {"staging-all": {}}}}
     with pytest.raises(ValueError):
         Renamer("(", "x")
+
+
+def test_metadata_the_target_cannot_take_is_skipped_and_said(conn, names):
+    from datetime import datetime
+
+    from tests.elastic.memrepo import Manifest
+
+    managed = names("managed")
+    meta = {"cluster_metadata": {
+        "ingest_pipelines": {"items": {"p1": {"processors": [{"set": {"field": "x", "value": 1}}]}}},
+        "lifecycle_policies": {"items": {"hot-warm": {"policy": {"phases": {}}}}, "flavor": "ilm_policies"},
+        "component_templates": {"unsupported": "elasticsearch 7.1: no handler"},
+        "index_templates": {"items": {managed: {"index_patterns": ["zz-*"], "_meta": {"managed": True}}}},
+        "legacy_templates": {"items": {}},
+    }}
+    m = Manifest("m1", datetime.now(UTC), meta, {})
+    res = load_snapshot(conn, m, open_stream=lambda n: iter(()), params=LoadParams())
+    md = res.metadata
+    assert md["index_templates"][managed] == "skipped: managed by the cluster"
+    assert md["component_templates"]["*"].startswith("skipped: unsupported by the source")
+    if conn.distribution == "opensearch":
+        assert "cannot be restored into opensearch" in md["lifecycle_policies"]["*"]
+        if conn.info.get("cluster_name") == "osmem":
+            assert md["ingest_pipelines"]["p1"].startswith("skipped: unsupported by the target")
+    assert res.ok
+    # ISM policies into a server without ISM: unsupported, not an error
+    meta["cluster_metadata"] = {"lifecycle_policies": {"items": {"rollover": {"policy": {
+        "policy_id": "rollover", "states": [], "default_state": "hot",
+        "ism_template": [{"index_patterns": ["logs-*"]}]}}}, "flavor": "ism_policies"}}
+    res = load_snapshot(conn, m, open_stream=lambda n: iter(()), params=LoadParams())
+    if conn.info.get("cluster_name") == "osmem":
+        assert res.metadata["lifecycle_policies"]["rollover"].startswith("skipped: unsupported by the target")
+
+
+def test_progress_reports_the_restore(conn, http, names, repo):
+    idx = names("progress")
+    http.create(idx)
+    http.bulk(idx, [(str(i), b'{"n":%d}' % i, None) for i in range(50)])
+    m = backup(conn, repo, [idx], metadata_kinds=())
+    http.delete(idx)
+    events = []
+    res = load_snapshot(conn, m, open_stream=lambda n: repo.read_stream(m, n),
+                        params=LoadParams(metadata_kinds=(), bulk_bytes=300), progress=events.append)
+    assert res.ok
+    assert events[-1].phase == "done" and events[-1].docs == 50 and events[-1].total == 50
+    assert events[-1].bytes > 0 and events[-1].run_docs == 50 and events[-1].run_bytes == events[-1].bytes
+
+
+def test_a_data_stream_into_a_cluster_without_them_fails_saying_so(conn, http, names):
+    from tests.elastic.memrepo import MemRepo
+
+    mem = MemRepo()
+    w = mem.writer()
+    backing = ".ds-" + names("dslogs") + "-000001"
+    ds_name = backing[4:-7]
+    w.add_stream(f"indices/{backing}", [b'{"_id":"a","_source":{"@timestamp":"2026-11-25T00:00:00Z"}}\n'],
+                 meta={"docs": 1, "data_stream": ds_name, "settings": {}, "mappings": {}, "aliases": {}})
+    w.commit()
+    m = mem.latest()
+    # without a data-stream template the error says to restore one
+    res = load_snapshot(conn, m, open_stream=lambda n: mem.read_stream(m, n),
+                        params=LoadParams(include=[ds_name], metadata_kinds=()))
+    assert not res.ok and "index template" in res.indices[backing]["error"]
+    tpl = names("dstpl")
+    http.req("PUT", f"/_index_template/{tpl}", {"index_patterns": [ds_name], "data_stream": {}, "priority": 900})
+    try:
+        res = load_snapshot(conn, m, open_stream=lambda n: mem.read_stream(m, n),
+                            params=LoadParams(include=[ds_name], metadata_kinds=()))
+        entry = res.indices[backing]
+        if conn.info.get("cluster_name") == "osmem":
+            assert not res.ok and entry["status"] == "Failed"
+            assert "has no data streams" in entry["error"] and ds_name in entry["error"]
+        else:
+            assert res.ok, entry
+            assert http.count(ds_name) == 1
+    finally:
+        http.req("DELETE", f"/_data_stream/{ds_name}", ok=(200, 400, 404))
+        http.req("DELETE", f"/_index_template/{tpl}", ok=(200, 404))
+
+
+def test_settings_another_distribution_refuses_are_dropped_and_said(conn, http, names):
+    # an Elasticsearch snapshot (ILM setting) restored into a server that does not know it
+    from tests.elastic.memrepo import MemRepo
+
+    src = names("crossdist")
+    mem = MemRepo()
+    w = mem.writer()
+    settings = {"index": {"number_of_shards": "2", "number_of_replicas": "1", "uuid": "x", "creation_date": "1",
+                          "provided_name": src, "version": {"created": "8150099"},
+                          "lifecycle": {"name": "hot-warm", "rollover_alias": "a"}, "refresh_interval": "5s"}}
+    w.add_stream(f"indices/{src}", [b'{"_id":"1","_source":{"a":1}}\n', b'{"_id":"2","_source":{"a":2}}\n'],
+                 meta={"docs": 2, "settings": settings, "mappings": {"properties": {"a": {"type": "long"}}},
+                       "aliases": {}})
+    w.commit()
+    m = mem.latest()
+    res = load_snapshot(conn, m, open_stream=lambda n: mem.read_stream(m, n), params=LoadParams(metadata_kinds=()))
+    assert res.ok, res.indices
+    assert res.indices[src]["count"] == 2
+    st = http.req("GET", f"/{src}/_settings")[src]["settings"]["index"]
+    assert st["number_of_shards"] == "2" and st["refresh_interval"] == "5s" and st["number_of_replicas"] == "1"
+    if conn.info.get("cluster_name") == "osmem":
+        assert any("index.lifecycle" in x and "dropped" in x for x in res.warnings)
