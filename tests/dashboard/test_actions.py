@@ -420,3 +420,12 @@ def test_overview_puts_failing_first_and_shows_running(world: dict[str, Any], al
     assert 'class="strip"' in html and "local" in html
     r = alice.get(reverse("dashboard:overview-running"), HTTP_HX_REQUEST="true")
     assert r.status_code == 200 and world["running"].name in r.content.decode()
+
+
+def test_previews_never_show_another_teams_snapshot(world: dict[str, Any], charlie: Client) -> None:
+    html = charlie.get(reverse("dashboard:restore-preview"), {"repository": world["repo"].pk, "indices": "*"}).content.decode()
+    assert "logs-1" not in html
+    html = charlie.get(reverse("dashboard:restore-new"), {"repository": str(world["repo"].uuid)}).content.decode()
+    assert "logs-1" not in html and world["snapshot"].snapshot_id[:8] not in html
+    r = charlie.get(reverse("dashboard:overview-running"), HTTP_HX_REQUEST="true")
+    assert world["running"].name not in r.content.decode()
