@@ -5,6 +5,7 @@ from typing import Any
 from django.contrib.auth.decorators import login_required
 from django.http import HttpResponse
 from django.shortcuts import render
+from django.template.loader import render_to_string
 from django.urls import reverse
 from django.utils import timezone
 from django.views.decorators.http import require_POST
@@ -108,6 +109,10 @@ def cluster_test(request: DashboardRequest, uuid: str) -> HttpResponse:
     else:
         cluster.status_message = result["error"]
     cluster.save(update_fields=["distribution", "version", "cluster_uuid", "last_connected", "status_message"])
-    template = "clusters/detail.html#test-result" if request.htmx else "clusters/detail.html"
-    return render(request, template, {"title": cluster.name, "cluster": cluster, "result": result,
-                                      "configurations": cluster.backup_configurations.order_by("name")})
+    ctx = {"title": cluster.name, "cluster": cluster, "result": result}
+    if request.htmx:
+        # The result replaces #test-result; the connection card (distribution, last error) follows out of band.
+        html = render_to_string("clusters/detail.html#test-result", ctx, request=request)
+        html += render_to_string("clusters/detail.html#connection", {**ctx, "oob": True}, request=request)
+        return HttpResponse(html)
+    return render(request, "clusters/detail.html", {**ctx, "configurations": cluster.backup_configurations.order_by("name")})

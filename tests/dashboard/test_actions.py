@@ -175,6 +175,7 @@ def test_cluster_crud_and_test_connection_shows_the_exact_error(world: dict[str,
     html = r.content.decode()
     assert r.status_code == 200 and "Connection failed." in html and "cannot reach http://127.0.0.1:1" in html
     assert 'id="test-result"' in html and "<html" not in html  # the partial only
+    assert 'id="connection" hx-swap-oob="true"' in html and "Last error" in html
     c.refresh_from_db()
     assert "cannot reach" in c.status_message
     assert bob.post(u).status_code == 403
