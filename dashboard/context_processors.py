@@ -1,0 +1,20 @@
+from __future__ import annotations
+
+from typing import Any
+
+from django.http import HttpRequest
+
+from dashboard import active_team
+
+
+def team(request: HttpRequest) -> dict[str, Any]:
+    if not getattr(request, "user", None) or not request.user.is_authenticated:
+        return {}
+    active = active_team.resolve(request)
+    return {
+        "active_team": active.team,
+        "teams": active.teams,
+        "role": active.role,
+        "can_write": active_team.can_write(request),
+        "is_owner": active_team.is_owner(request),
+    }

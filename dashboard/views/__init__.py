@@ -1,0 +1,1 @@
+"""Dashboard views, one module per area (STYLE.md: no giant views module)."""

@@ -1,0 +1,57 @@
+"""Access helpers shared by the per-resource `_get_<thing>_for_user` functions.
+
+Reads go through `for_user(user, team=active team)`, writes through `writable_by`:
+another team's object is a 404, a viewer's write is a 403."""
+from __future__ import annotations
+
+from typing import Any, TypeVar
+
+from django.core.exceptions import PermissionDenied
+from django.db.models import Model, QuerySet
+from django.http import Http404, HttpRequest
+from django_htmx.middleware import HtmxDetails
+
+from dashboard import active_team
+from dashboard.models import Team
+
+M = TypeVar("M", bound=Model)
+
+
+class DashboardRequest(HttpRequest):
+    """What the middleware adds to a request (django-htmx's typing recipe)."""
+
+    htmx: HtmxDetails
+    team: Team
+
+
+
+
+def team_qs(request: HttpRequest, model: type[M] | QuerySet[M], write: bool = False) -> QuerySet[M]:
+    qs = model if isinstance(model, QuerySet) else model.objects.all()  # type: ignore[attr-defined]
+    team = active_team.resolve(request).team
+    if team is None:
+        return qs.none()
+    if write:
+        return qs.writable_by(request.user, team=team)  # type: ignore[attr-defined]
+    return qs.for_user(request.user, team=team)  # type: ignore[attr-defined]
+
+
+def get_for_user(request: HttpRequest, model: type[M] | QuerySet[M], uuid: Any, write: bool = False) -> M:
+    qs = team_qs(request, model)
+    try:
+        obj = qs.get(uuid=uuid)
+    except (qs.model.DoesNotExist, ValueError) as e:
+        raise Http404("Not found in this team.") from e
+    if write:
+        require_write(request)
+    return obj
+
+
+def require_write(request: HttpRequest) -> None:
+    if not active_team.can_write(request):
+        raise PermissionDenied("Your role in this team can look but not change anything.")
+
+
+def require_owner(request: HttpRequest) -> None:
+    if not active_team.is_owner(request) and not request.user.is_superuser:
+        raise PermissionDenied("Only the team's owners can change its settings and members.")

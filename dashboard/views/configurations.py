@@ -1,0 +1,193 @@
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import Any
+
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.core.exceptions import ValidationError
+from django.db import IntegrityError, transaction
+from django.db.models import Prefetch, Sum
+from django.http import HttpResponse
+from django.shortcuts import get_object_or_404, redirect, render
+from django.urls import reverse
+from django.utils import timezone
+from django.views.decorators.http import require_POST
+
+from backups.models import (
+    BackupConfiguration,
+    BackupSession,
+    BackupSessionConfig,
+    Snapshot,
+)
+from backups.validators import next_runs, validate_cron, validate_timezone
+from dashboard import charts
+from dashboard.forms.configurations import ConfigurationForm, SessionConfigForm
+from dashboard.views import editing
+from dashboard.views.access import (
+    DashboardRequest,
+    get_for_user,
+    require_write,
+    team_qs,
+)
+
+
+def _get_configuration_for_user(request: DashboardRequest, uuid: str, write: bool = False) -> BackupConfiguration:
+    return get_for_user(request, BackupConfiguration.objects.select_related("target"), uuid, write=write)
+
+
+def _ensure_repositories(configuration: BackupConfiguration) -> None:
+    """Initialize the configuration's repositories; once all are Ready it turns Ready and
+    an instant backup starts (backups.flows.configuration_saved)."""
+    from backups import flows
+
+    flows.configuration_saved(configuration)
+
+
+@login_required
+def configuration_list(request: DashboardRequest) -> HttpResponse:
+    configs = (team_qs(request, BackupConfiguration).select_related("target")
+               .prefetch_related(Prefetch("sessions", queryset=BackupSessionConfig.objects.prefetch_related("repositories")))
+               .order_by("name"))
+    return render(request, "configurations/list.html", {"title": "Backup configurations", "configurations": configs})
+
+
+def _session_forms(request: DashboardRequest, team: Any, config_form: ConfigurationForm,
+                   session: BackupSessionConfig | None) -> SessionConfigForm:
+    instance = session or BackupSessionConfig(configuration=config_form.instance)
+    return SessionConfigForm(request.POST or None, instance=instance, team=team, prefix="session")
+
+
+@login_required
+def configuration_new(request: DashboardRequest) -> HttpResponse:
+    require_write(request)
+    team = request.team
+    form = ConfigurationForm(request.POST or None, team=team, prefix="config")
+    session_form = _session_forms(request, team, form, None)
+    if request.method == "POST":
+        valid = form.is_valid() & session_form.is_valid()
+        if valid:
+            try:
+                with transaction.atomic():
+                    config = form.save()
+                    session_form.save_for(config)
+                    _ensure_repositories(config)
+            except IntegrityError:
+                form.add_error("name", f"{team.name} already has a configuration named '{form.cleaned_data['name']}': choose another name.")
+            except ValidationError as e:
+                session_form.add_error(None, e)
+            else:
+                messages.success(request, f"Configuration '{config}' created: its repositories are being prepared, then a first backup runs.")
+                return redirect("dashboard:configuration-detail", uuid=config.uuid)
+    return render(request, "configurations/form.html", {"title": "New backup configuration", "form": form,
+                                                        "session_form": session_form}, status=400 if request.method == "POST" else 200)
+
+
+@login_required
+def configuration_edit(request: DashboardRequest, uuid: str) -> HttpResponse:
+    config = _get_configuration_for_user(request, uuid, write=True)
+    back = reverse("dashboard:configuration-detail", args=[config.uuid])
+    return editing.edit(request, ConfigurationForm, instance=config, title=f"Edit {config.name}", back_url=back,
+                        back_label=config.name, success=lambda o: back, saved="Configuration '{obj}' saved.")
+
+
+@login_required
+def session_config_edit(request: DashboardRequest, uuid: str, name: str | None = None) -> HttpResponse:
+    config = _get_configuration_for_user(request, uuid, write=True)
+    session = get_object_or_404(config.sessions, name=name) if name else None
+    form = ConfigurationForm(instance=config, team=request.team, prefix="config")
+    session_form = SessionConfigForm(request.POST or None, instance=session or BackupSessionConfig(configuration=config),
+                                     team=request.team, prefix="session")
+    if request.method == "POST" and session_form.is_valid():
+        try:
+            with transaction.atomic():
+                saved = session_form.save_for(config)
+                _ensure_repositories(config)
+        except IntegrityError:
+            session_form.add_error("name", f"{config.name} already has a session named '{session_form.cleaned_data['name']}'.")
+        except ValidationError as e:
+            session_form.add_error(None, e)
+        else:
+            messages.success(request, f"Session '{saved.name}' saved.")
+            return redirect("dashboard:configuration-detail", uuid=config.uuid)
+    return render(request, "configurations/session_form.html",
+                  {"title": f"{'Edit' if session else 'Add'} session of {config.name}", "configuration": config,
+                   "form": form, "session_form": session_form}, status=400 if session_form.errors else 200)
+
+
+@login_required
+def configuration_detail(request: DashboardRequest, uuid: str) -> HttpResponse:
+    config = _get_configuration_for_user(request, uuid)
+    sessions = list(config.sessions.prefetch_related("repositories__storage").select_related("retention_policy"))
+    for s in sessions:
+        try:
+            s.upcoming = s.next_runs(5)
+        except (ValueError, KeyError):
+            s.upcoming = []
+    recent = list(BackupSession.objects.filter(configuration=config).annotate(size=Sum("snapshots__size_bytes")).order_by("-created")[:15])
+    since = timezone.now() - timedelta(days=90)
+    snaps = list(Snapshot.objects.filter(backup_session__configuration=config, phase=Snapshot.Phase.SUCCEEDED,
+                                         created__gte=since).order_by("created").values("created", "size_bytes", "started", "finished"))
+    size_points = [(s["created"], s["size_bytes"]) for s in snaps]
+    dur_points = [(s["created"], (s["finished"] - s["started"]).total_seconds()) for s in snaps if s["started"] and s["finished"]]
+    return render(request, "configurations/detail.html", {
+        "title": config.name, "configuration": config, "sessions": sessions, "recent": recent,
+        "size_chart": charts.line_chart(size_points, unit="bytes", label="Snapshot size"),
+        "duration_chart": charts.line_chart(dur_points, unit="seconds", label="Duration"),
+    })
+
+
+@login_required
+@require_POST
+def configuration_pause(request: DashboardRequest, uuid: str) -> HttpResponse:
+    config = _get_configuration_for_user(request, uuid, write=True)
+    config.paused = request.POST.get("paused", "1") == "1"
+    config.save(update_fields=["paused"])
+    messages.success(request, f"{config.name} {'paused: no scheduled backups until you resume it' if config.paused else 'resumed'}.")
+    return redirect("dashboard:configuration-detail", uuid=config.uuid)
+
+
+@login_required
+@require_POST
+def configuration_backup_now(request: DashboardRequest, uuid: str) -> HttpResponse:
+    config = _get_configuration_for_user(request, uuid, write=True)
+    name = request.POST.get("session")
+    session_config = (config.sessions.filter(name=name).first() if name else config.sessions.order_by("name").first())
+    if session_config is None:
+        messages.error(request, f"{config.name} has no session to run: add one first.")
+        return redirect("dashboard:configuration-detail", uuid=config.uuid)
+    from backups import flows
+
+    try:
+        session = flows.trigger_backup(session_config, trigger="manual", user=request.user)
+    except ValidationError as e:
+        messages.error(request, " ".join(e.messages))
+        return redirect("dashboard:configuration-detail", uuid=config.uuid)
+    messages.success(request, f"Backup of {config.name}/{session_config.name} started.")
+    return redirect("dashboard:session-detail", uuid=session.uuid)
+
+
+@login_required
+def configuration_delete(request: DashboardRequest, uuid: str) -> HttpResponse:
+    config = _get_configuration_for_user(request, uuid, write=True)
+    n = BackupSession.objects.filter(configuration=config).count()
+    back = reverse("dashboard:configuration-detail", args=[config.uuid])
+    return editing.delete(request, config, title=f"Delete {config.name}", back_url=back,
+                          success_url=reverse("dashboard:configuration-list"),
+                          losses=[f"Its schedule: no more backups of {config.target}.",
+                                  f"The history of {n} backup sessions (the snapshots stay in their repositories)."])
+
+
+@login_required
+def schedule_preview(request: DashboardRequest) -> HttpResponse:
+    """HTMX: the next five run times of a cron schedule, or what is wrong with it."""
+    schedule = request.GET.get("session-schedule", request.GET.get("schedule", "")).strip()
+    tz = request.GET.get("config-timezone", request.GET.get("timezone", "")).strip() or "UTC"
+    error, runs = "", []
+    try:
+        validate_cron(schedule)
+        validate_timezone(tz)
+        runs = next_runs(schedule, tz, 5)
+    except ValidationError as e:
+        error = " ".join(e.messages)
+    return render(request, "configurations/_session_fields.html#schedule-preview", {"runs": runs, "error": error, "tz": tz})

@@ -1,0 +1,53 @@
+"""The create/edit/delete steps every resource page shares (the views stay per area)."""
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from django.contrib import messages
+from django.db import IntegrityError, models, transaction
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import redirect, render
+
+from dashboard import active_team
+
+
+def edit(request: HttpRequest, form_class: type, *, instance: models.Model | None, title: str, back_url: str,
+         back_label: str, success: Callable[[Any], str], saved: str, after_save: Callable[[Any], None] | None = None,
+         template: str = "_form_page.html", extra: dict[str, Any] | None = None) -> HttpResponse:
+    team = active_team.resolve(request).team
+    form = form_class(request.POST or None, instance=instance, team=team)
+    if request.method == "POST" and form.is_valid():
+        try:
+            with transaction.atomic():
+                obj = form.save()
+                if after_save:
+                    after_save(obj)
+        except IntegrityError:
+            form.add_error("name", f"{team.name} already has one named '{form.cleaned_data.get('name')}': choose another name.")
+        else:
+            messages.success(request, saved.format(obj=obj))
+            return redirect(success(obj))
+    ctx = {"form": form, "title": title, "back_url": back_url, "back_label": back_label, "object": instance}
+    ctx.update(extra or {})
+    return render(request, template, ctx, status=400 if form.errors else 200)
+
+
+def delete(request: HttpRequest, obj: models.Model, *, title: str, back_url: str, success_url: str,
+           losses: list[str], blockers: list[str] | None = None, perform: Callable[[], None] | None = None) -> HttpResponse:
+    """GET: a confirmation page saying what will be lost. POST: delete (or refuse, with why)."""
+    blockers = blockers or []
+    if request.method == "POST" and not blockers:
+        name = str(obj)
+        try:
+            with transaction.atomic():
+                (perform or obj.delete)()
+        except models.RestrictedError as e:
+            users = sorted({str(o) for o in e.restricted_objects})[:5]
+            messages.error(request, f"'{name}' is still used by {', '.join(users)}: remove or change those first.")
+            return redirect(back_url)
+        messages.success(request, f"Deleted '{name}'.")
+        return redirect(success_url)
+    return render(request, "_confirm_delete.html", {"title": title, "object": obj, "back_url": back_url,
+                                                    "losses": losses, "blockers": blockers},
+                  status=409 if request.method == "POST" else 200)

@@ -1,0 +1,109 @@
+"""The overview: one row per backup configuration with its health at a glance,
+running sessions with live progress, storage usage; failing things first."""
+from __future__ import annotations
+
+from collections import defaultdict
+from datetime import timedelta
+from typing import Any
+
+from django.contrib.auth.decorators import login_required
+from django.db.models import Count, OuterRef, Prefetch, Subquery, Sum
+from django.http import HttpResponse
+from django.shortcuts import render
+from django.utils import timezone
+
+from backups.models import (
+    BackupConfiguration,
+    BackupSession,
+    BackupSessionConfig,
+    Snapshot,
+)
+from dashboard import progress
+from dashboard.templatetags.stash import PHASE_CLASS
+from dashboard.views.access import DashboardRequest, team_qs
+from restores.models import RestoreSession
+from storage.models import BackupStorage
+
+DAYS = 30
+
+
+def _strip(sessions: list[dict[str, Any]], today: Any) -> list[dict[str, Any]]:
+    """One cell per day, oldest first: the worst outcome of that day wins."""
+    rank = {"bad": 4, "warn": 3, "run": 2, "ok": 1}
+    by_day: dict[Any, str] = {}
+    for s in sessions:
+        day = timezone.localdate(s["created"])
+        cls = PHASE_CLASS.get(s["phase"], "")
+        if rank.get(cls, 0) > rank.get(by_day.get(day, ""), 0):
+            by_day[day] = cls
+    cells = []
+    for i in range(DAYS - 1, -1, -1):
+        day = today - timedelta(days=i)
+        cls = by_day.get(day, "")
+        cells.append({"day": day, "cls": cls, "label": f"{day:%b %d}: " + ({"ok": "succeeded", "bad": "failed", "warn": "skipped or cancelled",
+                                                                           "run": "running"}.get(cls, "no backup"))})
+    return cells
+
+
+def _running(request: DashboardRequest) -> tuple[list[BackupSession], list[RestoreSession]]:
+    sessions = list(team_qs(request, BackupSession).running().select_related("configuration")
+                    .prefetch_related(Prefetch("snapshots", queryset=Snapshot.objects.select_related("repository")))
+                    .order_by("-created")[:20])
+    for s in sessions:
+        snaps = list(s.snapshots.all())
+        live = [progress.summarize(x.progress, x.started) for x in snaps]
+        s.live = {"docs": sum(x["docs"] for x in live), "bytes": sum(x["bytes"] for x in live),
+                  "rate": sum(x["rate"] for x in live), "index": next((x["index"] for x in live if x["index"]), ""),
+                  "percent": min((x["percent"] for x in live if x["percent"] is not None), default=None),
+                  "eta": max((x["eta"] for x in live if x["eta"] is not None), default=None)}
+    restores = list(team_qs(request, RestoreSession).filter(phase__in=[RestoreSession.Phase.PENDING, RestoreSession.Phase.RUNNING])
+                    .select_related("target", "repository").order_by("-created")[:20])
+    for r in restores:
+        r.live = progress.summarize(r.progress, r.started)
+    return sessions, restores
+
+
+@login_required
+def overview(request: DashboardRequest) -> HttpResponse:
+    now = timezone.now()
+    since = now - timedelta(days=DAYS)
+    last = BackupSession.objects.filter(configuration=OuterRef("pk")).order_by("-created")
+    configs = list(team_qs(request, BackupConfiguration).select_related("target")
+                   .prefetch_related(Prefetch("sessions", queryset=BackupSessionConfig.objects.order_by("name")))
+                   .annotate(last_phase=Subquery(last.values("phase")[:1]), last_created=Subquery(last.values("created")[:1]),
+                             last_uuid=Subquery(last.values("uuid")[:1]))
+                   .order_by("name"))
+    history: dict[int, list[dict[str, Any]]] = defaultdict(list)
+    for s in (team_qs(request, BackupSession).filter(created__gte=since).annotate(size=Sum("snapshots__size_bytes"))
+              .order_by("created").values("configuration_id", "phase", "created", "started", "finished", "size")):
+        history[s["configuration_id"]].append(s)
+    today = timezone.localdate(now)
+    for c in configs:
+        h = history.get(c.pk, [])
+        c.strip = _strip(h, today)
+        done = [s for s in h if s["phase"] == "Succeeded"]
+        c.last_size = done[-1]["size"] if done else None
+        c.last_duration = (done[-1]["finished"] - done[-1]["started"]).total_seconds() if done and done[-1]["started"] and done[-1]["finished"] else None
+        runs = []
+        if not c.paused:
+            for sc in c.sessions.all():
+                try:
+                    runs += sc.next_runs(1, start=now)
+                except (ValueError, KeyError):
+                    pass
+        c.next_run = min(runs) if runs else None
+        c.failing = c.last_phase == "Failed" or c.phase in ("NotReady", "Invalid") and c.last_created is not None
+    configs.sort(key=lambda c: (not c.failing, c.name))
+    storages = list(team_qs(request, BackupStorage).annotate(used=Sum("repositories__size_bytes"),
+                                                             repos=Count("repositories")).order_by("name"))
+    sessions, restores = _running(request)
+    ctx = {"title": "Overview", "configurations": configs, "storages": storages, "running": sessions, "restores": restores,
+           "failing_count": sum(1 for c in configs if c.failing), "running_count": len(sessions) + len(restores)}
+    template = "overview/overview.html#running" if request.htmx else "overview/overview.html"
+    return render(request, template, ctx)
+
+
+@login_required
+def overview_running(request: DashboardRequest) -> HttpResponse:
+    sessions, restores = _running(request)
+    return render(request, "overview/overview.html#running", {"running": sessions, "restores": restores})

@@ -1,0 +1,85 @@
+from __future__ import annotations
+
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.http import HttpResponse
+from django.shortcuts import redirect, render
+from django.template.defaultfilters import filesizeformat
+from django.urls import reverse
+from django.views.decorators.http import require_POST
+
+from backups.models import Snapshot
+from dashboard import charts
+from dashboard.forms.resources import RepositoryForm
+from dashboard.views import editing
+from dashboard.views.access import (
+    DashboardRequest,
+    get_for_user,
+    require_write,
+    team_qs,
+)
+from storage.models import Repository
+
+
+def _get_repository_for_user(request: DashboardRequest, uuid: str, write: bool = False) -> Repository:
+    return get_for_user(request, Repository.objects.select_related("storage", "encryption_secret"), uuid, write=write)
+
+
+@login_required
+def repository_list(request: DashboardRequest) -> HttpResponse:
+    repos = team_qs(request, Repository).select_related("storage").order_by("name")
+    return render(request, "repositories/list.html", {"title": "Repositories", "repositories": repos})
+
+
+@login_required
+def repository_detail(request: DashboardRequest, uuid: str) -> HttpResponse:
+    repo = _get_repository_for_user(request, uuid)
+    snapshots = list(Snapshot.objects.filter(repository=repo).select_related("backup_session").order_by("-created")[:100])
+    growth, total = [], 0
+    for s in reversed(snapshots):
+        if s.phase == Snapshot.Phase.SUCCEEDED:
+            total += s.uploaded_bytes
+            growth.append((s.finished or s.created, total))
+    return render(request, "repositories/detail.html", {
+        "title": repo.name, "repository": repo, "snapshots": snapshots,
+        "growth_chart": charts.line_chart(growth, unit="bytes", label="Storage growth (new bytes written)"),
+    })
+
+
+def _ensure(repo: Repository) -> None:
+    from storage import flows
+
+    flows.initialize_repository(repo)
+
+
+@login_required
+def repository_new(request: DashboardRequest) -> HttpResponse:
+    require_write(request)
+    return editing.edit(request, RepositoryForm, instance=None, title="New repository", back_url=reverse("dashboard:repository-list"),
+                        back_label="Repositories", success=lambda o: reverse("dashboard:repository-detail", args=[o.uuid]),
+                        saved="Repository '{obj}' saved.", after_save=_ensure)
+
+
+@login_required
+@require_POST
+def repository_check(request: DashboardRequest, uuid: str) -> HttpResponse:
+    repo = _get_repository_for_user(request, uuid, write=True)
+    from storage import flows
+
+    flows.check_repository(repo)
+    messages.success(request, f"Checking {repo.name}: every manifest and chunk is verified; the result appears here.")
+    return redirect("dashboard:repository-detail", uuid=repo.uuid)
+
+
+@login_required
+def repository_delete(request: DashboardRequest, uuid: str) -> HttpResponse:
+    repo = _get_repository_for_user(request, uuid, write=True)
+    configs = sorted({str(s.configuration) for s in repo.session_configs.select_related("configuration")})
+    blockers = [f"Configuration {c} backs up into it: remove it there first." for c in configs]
+    if repo.restore_sessions.exists():
+        blockers.append("Restore sessions read from it: delete them first.")
+    back = reverse("dashboard:repository-detail", args=[repo.uuid])
+    return editing.delete(request, repo, title=f"Delete {repo.name}", back_url=back, success_url=reverse("dashboard:repository-list"),
+                          losses=[f"{repo.snapshot_count} snapshots ({filesizeformat(repo.size_bytes)}) leave the dashboard; "
+                                  f"the files stay in {repo.storage.location()}/{repo.directory} unless the deletion policy is WipeOut."],
+                          blockers=blockers)

@@ -1,0 +1,141 @@
+"""The restore wizard (repository → snapshot → indices → target → conflict policy →
+review → start), the restores list and a restore's live progress."""
+from __future__ import annotations
+
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.core.exceptions import ValidationError
+from django.db import IntegrityError, transaction
+from django.http import HttpResponse
+from django.shortcuts import redirect, render
+from django.views.decorators.http import require_POST
+from django_htmx.http import HttpResponseStopPolling
+
+from dashboard import progress
+from dashboard.forms.restores import RestoreWizardForm, preview_indices
+from dashboard.views.access import (
+    DashboardRequest,
+    get_for_user,
+    require_write,
+    team_qs,
+)
+from restores.models import RestoreSession
+from storage.models import Repository
+
+STEPS = ["Repository", "Snapshot", "Indices", "Target cluster", "Conflict policy", "Review"]
+
+
+def _get_restore_for_user(request: DashboardRequest, uuid: str, write: bool = False) -> RestoreSession:
+    return get_for_user(request, RestoreSession.objects.select_related("target", "repository"), uuid, write=write)
+
+
+@login_required
+def restore_list(request: DashboardRequest) -> HttpResponse:
+    restores = team_qs(request, RestoreSession).for_dashboard()[:100]
+    return render(request, "restores/list.html", {"title": "Restores", "restores": restores})
+
+
+def _wizard_initial(request: DashboardRequest) -> dict[str, str]:
+    initial = {k: v for k, v in request.GET.items() if v}
+    repo_uuid = initial.get("repository")
+    if repo_uuid:
+        repo = team_qs(request, Repository).filter(uuid=repo_uuid).first() if len(repo_uuid) == 36 else None
+        if repo is not None:
+            initial["repository"] = str(repo.pk)
+    return initial
+
+
+def _preview(request: DashboardRequest, data: dict) -> dict:
+    repo = None
+    value = data.get("repository")
+    if value:
+        qs = team_qs(request, Repository)
+        repo = qs.filter(pk=value).first() if str(value).isdigit() else qs.filter(uuid=value).first() if len(str(value)) == 36 else None
+    return preview_indices(request.team, repo, data.get("snapshot", "latest"), data.get("indices", "*"), data.get("exclude", ""),
+                           data.get("rename_pattern", ""), data.get("rename_replacement", ""))
+
+
+def _current_step(data: dict) -> int:
+    if not data.get("repository"):
+        return 0
+    if not data.get("target"):
+        return 3 if data.get("indices") else 2
+    return 4
+
+
+@login_required
+def restore_new(request: DashboardRequest) -> HttpResponse:
+    require_write(request)
+    if request.method == "POST":
+        form = RestoreWizardForm(request.POST, team=request.team)
+        action = request.POST.get("action", "review")
+        if action != "edit" and form.is_valid():
+            preview = _preview(request, request.POST)
+            if preview["error"]:
+                form.add_error("indices", preview["error"])
+            elif action == "start" and not form.require_confirmation():
+                return render(request, "restores/review.html", {"title": "Review the restore", "form": form, "preview": preview,
+                                                               "steps": STEPS, "step": 5}, status=400)
+            elif action == "start":
+                try:
+                    restore = form.build(request.user)
+                    with transaction.atomic():
+                        restore.save()
+                        from restores import flows
+
+                        flows.start_restore(restore)
+                except (IntegrityError, ValidationError) as e:
+                    msg = " ".join(e.messages) if isinstance(e, ValidationError) else "choose another restore name"
+                    form.add_error("name", f"A restore with this name exists or is invalid: {msg}")
+                else:
+                    messages.success(request, f"Restore {restore.name} started.")
+                    return redirect("dashboard:restore-detail", uuid=restore.uuid)
+            if not form.errors:
+                return render(request, "restores/review.html", {"title": "Review the restore", "form": form, "preview": preview,
+                                                               "steps": STEPS, "step": 5})
+        data = request.POST
+    else:
+        data = _wizard_initial(request)
+        form = RestoreWizardForm(initial=data, team=request.team)
+    template = "restores/wizard.html#snapshot-field" if request.htmx and request.GET.get("part") == "snapshot" else "restores/wizard.html"
+    return render(request, template, {"title": "Restore", "form": form, "preview": _preview(request, data), "steps": STEPS,
+                                      "step": _current_step(data)}, status=400 if form.errors else 200)
+
+
+@login_required
+def restore_preview(request: DashboardRequest) -> HttpResponse:
+    return render(request, "restores/wizard.html#preview", {"preview": _preview(request, request.GET)})
+
+
+def _live(restore: RestoreSession) -> dict:
+    comps = restore.components or {}
+    indices = (comps.get("load") or {}) if isinstance(comps, dict) else {}
+    rows = sorted(((k, v) for k, v in indices.items() if isinstance(v, dict)), key=lambda kv: kv[0])
+    return {"restore": restore, "live": progress.summarize(restore.progress, restore.started), "indices": rows,
+            "failed_items": [(k, f) for k, v in rows for f in (v.get("failures") or [])][:200]}
+
+
+@login_required
+def restore_detail(request: DashboardRequest, uuid: str) -> HttpResponse:
+    restore = _get_restore_for_user(request, uuid)
+    ctx = {"title": restore.name, **_live(restore)}
+    if request.htmx:
+        response = render(request, "restores/detail.html#live", ctx)
+        if restore.is_completed():
+            response.status_code = HttpResponseStopPolling.status_code
+        return response
+    return render(request, "restores/detail.html", ctx)
+
+
+@login_required
+@require_POST
+def restore_cancel(request: DashboardRequest, uuid: str) -> HttpResponse:
+    restore = _get_restore_for_user(request, uuid, write=True)
+    if restore.is_completed():
+        messages.error(request, f"{restore.name} has already ended ({restore.phase}): there is nothing to cancel.")
+    else:
+        from restores import flows
+
+        flows.cancel_restore(restore, request.user)
+        messages.success(request, f"Cancelling {restore.name}.")
+    return redirect("dashboard:restore-detail", uuid=restore.uuid)

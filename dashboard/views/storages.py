@@ -1,0 +1,98 @@
+from __future__ import annotations
+
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.db.models import Count, Sum
+from django.http import HttpResponse
+from django.shortcuts import redirect, render
+from django.template.defaultfilters import filesizeformat
+from django.urls import reverse
+from django.views.decorators.http import require_POST
+
+from dashboard.forms.resources import StorageForm
+from dashboard.views import editing
+from dashboard.views.access import (
+    DashboardRequest,
+    get_for_user,
+    require_write,
+    team_qs,
+)
+from storage.models import BackupStorage, Repository
+
+
+def _get_storage_for_user(request: DashboardRequest, uuid: str, write: bool = False) -> BackupStorage:
+    return get_for_user(request, BackupStorage, uuid, write=write)
+
+
+def _initialize(storage: BackupStorage) -> None:
+    from storage import (
+        flows,  # the lead's orchestration; imported late so the views load without it
+    )
+
+    flows.initialize_storage(storage)
+
+
+@login_required
+def storage_list(request: DashboardRequest) -> HttpResponse:
+    storages = (team_qs(request, BackupStorage).select_related("secret")
+                .annotate(repo_count=Count("repositories", distinct=True), used=Sum("repositories__size_bytes"))
+                .order_by("name"))
+    return render(request, "storages/list.html", {"title": "Storages", "storages": storages})
+
+
+@login_required
+def storage_detail(request: DashboardRequest, uuid: str) -> HttpResponse:
+    storage = _get_storage_for_user(request, uuid)
+    repos = Repository.objects.filter(storage=storage).order_by("name")
+    return render(request, "storages/detail.html", {"title": storage.name, "storage": storage, "repositories": repos,
+                                                    "used": sum(r.size_bytes for r in repos)})
+
+
+@login_required
+def storage_new(request: DashboardRequest) -> HttpResponse:
+    require_write(request)
+    return editing.edit(request, StorageForm, instance=None, title="New storage", back_url=reverse("dashboard:storage-list"),
+                        back_label="Storages", success=lambda o: reverse("dashboard:storage-detail", args=[o.uuid]),
+                        saved="Storage '{obj}' saved; it is being initialized.", after_save=_initialize)
+
+
+@login_required
+def storage_edit(request: DashboardRequest, uuid: str) -> HttpResponse:
+    storage = _get_storage_for_user(request, uuid, write=True)
+    back = reverse("dashboard:storage-detail", args=[storage.uuid])
+    return editing.edit(request, StorageForm, instance=storage, title=f"Edit storage {storage.name}", back_url=back,
+                        back_label=storage.name, success=lambda o: back, saved="Storage '{obj}' saved; it is being checked again.",
+                        after_save=_initialize)
+
+
+@login_required
+@require_POST
+def storage_initialize(request: DashboardRequest, uuid: str) -> HttpResponse:
+    storage = _get_storage_for_user(request, uuid, write=True)
+    _initialize(storage)
+    messages.success(request, f"Checking storage '{storage.name}' again.")
+    return redirect("dashboard:storage-detail", uuid=storage.uuid)
+
+
+@login_required
+def storage_delete(request: DashboardRequest, uuid: str) -> HttpResponse:
+    storage = _get_storage_for_user(request, uuid, write=True)
+    repos = list(Repository.objects.filter(storage=storage).annotate(n=Count("snapshots")))
+    blockers = []
+    for r in repos:
+        configs = sorted({str(s.configuration) for s in r.session_configs.select_related("configuration")})
+        if configs:
+            blockers.append(f"Repository {r.name} is used by configuration {', '.join(configs)}: remove it there first.")
+        if r.restore_sessions.exists():
+            blockers.append(f"Repository {r.name} has restore sessions: delete them first.")
+    losses = [f"Repository {r.name}: {r.n} snapshot records, {filesizeformat(r.size_bytes)} "
+              f"(the files stay in {storage.location()} unless its deletion policy is WipeOut)." for r in repos]
+
+    def perform() -> None:
+        for r in repos:
+            r.delete()
+        storage.delete()
+
+    return editing.delete(request, storage, title=f"Delete storage {storage.name}",
+                          back_url=reverse("dashboard:storage-detail", args=[storage.uuid]),
+                          success_url=reverse("dashboard:storage-list"), losses=losses, blockers=blockers, perform=perform)

@@ -1,0 +1,258 @@
+"""The whole flow in Debian's chromium, against a live server, a real RQ worker
+(a separate `manage.py rqworker` process on the test database), osmem-server and a
+local-directory storage:
+
+sign in → secret, storage, cluster (test connection), configuration → the instant
+backup's live progress reaches Succeeded → the snapshot → the restore wizard with a
+rename → the restored index counts. Screenshots go to test-output/screenshots/."""
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import urllib.request
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from django.conf import settings as django_settings
+from django.db import connection
+
+from tests import factories as f
+from tests.peers.osmem import start_osmem
+
+pytestmark = [pytest.mark.browser, pytest.mark.slow]
+
+ROOT = Path(__file__).resolve().parents[2]
+SHOTS = ROOT / "test-output" / "screenshots"
+CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+                 "--disable-component-update", "--disable-sync", "--no-first-run"]
+REDIS_DB = 13  # a database of its own: other suites flush theirs
+DOCS = {"logs-a": 1500, "logs-b": 1200, "users": 300}
+
+
+def es(url: str, method: str, path: str, body: Any = None, ndjson: bytes | None = None) -> Any:
+    data = ndjson if ndjson is not None else (json.dumps(body).encode() if body is not None else None)
+    ctype = "application/x-ndjson" if ndjson is not None else "application/json"
+    req = urllib.request.Request(url + path, data=data, method=method, headers={"Content-Type": ctype})
+    with urllib.request.urlopen(req, timeout=30) as r:
+        raw = r.read()
+    return json.loads(raw) if raw else {}
+
+
+def seed(url: str) -> None:
+    for index, n in DOCS.items():
+        es(url, "PUT", f"/{index}", {"settings": {"number_of_shards": 1, "number_of_replicas": 0},
+                                     "mappings": {"properties": {"n": {"type": "long"}, "msg": {"type": "text"}}}})
+        lines = b"".join(json.dumps({"index": {"_index": index, "_id": f"d{i}"}}).encode() + b"\n"
+                         + json.dumps({"n": i, "msg": f"message {i}"}).encode() + b"\n" for i in range(n))
+        es(url, "POST", "/_bulk?refresh=true", ndjson=lines)
+    es(url, "POST", "/_aliases", {"actions": [{"add": {"index": "users", "alias": "people"}}]})
+
+
+@pytest.fixture
+def osmem() -> Iterator[str]:
+    with start_osmem() as server:
+        seed(server.url)
+        yield server.url
+
+
+@pytest.fixture
+def redis_queues(settings: Any) -> Iterator[str]:
+    import django_rq
+
+    base = os.environ.get("REDIS_URL", "redis://127.0.0.1:6379/0").rsplit("/", 1)[0]
+    url = f"{base}/{REDIS_DB}"
+    settings.RQ_QUEUES = {name: {"URL": url, "DEFAULT_TIMEOUT": 600} for name in ("default", "backups", "restores", "maintenance")}
+    conn = django_rq.get_connection("default")
+    conn.flushdb()
+    yield url
+    conn.flushdb()
+
+
+@pytest.fixture
+def storage_root(settings: Any, tmp_path: Path) -> Path:
+    root = tmp_path / "storage"
+    root.mkdir()
+    settings.LOCAL_STORAGE_ROOT = root
+    settings.LOCAL_STORAGE_ALLOWED_ROOTS = [root]
+    return root
+
+
+@pytest.fixture
+def worker(live_server: Any, redis_queues: str, storage_root: Path, tmp_path: Path) -> Iterator[subprocess.Popen]:
+    """A real worker process on the test database (live_server's transactional_db)."""
+    db = connection.settings_dict
+    env = {**os.environ,
+           "DATABASE_URL": f"postgres://{db['USER']}@{db['HOST'] or '127.0.0.1'}:{db['PORT'] or 5432}/{db['NAME']}",
+           "REDIS_URL": redis_queues, "STASHBOARD_LOCAL_STORAGE": str(storage_root),
+           "FIELD_ENCRYPTION_KEYS": ",".join(django_settings.FIELD_ENCRYPTION_KEYS), "LOG_FORMAT": "plain",
+           "DJANGO_SETTINGS_MODULE": "dashboard.settings"}
+    log = open(tmp_path / "worker.log", "wb")
+    proc = subprocess.Popen([sys.executable, "manage.py", "rqworker", "maintenance", "backups", "restores", "default",
+                             "--worker-class", "rq.worker.SimpleWorker"], cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
+    yield proc
+    proc.send_signal(signal.SIGTERM)
+    try:
+        proc.wait(timeout=10)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()
+    log.close()
+    print("worker log tail:\n", (tmp_path / "worker.log").read_text()[-3000:])
+
+
+@pytest.fixture
+def alice(live_server: Any) -> Any:
+    # Before the browser starts: Playwright's sync API runs an event loop in this
+    # thread, and Django refuses database calls from it.
+    team = f.team("team-a", name="Team A")
+    return f.user("alice", team, "owner", password="alice-pw-123")
+
+
+@pytest.fixture
+def page(live_server: Any, alice: Any) -> Iterator[Any]:
+    from playwright.sync_api import sync_playwright
+
+    SHOTS.mkdir(parents=True, exist_ok=True)
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path="/usr/bin/chromium", args=CHROMIUM_ARGS)
+        context = browser.new_context(viewport={"width": 1280, "height": 900})
+        pg = context.new_page()
+        pg.set_default_timeout(20_000)
+        yield pg
+        context.close()
+        browser.close()
+
+
+def test_backup_and_restore_through_the_dashboard(live_server: Any, worker: Any, osmem: str, storage_root: Path,
+                                                  page: Any) -> None:
+    from playwright.sync_api import expect
+
+    base = live_server.url
+
+    # Sign in
+    page.goto(base + "/")
+    page.get_by_label("Username").fill("alice")
+    page.get_by_label("Password").fill("alice-pw-123")
+    page.get_by_role("button", name="Sign in").click()
+    expect(page.get_by_role("heading", name="Overview")).to_be_visible()
+
+    # Secret (value write-only)
+    page.get_by_role("link", name="Secrets").click()
+    page.get_by_role("link", name="New secret").click()
+    page.get_by_label("Name").fill("repo-key")
+    page.get_by_label("Values").fill("RESTIC_PASSWORD=browser-test-password")
+    page.get_by_role("button", name="Save").click()
+    expect(page.get_by_text("Secret 'repo-key' saved.")).to_be_visible()
+    assert "browser-test-password" not in page.content()
+
+    # Storage
+    page.get_by_role("link", name="Storages").click()
+    page.get_by_role("link", name="New storage").click()
+    page.get_by_label("Name").fill("local")
+    page.get_by_label("Provider").select_option("local")
+    page.get_by_label("Mount path").fill(str(storage_root / "team-a"))
+    page.get_by_role("button", name="Save").click()
+    expect(page.locator("h1")).to_contain_text("local")
+    for _ in range(40):  # the worker initializes it
+        if page.locator("h1 .badge").inner_text().strip() == "Ready":
+            break
+        page.wait_for_timeout(500)
+        page.reload()
+    assert page.locator("h1 .badge").inner_text().strip() == "Ready", page.locator("main").inner_text()
+
+    # Cluster + test connection
+    page.get_by_role("link", name="Clusters").click()
+    page.get_by_role("link", name="New cluster").click()
+    page.get_by_label("Name").fill("es")
+    page.get_by_label("URLs").fill(osmem)
+    page.get_by_role("button", name="Save").click()
+    page.get_by_role("button", name="Test connection").click()
+    result = page.locator("#test-result")
+    expect(result).to_contain_text("Connected")
+    expect(result).to_contain_text("Indices")
+    assert "3" in result.inner_text()
+    page.screenshot(path=str(SHOTS / "cluster-test.png"), full_page=True)
+
+    # Configuration, with a new repository, throttled so the progress can be watched
+    page.get_by_role("link", name="Configurations").click()
+    page.get_by_role("link", name="New configuration").click()
+    page.get_by_label("Name", exact=True).fill("nightly")
+    page.get_by_label("Cluster to back up").select_option(label="es")
+    page.get_by_label("Schedule").fill("30 2 * * *")
+    expect(page.locator("#schedule-preview li")).to_have_count(5)
+    page.get_by_label("New repository name").fill("nightly-repo")
+    page.get_by_label("in storage").select_option(label="local")
+    page.get_by_label("encryption secret").select_option(label="repo-key")
+    page.get_by_label("Max docs per second").fill("300")
+    page.screenshot(path=str(SHOTS / "configuration-form.png"), full_page=True)
+    page.get_by_role("button", name="Create and back up").click()
+    expect(page.get_by_text("Configuration 'nightly' created")).to_be_visible()
+
+    # The instant backup: its live progress, until Succeeded
+    page.get_by_role("link", name="Overview").click()
+    session_link = page.locator("#running a.mono").first
+    expect(session_link).to_be_visible(timeout=30_000)
+    page.wait_for_timeout(1500)
+    page.screenshot(path=str(SHOTS / "overview-running.png"), full_page=True)
+    session_link.click()
+    phase = page.locator("#live [data-phase]")
+    expect(phase).to_have_attribute("data-phase", "Running", timeout=20_000)
+    expect(page.locator("#live .progress-stats")).to_contain_text("docs/s")
+    for _ in range(20):  # a poll with documents counted
+        if "Index " in page.locator("#live").inner_text() or "Succeeded" in (phase.get_attribute("data-phase") or ""):
+            break
+        page.wait_for_timeout(500)
+    page.screenshot(path=str(SHOTS / "session-running.png"), full_page=True)
+    expect(phase).to_have_attribute("data-phase", "Succeeded", timeout=60_000)
+    for index, n in DOCS.items():
+        expect(page.locator("tr", has_text=index).first).to_contain_text(f"{n:,}".replace(",", "\u202f"))
+    page.screenshot(path=str(SHOTS / "session-succeeded.png"), full_page=True)
+
+    # The snapshot browser
+    page.get_by_role("link", name="Browse snapshot").click()
+    expect(page.locator("tr", has_text="users")).to_contain_text("people")  # its alias, from the manifest
+    page.screenshot(path=str(SHOTS / "snapshot.png"), full_page=True)
+
+    # The restore wizard, with a rename
+    page.get_by_role("link", name="Restore…").click()
+    page.get_by_label("Indices", exact=True).fill("logs-*")
+    page.get_by_label("Rename: pattern").fill("^(.*)$")
+    page.get_by_label("Rename: replacement").fill("restored-\\1")
+    preview = page.locator("#preview")
+    expect(preview).to_contain_text("restored-logs-a")
+    expect(preview).not_to_contain_text("users")
+    page.get_by_label("Target cluster").select_option(label="es")
+    page.screenshot(path=str(SHOTS / "restore-wizard.png"), full_page=True)
+    page.get_by_role("button", name="Review").click()
+    expect(page.get_by_role("heading", name="Review", exact=True)).to_be_visible()
+    page.screenshot(path=str(SHOTS / "restore-review.png"), full_page=True)
+    page.get_by_role("button", name="Start restore").click()
+    phase = page.locator("#live [data-phase]")
+    expect(phase).to_have_attribute("data-phase", "Succeeded", timeout=60_000)
+    for index in ("logs-a", "logs-b"):
+        expect(page.locator("td.num[data-docs]").nth(0)).to_be_visible()
+        row = page.locator("tr", has_text=f"restored-{index}")
+        expect(row).to_contain_text(f"{DOCS[index]:,}".replace(",", "\u202f"))
+    page.screenshot(path=str(SHOTS / "restore-done.png"), full_page=True)
+    es(osmem, "POST", "/restored-logs-a/_refresh")
+    assert es(osmem, "GET", "/restored-logs-a/_count")["count"] == DOCS["logs-a"]
+
+    # The overview afterwards, wide and narrow
+    page.get_by_role("link", name="Overview").click()
+    page.screenshot(path=str(SHOTS / "overview.png"), full_page=True)
+    page.get_by_role("link", name="nightly", exact=True).click()
+    expect(page.locator(".chart svg").first).to_be_visible()
+    page.screenshot(path=str(SHOTS / "configuration.png"), full_page=True)
+    page.get_by_role("link", name="Team settings").click()
+    page.screenshot(path=str(SHOTS / "team-settings.png"), full_page=True)
+    page.get_by_role("link", name="Overview").click()
+    page.set_viewport_size({"width": 390, "height": 844})
+    page.screenshot(path=str(SHOTS / "overview-390.png"), full_page=True)
+    page.get_by_role("button", name="Menu").click()
+    expect(page.get_by_role("link", name="Restores")).to_be_visible()
+    page.screenshot(path=str(SHOTS / "menu-390.png"))
