@@ -219,3 +219,14 @@ def test_secrets_never_appear_in_rq_job_arguments(world, es_url):
             assert b"Sup3r-Secret-PW" not in text and b"pw-for-tests" not in text
             raw += text
     assert b"run_backup" in raw or b"init_storage" in raw
+
+
+def test_the_scheduler_retries_what_is_not_ready_once_a_minute(world):
+    cmd = SchedulerCommand()
+    cmd.identity = "test"
+    cmd.redis = django_rq.get_connection("default")
+    assert cmd.reconcile() == ["initialize storage %d/local" % world["team"].pk]
+    assert cmd.reconcile() == []  # not again within the minute
+    work()
+    assert BackupStorage.objects.get().phase == "Ready"
+    assert Repository.objects.get().phase == "Ready"  # initialized after its storage

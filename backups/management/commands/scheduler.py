@@ -20,9 +20,10 @@ from django.utils import timezone
 from backups import flows, notifications, scheduler
 from backups.models import BackupConfiguration, BackupSession, BackupSessionConfig, SessionPhase
 from storage import flows as storage_flows
-from storage.models import Repository
+from storage.models import BackupStorage, Repository
 
 LOCK_KEY = "stashboard:scheduler:leader"
+RECONCILE_EVERY = 60  # seconds between initialization attempts of a NotReady storage or repository
 # Renew only if the lock is still ours; compare-and-set in one Redis call.
 RENEW = "if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('expire', KEYS[1], ARGV[2]) else return 0 end"
 
@@ -72,9 +73,25 @@ class Command(BaseCommand):
         now = now or timezone.now()
         actions = scheduler.tick(now)
         actions += [f"reaped {name}" for name in flows.reap_lost_jobs(now)]
+        actions += self.reconcile()
         actions += self.schedule_checks(now)
         actions += self.stale_alerts(now)
         return actions
+
+    def reconcile(self) -> list[str]:
+        """Retry what is not Ready (a storage that was unreachable, a repository waiting
+        for its storage), at most once a minute each, as KubeStash's controllers do."""
+        out = []
+        for storage in BackupStorage.objects.filter(phase=BackupStorage.Phase.NOT_READY):
+            if self.redis.set(f"stashboard:reconcile:storage:{storage.pk}", "1", nx=True, ex=RECONCILE_EVERY):
+                storage_flows.initialize_storage(storage)
+                out.append(f"initialize storage {storage.team_id}/{storage.name}")
+        waiting = Repository.objects.filter(phase=Repository.Phase.NOT_READY, storage__phase=BackupStorage.Phase.READY)
+        for repo in waiting:
+            if self.redis.set(f"stashboard:reconcile:repository:{repo.pk}", "1", nx=True, ex=RECONCILE_EVERY):
+                storage_flows.initialize_repository(repo)
+                out.append(f"initialize repository {repo.team_id}/{repo.name}")
+        return out
 
     def schedule_checks(self, now: Any) -> list[str]:
         limit = now - timedelta(hours=settings.CHECK_INTERVAL_HOURS)
