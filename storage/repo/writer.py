@@ -112,7 +112,7 @@ class SnapshotWriter:
                 cid = cipher.chunk_id(chunk)
                 slot[0] = cid
                 claimed, upload = repo._claim_chunk(cid)
-                if not claimed:
+                if not claimed or upload is None:
                     # Known already, or being uploaded for another stream: wait for that.
                     slot[4] = upload
                     return
