@@ -5,7 +5,7 @@ import contextlib
 import io
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterator
-from typing import BinaryIO
+from typing import Any, BinaryIO
 
 
 class BackendError(Exception):
@@ -91,7 +91,7 @@ class Backend(ABC):
 class ErrorMappingReader(io.RawIOBase):
     """Wraps a readable so that errors raised while streaming become BackendErrors."""
 
-    def __init__(self, raw: BinaryIO | io.RawIOBase, mapper: Callable[[BaseException], BackendError],
+    def __init__(self, raw: Any, mapper: Callable[[BaseException], BackendError],
                  on_close: Callable[[], None] | None = None) -> None:
         self._raw = raw
         self._mapper = mapper
@@ -115,7 +115,7 @@ class ErrorMappingReader(io.RawIOBase):
         return n
 
     def readall(self) -> bytes:
-        parts = []
+        parts: list[bytes] = []
         while True:
             part = self.read(1 << 20)
             if not part:

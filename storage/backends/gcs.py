@@ -62,7 +62,7 @@ class GCSBackend(Backend):
     def _key(self, key: str) -> str:
         return join_key(self.prefix, key)
 
-    def _error(self, e: BaseException, key: str = "") -> BackendError:
+    def _error(self, e: BaseException, key: str = "", *, writing: bool = False) -> BackendError:
         from google.api_core import exceptions as gx
 
         what = f"gs://{self.bucket_name}/{self._key(key)}" if key else f"bucket {self.bucket_name!r}"
@@ -70,7 +70,9 @@ class GCSBackend(Backend):
         if isinstance(e, BackendError):
             return e
         if isinstance(e, gx.NotFound):
-            if "bucket" in str(e).lower() and "does not exist" in str(e).lower() or not key:
+            # A 404 on an upload, or one that says so, is the bucket; on a read it is the key.
+            text = str(e).lower()
+            if writing or not key or ("bucket" in text and "does not exist" in text):
                 return BackendError(f"bucket {self.bucket_name!r} not found at {where}: create it "
                                     f"or fix the storage's bucket")
             return NotFound(f"{what} not found at {where}")
@@ -100,7 +102,7 @@ class GCSBackend(Backend):
             else:
                 blob.upload_from_file(data, content_type="application/octet-stream", **kwargs)
         except Exception as e:
-            raise self._error(e, key) from e
+            raise self._error(e, key, writing=True) from e
 
     def get(self, key: str) -> bytes:
         try:

@@ -26,7 +26,8 @@ def chunk_stream(data: Iterable[bytes], *, min_size: int = CHUNK_MIN, avg_size: 
     buffered (or the stream has ended).
     """
     cdc = _fastcdc()
-    target = buffer_size or max(4 * max_size, 16 << 20)
+    # Twice max_size: each refill moves at most max_size bytes, and memory stays small.
+    target = buffer_size or max(2 * max_size, 8 << 20)
     it = iter(data)
     buf = bytearray()
     eof = False

@@ -73,7 +73,7 @@ class SnapshotWriter:
         self._streams_lock = threading.Lock()
         self._pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="chunk-upload")
         # Bounds memory: at most this many chunks are held between chunker and backend.
-        self._slots = threading.BoundedSemaphore(max_inflight or workers * 2)
+        self._slots = threading.BoundedSemaphore(max_inflight or workers + 2)
         self._active = 0
         self.committed: str | None = None
         self._closed = False
@@ -112,7 +112,7 @@ class SnapshotWriter:
                 cid = cipher.chunk_id(chunk)
                 slot[0] = cid
                 claimed, upload = repo._claim_chunk(cid)
-                if not claimed:
+                if not claimed or upload is None:
                     # Known already, or being uploaded for another stream: wait for that.
                     slot[4] = upload
                     return

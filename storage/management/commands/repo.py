@@ -13,7 +13,7 @@ import json
 import sys
 from argparse import ArgumentParser
 from pathlib import Path
-from typing import Any, BinaryIO, ClassVar
+from typing import Any, BinaryIO
 
 from django.core.management.base import BaseCommand, CommandError
 
@@ -33,9 +33,9 @@ def _size(n: float) -> str:
 class Command(BaseCommand):
     help = "Operate on a Stashboard repository with only its URL and password."
     # No system checks and no model use: this must work when the database is empty or gone.
-    requires_system_checks: ClassVar[list[str]] = []
+    requires_system_checks: list[str] = []  # noqa: RUF012 - Django declares it so
     requires_migrations_checks = False
-    stealth_options: ClassVar[tuple[str, ...]] = ("stdin_binary", "stdout_binary")
+    stealth_options = ("stdin_binary", "stdout_binary")
 
     def add_arguments(self, parser: ArgumentParser) -> None:
         parser.add_argument("--url", required=True, help="repository location")
