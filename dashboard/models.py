@@ -90,24 +90,21 @@ class TeamOwnedQuerySet(models.QuerySet):
     `writable_by()` (create, change, run, delete)."""
 
     def for_user(self, user: AbstractBaseUser | AnonymousUser, team: Team | None = None) -> TeamOwnedQuerySet:
-        qs = self
-        if team is not None:
-            qs = qs.filter(team=team)
-        if not getattr(user, "is_authenticated", False):
-            return qs.none()
-        if getattr(user, "is_superuser", False):
-            return qs
-        return qs.filter(team__memberships__user=user)
+        return self._scoped(user, team, roles=None)
 
     def writable_by(self, user: AbstractBaseUser | AnonymousUser, team: Team | None = None) -> TeamOwnedQuerySet:
-        qs = self
-        if team is not None:
-            qs = qs.filter(team=team)
+        return self._scoped(user, team, roles=WRITE_ROLES)
+
+    def _scoped(self, user: AbstractBaseUser | AnonymousUser, team: Team | None, roles: tuple[str, ...] | None) -> TeamOwnedQuerySet:
+        qs = self.filter(team=team) if team is not None else self
         if not getattr(user, "is_authenticated", False):
             return qs.none()
         if getattr(user, "is_superuser", False):
             return qs
-        return qs.filter(team__memberships__user=user, team__memberships__role__in=WRITE_ROLES)
+        if roles is None:
+            return qs.filter(team__memberships__user=user)
+        # One filter() call: the user and the role must match on the same membership.
+        return qs.filter(team__memberships__user=user, team__memberships__role__in=roles)
 
 
 class TeamOwned(models.Model):

@@ -22,6 +22,18 @@ from storage.validators import (
 _KEY_RE = r"^[-._a-zA-Z0-9]+$"
 
 
+class ReadyPhase(models.TextChoices):
+    """KubeStash's phases of BackupStorage and Repository."""
+
+    READY = "Ready"
+    NOT_READY = "NotReady"
+
+
+class DeletionPolicy(models.TextChoices):
+    DELETE = "Delete"
+    WIPE_OUT = "WipeOut"
+
+
 class Secret(TeamOwned):
     """Named key/value credentials, encrypted at rest, never shown back."""
 
@@ -78,13 +90,8 @@ class BackupStorage(TeamOwned):
         AZURE = "azure", "Azure Blob Storage"
         LOCAL = "local", "Local directory"
 
-    class Phase(models.TextChoices):
-        READY = "Ready"
-        NOT_READY = "NotReady"
-
-    class DeletionPolicy(models.TextChoices):
-        DELETE = "Delete"
-        WIPE_OUT = "WipeOut"
+    Phase = ReadyPhase
+    DeletionPolicy = DeletionPolicy
 
     name = models.CharField(max_length=63, validators=[slug_validator])
     provider = models.CharField(max_length=10, choices=Provider.choices, default=Provider.S3)
@@ -277,13 +284,8 @@ class RetentionPolicy(TeamOwned):
 class Repository(TeamOwned):
     """One directory in one BackupStorage, with its encryption secret."""
 
-    class Phase(models.TextChoices):
-        READY = "Ready"
-        NOT_READY = "NotReady"
-
-    class DeletionPolicy(models.TextChoices):
-        DELETE = "Delete"
-        WIPE_OUT = "WipeOut"
+    Phase = ReadyPhase
+    DeletionPolicy = DeletionPolicy
 
     name = models.CharField(max_length=63, validators=[slug_validator])
     storage = models.ForeignKey(BackupStorage, models.RESTRICT, related_name="repositories")
