@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from backups.addons import elasticsearch as addon
-from backups.models import BackupConfiguration, BackupSession, BackupSessionConfig, Cluster, Snapshot
+from backups.models import BackupConfiguration, BackupSession, BackupSessionConfig, Cluster, SessionPhase, Snapshot
 from dashboard.manifests import (
     APPCATALOG_GROUP,
     CORE_GROUP,
@@ -13,6 +13,7 @@ from dashboard.manifests import (
     VERSION,
     ManifestError,
     Node,
+    condition,
     drop_empty,
     metadata,
     parse_ts,
@@ -170,7 +171,13 @@ def export_configuration(obj: BackupConfiguration) -> dict[str, Any]:
             "paused": obj.paused or None,
             "timeZone": obj.timezone if obj.timezone != "UTC" else None,
         }),
-        "status": drop_empty({"phase": obj.phase, "reason": obj.status_message}),
+        "status": drop_empty({
+            "phase": obj.phase,
+            "reason": obj.status_message,
+            "conditions": [condition("ValidationPassed", obj.phase != BackupConfiguration.Phase.INVALID,
+                                     "Valid" if obj.phase != BackupConfiguration.Phase.INVALID else "Invalid"),
+                           condition("Ready", obj.is_ready(), obj.phase, obj.status_message)],
+        }),
     }
 
 
@@ -185,6 +192,7 @@ def apply_configuration(doc: Node, team: Team, meta: Node, name: str, uid: str |
     if status is not None:
         obj.phase = status.get("phase", str, BackupConfiguration.Phase.NOT_READY)
         obj.status_message = status.get("reason", str, "")
+        status.ignore("conditions")  # derived from the fields above
         status.done()
     backends: dict[str, tuple[BackupStorage, RetentionPolicy | None]] = {}
     for b in spec.nodes("backends"):
@@ -277,8 +285,17 @@ def export_session(obj: BackupSession) -> dict[str, Any]:
             ] or None,
             "retentionPolicy": obj.retention or None,
             "hooks": obj.hook_results or None,
+            "conditions": _session_conditions(obj),
         }),
     }
+
+
+def _session_conditions(obj: BackupSession) -> list[dict[str, Any]] | None:
+    if obj.phase == SessionPhase.SKIPPED:
+        return [condition("BackupSkipped", True, "SkippedRun", obj.error, obj.finished)]
+    if not obj.is_completed():
+        return None
+    return [condition("BackupCompleted", obj.phase == SessionPhase.SUCCEEDED, obj.phase, obj.error, obj.finished)]
 
 
 def apply_session(doc: Node, team: Team, meta: Node, name: str, uid: str | None) -> BackupSession:
@@ -306,7 +323,7 @@ def apply_session(doc: Node, team: Team, meta: Node, name: str, uid: str | None)
         obj.cancelled_by = status.get("cancelledBy", str, "")
         obj.retention = status.get("retentionPolicy", dict, {})
         obj.hook_results = status.get("hooks", list, [])
-        status.ignore("duration", "snapshots")
+        status.ignore("duration", "snapshots", "conditions")
         status.done()
     return _save(obj, doc.path, {"trigger": "spec.trigger", "phase": "status.phase"}, exclude=["name"])
 
@@ -339,6 +356,8 @@ def export_snapshot(obj: Snapshot) -> dict[str, Any]:
             "integrity": obj.integrity,
             "components": obj.components or None,
             "error": obj.error,
+            "conditions": [condition("SnapshotMetadataUploaded", True, "ManifestCommitted", "", obj.snapshot_time)]
+            if obj.snapshot_id else None,
         }),
     }
 
@@ -368,5 +387,6 @@ def apply_snapshot(doc: Node, team: Team, meta: Node, name: str, uid: str | None
         obj.integrity = status.get("integrity", bool, None)
         obj.components = status.get("components", dict, {})
         obj.error = status.get("error", str, "")
+        status.ignore("conditions")  # derived from the fields above
         status.done()
     return _save(obj, doc.path, {"phase": "status.phase"}, exclude=["name"])

@@ -147,3 +147,14 @@ def metadata(name: str, namespace: str | None, uid: Any = None, annotations: dic
             "annotations": annotations or None,
         }
     )
+
+
+def condition(kind: str, ok: bool | None, reason: str, message: str = "", when: datetime | None = None) -> dict[str, Any]:
+    """A Kubernetes-style condition, derived from the row (so export stays deterministic)."""
+    return drop_empty({
+        "type": kind,
+        "status": "Unknown" if ok is None else ("True" if ok else "False"),
+        "reason": reason,
+        "message": message,
+        "lastTransitionTime": ts(when),
+    })

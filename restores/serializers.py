@@ -5,7 +5,7 @@ from typing import Any
 
 from backups.addons import elasticsearch as addon
 from backups.serializers import CORE_API_VERSION, _target, app_ref
-from dashboard.manifests import ManifestError, Node, drop_empty, metadata, parse_ts, ts
+from dashboard.manifests import ManifestError, Node, condition, drop_empty, metadata, parse_ts, ts
 from dashboard.models import Team
 from restores.models import RestoreSession
 from storage.models import Repository
@@ -37,6 +37,8 @@ def export_restore(obj: RestoreSession) -> dict[str, Any]:
             "error": obj.error,
             "cancelledBy": obj.cancelled_by,
             "hooks": obj.hook_results or None,
+            "conditions": [condition("RestoreCompleted", obj.phase == RestoreSession.Phase.SUCCEEDED, obj.phase, obj.error,
+                                     obj.finished)] if obj.is_completed() else None,
         }),
     }
 
@@ -75,7 +77,7 @@ def apply_restore(doc: Node, team: Team, meta: Node, name: str, uid: str | None)
         obj.error = status.get("error", str, "")
         obj.cancelled_by = status.get("cancelledBy", str, "")
         obj.hook_results = status.get("hooks", list, [])
-        status.ignore("duration")
+        status.ignore("duration", "conditions")
         status.done()
     return _save(obj, doc.path, {"target": "spec.target.name", "task_params": "spec.addon.tasks[0].params",
                                  "hooks": "spec.hooks", "name": "metadata.name"})

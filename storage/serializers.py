@@ -14,6 +14,7 @@ from dashboard.manifests import (
     VERSION,
     ManifestError,
     Node,
+    condition,
     drop_empty,
     metadata,
     parse_ts,
@@ -128,6 +129,9 @@ def export_storage(obj: BackupStorage) -> dict[str, Any]:
             "reason": obj.status_message,
             "totalSize": obj.total_size,
             "lastInitialized": ts(obj.last_initialized),
+            "conditions": [condition("StorageInitialized", obj.is_ready(),
+                                     "Initialized" if obj.is_ready() else "NotInitialized",
+                                     obj.status_message, obj.last_initialized)],
         }),
     }
 
@@ -181,6 +185,7 @@ def apply_storage(doc: Node, team: Team, meta: Node, name: str, uid: str | None)
         obj.status_message = status.get("reason", str, "")
         obj.total_size = status.get("totalSize", int, 0)
         obj.last_initialized = parse_ts(status, "lastInitialized")
+        status.ignore("conditions")  # derived from the fields above
         status.done()
     return _save(obj, doc.path, _STORAGE_FIELDS)
 
@@ -252,6 +257,12 @@ def export_repository(obj: Repository, app_ref: dict[str, Any] | None = None) ->
             "integrity": obj.integrity,
             "lastCheckTime": ts(obj.last_check),
             "lastPruneTime": ts(obj.last_prune),
+            "conditions": [
+                condition("RepositoryInitialized", obj.is_ready(), "Initialized" if obj.is_ready() else "NotInitialized",
+                          obj.status_message),
+                *([condition("IntegrityVerified", obj.integrity, "CheckPassed" if obj.integrity else "CheckFailed",
+                             "", obj.last_check)] if obj.last_check else []),
+            ],
         }),
     }
 
@@ -282,4 +293,5 @@ def apply_repository_status(obj: Repository, status: Node | None) -> None:
     obj.integrity = status.get("integrity", bool, None)
     obj.last_check = parse_ts(status, "lastCheckTime")
     obj.last_prune = parse_ts(status, "lastPruneTime")
+    status.ignore("conditions")  # derived from the fields above
     status.done()
