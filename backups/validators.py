@@ -30,6 +30,12 @@ def validate_cluster_urls(text: str) -> None:
             raise ValidationError(
                 f"'{url}' has no http:// or https:// scheme: write the full URL, e.g. https://{url.split('://')[-1]}."
             )
+        if parts.username or parts.password:
+            # Credentials in a URL end up in logs and error messages; secrets may not.
+            raise ValidationError(
+                f"'{parts.scheme}://…@{parts.hostname}' has credentials in the URL: remove them and choose "
+                "basic authentication with a secret holding username and password."
+            )
         if not parts.hostname:
             raise ValidationError(f"'{url}' has no host name: write e.g. https://es.example.com:9200.")
         try:

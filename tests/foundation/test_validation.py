@@ -66,6 +66,14 @@ def test_a_cluster_url_without_scheme_is_refused_with_the_fix(teams):
     assert "https://es.example.com:9200" in e.value.message_dict["urls"][0]
 
 
+def test_credentials_in_a_cluster_url_are_refused_without_echoing_them(teams):
+    cluster = Cluster(team=teams["a"], name="es", urls="https://elastic:hunter2@es.example.com:9200")
+    with pytest.raises(ValidationError) as e:
+        cluster.full_clean()
+    message = e.value.message_dict["urls"][0]
+    assert "credentials in the URL" in message and "hunter2" not in message
+
+
 def test_basic_auth_needs_a_secret_with_username_and_password(teams):
     secret = f.secret(teams["a"], "es-creds", {"username": "elastic"})
     cluster = Cluster(team=teams["a"], name="es", urls="https://es:9200", auth="basic", auth_secret=secret)
