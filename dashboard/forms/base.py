@@ -19,7 +19,9 @@ class TeamModelForm(forms.ModelForm):
         self.team = team
         if self.instance.team_id is None:
             self.instance.team = team
-        for name, field in self.fields.items():
-            qs = getattr(field, "queryset", None)
-            if qs is not None and hasattr(qs.model, "team_id"):
-                field.queryset = qs.filter(team=team)
+        for field in self.fields.values():
+            # ModelMultipleChoiceField is a ModelChoiceField too: the only fields with a queryset.
+            if isinstance(field, forms.ModelChoiceField):
+                qs = field.queryset
+                if qs is not None and hasattr(qs.model, "team_id"):
+                    field.queryset = qs.filter(team=team)
