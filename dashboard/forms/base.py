@@ -1,10 +1,21 @@
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, TypeVar
 
 from django import forms
 
 from dashboard.models import Team
+
+F = TypeVar("F", bound=forms.Field)
+
+
+def field_as(form: forms.BaseForm, name: str, kind: type[F]) -> F:
+    """form.fields[name] as the field class the form declares it with: django-stubs types
+    form.fields as dict[str, Field], so setting a queryset or choices needs the narrower class."""
+    field = form.fields[name]
+    if not isinstance(field, kind):
+        raise TypeError(f"field {name!r} of {type(form).__name__} is a {type(field).__name__}, not a {kind.__name__}")
+    return field
 
 
 class TeamModelForm(forms.ModelForm):
