@@ -46,7 +46,7 @@ def _strip(sessions: list[dict[str, Any]], today: Any) -> list[dict[str, Any]]:
 
 
 def _running(request: DashboardRequest) -> tuple[list[BackupSession], list[RestoreSession]]:
-    sessions = list(team_qs(request, BackupSession).running().select_related("configuration")
+    sessions = list(team_qs(request, BackupSession.objects.running()).select_related("configuration")
                     .prefetch_related(Prefetch("snapshots", queryset=Snapshot.objects.select_related("repository")))
                     .order_by("-created")[:20])
     for s in sessions:

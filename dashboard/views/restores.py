@@ -31,7 +31,7 @@ def _get_restore_for_user(request: DashboardRequest, uuid: str, write: bool = Fa
 
 @login_required
 def restore_list(request: DashboardRequest) -> HttpResponse:
-    restores = team_qs(request, RestoreSession).for_dashboard()[:100]
+    restores = team_qs(request, RestoreSession.objects.for_dashboard())[:100]
     return render(request, "restores/list.html", {"title": "Restores", "restores": restores})
 
 
