@@ -10,6 +10,7 @@ import pytest
 from dashboard.management.commands.k8s_sync import Command
 from tests.foundation.test_apply_export import one_of_each
 from tests.k8s.conftest import run_sync
+from tests.k8s.emulator import EmulatedAPI
 from tests.k8s.helpers import objects
 
 
@@ -31,7 +32,7 @@ def _assert_mirror_matches_the_database(api: Any) -> None:
 
 
 @pytest.mark.django_db(transaction=True)  # the loop closes old connections per turn, as in production
-def test_the_loop_backs_off_while_the_api_server_is_down_and_resumes(teams, k8s_api, settings):
+def test_the_loop_backs_off_while_the_api_server_is_down_and_resumes(teams: dict[str, Any], k8s_api: EmulatedAPI, settings: Any) -> None:
     from restores.models import RestoreSession
     from storage.models import BackupStorage
 
