@@ -32,6 +32,7 @@ def resolve(request: HttpRequest) -> _Active:
     if not user.is_authenticated:
         active = _Active(None, None, [])
     else:
+        roles: dict[int, str]
         if user.is_superuser:
             teams = list(Team.objects.all())
             roles = {t.pk: Membership.Role.OWNER for t in teams}

@@ -39,14 +39,14 @@ def line_chart(points: Sequence[tuple[datetime, float]], *, unit: str = "", labe
     def sy(y: float) -> float:
         return PAD_T + plot_h - plot_h * y / y1
 
-    coords = [(sx(x), sy(y)) for x, y in zip(xs, ys)]
+    coords = [(sx(x), sy(y)) for x, y in zip(xs, ys, strict=True)]
     path = " ".join(f"{'M' if i == 0 else 'L'}{x:.1f},{y:.1f}" for i, (x, y) in enumerate(coords))
     area = f"{path} L{coords[-1][0]:.1f},{PAD_T + plot_h} L{coords[0][0]:.1f},{PAD_T + plot_h} Z"
     grid = format_html_join("", '<line class="grid-line" x1="{}" x2="{}" y1="{}" y2="{}"/><text x="{}" y="{}" text-anchor="end">{}</text>',
                             ((PAD_L, W - PAD_R, f"{sy(y1 * f):.1f}", f"{sy(y1 * f):.1f}", PAD_L - 6, f"{sy(y1 * f) + 4:.1f}",
                               _fmt(y1 * f, unit)) for f in (0, 0.5, 1)))
     dots = format_html_join("", '<circle class="dot" cx="{}" cy="{}" r="3"><title>{}: {}</title></circle>',
-                            ((f"{x:.1f}", f"{y:.1f}", p[0].strftime("%Y-%m-%d %H:%M"), _fmt(p[1], unit)) for (x, y), p in zip(coords, points)))
+                            ((f"{x:.1f}", f"{y:.1f}", p[0].strftime("%Y-%m-%d %H:%M"), _fmt(p[1], unit)) for (x, y), p in zip(coords, points, strict=True)))
     first, last = points[0][0].strftime("%b %d"), points[-1][0].strftime("%b %d")
     desc = f"{label}: {len(points)} points from {first} to {last}, latest {_fmt(ys[-1], unit)}, highest {_fmt(max(ys), unit)}."
     svg = format_html(

@@ -1,10 +1,21 @@
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, TypeVar
 
 from django import forms
 
 from dashboard.models import Team
+
+F = TypeVar("F", bound=forms.Field)
+
+
+def field_as(form: forms.BaseForm, name: str, kind: type[F]) -> F:
+    """form.fields[name] as the field class the form declares it with: django-stubs types
+    form.fields as dict[str, Field], so setting a queryset or choices needs the narrower class."""
+    field = form.fields[name]
+    if not isinstance(field, kind):
+        raise TypeError(f"field {name!r} of {type(form).__name__} is a {type(field).__name__}, not a {kind.__name__}")
+    return field
 
 
 class TeamModelForm(forms.ModelForm):
@@ -19,7 +30,9 @@ class TeamModelForm(forms.ModelForm):
         self.team = team
         if self.instance.team_id is None:
             self.instance.team = team
-        for name, field in self.fields.items():
-            qs = getattr(field, "queryset", None)
-            if qs is not None and hasattr(qs.model, "team_id"):
-                field.queryset = qs.filter(team=team)
+        for field in self.fields.values():
+            # ModelMultipleChoiceField is a ModelChoiceField too: the only fields with a queryset.
+            if isinstance(field, forms.ModelChoiceField):
+                qs = field.queryset
+                if qs is not None and hasattr(qs.model, "team_id"):
+                    field.queryset = qs.filter(team=team)

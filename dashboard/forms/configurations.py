@@ -8,7 +8,7 @@ from django.core.exceptions import ValidationError
 
 from backups.addons import elasticsearch as addon
 from backups.models import BackupConfiguration, BackupSessionConfig
-from dashboard.forms.base import TeamModelForm
+from dashboard.forms.base import TeamModelForm, field_as
 from dashboard.models import Team, slug_validator
 from storage.models import BackupStorage, Repository, RetentionPolicy, Secret
 
@@ -59,11 +59,12 @@ class SessionConfigForm(forms.ModelForm):
     def __init__(self, *args: Any, team: Team, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.team = team
-        self.fields["repositories"].queryset = Repository.objects.filter(team=team).select_related("storage")
+        field_as(self, "repositories", forms.ModelMultipleChoiceField).queryset = \
+            Repository.objects.filter(team=team).select_related("storage")
         self.fields["repositories"].required = False
-        self.fields["retention_policy"].queryset = RetentionPolicy.objects.filter(team=team)
-        self.fields["new_repo_storage"].queryset = BackupStorage.objects.filter(team=team)
-        self.fields["new_repo_secret"].queryset = Secret.objects.filter(team=team)
+        field_as(self, "retention_policy", forms.ModelChoiceField).queryset = RetentionPolicy.objects.filter(team=team)
+        field_as(self, "new_repo_storage", forms.ModelChoiceField).queryset = BackupStorage.objects.filter(team=team)
+        field_as(self, "new_repo_secret", forms.ModelChoiceField).queryset = Secret.objects.filter(team=team)
         if self.instance.pk:
             params = self.instance.params()
             for key in ("indices", "exclude", "include_hidden", "slices", "batch_size", "max_docs_per_second", "skip_unchanged"):
@@ -91,7 +92,8 @@ class SessionConfigForm(forms.ModelForm):
         return {k: v for k, v in values.items() if v != addon.BACKUP_PARAMS[k][0]}
 
     def clean(self) -> dict[str, Any]:
-        d = super().clean()
+        super().clean()
+        d = self.cleaned_data
         new = [d.get("new_repo_name"), d.get("new_repo_storage"), d.get("new_repo_secret")]
         if any(new) and not all(new):
             self.add_error("new_repo_name", "To make a new repository, give its name, storage and encryption secret (or clear all three).")

@@ -8,7 +8,7 @@ from django import forms
 from django.core.exceptions import ValidationError
 
 from backups.models import Cluster
-from dashboard.forms.base import TeamModelForm
+from dashboard.forms.base import TeamModelForm, field_as
 from storage.models import BackupStorage, Repository, RetentionPolicy, Secret
 
 
@@ -43,7 +43,7 @@ class SecretForm(TeamModelForm):
         super().__init__(*args, **kwargs)
         keys = self.instance.key_names if self.instance.pk else []
         if keys:
-            self.fields["remove"].choices = [(k, k) for k in keys]
+            field_as(self, "remove", forms.MultipleChoiceField).choices = [(k, k) for k in keys]
         else:
             del self.fields["remove"]
             self.fields["values"].required = True
@@ -53,7 +53,8 @@ class SecretForm(TeamModelForm):
         return parse_pairs(self.cleaned_data.get("values") or "")
 
     def clean(self) -> dict[str, Any]:
-        data = super().clean()
+        super().clean()
+        data = self.cleaned_data
         if not self.instance.pk and not data.get("values") and "values" not in self.errors:
             self.add_error("values", "Give at least one KEY=value.")
         return data

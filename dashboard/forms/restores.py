@@ -10,6 +10,7 @@ from django.utils import timezone
 from backups.addons import elasticsearch as addon
 from backups.models import Cluster, Snapshot
 from backups.validators import split_list, validate_index_patterns
+from dashboard.forms.base import field_as
 from dashboard.models import Team, slug_validator
 from restores.models import RestoreSession
 from storage.models import Repository
@@ -40,13 +41,15 @@ class RestoreWizardForm(forms.Form):
     def __init__(self, *args: Any, team: Team, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.team = team
-        self.fields["repository"].queryset = Repository.objects.filter(team=team).select_related("storage").order_by("name")
-        self.fields["target"].queryset = Cluster.objects.filter(team=team).order_by("name")
-        self.fields["conflict"].choices = [(c, f"{c.capitalize()}: {CONFLICT_HELP[c]}") for c in addon.CONFLICT_POLICIES]
+        self.repositories = Repository.objects.filter(team=team).select_related("storage").order_by("name")
+        field_as(self, "repository", forms.ModelChoiceField).queryset = self.repositories
+        field_as(self, "target", forms.ModelChoiceField).queryset = Cluster.objects.filter(team=team).order_by("name")
+        field_as(self, "conflict", forms.ChoiceField).choices = \
+            [(c, f"{c.capitalize()}: {CONFLICT_HELP[c]}") for c in addon.CONFLICT_POLICIES]
         repo = self._repository()
         if repo is not None:
             snaps = Snapshot.objects.filter(repository=repo, phase=Snapshot.Phase.SUCCEEDED).exclude(snapshot_id="").order_by("-created")[:50]
-            self.fields["snapshot"].choices = [("latest", "Latest successful snapshot")] + [
+            field_as(self, "snapshot", forms.ChoiceField).choices = [("latest", "Latest successful snapshot")] + [
                 (s.snapshot_id, f"{s.snapshot_id[:8]} · {timezone.localtime(s.snapshot_time or s.created):%Y-%m-%d %H:%M} · {s.total_docs:,} docs")
                 for s in snaps]
 
@@ -55,8 +58,7 @@ class RestoreWizardForm(forms.Form):
         if not value:
             return None
         try:
-            return self.fields["repository"].queryset.filter(pk=value).first() or \
-                self.fields["repository"].queryset.filter(uuid=value).first()
+            return self.repositories.filter(pk=value).first() or self.repositories.filter(uuid=value).first()
         except (ValueError, ValidationError):
             return None
 
@@ -75,7 +77,8 @@ class RestoreWizardForm(forms.Form):
         return value
 
     def clean(self) -> dict[str, Any]:
-        d = super().clean()
+        super().clean()
+        d = self.cleaned_data
         if d.get("rename_replacement") and not d.get("rename_pattern"):
             self.add_error("rename_pattern", "Give the pattern the replacement applies to.")
         try:
@@ -126,7 +129,9 @@ def preview_indices(team: Team, repository: Repository | None, snapshot: str, in
     except ValueError as e:
         return {"rows": [], "error": str(e), "snapshot": snap}
     dump = (snap.components or {}).get("dump") or {}
-    rows, seen, error = [], {}, ""
+    rows: list[dict[str, Any]] = []
+    seen: dict[str, str] = {}
+    error = ""
     for name in sorted(dump):
         if not matches(name, inc, exc):
             continue

@@ -12,8 +12,9 @@ from __future__ import annotations
 import difflib
 import json
 import logging
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from typing import Any, Callable, Iterable
+from typing import Any
 
 import urllib3
 import yaml
@@ -26,8 +27,18 @@ from backups.serializers import export_configuration
 from dashboard import resources
 from dashboard.k8s.diff import apply_merge_patch, merge_patch, spec_patch, status_patch
 from dashboard.k8s.mapping import (
-    BY_KIND, KINDS, LAST_SPEC_ANNOTATION, MANAGER, SPEC_HASH_ANNOTATION, MirroredKind, group_for, is_managed, namespace_for,
-    spec_hash, to_cluster, to_stashboard,
+    BY_KIND,
+    KINDS,
+    LAST_SPEC_ANNOTATION,
+    MANAGER,
+    SPEC_HASH_ANNOTATION,
+    MirroredKind,
+    group_for,
+    is_managed,
+    namespace_for,
+    spec_hash,
+    to_cluster,
+    to_stashboard,
 )
 from dashboard.manifests import MANAGED_BY, VERSION, ManifestError
 from dashboard.models import Team

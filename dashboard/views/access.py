@@ -6,15 +6,15 @@ from __future__ import annotations
 
 from typing import Any, TypeVar
 
-from django.core.exceptions import PermissionDenied
-from django.db.models import Model, QuerySet
+from django.core.exceptions import ObjectDoesNotExist, PermissionDenied
+from django.db.models import QuerySet
 from django.http import Http404, HttpRequest
 from django_htmx.middleware import HtmxDetails
 
 from dashboard import active_team
-from dashboard.models import Team
+from dashboard.models import Team, TeamOwned, TeamOwnedQuerySet
 
-M = TypeVar("M", bound=Model)
+M = TypeVar("M", bound=TeamOwned)
 
 
 class DashboardRequest(HttpRequest):
@@ -27,20 +27,22 @@ class DashboardRequest(HttpRequest):
 
 
 def team_qs(request: HttpRequest, model: type[M] | QuerySet[M], write: bool = False) -> QuerySet[M]:
-    qs = model if isinstance(model, QuerySet) else model.objects.all()  # type: ignore[attr-defined]
+    qs = model if isinstance(model, QuerySet) else model.objects.all()
+    if not isinstance(qs, TeamOwnedQuerySet):
+        raise TypeError(f"{qs.model.__name__} querysets are not team-scoped: pass a TeamOwned model or its objects")
     team = active_team.resolve(request).team
     if team is None:
         return qs.none()
     if write:
-        return qs.writable_by(request.user, team=team)  # type: ignore[attr-defined]
-    return qs.for_user(request.user, team=team)  # type: ignore[attr-defined]
+        return qs.writable_by(request.user, team=team)
+    return qs.for_user(request.user, team=team)
 
 
 def get_for_user(request: HttpRequest, model: type[M] | QuerySet[M], uuid: Any, write: bool = False) -> M:
     qs = team_qs(request, model)
     try:
         obj = qs.get(uuid=uuid)
-    except (qs.model.DoesNotExist, ValueError) as e:
+    except (ObjectDoesNotExist, ValueError) as e:  # the model's DoesNotExist, or a malformed uuid
         raise Http404("Not found in this team.") from e
     if write:
         require_write(request)

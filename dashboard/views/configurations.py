@@ -120,10 +120,11 @@ def configuration_detail(request: DashboardRequest, uuid: str) -> HttpResponse:
     config = _get_configuration_for_user(request, uuid)
     sessions = list(config.sessions.prefetch_related("repositories__storage").select_related("retention_policy"))
     for s in sessions:
+        # upcoming is a view-only value the template reads off each session: no field holds it.
         try:
-            s.upcoming = s.next_runs(5)
+            s.upcoming = s.next_runs(5)  # type: ignore[attr-defined]  # view-only, see above
         except (ValueError, KeyError):
-            s.upcoming = []
+            s.upcoming = []  # type: ignore[attr-defined]  # view-only, see above
     recent = list(BackupSession.objects.filter(configuration=config).annotate(size=Sum("snapshots__size_bytes")).order_by("-created")[:15])
     since = timezone.now() - timedelta(days=90)
     snaps = list(Snapshot.objects.filter(backup_session__configuration=config, phase=Snapshot.Phase.SUCCEEDED,

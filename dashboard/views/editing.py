@@ -16,6 +16,8 @@ def edit(request: HttpRequest, form_class: type, *, instance: models.Model | Non
          back_label: str, success: Callable[[Any], str], saved: str, after_save: Callable[[Any], None] | None = None,
          template: str = "_form_page.html", extra: dict[str, Any] | None = None) -> HttpResponse:
     team = active_team.resolve(request).team
+    # Every caller checks write access first (require_write or get_for_user(write=True)), and only a team gives a role.
+    assert team is not None, "editing.edit() needs write access to the active team"
     form = form_class(request.POST or None, instance=instance, team=team)
     if request.method == "POST" and form.is_valid():
         try:

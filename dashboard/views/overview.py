@@ -46,7 +46,7 @@ def _strip(sessions: list[dict[str, Any]], today: Any) -> list[dict[str, Any]]:
 
 
 def _running(request: DashboardRequest) -> tuple[list[BackupSession], list[RestoreSession]]:
-    sessions = list(team_qs(request, BackupSession).running().select_related("configuration")
+    sessions = list(team_qs(request, BackupSession.objects.running()).select_related("configuration")
                     .prefetch_related(Prefetch("snapshots", queryset=Snapshot.objects.select_related("repository")))
                     .order_by("-created")[:20])
     for s in sessions:
@@ -59,7 +59,7 @@ def _running(request: DashboardRequest) -> tuple[list[BackupSession], list[Resto
     restores = list(team_qs(request, RestoreSession).filter(phase__in=[RestoreSession.Phase.PENDING, RestoreSession.Phase.RUNNING])
                     .select_related("target", "repository").order_by("-created")[:20])
     for r in restores:
-        r.live = progress.summarize(r.progress, r.started)
+        r.live = progress.summarize(r.progress, r.started)  # type: ignore[attr-defined]  # view-only value the template reads
     return sessions, restores
 
 
@@ -78,12 +78,16 @@ def overview(request: DashboardRequest) -> HttpResponse:
               .order_by("created").values("configuration_id", "phase", "created", "started", "finished", "size")):
         history[s["configuration_id"]].append(s)
     today = timezone.localdate(now)
+    failing: set[int] = set()
+    # strip, last_size, last_duration, next_run and failing are view-only values the template reads off
+    # each configuration: no model field or annotate() holds them, so django-stubs does not know them.
     for c in configs:
         h = history.get(c.pk, [])
-        c.strip = _strip(h, today)
+        c.strip = _strip(h, today)  # type: ignore[attr-defined]  # view-only, see above
         done = [s for s in h if s["phase"] == "Succeeded"]
-        c.last_size = done[-1]["size"] if done else None
-        c.last_duration = (done[-1]["finished"] - done[-1]["started"]).total_seconds() if done and done[-1]["started"] and done[-1]["finished"] else None
+        c.last_size = done[-1]["size"] if done else None  # type: ignore[attr-defined]  # view-only, see above
+        timed = done and done[-1]["started"] and done[-1]["finished"]
+        c.last_duration = (done[-1]["finished"] - done[-1]["started"]).total_seconds() if timed else None  # type: ignore[attr-defined]  # view-only, see above
         runs = []
         if not c.paused:
             for sc in c.sessions.all():
@@ -91,14 +95,16 @@ def overview(request: DashboardRequest) -> HttpResponse:
                     runs += sc.next_runs(1, start=now)
                 except (ValueError, KeyError):
                     pass
-        c.next_run = min(runs) if runs else None
-        c.failing = c.last_phase == "Failed" or c.phase in ("NotReady", "Invalid") and c.last_created is not None
-    configs.sort(key=lambda c: (not c.failing, c.name))
+        c.next_run = min(runs) if runs else None  # type: ignore[attr-defined]  # view-only, see above
+        if c.last_phase == "Failed" or c.phase in ("NotReady", "Invalid") and c.last_created is not None:
+            failing.add(c.pk)
+        c.failing = c.pk in failing  # type: ignore[attr-defined]  # view-only, see above
+    configs.sort(key=lambda c: (c.pk not in failing, c.name))
     storages = list(team_qs(request, BackupStorage).annotate(used=Sum("repositories__size_bytes"),
                                                              repos=Count("repositories")).order_by("name"))
     sessions, restores = _running(request)
     ctx = {"title": "Overview", "configurations": configs, "storages": storages, "running": sessions, "restores": restores,
-           "failing_count": sum(1 for c in configs if c.failing), "running_count": len(sessions) + len(restores)}
+           "failing_count": len(failing), "running_count": len(sessions) + len(restores)}
     template = "overview/overview.html#running" if request.htmx else "overview/overview.html"
     return render(request, template, ctx)
 

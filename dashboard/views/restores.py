@@ -2,6 +2,8 @@
 review → start), the restores list and a restore's live progress."""
 from __future__ import annotations
 
+from typing import Any
+
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import ValidationError
@@ -31,12 +33,12 @@ def _get_restore_for_user(request: DashboardRequest, uuid: str, write: bool = Fa
 
 @login_required
 def restore_list(request: DashboardRequest) -> HttpResponse:
-    restores = team_qs(request, RestoreSession).for_dashboard()[:100]
+    restores = team_qs(request, RestoreSession.objects.for_dashboard())[:100]
     return render(request, "restores/list.html", {"title": "Restores", "restores": restores})
 
 
 def _wizard_initial(request: DashboardRequest) -> dict[str, str]:
-    initial = {k: v for k, v in request.GET.items() if v}
+    initial = {k: v for k, v in request.GET.dict().items() if v}
     repo_uuid = initial.get("repository")
     if repo_uuid:
         repo = team_qs(request, Repository).filter(uuid=repo_uuid).first() if len(repo_uuid) == 36 else None
@@ -66,6 +68,7 @@ def _current_step(data: dict) -> int:
 @login_required
 def restore_new(request: DashboardRequest) -> HttpResponse:
     require_write(request)
+    data: dict[str, Any]  # the POSTed QueryDict, or the initial values from the query string
     if request.method == "POST":
         form = RestoreWizardForm(request.POST, team=request.team)
         action = request.POST.get("action", "review")

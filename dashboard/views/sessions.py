@@ -24,7 +24,7 @@ def _get_session_for_user(request: DashboardRequest, uuid: str, write: bool = Fa
 
 @login_required
 def session_list(request: DashboardRequest) -> HttpResponse:
-    sessions = team_qs(request, BackupSession).for_dashboard().annotate(size=Sum("snapshots__size_bytes"))
+    sessions = team_qs(request, BackupSession.objects.for_dashboard()).annotate(size=Sum("snapshots__size_bytes"))
     configurations = team_qs(request, BackupConfiguration).order_by("name")
     f = {"configuration": request.GET.get("configuration", ""), "phase": request.GET.get("phase", ""),
          "date": request.GET.get("date", "")}

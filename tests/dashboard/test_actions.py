@@ -272,6 +272,7 @@ def test_backup_now_triggers_a_session(world: dict[str, Any], alice: Client, bob
     with django_capture_on_commit_callbacks(execute=False) as callbacks:
         r = alice.post(u)
     session = BackupSession.objects.filter(configuration=world["config"]).order_by("-created").first()
+    assert session is not None
     assert r.status_code == 302 and r["Location"] == reverse("dashboard:session-detail", args=[session.uuid])
     assert session.trigger == "manual" and session.phase == "Pending" and len(callbacks) == 1
     assert bob.post(u).status_code == 403

@@ -91,17 +91,16 @@ def worker(live_server: Any, redis_queues: str, storage_root: Path, tmp_path: Pa
            "REDIS_URL": redis_queues, "STASHBOARD_LOCAL_STORAGE": str(storage_root),
            "FIELD_ENCRYPTION_KEYS": ",".join(django_settings.FIELD_ENCRYPTION_KEYS), "LOG_FORMAT": "plain",
            "DJANGO_SETTINGS_MODULE": "dashboard.settings"}
-    log = open(tmp_path / "worker.log", "wb")
-    proc = subprocess.Popen([sys.executable, "manage.py", "rqworker", "maintenance", "backups", "restores", "default",
-                             "--worker-class", "rq.worker.SimpleWorker"], cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
-    yield proc
-    proc.send_signal(signal.SIGTERM)
-    try:
-        proc.wait(timeout=10)
-    except subprocess.TimeoutExpired:
-        proc.kill()
-        proc.wait()
-    log.close()
+    with open(tmp_path / "worker.log", "wb") as log:
+        proc = subprocess.Popen([sys.executable, "manage.py", "rqworker", "maintenance", "backups", "restores", "default",
+                                 "--worker-class", "rq.worker.SimpleWorker"], cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
+        yield proc
+        proc.send_signal(signal.SIGTERM)
+        try:
+            proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
     print("worker log tail:\n", (tmp_path / "worker.log").read_text()[-3000:])
 
 

@@ -55,7 +55,7 @@ class EmulatedAPI:
     def declare(self, group: str, version: str, plural: str) -> None:
         """kmock does not serve a resource from a CRD object (no discovery of CRDs):
         a resource with no objects yet answers 404 to a list until declared here."""
-        self.emulator.resources[f"{group}/{version}/{plural}"] = {}
+        self.emulator.resources[f"{group}/{version}/{plural}"] = kmock.ResourceInfo()
 
     @property
     def requests(self) -> list[Any]:

@@ -19,7 +19,7 @@ PLURALS = {
 def objects(api: EmulatedAPI, namespace: str | None = None) -> dict[tuple[str, str, str], dict[str, Any]]:
     """Every live custom object in the emulator, by (kind, namespace, name)."""
     found = {}
-    for (resource, ns, name), obj in list(api.emulator.objects.items()):
+    for (_resource, ns, name), obj in list(api.emulator.objects.items()):
         if obj.deleted or ns is None or (namespace is not None and ns != namespace):
             continue
         raw = obj.raw

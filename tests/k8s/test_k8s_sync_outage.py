@@ -10,6 +10,7 @@ import pytest
 from dashboard.management.commands.k8s_sync import Command
 from tests.foundation.test_apply_export import one_of_each
 from tests.k8s.conftest import run_sync
+from tests.k8s.emulator import EmulatedAPI
 from tests.k8s.helpers import objects
 
 
@@ -21,8 +22,8 @@ def _loop_command() -> Command:
 
 
 def _assert_mirror_matches_the_database(api: Any) -> None:
-    from dashboard.resources import export
     from dashboard.models import Team
+    from dashboard.resources import export
 
     expected = Counter((d["kind"], d["metadata"]["name"]) for d in export(Team.objects.filter(slug="team-a"))
                        if d["kind"] not in ("Namespace", "Secret"))
@@ -31,7 +32,7 @@ def _assert_mirror_matches_the_database(api: Any) -> None:
 
 
 @pytest.mark.django_db(transaction=True)  # the loop closes old connections per turn, as in production
-def test_the_loop_backs_off_while_the_api_server_is_down_and_resumes(teams, k8s_api, settings):
+def test_the_loop_backs_off_while_the_api_server_is_down_and_resumes(teams: dict[str, Any], k8s_api: EmulatedAPI, settings: Any) -> None:
     from restores.models import RestoreSession
     from storage.models import BackupStorage
 

@@ -10,8 +10,9 @@ from __future__ import annotations
 import os
 import time
 import uuid
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 import pytest
 import yaml
@@ -40,20 +41,21 @@ def real_api(settings: Any, teams: Any) -> Iterator[Any]:
     for path in sorted(Path(ROOT / "deploy" / "crds").glob("*.yaml")):
         crd = yaml.safe_load(path.read_text())
         try:
-            extensions.create_custom_resource_definition(crd)
+            extensions.create_custom_resource_definition(crd)  # type: ignore[arg-type]  # the client sends a dict body as is
         except client.ApiException as e:
             if e.status != 409:
                 raise
     for path in sorted(Path(ROOT / "deploy" / "crds").glob("*.yaml")):
         name = yaml.safe_load(path.read_text())["metadata"]["name"]
         for _ in range(60):
-            conditions = extensions.read_custom_resource_definition(name).status.conditions or []
+            status = extensions.read_custom_resource_definition(name).status
+            conditions = (status.conditions if status is not None else None) or []
             if any(c.type == "Established" and c.status == "True" for c in conditions):
                 break
             time.sleep(0.5)
     core = client.CoreV1Api(api_client)
     for ns in (namespace, namespace + "-b"):
-        core.create_namespace({"metadata": {"name": ns}})
+        core.create_namespace(client.V1Namespace(metadata=client.V1ObjectMeta(name=ns)))
     try:
         yield client.CustomObjectsApi(api_client), namespace
     finally:

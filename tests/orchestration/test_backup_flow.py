@@ -225,7 +225,7 @@ def test_the_scheduler_retries_what_is_not_ready_once_a_minute(world):
     cmd = SchedulerCommand()
     cmd.identity = "test"
     cmd.redis = django_rq.get_connection("default")
-    assert cmd.reconcile() == ["initialize storage %d/local" % world["team"].pk]
+    assert cmd.reconcile() == [f"initialize storage {world['team'].pk}/local"]
     assert cmd.reconcile() == []  # not again within the minute
     work()
     assert BackupStorage.objects.get().phase == "Ready"

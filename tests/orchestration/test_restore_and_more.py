@@ -9,6 +9,7 @@ import sys
 import threading
 import time
 from datetime import timedelta
+from typing import Any
 
 import pytest
 from django.core.management import call_command
@@ -56,7 +57,7 @@ def test_a_restore_that_conflicts_says_which_index_failed(world, es_url):
     assert restore.phase == "Failed" and "conf-1" in restore.error
 
 
-def test_restore_command_waits_and_exits_nonzero_on_failure(world, es_url, capsys):
+def test_restore_command_waits_and_exits_nonzero_on_failure(world: dict[str, Any], es_url: str, capsys: pytest.CaptureFixture[str]) -> None:
     seed(es_url, "cmd-1", 5)
     config = make_config(world, "cmd-*")
     ready(world, config)
