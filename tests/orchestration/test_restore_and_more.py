@@ -180,3 +180,31 @@ def test_a_worker_killed_mid_backup_is_reaped_commits_nothing_and_the_next_run_s
     work()
     assert BackupSession.objects.order_by("-created").first().phase == "Succeeded"
     assert storage_flows.open_repository(repo).check().ok
+
+
+def test_failures_are_mailed_and_a_stale_schedule_alerts_once(world, es_url, settings, mailoutbox):
+    from datetime import timedelta
+
+    import django_rq
+    from django.utils import timezone
+
+    from backups.management.commands.scheduler import Command as SchedulerCommand
+    from backups.models import BackupConfiguration
+
+    team = world["team"]
+    team.notify_emails = "oncall@example.com\nsearch-team@example.com"
+    team.stale_after_hours = 1
+    team.save()
+    config = make_config(world, "mail-*")
+    sc = config.sessions.get()
+    sc.hooks = {"preBackup": [{"name": "gate", "kind": "elasticsearch", "method": "GET", "path": "missing-index-y/_count"}]}
+    sc.save()
+    ready(world, config)
+    assert len(mailoutbox) == 1 and "failed" in mailoutbox[0].subject
+    assert mailoutbox[0].to == ["oncall@example.com", "search-team@example.com"]
+    BackupConfiguration.objects.filter(pk=config.pk).update(created=timezone.now() - timedelta(hours=3))
+    cmd = SchedulerCommand()
+    cmd.identity, cmd.redis = "t", django_rq.get_connection("default")
+    assert cmd.stale_alerts(timezone.now()) == ["stale nightly/full"]
+    assert cmd.stale_alerts(timezone.now()) == []  # once per staleness window
+    assert "No successful backup of nightly/full" in mailoutbox[-1].subject
