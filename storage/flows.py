@@ -70,3 +70,35 @@ def prune_repository(repo: Repository) -> None:
     from storage import jobs
 
     transaction.on_commit(lambda: django_rq.get_queue("maintenance").enqueue(jobs.prune_repository, repo.pk))
+
+
+def delete_repository(repo: Repository) -> bool:
+    """Delete a repository row; with deletionPolicy WipeOut its files go too, in a job
+    (which needs the row's credentials, so the row goes last). True when deleted now."""
+    from storage import jobs
+    from storage.models import Repository as RepositoryRow
+
+    if repo.deletion_policy != RepositoryRow.DeletionPolicy.WIPE_OUT:
+        repo.delete()
+        return True
+    RepositoryRow.objects.filter(pk=repo.pk).update(
+        phase=RepositoryRow.Phase.NOT_READY, status_message="deleting: WipeOut removes every file of the repository"
+    )
+    transaction.on_commit(lambda: django_rq.get_queue("maintenance").enqueue(jobs.wipe_repository, repo.pk))
+    return False
+
+
+def delete_storage(storage: BackupStorage) -> bool:
+    """Delete a storage row and its repositories' rows; with WipeOut also every file under its prefix."""
+    from storage import jobs
+    from storage.models import BackupStorage as StorageRow
+
+    if storage.deletion_policy != StorageRow.DeletionPolicy.WIPE_OUT:
+        storage.repositories.all().delete()
+        storage.delete()
+        return True
+    StorageRow.objects.filter(pk=storage.pk).update(
+        phase=StorageRow.Phase.NOT_READY, status_message="deleting: WipeOut removes every file under the prefix"
+    )
+    transaction.on_commit(lambda: django_rq.get_queue("maintenance").enqueue(jobs.wipe_storage, storage.pk))
+    return False

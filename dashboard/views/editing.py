@@ -36,7 +36,7 @@ def edit(request: HttpRequest, form_class: type, *, instance: models.Model | Non
 
 
 def delete(request: HttpRequest, obj: models.Model, *, title: str, back_url: str, success_url: str,
-           losses: list[str], blockers: list[str] | None = None, perform: Callable[[], None] | None = None) -> HttpResponse:
+           losses: list[str], blockers: list[str] | None = None, perform: Callable[[], object] | None = None) -> HttpResponse:
     """GET: a confirmation page saying what will be lost. POST: delete (or refuse, with why)."""
     blockers = blockers or []
     if request.method == "POST" and not blockers:

@@ -18,6 +18,7 @@ from dashboard.views.access import (
     require_write,
     team_qs,
 )
+from storage import flows
 from storage.models import Repository
 
 
@@ -47,8 +48,6 @@ def repository_detail(request: DashboardRequest, uuid: str) -> HttpResponse:
 
 
 def _ensure(repo: Repository) -> None:
-    from storage import flows
-
     flows.initialize_repository(repo)
 
 
@@ -64,8 +63,6 @@ def repository_new(request: DashboardRequest) -> HttpResponse:
 @require_POST
 def repository_check(request: DashboardRequest, uuid: str) -> HttpResponse:
     repo = _get_repository_for_user(request, uuid, write=True)
-    from storage import flows
-
     flows.check_repository(repo)
     messages.success(request, f"Checking {repo.name}: every manifest and chunk is verified; the result appears here.")
     return redirect("dashboard:repository-detail", uuid=repo.uuid)
@@ -81,5 +78,7 @@ def repository_delete(request: DashboardRequest, uuid: str) -> HttpResponse:
     back = reverse("dashboard:repository-detail", args=[repo.uuid])
     return editing.delete(request, repo, title=f"Delete {repo.name}", back_url=back, success_url=reverse("dashboard:repository-list"),
                           losses=[f"{repo.snapshot_count} snapshots ({filesizeformat(repo.size_bytes)}) leave the dashboard; "
-                                  f"the files stay in {repo.storage.location()}/{repo.directory} unless the deletion policy is WipeOut."],
-                          blockers=blockers)
+                                  + (f"every file in {repo.storage.location()}/{repo.directory} is deleted (deletion policy WipeOut)."
+                                     if repo.deletion_policy == Repository.DeletionPolicy.WIPE_OUT else
+                                     f"the files stay in {repo.storage.location()}/{repo.directory} (deletion policy Delete).")],
+                          blockers=blockers, perform=lambda: flows.delete_repository(repo))

@@ -17,6 +17,7 @@ from dashboard.views.access import (
     require_write,
     team_qs,
 )
+from storage import flows
 from storage.models import BackupStorage, Repository
 
 
@@ -25,10 +26,6 @@ def _get_storage_for_user(request: DashboardRequest, uuid: str, write: bool = Fa
 
 
 def _initialize(storage: BackupStorage) -> None:
-    from storage import (
-        flows,  # the lead's orchestration; imported late so the views load without it
-    )
-
     flows.initialize_storage(storage)
 
 
@@ -85,13 +82,14 @@ def storage_delete(request: DashboardRequest, uuid: str) -> HttpResponse:
             blockers.append(f"Repository {r.name} is used by configuration {', '.join(configs)}: remove it there first.")
         if r.restore_sessions.exists():
             blockers.append(f"Repository {r.name} has restore sessions: delete them first.")
-    losses = [f"Repository {r.name}: {r.n} snapshot records, {filesizeformat(r.size_bytes)} "
-              f"(the files stay in {storage.location()} unless its deletion policy is WipeOut)." for r in repos]
+    wipe = storage.deletion_policy == BackupStorage.DeletionPolicy.WIPE_OUT
+    where = f"every file under {storage.location()} is deleted (deletion policy WipeOut)" if wipe else \
+        f"the files stay in {storage.location()} (deletion policy Delete)"
+    losses = [f"Repository {r.name}: {r.n} snapshot records, {filesizeformat(r.size_bytes)}; {where}." for r in repos] or \
+        [f"The storage record; {where}."]
 
     def perform() -> None:
-        for r in repos:
-            r.delete()
-        storage.delete()
+        flows.delete_storage(storage)
 
     return editing.delete(request, storage, title=f"Delete storage {storage.name}",
                           back_url=reverse("dashboard:storage-detail", args=[storage.uuid]),

@@ -230,3 +230,25 @@ def test_the_scheduler_retries_what_is_not_ready_once_a_minute(world):
     work()
     assert BackupStorage.objects.get().phase == "Ready"
     assert Repository.objects.get().phase == "Ready"  # initialized after its storage
+
+
+def test_wipeout_deletes_the_repositorys_files_and_delete_keeps_them(world, es_url):
+    seed(es_url, "wipe-1", 5)
+    config = make_config(world, "wipe-*")
+    ready(world, config)
+    repo = Repository.objects.get()
+    repo_dir = os.path.join(world["storage"].mount_path, repo.directory)
+    assert os.listdir(os.path.join(repo_dir, "snapshots"))
+    config.delete()
+    kept = f.repository(world["team"], "kept", storage_obj=BackupStorage.objects.get(), secret_obj=world["secret"])
+    storage_jobs.init_repository(kept.pk)
+    assert storage_flows.delete_repository(kept) is True
+    assert os.path.exists(os.path.join(world["storage"].mount_path, "kept", "repository.yaml"))  # Delete keeps the files
+    Repository.objects.filter(pk=repo.pk).update(deletion_policy="WipeOut")
+    repo.refresh_from_db()
+    assert storage_flows.delete_repository(repo) is False
+    assert Repository.objects.get(pk=repo.pk).status_message.startswith("deleting")
+    work()
+    assert not Repository.objects.filter(pk=repo.pk).exists()
+    remaining = [os.path.join(d, n) for d, _, names in os.walk(repo_dir) for n in names]
+    assert remaining == []
