@@ -3,6 +3,7 @@ from __future__ import annotations
 from typing import Any, TypeVar
 
 from django import forms
+from django.db import models
 
 from dashboard.models import Team
 
@@ -18,10 +19,20 @@ def field_as(form: forms.BaseForm, name: str, kind: type[F]) -> F:
     return field
 
 
+def https_formfield(field: models.Field, **kwargs: Any) -> forms.Field | None:
+    """Model fields → form fields, with URLs typed without a scheme read as https://
+    (Django 6's default, chosen now rather than warned about)."""
+    if isinstance(field, models.URLField):
+        kwargs.setdefault("assume_scheme", "https")
+    return field.formfield(**kwargs)
+
+
 class TeamModelForm(forms.ModelForm):
     """A ModelForm for a team-owned model: the instance gets the active team before
     validation (so model.clean() can check same-team references), and every foreign
     key choice is limited to that team."""
+
+    formfield_callback = https_formfield
 
     team_scoped: dict[str, Any] = {}
 

@@ -5,10 +5,13 @@ from typing import Any
 from django import forms
 from django.contrib.auth import get_user_model
 
+from dashboard.forms.base import https_formfield
 from dashboard.models import Membership, Team
 
 
 class TeamSettingsForm(forms.ModelForm):
+    formfield_callback = https_formfield
+
     class Meta:
         model = Team
         fields = ["name", "webhook_url", "notify_emails", "stale_after_hours"]
