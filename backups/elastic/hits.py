@@ -68,7 +68,17 @@ def parse_page(raw: bytes) -> Page:
         hl = hits.get("hits") or []
         page = Page(docs=len(hl), scroll_id=doc.get("_scroll_id"), pit_id=doc.get("pit_id"),
                     total=_total(hits), shard_failures=(doc.get("_shards") or {}).get("failures") or [])
-        page.lines = b"".join([_line(h["_id"], h.get("_routing"), _dumps(h["_source"])) for h in hl])
+        # orjson's output has no raw newlines (compact, newlines in strings escaped)
+        parts: list[bytes] = []
+        add = parts.extend
+        for h in hl:
+            routing = h.get("_routing")
+            if routing is None:
+                add((b'{"_id":', _dumps(h["_id"]), b',"_source":', _dumps(h["_source"]), b"}\n"))
+            else:
+                add((b'{"_id":', _dumps(h["_id"]), b',"_routing":', _dumps(routing), b',"_source":',
+                     _dumps(h["_source"]), b"}\n"))
+        page.lines = b"".join(parts)
         if hl:
             page.last_sort = hl[-1].get("sort")
         return page
