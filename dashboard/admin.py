@@ -3,6 +3,7 @@ from __future__ import annotations
 from typing import Any
 
 from django.contrib import admin
+from django.db import models
 from django.db.models import QuerySet
 from django.http import HttpRequest
 
@@ -14,6 +15,7 @@ class TeamScopedAdmin(admin.ModelAdmin):
     are not superusers see their teams' rows, and change them only as owner or operator."""
 
     team_field = "team"
+    formfield_overrides = {models.URLField: {"assume_scheme": "https"}}
 
     def get_queryset(self, request: HttpRequest) -> QuerySet:
         return self.model.objects.for_user(request.user).select_related(self.team_field)
@@ -70,6 +72,7 @@ class TeamAdmin(admin.ModelAdmin):
     search_fields = ["name", "slug"]
     readonly_fields = ["uuid", "created"]
     inlines = [MembershipInline]
+    formfield_overrides = {models.URLField: {"assume_scheme": "https"}}
 
     def get_queryset(self, request: HttpRequest) -> QuerySet:
         from django.db.models import Count

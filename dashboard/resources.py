@@ -80,8 +80,28 @@ def _doc_label(index: int, doc: Any) -> str:
     return f"doc {index}"
 
 
-def apply(docs: list[Any], *, dry_run: bool = False) -> list[str]:
-    """Create or update rows from manifests, all or nothing. Returns 'kind ns/name created|configured'."""
+def start_flows(objects: list[Any]) -> None:
+    """What saving these rows starts, as in the dashboard: storage and repository
+    initialization, a configuration's repositories (then its instant backup), a new
+    restore. Records (sessions, snapshots, finished restores) start nothing."""
+    from backups import flows as backup_flows
+    from restores import flows as restore_flows
+    from storage import flows as storage_flows
+
+    for obj in objects:
+        if isinstance(obj, BackupStorage) and not obj.is_ready():
+            storage_flows.initialize_storage(obj)
+        elif isinstance(obj, Repository) and not obj.is_ready():
+            storage_flows.initialize_repository(obj)
+        elif isinstance(obj, BackupConfiguration):
+            backup_flows.configuration_saved(obj)
+        elif isinstance(obj, RestoreSession) and obj.phase == RestoreSession.Phase.PENDING:
+            restore_flows.start_restore(obj)
+
+
+def apply(docs: list[Any], *, dry_run: bool = False, start: bool = True) -> list[str]:
+    """Create or update rows from manifests, all or nothing, then start what saving them
+    starts (unless `start` is False). Returns 'kind ns/name created|configured'."""
     indexed = []
     for i, doc in enumerate(docs, 1):
         label = _doc_label(i, doc)
@@ -96,6 +116,7 @@ def apply(docs: list[Any], *, dry_run: bool = False) -> list[str]:
         indexed.append((ORDER.index(kind), i, label, doc))
     indexed.sort(key=lambda t: (t[0], t[1]))
     results = []
+    applied: list[Any] = []
     with transaction.atomic():
         for _, _, label, raw in indexed:
             doc = Node(raw, "")
@@ -133,11 +154,13 @@ def apply(docs: list[Any], *, dry_run: bool = False) -> list[str]:
                     )
                 kind = BY_KIND[raw["kind"]]
                 existed = kind.model.objects.filter(team=team, name=name).exists()
-                kind.apply(doc, team, meta, name, uid)
+                applied.append(kind.apply(doc, team, meta, name, uid))
                 doc.done()
             except ManifestError as e:
                 raise ManifestError(f"{label}: {e.path}", e.message) from None
             results.append(f"{raw['kind']} {namespace}/{name} {'configured' if existed else 'created'}")
         if dry_run:
             transaction.set_rollback(True)
+        elif start:
+            start_flows(applied)
     return results

@@ -5,7 +5,14 @@ import logging
 from collections.abc import Iterator
 from typing import Any, BinaryIO
 
-from .base import AlreadyExists, Backend, BackendError, ErrorMappingReader, NotFound, join_key
+from .base import (
+    AlreadyExists,
+    Backend,
+    BackendError,
+    ErrorMappingReader,
+    NotFound,
+    join_key,
+)
 
 
 class AzureBackend(Backend):
@@ -45,7 +52,7 @@ class AzureBackend(Backend):
                 service = BlobServiceClient(account_url=url, credential=credential, **opts)
         except BackendError:
             raise
-        except Exception as e:  # noqa: BLE001
+        except Exception as e:
             raise BackendError(f"cannot set up an Azure client for container {bucket!r}: {e}; "
                                f"fix the connection string or account/key") from e
         self.endpoint = service.url
@@ -96,13 +103,13 @@ class AzureBackend(Backend):
             body = bytes(data) if isinstance(data, (bytes, bytearray, memoryview)) else data
             self.container.upload_blob(self._key(key), body, overwrite=not if_absent,
                                        max_concurrency=4)
-        except Exception as e:  # noqa: BLE001
+        except Exception as e:
             raise self._error(e, key) from e
 
     def get(self, key: str) -> bytes:
         try:
             return self.container.download_blob(self._key(key), max_concurrency=2).readall()
-        except Exception as e:  # noqa: BLE001
+        except Exception as e:
             raise self._error(e, key) from e
 
     def get_range(self, key: str, start: int, length: int) -> bytes:
@@ -111,7 +118,7 @@ class AzureBackend(Backend):
         try:
             return self.container.download_blob(self._key(key), offset=start,
                                                 length=length).readall()
-        except Exception as e:  # noqa: BLE001
+        except Exception as e:
             if getattr(e, "status_code", 0) == 416:
                 return b""
             raise self._error(e, key) from e
@@ -119,7 +126,7 @@ class AzureBackend(Backend):
     def open(self, key: str) -> BinaryIO:
         try:
             downloader = self.container.download_blob(self._key(key))
-        except Exception as e:  # noqa: BLE001
+        except Exception as e:
             raise self._error(e, key) from e
         return ErrorMappingReader(_ChunkReader(downloader.chunks()),  # type: ignore[return-value]
                                   lambda e: self._error(e, key))
@@ -130,13 +137,13 @@ class AzureBackend(Backend):
         try:
             for name in self.container.list_blob_names(name_starts_with=full or None):
                 yield name[strip:]
-        except Exception as e:  # noqa: BLE001
+        except Exception as e:
             raise self._error(e) from e
 
     def delete(self, key: str) -> None:
         try:
             self.container.delete_blob(self._key(key))
-        except Exception as e:  # noqa: BLE001
+        except Exception as e:
             err = self._error(e, key)
             if not isinstance(err, NotFound):
                 raise err from e
@@ -144,7 +151,7 @@ class AzureBackend(Backend):
     def exists(self, key: str) -> bool:
         try:
             return bool(self.container.get_blob_client(self._key(key)).exists())
-        except Exception as e:  # noqa: BLE001
+        except Exception as e:
             raise self._error(e, key) from e
 
     def close(self) -> None:

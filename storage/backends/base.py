@@ -105,7 +105,7 @@ class ErrorMappingReader(io.RawIOBase):
             return self._raw.read(size) or b""
         except BackendError:
             raise
-        except Exception as e:  # noqa: BLE001 - every SDK error is mapped to a BackendError
+        except Exception as e:
             raise self._mapper(e) from e
 
     def readinto(self, b: bytearray | memoryview) -> int:  # type: ignore[override]

@@ -5,7 +5,14 @@ import json
 from collections.abc import Iterator
 from typing import Any, BinaryIO
 
-from .base import AlreadyExists, Backend, BackendError, ErrorMappingReader, NotFound, join_key
+from .base import (
+    AlreadyExists,
+    Backend,
+    BackendError,
+    ErrorMappingReader,
+    NotFound,
+    join_key,
+)
 
 
 class GCSBackend(Backend):
@@ -41,7 +48,7 @@ class GCSBackend(Backend):
                                         client_options=options)
             else:
                 client = storage.Client(project=project or None, client_options=options)
-        except Exception as e:  # noqa: BLE001
+        except Exception as e:
             raise BackendError(f"cannot set up a GCS client for {self.describe()}: {e}; set "
                                f"GOOGLE_APPLICATION_CREDENTIALS or the storage's service "
                                f"account key") from e
@@ -92,13 +99,13 @@ class GCSBackend(Backend):
                                         **kwargs)
             else:
                 blob.upload_from_file(data, content_type="application/octet-stream", **kwargs)
-        except Exception as e:  # noqa: BLE001
+        except Exception as e:
             raise self._error(e, key) from e
 
     def get(self, key: str) -> bytes:
         try:
             return self.bucket.blob(self._key(key)).download_as_bytes()
-        except Exception as e:  # noqa: BLE001
+        except Exception as e:
             raise self._error(e, key) from e
 
     def get_range(self, key: str, start: int, length: int) -> bytes:
@@ -107,7 +114,7 @@ class GCSBackend(Backend):
         try:
             return self.bucket.blob(self._key(key)).download_as_bytes(
                 start=start, end=start + length - 1)
-        except Exception as e:  # noqa: BLE001
+        except Exception as e:
             if "416" in str(e):
                 return b""
             raise self._error(e, key) from e
@@ -118,7 +125,7 @@ class GCSBackend(Backend):
             if blob is None:
                 raise NotFound(f"gs://{self.bucket_name}/{self._key(key)} not found")
             reader = blob.open("rb", chunk_size=8 << 20)
-        except Exception as e:  # noqa: BLE001
+        except Exception as e:
             raise self._error(e, key) from e
         return ErrorMappingReader(reader, lambda e: self._error(e, key))  # type: ignore[return-value]
 
@@ -128,13 +135,13 @@ class GCSBackend(Backend):
         try:
             for blob in self.client.list_blobs(self.bucket_name, prefix=full):
                 yield blob.name[strip:]
-        except Exception as e:  # noqa: BLE001
+        except Exception as e:
             raise self._error(e) from e
 
     def delete(self, key: str) -> None:
         try:
             self.bucket.blob(self._key(key)).delete()
-        except Exception as e:  # noqa: BLE001
+        except Exception as e:
             err = self._error(e, key)
             if not isinstance(err, NotFound):
                 raise err from e
@@ -142,7 +149,7 @@ class GCSBackend(Backend):
     def exists(self, key: str) -> bool:
         try:
             return bool(self.bucket.blob(self._key(key)).exists())
-        except Exception as e:  # noqa: BLE001
+        except Exception as e:
             raise self._error(e, key) from e
 
     def close(self) -> None:

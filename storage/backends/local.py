@@ -9,7 +9,14 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import BinaryIO
 
-from .base import AlreadyExists, Backend, BackendError, ErrorMappingReader, NotFound, iter_chunks
+from .base import (
+    AlreadyExists,
+    Backend,
+    BackendError,
+    ErrorMappingReader,
+    NotFound,
+    iter_chunks,
+)
 
 
 class LocalBackend(Backend):

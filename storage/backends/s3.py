@@ -5,7 +5,14 @@ import threading
 from collections.abc import Iterator
 from typing import Any, BinaryIO
 
-from .base import AlreadyExists, Backend, BackendError, ErrorMappingReader, NotFound, join_key
+from .base import (
+    AlreadyExists,
+    Backend,
+    BackendError,
+    ErrorMappingReader,
+    NotFound,
+    join_key,
+)
 
 # Objects larger than this go up in parts (and in parallel): S3 rejects single PUTs
 # above 5 GiB and a failed part is cheaper to retry than a whole object.
@@ -73,7 +80,7 @@ class S3Backend(Backend):
         try:
             self.client = session.client("s3", endpoint_url=endpoint or None, config=config,
                                          verify=verify)
-        except Exception as e:  # noqa: BLE001
+        except Exception as e:
             raise BackendError(f"cannot set up an S3 client for {self.describe()}: {e}") from e
         self.transfer = TransferConfig(multipart_threshold=MULTIPART_THRESHOLD,
                                        multipart_chunksize=MULTIPART_CHUNKSIZE, max_concurrency=4,
@@ -144,7 +151,7 @@ class S3Backend(Backend):
                 # narrows the race, which callers tolerate (ids are unique or content-addressed).
                 raise AlreadyExists(f"s3://{self.bucket}/{k} already exists at {self.endpoint}")
             self.client.upload_fileobj(data, self.bucket, k, Config=self.transfer)
-        except Exception as e:  # noqa: BLE001
+        except Exception as e:
             raise self._error(_unwrap_transfer(e), key) from e
 
     def get(self, key: str) -> bytes:
@@ -154,7 +161,7 @@ class S3Backend(Backend):
                 return body.read()
             finally:
                 body.close()
-        except Exception as e:  # noqa: BLE001
+        except Exception as e:
             raise self._error(e, key) from e
 
     def get_range(self, key: str, start: int, length: int) -> bytes:
@@ -167,7 +174,7 @@ class S3Backend(Backend):
                 return body.read()
             finally:
                 body.close()
-        except Exception as e:  # noqa: BLE001
+        except Exception as e:
             if _code(e) == "InvalidRange":
                 return b""
             raise self._error(e, key) from e
@@ -175,7 +182,7 @@ class S3Backend(Backend):
     def open(self, key: str) -> BinaryIO:
         try:
             body = self.client.get_object(Bucket=self.bucket, Key=self._key(key))["Body"]
-        except Exception as e:  # noqa: BLE001
+        except Exception as e:
             raise self._error(e, key) from e
         return ErrorMappingReader(body, lambda e: self._error(e, key))  # type: ignore[return-value]
 
@@ -188,13 +195,13 @@ class S3Backend(Backend):
             for page in pages:
                 for obj in page.get("Contents", []):
                     yield obj["Key"][strip:]
-        except Exception as e:  # noqa: BLE001
+        except Exception as e:
             raise self._error(e) from e
 
     def delete(self, key: str) -> None:
         try:
             self.client.delete_object(Bucket=self.bucket, Key=self._key(key))
-        except Exception as e:  # noqa: BLE001
+        except Exception as e:
             err = self._error(e, key)
             if not isinstance(err, NotFound):
                 raise err from e
@@ -203,7 +210,7 @@ class S3Backend(Backend):
         try:
             self.client.head_object(Bucket=self.bucket, Key=self._key(key))
             return True
-        except Exception as e:  # noqa: BLE001
+        except Exception as e:
             err = self._error(e, key)
             if isinstance(err, NotFound):
                 return False

@@ -2,8 +2,13 @@
 from __future__ import annotations
 
 from .check import CheckResult
-from .format import (CorruptChunk, LockedError, RepositoryError, SnapshotNotFound,
-                     WrongPassword)
+from .format import (
+                     CorruptChunk,
+                     LockedError,
+                     RepositoryError,
+                     SnapshotNotFound,
+                     WrongPassword,
+)
 from .manifest import Manifest, StreamEntry, StreamInfo
 from .prune import PruneResult
 from .repository import ForgetResult, Repository

@@ -7,7 +7,13 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from .crypto import DecryptError
-from .format import DATA_PREFIX, SNAPSHOTS_PREFIX, CorruptChunk, SnapshotNotFound, chunk_key
+from .format import (
+    DATA_PREFIX,
+    SNAPSHOTS_PREFIX,
+    CorruptChunk,
+    SnapshotNotFound,
+    chunk_key,
+)
 
 if TYPE_CHECKING:
     from .repository import Repository

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator
+from concurrent.futures import Future
 
 from .format import CHUNK_AVG, CHUNK_MAX, CHUNK_MIN
 
@@ -57,3 +58,37 @@ def chunk_stream(data: Iterable[bytes], *, min_size: int = CHUNK_MIN, avg_size: 
         del buf[:consumed]
         if eof and not buf:
             return
+
+
+class BackgroundHasher:
+    """sha256 of a sequence of pieces, computed on another thread.
+
+    hashlib releases the GIL on large inputs, so this takes the stream hash off the path
+    between the chunker (or reader) and its consumer. At most one piece waits.
+    """
+
+    def __init__(self) -> None:
+        import hashlib
+        from concurrent.futures import ThreadPoolExecutor
+
+        self._sha = hashlib.sha256()
+        self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="stream-hash")
+        self._pending: Future[None] | None = None
+
+    def update(self, data: bytes) -> None:
+        if self._pending is not None:
+            self._pending.result()
+        self._pending = self._pool.submit(self._sha.update, data)
+
+    def hexdigest(self) -> str:
+        if self._pending is not None:
+            self._pending.result()
+            self._pending = None
+        return self._sha.hexdigest()
+
+    def close(self) -> None:
+        """Wait for the last piece and stop the thread; hexdigest() still works after."""
+        if self._pending is not None:
+            self._pending.result()
+            self._pending = None
+        self._pool.shutdown(wait=True)

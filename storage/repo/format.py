@@ -49,7 +49,7 @@ def isoformat(t: dt.datetime) -> str:
 
 
 def parse_time(s: str) -> dt.datetime:
-    t = dt.datetime.fromisoformat(s.replace("Z", "+00:00"))
+    t = dt.datetime.fromisoformat(s)
     return t if t.tzinfo else t.replace(tzinfo=dt.UTC)
 
 

@@ -18,9 +18,16 @@ import socket
 import threading
 import time
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Self
 
-from .format import LOCKS_PREFIX, LockedError, RepositoryError, isoformat, parse_time, utcnow
+from .format import (
+    LOCKS_PREFIX,
+    LockedError,
+    RepositoryError,
+    isoformat,
+    parse_time,
+    utcnow,
+)
 
 if TYPE_CHECKING:
     from storage.backends import Backend
@@ -144,10 +151,10 @@ class Lock:
             raise RepositoryError(f"the {self.kind} lock on repository {self.repo_name} "
                                   f"expired before it could be refreshed; not committing")
 
-    def __enter__(self) -> Lock:
+    def __enter__(self) -> Self:
         return self
 
-    def __exit__(self, *exc: Any) -> None:
+    def __exit__(self, *exc: object) -> None:
         self.release()
 
 

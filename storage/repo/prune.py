@@ -32,7 +32,7 @@ def prune(repo: Repository, *, workers: int = 8, dry_run: bool = False) -> Prune
                 manifest = repo.manifest(snapshot_id, cached=False)
             except SnapshotNotFound:
                 continue  # forgotten meanwhile: its chunks are no longer referenced
-            except Exception as e:  # noqa: BLE001
+            except Exception as e:
                 # Without every manifest we cannot know what is referenced.
                 raise RepositoryError(f"prune refused: snapshot {snapshot_id[:8]} in repository "
                                       f"{repo.name} is unreadable ({e}); run check") from e

@@ -2,11 +2,11 @@
 from __future__ import annotations
 
 import collections
-import hashlib
 from collections.abc import Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from typing import TYPE_CHECKING
 
+from .chunking import BackgroundHasher
 from .crypto import DecryptError
 from .format import CorruptChunk, RepositoryError, chunk_key
 from .writer import retrying
@@ -44,7 +44,7 @@ def read_stream(repo: Repository, manifest: Manifest, name: str, *, workers: int
     if entry is None:
         raise RepositoryError(f"snapshot {manifest.short_id} has no stream {name!r} "
                               f"(it has: {', '.join(sorted(manifest.streams)) or 'none'})")
-    sha = hashlib.sha256()
+    sha = BackgroundHasher()
     pending: collections.deque[Future[bytes]] = collections.deque()
     ids = iter(entry.chunks)
     pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="chunk-read")
@@ -67,6 +67,7 @@ def read_stream(repo: Repository, manifest: Manifest, name: str, *, workers: int
             raise CorruptChunk(f"stream {name!r} of snapshot {manifest.short_id} does not match "
                                f"its recorded sha256", snapshot_id=manifest.id, stream=name)
     finally:
+        sha.close()
         for f in pending:
             f.cancel()
         pool.shutdown(wait=True, cancel_futures=True)

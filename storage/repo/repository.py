@@ -13,9 +13,24 @@ from typing import TYPE_CHECKING, Any
 import yaml
 
 from .crypto import Cipher, DecryptError, MasterKeys, unwrap_keys, wrap_keys
-from .format import (CHUNK_AVG, CHUNK_MAX, CHUNK_MIN, CONFIG_KEY, DATA_PREFIX, FORMAT_NAME,
-                     FORMAT_VERSION, KEYS_PREFIX, SNAPSHOTS_PREFIX, ZSTD_LEVEL, RepositoryError,
-                     SnapshotNotFound, WrongPassword, isoformat, snapshot_key, utcnow)
+from .format import (
+    CHUNK_AVG,
+    CHUNK_MAX,
+    CHUNK_MIN,
+    CONFIG_KEY,
+    DATA_PREFIX,
+    FORMAT_NAME,
+    FORMAT_VERSION,
+    KEYS_PREFIX,
+    SNAPSHOTS_PREFIX,
+    ZSTD_LEVEL,
+    RepositoryError,
+    SnapshotNotFound,
+    WrongPassword,
+    isoformat,
+    snapshot_key,
+    utcnow,
+)
 from .locks import DEFAULT_TTL, Lock, remove_locks
 from .manifest import Manifest
 from .retention import RetentionRules, apply_retention

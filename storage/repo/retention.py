@@ -16,7 +16,7 @@ import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
-_PERIOD = re.compile(r"(\d+)\s*(mo|[smhdwy])", re.I)
+_PERIOD = re.compile(r"(\d+)\s*(mo|[smhdwy])", re.IGNORECASE)
 _UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 7 * 86400, "mo": 30 * 86400,
           "y": 365 * 86400}
 

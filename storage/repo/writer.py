@@ -1,16 +1,15 @@
 """The snapshot writer: chunks streams, uploads new chunks in parallel, commits the manifest last."""
 from __future__ import annotations
 
-import hashlib
 import secrets
 import socket
 import threading
 import time
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
-from typing import TYPE_CHECKING, Any, BinaryIO, TypeVar
+from typing import TYPE_CHECKING, Any, BinaryIO, Self, TypeVar
 
-from .chunking import chunk_stream
+from .chunking import BackgroundHasher, chunk_stream
 from .format import RepositoryError, chunk_key, snapshot_key, utcnow
 from .manifest import Manifest, StreamEntry, StreamInfo
 
@@ -103,7 +102,7 @@ class SnapshotWriter:
              meta: dict[str, Any]) -> StreamInfo:
         repo = self.repo
         cipher = repo.cipher
-        sha = hashlib.sha256()
+        sha = BackgroundHasher()
         results: list[list[Any]] = []  # per chunk: [id, size, new, stored, waited_on]
         errors: list[BaseException] = []
         waits: list[_Upload] = []
@@ -132,17 +131,21 @@ class SnapshotWriter:
 
         size = 0
         futures = []
-        for chunk in chunk_stream(iter_source(data), **repo.chunker_params):
-            if errors:
-                break
-            sha.update(chunk)
-            size += len(chunk)
-            slot: list[Any] = [None, len(chunk), False, 0, None]
-            results.append(slot)
-            self._slots.acquire()
-            futures.append(self._pool.submit(work, slot, chunk))
-        for f in futures:
-            f.result()
+        try:
+            for chunk in chunk_stream(iter_source(data), **repo.chunker_params):
+                if errors:
+                    break
+                sha.update(chunk)
+                size += len(chunk)
+                slot: list[Any] = [None, len(chunk), False, 0, None]
+                results.append(slot)
+                self._slots.acquire()
+                futures.append(self._pool.submit(work, slot, chunk))
+        finally:
+            for f in futures:
+                f.result()
+            sha.close()
+        digest = sha.hexdigest()
         for slot in results:
             if slot[4] is not None:
                 waits.append(slot[4])
@@ -154,7 +157,7 @@ class SnapshotWriter:
             err = errors[0]
             raise RepositoryError(f"storing stream {name!r} in repository {repo.name} failed: "
                                   f"{err}") from err
-        entry = StreamEntry(name=name, size=size, sha256=sha.hexdigest(), meta=meta,
+        entry = StreamEntry(name=name, size=size, sha256=digest, meta=meta,
                             chunks=[s[0] for s in results], sizes=[s[1] for s in results])
         with self._streams_lock:
             self.streams[name] = entry
@@ -217,8 +220,8 @@ class SnapshotWriter:
         self._pool.shutdown(wait=True, cancel_futures=True)
         self.lock.release()
 
-    def __enter__(self) -> SnapshotWriter:
+    def __enter__(self) -> Self:
         return self
 
-    def __exit__(self, *exc: Any) -> None:
+    def __exit__(self, *exc: object) -> None:
         self.close()

@@ -58,7 +58,7 @@ def start_seaweedfs(tmp_path: Path, *, timeout: float = 60.0) -> Iterator[Seawee
            f"-s3.port={ports['s3']}", f"-s3.port.grpc={ports['s3'] + 10000}",
            f"-s3.port.iceberg={extra['iceberg']}", f"-s3.port.lance={extra['lance']}",
            f"-admin.port={ports['admin']}", f"-admin.port.grpc={ports['admin'] + 10000}",
-           f"-webdav=false", f"-webdav.port={ports['webdav']}",
+           "-webdav=false", f"-webdav.port={ports['webdav']}",
            f"-metricsPort={extra['metrics']}", f"-s3.metricsPort={extra['s3metrics']}",
            f"-debug.port={extra['debug']}", f"-s3.debug.port={extra['s3debug']}",
            f"-s3.config={config}", "-admin.ui=false",

@@ -6,8 +6,15 @@ import threading
 
 import pytest
 
-from storage.backends import (AlreadyExists, Backend, BackendError, NotFound, backend_from_url,
-                              init_storage, open_backend)
+from storage.backends import (
+    AlreadyExists,
+    Backend,
+    BackendError,
+    NotFound,
+    backend_from_url,
+    init_storage,
+    open_backend,
+)
 
 
 def test_it_round_trips_bytes_and_streams(backend: Backend) -> None:

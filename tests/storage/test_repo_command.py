@@ -85,17 +85,17 @@ def test_the_exit_status_and_standard_error_of_a_real_run(tmp_path: Path, pwfile
     env = {**os.environ, "DATABASE_URL": f"sqlite:///{tmp_path}/absent/db.sqlite3"}
     base = [sys.executable, "manage.py", "repo", "--url", f"file://{tmp_path}/repo",
             "--password-file", pwfile]
-    ok = subprocess.run([*base, "init"], cwd=ROOT, env=env, capture_output=True, timeout=60)
+    ok = subprocess.run([*base, "init"], cwd=ROOT, env=env, capture_output=True, timeout=60, check=False)
     assert ok.returncode == 0, ok.stderr
     data = b'{"doc":1}\n' * 5000
     ok = subprocess.run([*base, "backup", "idx"], input=data, cwd=ROOT, env=env,
-                        capture_output=True, timeout=60)
+                        capture_output=True, timeout=60, check=False)
     assert ok.returncode == 0, ok.stderr
     cat = subprocess.run([*base, "cat", "latest", "idx"], cwd=ROOT, env=env, capture_output=True,
-                         timeout=60)
+                         timeout=60, check=False)
     assert cat.returncode == 0 and cat.stdout == data
     fail = subprocess.run([*base, "ls", "deadbeef"], cwd=ROOT, env=env, capture_output=True,
-                          timeout=60)
+                          timeout=60, check=False)
     assert fail.returncode == 1
     assert fail.stderr.decode().strip().count("\n") == 0
     assert "no snapshot 'deadbeef'" in fail.stderr.decode()

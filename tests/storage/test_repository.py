@@ -7,7 +7,13 @@ import time
 import pytest
 
 from storage.backends import Backend
-from storage.repo import (CorruptChunk, LockedError, Repository, RepositoryError, WrongPassword)
+from storage.repo import (
+    CorruptChunk,
+    LockedError,
+    Repository,
+    RepositoryError,
+    WrongPassword,
+)
 from storage.repo.format import DATA_PREFIX, LOCKS_PREFIX, SNAPSHOTS_PREFIX
 
 from .streams import ndjson_stream

@@ -17,6 +17,10 @@ class Command(BaseCommand):
     def add_arguments(self, parser: Any) -> None:
         parser.add_argument("-f", "--filename", action="append", required=True, help="YAML file, or - for standard input")
         parser.add_argument("--dry-run", action="store_true", help="Validate and report, change nothing")
+        parser.add_argument(
+            "--no-start", action="store_true",
+            help="Only write the rows: no storage/repository initialization, instant backup or restore job",
+        )
 
     def handle(self, *args: Any, **options: Any) -> None:
         docs: list[Any] = []
@@ -29,7 +33,7 @@ class Command(BaseCommand):
             except yaml.YAMLError as e:
                 raise CommandError(f"{name}: not valid YAML: {e}") from None
         try:
-            results = apply(docs, dry_run=options["dry_run"])
+            results = apply(docs, dry_run=options["dry_run"], start=not options["no_start"])
         except ManifestError as e:
             raise CommandError(str(e)) from None
         except ValidationError as e:

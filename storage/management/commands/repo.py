@@ -13,7 +13,7 @@ import json
 import sys
 from argparse import ArgumentParser
 from pathlib import Path
-from typing import Any, BinaryIO
+from typing import Any, BinaryIO, ClassVar
 
 from django.core.management.base import BaseCommand, CommandError
 
@@ -33,9 +33,9 @@ def _size(n: float) -> str:
 class Command(BaseCommand):
     help = "Operate on a Stashboard repository with only its URL and password."
     # No system checks and no model use: this must work when the database is empty or gone.
-    requires_system_checks: list[str] = []
+    requires_system_checks: ClassVar[list[str]] = []
     requires_migrations_checks = False
-    stealth_options = ("stdin_binary", "stdout_binary")
+    stealth_options: ClassVar[tuple[str, ...]] = ("stdin_binary", "stdout_binary")
 
     def add_arguments(self, parser: ArgumentParser) -> None:
         parser.add_argument("--url", required=True, help="repository location")
@@ -152,8 +152,7 @@ class Command(BaseCommand):
 
     def _cat(self, repo: Any, o: dict[str, Any]) -> None:
         out: BinaryIO = o.get("stdout_binary") or sys.stdout.buffer
-        for part in repo.read_stream(o["snapshot"], o["stream"]):
-            out.write(part)
+        out.writelines(repo.read_stream(o["snapshot"], o["stream"]))
         out.flush()
 
     def _check(self, repo: Any, o: dict[str, Any]) -> None:
