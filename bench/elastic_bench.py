@@ -216,8 +216,10 @@ def main() -> None:
         # 4. raw bulk write limit
         dt, out, _ = run(timed_rss(f"{py} {args.anchor}/rawwrite.py {ref} --index bench-rawwrite --like {INDEX} "
                                    "--batch 5000 --senders 2", f"{W}/4.rss"), env, shell=True)
-        log("4_raw_bulk_write", {"secs": dt, **json.loads(out.strip().splitlines()[-1]),
-                                 "peak_rss_mb": rss_of(f"{W}/4.rss")})
+        r4 = json.loads(out.strip().splitlines()[-1])
+        # rawwrite's own "secs" leaves out its process start and index creation: the stricter
+        # limit, used as the engine time; "secs" is the wall time like every other step
+        log("4_raw_bulk_write", {**r4, "engine_secs": r4["secs"], "secs": dt, "peak_rss_mb": rss_of(f"{W}/4.rss")})
         run(["curl", "-s", "-XDELETE", f"{url}/bench-rawwrite"])
 
         # 5. anchor restore: restic dump | elasticdump
