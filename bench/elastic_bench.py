@@ -149,7 +149,8 @@ def main() -> None:
     ap.add_argument("--second", action="store_true")
     ap.add_argument("--slices", type=int, default=4)
     ap.add_argument("--workers", type=int, default=2)
-    ap.add_argument("--bulk-bytes", type=int, default=10 * 1024 * 1024)
+    # the raw writer sends 5000 documents (~3.4 MB) per bulk: compare at the same size
+    ap.add_argument("--bulk-bytes", type=int, default=3_400_000)
     ap.add_argument("--anchor", default="/work/shared/anchor-bench")
     ap.add_argument("--anchor-home", default="/tmp/anchor-bench")
     ap.add_argument("--workdir", default="/tmp/elastic-bench")
@@ -216,8 +217,10 @@ def main() -> None:
         # 4. raw bulk write limit
         dt, out, _ = run(timed_rss(f"{py} {args.anchor}/rawwrite.py {ref} --index bench-rawwrite --like {INDEX} "
                                    "--batch 5000 --senders 2", f"{W}/4.rss"), env, shell=True)
-        log("4_raw_bulk_write", {"secs": dt, **json.loads(out.strip().splitlines()[-1]),
-                                 "peak_rss_mb": rss_of(f"{W}/4.rss")})
+        r4 = json.loads(out.strip().splitlines()[-1])
+        # rawwrite's own "secs" leaves out its process start and index creation: the stricter
+        # limit, used as the engine time; "secs" is the wall time like every other step
+        log("4_raw_bulk_write", {**r4, "engine_secs": r4["secs"], "secs": dt, "peak_rss_mb": rss_of(f"{W}/4.rss")})
         run(["curl", "-s", "-XDELETE", f"{url}/bench-rawwrite"])
 
         # 5. anchor restore: restic dump | elasticdump

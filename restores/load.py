@@ -169,6 +169,12 @@ class _IndexLoad:
                 r = self.conn.request("POST", self.path, raw=batch.body, ctype="application/x-ndjson",
                                       index=self.target, privilege=f"write (or index) on index {self.target}")
             except ClusterError as e:
+                if e.status == 413 and batch.n > 1:
+                    # larger than the server's http.max_content_length: halve and go on
+                    half = batch.n // 2
+                    self.send(_items(batch, range(half)))
+                    batch = _items(batch, range(half, batch.n))
+                    continue
                 if e.permanent:
                     self._fail([(_id_of(batch.item(k)), str(e)) for k in range(batch.n)])
                     return

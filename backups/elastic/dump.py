@@ -326,7 +326,7 @@ def dump_index(conn: Connection, writer: Any, info: IndexInfo, params: DumpParam
     # without the refresh, writes acknowledged but not yet searchable would be in the
     # fingerprint and missing from the stream: never reuse then
     if params.skip_unchanged and prev is not None and prev.meta.get("fingerprint") == fp \
-            and prev.meta.get("complete") and params.refresh:
+            and prev.meta.get("complete") and prev.meta.get("format") == FORMAT and params.refresh:
         reuse_meta = dict(meta, docs=prev.meta.get("docs", 0), complete=True,
                           reused_from=getattr(previous, "id", None), read_mode=prev.meta.get("read_mode"),
                           count_source=prev.meta.get("count_source"))

@@ -2,15 +2,12 @@
 
 A dump line is `{"_id":…,"_routing":…(when set),"_source":<the raw bytes>}\\n`.
 Parsing `_source` into Python and serializing it again would lose digits (floats beyond
-double precision, integers beyond 64 bits, `1.50` → `1.5`), so:
-
-- fast path: orjson parses the page; if orjson's re-serialization of the whole page is
-  byte-identical to what the server sent, every `_source` re-serializes to exactly its
-  original bytes (the page is their concatenation with identical prefixes), so
-  `orjson.dumps(hit["_source"])` is faithful. One extra dumps + memcmp per page.
-- exact path: otherwise (a big integer orjson refuses, whitespace or escapes orjson
-  would write differently) walk the page with the stdlib's C scanner and slice each
-  `_source` value out of the decoded text.
+double precision, integers beyond 64 bits, `1.50` → `1.5`), so the page is walked with
+the stdlib's C scanner and each `_source` value is sliced out of the decoded text as the
+server sent it. Only the hit's small fields become Python objects for longer than a
+moment: measured on 5,000-document pages this costs the same CPU as orjson parsing the
+whole page and re-serializing each `_source`, with a quarter of the peak memory (the
+scanner's objects for one `_source` are freed before the next is read).
 """
 from __future__ import annotations
 
@@ -34,7 +31,6 @@ class Page:
     scroll_id: str | None = None
     pit_id: str | None = None
     total: int | None = None              # only when the server says relation "eq"
-    exact_path: bool = False
     shard_failures: list[Any] = field(default_factory=list)
 
 
@@ -59,19 +55,6 @@ def _total(hits: dict[str, Any]) -> int | None:
 
 def parse_page(raw: bytes) -> Page:
     """Parse one `_search` / scroll response into dump lines."""
-    try:
-        doc = orjson.loads(raw)
-    except orjson.JSONDecodeError:
-        doc = None
-    if doc is not None and _dumps(doc) == raw:
-        hits = doc.get("hits") or {}
-        hl = hits.get("hits") or []
-        page = Page(docs=len(hl), scroll_id=doc.get("_scroll_id"), pit_id=doc.get("pit_id"),
-                    total=_total(hits), shard_failures=(doc.get("_shards") or {}).get("failures") or [])
-        page.lines = b"".join([_line(h["_id"], h.get("_routing"), _dumps(h["_source"])) for h in hl])
-        if hl:
-            page.last_sort = hl[-1].get("sort")
-        return page
     return _parse_exact(raw)
 
 
@@ -124,7 +107,7 @@ def _walk_object(s: str, i: int, handle) -> int:  # type: ignore[no-untyped-def]
 
 def _parse_exact(raw: bytes) -> Page:
     s = raw.decode("utf-8")
-    page = Page(exact_path=True)
+    page = Page()
     out: list[bytes] = []
 
     def value(start: int) -> tuple[Any, int]:

@@ -318,3 +318,26 @@ def test_settings_another_distribution_refuses_are_dropped_and_said(conn, http, 
     assert st["number_of_shards"] == "2" and st["refresh_interval"] == "5s" and st["number_of_replicas"] == "1"
     if conn.info.get("cluster_name") == "osmem":
         assert any("index.lifecycle" in x and "dropped" in x for x in res.warnings)
+
+
+def test_a_bulk_too_large_for_the_server_is_split(cluster_url, http, names, repo, proxy):
+    idx = names("toolarge")
+    http.create(idx)
+    http.bulk(idx, [(str(i), b'{"n":%d,"pad":"%s"}' % (i, b"z" * 100), None) for i in range(40)])
+    c = connect(ClusterConfig(urls=[proxy.url]))
+    m = backup(c, repo, [idx], metadata_kinds=())
+    http.delete(idx)
+    sizes = []
+
+    def limit(method, path, body):
+        if "_bulk" in path:
+            sizes.append(len(body))
+            if len(body) > 1500:
+                return 413, b'{"error":{"type":"content_too_long","reason":"too long"},"status":413}'
+        return None
+
+    proxy.rule = limit
+    res = load_snapshot(c, m, open_stream=lambda n: repo.read_stream(m, n),
+                        params=LoadParams(metadata_kinds=(), bulk_bytes=1_000_000))
+    assert res.ok, res.indices
+    assert res.indices[idx]["count"] == 40 and max(sizes) > 1500
