@@ -7,7 +7,7 @@ from django.template.defaultfilters import filesizeformat
 
 from backups import flows
 from backups.models import BackupConfiguration, BackupSession, BackupSessionConfig, Cluster, Snapshot
-from dashboard.admin import TeamScopedAdmin
+from dashboard.admin import TeamScopedAdmin, TenancyInlineMixin
 
 
 @admin.register(Cluster)
@@ -23,7 +23,7 @@ class ClusterAdmin(TeamScopedAdmin):
         return urls[0] + (f" (+{len(urls) - 1})" if len(urls) > 1 else "") if urls else ""
 
 
-class BackupSessionConfigInline(admin.StackedInline):
+class BackupSessionConfigInline(TenancyInlineMixin, admin.StackedInline):
     model = BackupSessionConfig
     extra = 0
     filter_horizontal = ["repositories"]
@@ -69,7 +69,7 @@ class BackupConfigurationAdmin(TeamScopedAdmin):
         return obj.last_session  # type: ignore[attr-defined]
 
 
-class SnapshotInline(admin.TabularInline):
+class SnapshotInline(TenancyInlineMixin, admin.TabularInline):
     model = Snapshot
     extra = 0
     can_delete = False

@@ -60,10 +60,49 @@ class TeamScopedAdmin(admin.ModelAdmin):
         return super().formfield_for_manytomany(db_field, request, **kwargs)
 
 
+class TenancyInlineMixin:
+    """Inline rows are part of their parent: whoever may change the parent (by team role,
+    not by Django model permissions, which our users do not carry) may change them."""
+
+    def _parent_writable(self, request: HttpRequest, obj: Any) -> bool:
+        if request.user.is_superuser:
+            return True
+        if obj is None:
+            return Membership.objects.filter(user_id=request.user.pk or 0, role__in=WRITE_ROLES).exists()
+        return type(obj).objects.writable_by(request.user).filter(pk=obj.pk).exists()
+
+    def has_view_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return bool(request.user.is_active and request.user.is_staff)
+
+    def has_add_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return self._parent_writable(request, obj)
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return self._parent_writable(request, obj)
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return self._parent_writable(request, obj)
+
+
 class MembershipInline(admin.TabularInline):
     model = Membership
     extra = 1
     autocomplete_fields = ["user"]
+
+    def _owner(self, request: HttpRequest, obj: Any) -> bool:
+        return bool(request.user.is_superuser or (obj is not None and obj.role_of(request.user) == Membership.Role.OWNER))
+
+    def has_view_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return bool(request.user.is_active and request.user.is_staff)
+
+    def has_add_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return self._owner(request, obj)
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return self._owner(request, obj)
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return self._owner(request, obj)
 
 
 @admin.register(Team)

@@ -125,3 +125,23 @@ def test_anonymous_users_see_nothing(world):
 
     for model in MODELS:
         assert not model.objects.for_user(AnonymousUser()).exists()
+
+
+def test_an_owner_adds_a_member_in_the_admin(world, client, django_user_model):
+    from dashboard.models import Membership
+
+    team = world["a"]
+    dave = django_user_model.objects.create_user("dave", password="pw")
+    existing = list(Membership.objects.filter(team=team).order_by("pk"))
+    data = {"name": team.name, "slug": team.slug, "webhook_url": "", "notify_emails": "", "stale_after_hours": 26,
+            "memberships-TOTAL_FORMS": len(existing) + 1, "memberships-INITIAL_FORMS": len(existing),
+            "memberships-MIN_NUM_FORMS": 0, "memberships-MAX_NUM_FORMS": 1000}
+    for i, m in enumerate(existing):
+        data.update({f"memberships-{i}-id": m.pk, f"memberships-{i}-team": team.pk, f"memberships-{i}-user": m.user_id,
+                     f"memberships-{i}-role": m.role})
+    n = len(existing)
+    data.update({f"memberships-{n}-team": team.pk, f"memberships-{n}-user": dave.pk, f"memberships-{n}-role": "operator"})
+    client.force_login(world["alice"])
+    response = client.post(reverse("admin:dashboard_team_change", args=[team.pk]), data)
+    assert response.status_code == 302, response.content.decode()[:2000]
+    assert Membership.objects.get(team=team, user=dave).role == "operator"
