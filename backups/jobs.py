@@ -58,6 +58,28 @@ def dump_params(params: dict[str, Any]) -> Any:
     )
 
 
+def expected_docs(conn: Any, params: Any) -> int | None:
+    """Documents the dump will cover, known before it starts, so that progress and ETA
+    are about the whole run (None when the cluster will not say)."""
+    from urllib.parse import quote
+
+    from backups.elastic.metadata import list_indices, select_indices
+
+    try:
+        if conn.dialect is None:
+            conn.identify()
+        names = [i.name for i in select_indices(list_indices(conn), params.include, params.exclude, params.include_hidden)
+                 if i.status == "open"]
+        total = 0
+        for start in range(0, len(names), 50):  # bounded URL length
+            group = ",".join(quote(n, safe="") for n in names[start:start + 50])
+            total += int(conn.json("GET", f"/{group}/_count?ignore_unavailable=true")["count"])
+        return total or None
+    except Exception as e:  # progress is a nicety: never fail a backup over it
+        log.info("could not count the documents to back up: %s", e)
+        return None
+
+
 def connect(cluster: Any) -> Any:
     from backups.elastic.connection import ClusterConfig
     from backups.elastic.connection import connect as engine_connect
@@ -128,12 +150,19 @@ def _dump(snap: Snapshot, session: BackupSession, session_config: BackupSessionC
     params = session_config.params()
     previous = engine.latest(where=lambda m: m.status == "Succeeded") if params["skip_unchanged"] else None
     totals: dict[str, int] = {}
+    done_docs: dict[str, int] = {}
+    done_bytes: dict[str, int] = {}
+    expected = expected_docs(conn, dump_params(params))
 
     def progress(event: Any) -> None:
         if event.total is not None:
             totals[event.index] = event.total
-        beat.update(docs=event.run_docs, bytes=event.run_bytes, index=event.index, index_docs=event.docs,
-                    index_total=event.total, total_docs=sum(totals.values()) or None, phase=event.phase)
+        # Per index, so an index referenced unchanged from the previous snapshot counts as done.
+        done_docs[event.index] = event.docs
+        done_bytes[event.index] = event.bytes
+        beat.update(docs=sum(done_docs.values()), bytes=sum(done_bytes.values()), index=event.index,
+                    index_docs=event.docs, index_total=event.total,
+                    total_docs=expected or sum(totals.values()) or None, phase=event.phase)
 
     meta = {
         "configuration": str(session.configuration.uuid),

@@ -28,13 +28,15 @@ def summarize(progress: dict[str, Any] | None, started: datetime | None) -> dict
     eta = _first(p, "eta", "eta_seconds")
     if eta is None and total and rate:
         eta = max(total - docs, 0) / rate if rate > 0 else None
-    # The job learns each index's size as it reaches it, so only the current index has
-    # a trustworthy total: the bar shows that index's progress when it is known.
+    # Jobs count the whole run's documents before they start (total_docs), so the bar is
+    # the run's progress; a row without that total shows the current index's instead.
     index_docs, index_total = p.get("index_docs"), p.get("index_total")
-    if index_total:
-        percent: int | None = min(100, int(int(index_docs or 0) * 100 / int(index_total)))
+    if total:
+        percent: int | None = min(100, int(docs * 100 / total))
+    elif index_total:
+        percent = min(100, int(int(index_docs or 0) * 100 / int(index_total)))
     else:
-        percent = min(100, int(docs * 100 / total)) if total else None
+        percent = None
     return {
         "docs": docs,
         "bytes": nbytes,
