@@ -162,6 +162,53 @@ def _trim_history(session: BackupSession) -> None:
     BackupSession.objects.filter(pk__in=[s.pk for s in old]).delete()
 
 
+def _ids_in_queue(queue_name: str) -> set[int] | None:
+    """Row ids that a job queued or running on `queue_name` will work on (None if Redis
+    cannot be read: then nothing is re-enqueued)."""
+    from rq.job import Job
+
+    try:
+        queue = django_rq.get_queue(queue_name)
+        job_ids = list(queue.get_job_ids()) + list(queue.started_job_registry.get_job_ids())
+        ids = set()
+        for job in Job.fetch_many(job_ids, connection=queue.connection):
+            if job is not None and job.args:
+                ids.add(int(job.args[0]))
+        return ids
+    except Exception as e:
+        log.warning("cannot read queue %s: %s", queue_name, e)
+        return None
+
+
+def requeue_lost_pending(now: datetime | None = None, grace: float = 60) -> list[str]:
+    """Pending rows whose job is in no queue (Redis restarted without persistence, a
+    flushed queue) are enqueued again; otherwise their session would stay Pending and
+    every later trigger would be Skipped. A duplicate is harmless: jobs claim their row."""
+    from backups import jobs
+    from restores import jobs as restore_jobs
+    from restores.models import RestoreSession
+
+    now = now or timezone.now()
+    old = now - timedelta(seconds=grace)
+    out = []
+    pending = list(Snapshot.objects.filter(phase=Snapshot.Phase.PENDING, created__lt=old).values_list("pk", "name"))
+    queued = _ids_in_queue("backups") if pending else None
+    if queued is not None:
+        for pk, name in pending:
+            if pk not in queued:
+                django_rq.get_queue("backups").enqueue(jobs.run_backup, pk, job_timeout=settings.RQ_QUEUES["backups"]["DEFAULT_TIMEOUT"])
+                out.append(f"requeued {name}")
+    pending = list(RestoreSession.objects.filter(phase=RestoreSession.Phase.PENDING, created__lt=old).values_list("pk", "name"))
+    queued = _ids_in_queue("restores") if pending else None
+    if queued is not None:
+        for pk, name in pending:
+            if pk not in queued:
+                django_rq.get_queue("restores").enqueue(restore_jobs.run_restore, pk,
+                                                        job_timeout=settings.RQ_QUEUES["restores"]["DEFAULT_TIMEOUT"])
+                out.append(f"requeued {name}")
+    return out
+
+
 def reap_lost_jobs(now: datetime | None = None, timeout: float | None = None) -> list[str]:
     """Fail running rows whose heartbeat stopped (a worker killed mid-job)."""
     from restores.models import RestoreSession

@@ -31,7 +31,9 @@ ROOT = Path(__file__).resolve().parents[2]
 SHOTS = ROOT / "test-output" / "screenshots"
 CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
                  "--disable-component-update", "--disable-sync", "--no-first-run"]
-REDIS_DB = 13  # a database of its own: other suites flush theirs
+# A database of its own (other suites flush theirs); STASHBOARD_TEST_REDIS_DB_BROWSER
+# moves it when two test runs share one Redis.
+REDIS_DB = int(os.environ.get("STASHBOARD_TEST_REDIS_DB_BROWSER", "13"))
 DOCS = {"logs-a": 1500, "logs-b": 1200, "users": 300}
 
 

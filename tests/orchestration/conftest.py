@@ -64,9 +64,10 @@ def count(url: str, index: str) -> int:
 
 @pytest.fixture
 def queues(settings: Any) -> Iterator[None]:
-    """The real Redis, on a database of its own, emptied before and after."""
+    """The real Redis, on a database of its own, emptied before and after
+    (STASHBOARD_TEST_REDIS_DB moves it when two test runs share one Redis)."""
     base = os.environ.get("REDIS_URL", "redis://127.0.0.1:6379/0").rsplit("/", 1)[0]
-    url = f"{base}/14"
+    url = f"{base}/{os.environ.get('STASHBOARD_TEST_REDIS_DB', '14')}"
     settings.RQ_QUEUES = {name: {"URL": url, "DEFAULT_TIMEOUT": 600} for name in ("default", "backups", "restores", "maintenance")}
     django_rq.queues.get_redis_connection.cache_clear() if hasattr(django_rq.queues.get_redis_connection, "cache_clear") else None
     conn = django_rq.get_connection("default")

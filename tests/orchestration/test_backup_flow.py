@@ -255,3 +255,18 @@ def test_wipeout_deletes_the_repositorys_files_and_delete_keeps_them(world, es_u
     assert not Repository.objects.filter(pk=repo.pk).exists()
     remaining = [os.path.join(d, n) for d, _, names in os.walk(repo_dir) for n in names]
     assert remaining == []
+
+
+def test_a_pending_snapshot_whose_job_was_lost_is_enqueued_again(world, es_url):
+    seed(es_url, "lost-1", 7)
+    config = make_config(world, "lost-*")
+    ready(world, config)
+    session = flows.trigger_backup(config.sessions.get(), "manual")
+    assert flows.requeue_lost_pending(timezone.now() + timedelta(minutes=5)) == []  # its job is queued
+    django_rq.get_queue("backups").empty()  # Redis lost its queues
+    assert flows.requeue_lost_pending() == []  # not before the grace period
+    later = timezone.now() + timedelta(minutes=5)
+    assert flows.requeue_lost_pending(later) == [f"requeued {session.snapshots.get().name}"]
+    work()
+    session.refresh_from_db()
+    assert session.phase == "Succeeded"

@@ -73,6 +73,8 @@ class Command(BaseCommand):
         now = now or timezone.now()
         actions = scheduler.tick(now)
         actions += [f"reaped {name}" for name in flows.reap_lost_jobs(now)]
+        if self.redis.set("stashboard:requeue-check", "1", nx=True, ex=60):  # once a minute is enough
+            actions += flows.requeue_lost_pending(now)
         actions += self.reconcile()
         actions += self.schedule_checks(now)
         actions += self.stale_alerts(now)
