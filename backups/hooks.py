@@ -34,6 +34,7 @@ def run_hook(hook: dict[str, Any], team: Team, conn: Any = None, outcome: dict[s
     if outcome is not None and body is None and hook.get("kind") == "http":
         body = outcome
     t0 = time.monotonic()
+    secret_values: list[str] = []
     try:
         if hook.get("kind") == "elasticsearch":
             if conn is None:
@@ -42,7 +43,9 @@ def run_hook(hook: dict[str, Any], team: Team, conn: Any = None, outcome: dict[s
             response = conn.request(method, path, body, ok=(expected,))
             status, text = response.status, response.body.decode("utf-8", "replace")
         else:
-            headers = {"Content-Type": "application/json", **_headers(team, hook.get("headersSecret"))}
+            secret_headers = _headers(team, hook.get("headersSecret"))
+            secret_values = [v for v in secret_headers.values() if len(v) >= 4]
+            headers = {"Content-Type": "application/json", **secret_headers}
             data = json.dumps(body).encode() if isinstance(body, (dict, list)) else (str(body).encode() if body else None)
             http = urllib3.PoolManager(timeout=urllib3.Timeout(total=float(hook.get("timeout", 30))), retries=False)
             r = http.request(method, hook["url"], body=data, headers=headers)
@@ -52,6 +55,8 @@ def run_hook(hook: dict[str, Any], team: Team, conn: Any = None, outcome: dict[s
     except Exception as e:
         return {"name": name, "ok": False, "status": getattr(e, "status", None), "output": f"{type(e).__name__}: {e}"[:2000],
                 "duration": round(time.monotonic() - t0, 3)}
+    for value in secret_values:  # a server that echoes the request must not put a secret on the page
+        text = text.replace(value, "[redacted]")
     ok = status == expected
     output = text[:2000] if ok else f"expected status {expected}, got {status}: {text[:2000]}"
     return {"name": name, "ok": ok, "status": status, "output": output, "duration": round(time.monotonic() - t0, 3)}
