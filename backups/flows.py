@@ -29,9 +29,11 @@ def configuration_saved(config: BackupConfiguration) -> None:
     once every one is Ready the configuration becomes Ready and an instant backup starts."""
     from storage import flows as storage_flows
 
-    repos = list(Repository.objects.filter(session_configs__configuration=config).distinct())
+    repos = Repository.objects.filter(session_configs__configuration=config).select_related("storage").distinct()
     for repo in repos:
-        if not repo.is_ready():
+        # A repository on a storage not Ready yet is initialized by the storage's own
+        # initialization when it succeeds (storage.jobs.init_storage), not twice.
+        if not repo.is_ready() and repo.storage.is_ready():
             storage_flows.initialize_repository(repo)
     transaction.on_commit(lambda: update_configuration_phase(config.pk))
 

@@ -7,7 +7,7 @@ from collections.abc import Iterator
 from typing import Any
 
 from django.conf import settings
-from django.db.models import Count, Max
+from django.db.models import Count, Sum
 from django.http import HttpRequest, HttpResponse
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
 from prometheus_client.core import GaugeMetricFamily
@@ -17,7 +17,7 @@ class StashboardCollector:
     def collect(self) -> Iterator[Any]:
         import django_rq
 
-        from backups.models import BackupSession, Snapshot
+        from backups.models import BackupSession
         from storage.models import Repository
 
         labels = ["team", "configuration", "session"]
@@ -28,16 +28,23 @@ class StashboardCollector:
         rows = BackupSession.objects.values("team__slug", "configuration__name", "session", "phase").annotate(n=Count("id"))
         for r in rows:
             sessions.add_metric([r["team__slug"], r["configuration__name"], r["session"], r["phase"]], r["n"])
-        succeeded = BackupSession.objects.filter(phase="Succeeded").values("team__slug", "configuration__name", "session").annotate(t=Max("finished"))
-        for r in succeeded:
-            key = [r["team__slug"], r["configuration__name"], r["session"]]
-            last_success.add_metric(key, r["t"].timestamp())
-            last = BackupSession.objects.filter(configuration__name=r["configuration__name"], team__slug=r["team__slug"],
-                                                session=r["session"], phase="Succeeded").order_by("-finished").first()
-            if last and last.duration is not None:
+        # One query: succeeded sessions newest first, the first of each (configuration, session) wins.
+        succeeded = (
+            BackupSession.objects.filter(phase="Succeeded", finished__isnull=False)
+            .select_related("team", "configuration")
+            .annotate(size=Sum("snapshots__size_bytes"))
+            .order_by("configuration_id", "session", "-finished")
+        )
+        seen: set[tuple[int, str]] = set()
+        for last in succeeded:
+            if (last.configuration_id, last.session) in seen:
+                continue
+            seen.add((last.configuration_id, last.session))
+            key = [last.team.slug, last.configuration.name, last.session]
+            last_success.add_metric(key, last.finished.timestamp())
+            if last.duration is not None:
                 last_duration.add_metric(key, last.duration)
-                size = sum(Snapshot.objects.filter(backup_session=last).values_list("size_bytes", flat=True))
-                last_size.add_metric(key, size)
+            last_size.add_metric(key, last.size or 0)
         yield from (last_success, last_duration, last_size, sessions)
         repo_size = GaugeMetricFamily("stashboard_repository_size_bytes", "Bytes stored in the repository", labels=["team", "repository"])
         repo_snaps = GaugeMetricFamily("stashboard_repository_snapshots", "Snapshots in the repository", labels=["team", "repository"])

@@ -8,6 +8,7 @@ from django.contrib import messages
 from django.db import IntegrityError, models, transaction
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
+from django_htmx.http import HttpResponseStopPolling
 
 from dashboard import active_team
 
@@ -53,3 +54,14 @@ def delete(request: HttpRequest, obj: models.Model, *, title: str, back_url: str
     return render(request, "_confirm_delete.html", {"title": title, "object": obj, "back_url": back_url,
                                                     "losses": losses, "blockers": blockers},
                   status=409 if request.method == "POST" else 200)
+
+
+def live_detail(request: HttpRequest, template: str, ctx: dict[str, Any], *, completed: bool) -> HttpResponse:
+    """A page whose `#live` partial HTMX polls: the partial for a poll (286, stop polling,
+    once the run is completed), the whole page otherwise."""
+    if getattr(request, "htmx", False):
+        response = render(request, f"{template}#live", ctx)
+        if completed:
+            response.status_code = HttpResponseStopPolling.status_code
+        return response
+    return render(request, template, ctx)

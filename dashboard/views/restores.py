@@ -11,10 +11,10 @@ from django.db import IntegrityError, transaction
 from django.http import HttpResponse
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_POST
-from django_htmx.http import HttpResponseStopPolling
 
 from dashboard import progress
 from dashboard.forms.restores import RestoreWizardForm, preview_indices
+from dashboard.views import editing
 from dashboard.views.access import (
     DashboardRequest,
     get_for_user,
@@ -122,12 +122,7 @@ def _live(restore: RestoreSession) -> dict:
 def restore_detail(request: DashboardRequest, uuid: str) -> HttpResponse:
     restore = _get_restore_for_user(request, uuid)
     ctx = {"title": restore.name, **_live(restore)}
-    if request.htmx:
-        response = render(request, "restores/detail.html#live", ctx)
-        if restore.is_completed():
-            response.status_code = HttpResponseStopPolling.status_code
-        return response
-    return render(request, "restores/detail.html", ctx)
+    return editing.live_detail(request, "restores/detail.html", ctx, completed=restore.is_completed())
 
 
 @login_required

@@ -11,10 +11,10 @@ from django.http import HttpResponse
 from django.shortcuts import redirect, render
 from django.utils import timezone
 from django.views.decorators.http import require_POST
-from django_htmx.http import HttpResponseStopPolling
 
 from backups.models import BackupConfiguration, BackupSession, SessionPhase, Snapshot
 from dashboard import progress
+from dashboard.views import editing
 from dashboard.views.access import DashboardRequest, get_for_user, team_qs
 
 
@@ -62,12 +62,7 @@ def _live_context(session: BackupSession) -> dict:
 def session_detail(request: DashboardRequest, uuid: str) -> HttpResponse:
     session = _get_session_for_user(request, uuid)
     ctx = {"title": session.name, **_live_context(session)}
-    if request.htmx:
-        response = render(request, "sessions/detail.html#live", ctx)
-        if session.is_completed():
-            response.status_code = HttpResponseStopPolling.status_code
-        return response
-    return render(request, "sessions/detail.html", ctx)
+    return editing.live_detail(request, "sessions/detail.html", ctx, completed=session.is_completed())
 
 
 @login_required

@@ -7,13 +7,11 @@ backup's live progress reaches Succeeded → the snapshot → the restore wizard
 rename → the restored index counts. Screenshots go to test-output/screenshots/."""
 from __future__ import annotations
 
-import json
 import os
 import re
 import signal
 import subprocess
 import sys
-import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -23,7 +21,7 @@ from django.conf import settings as django_settings
 from django.db import connection
 
 from tests import factories as f
-from tests.peers.osmem import start_osmem
+from tests.peers.osmem import es, seed, start_osmem
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
@@ -37,29 +35,16 @@ REDIS_DB = int(os.environ.get("STASHBOARD_TEST_REDIS_DB_BROWSER", "13"))
 DOCS = {"logs-a": 1500, "logs-b": 1200, "users": 300}
 
 
-def es(url: str, method: str, path: str, body: Any = None, ndjson: bytes | None = None) -> Any:
-    data = ndjson if ndjson is not None else (json.dumps(body).encode() if body is not None else None)
-    ctype = "application/x-ndjson" if ndjson is not None else "application/json"
-    req = urllib.request.Request(url + path, data=data, method=method, headers={"Content-Type": ctype})
-    with urllib.request.urlopen(req, timeout=30) as r:
-        raw = r.read()
-    return json.loads(raw) if raw else {}
-
-
-def seed(url: str) -> None:
+def seed_all(url: str) -> None:
     for index, n in DOCS.items():
-        es(url, "PUT", f"/{index}", {"settings": {"number_of_shards": 1, "number_of_replicas": 0},
-                                     "mappings": {"properties": {"n": {"type": "long"}, "msg": {"type": "text"}}}})
-        lines = b"".join(json.dumps({"index": {"_index": index, "_id": f"d{i}"}}).encode() + b"\n"
-                         + json.dumps({"n": i, "msg": f"message {i}"}).encode() + b"\n" for i in range(n))
-        es(url, "POST", "/_bulk?refresh=true", ndjson=lines)
+        seed(url, index, n, shards=1)
     es(url, "POST", "/_aliases", {"actions": [{"add": {"index": "users", "alias": "people"}}]})
 
 
 @pytest.fixture
 def osmem() -> Iterator[str]:
     with start_osmem() as server:
-        seed(server.url)
+        seed_all(server.url)
         yield server.url
 
 

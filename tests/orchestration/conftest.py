@@ -1,8 +1,6 @@
 from __future__ import annotations
 
-import json
 import os
-import urllib.request
 from collections.abc import Iterator
 from typing import Any
 
@@ -29,37 +27,6 @@ def es_url2() -> Iterator[str]:
     """A second, empty cluster to restore into."""
     with start_osmem() as server:
         yield server.url
-
-
-def es(url: str, method: str, path: str, body: Any = None, ndjson: bytes | None = None) -> Any:
-    data = ndjson if ndjson is not None else (json.dumps(body).encode() if body is not None else None)
-    ctype = "application/x-ndjson" if ndjson is not None else "application/json"
-    req = urllib.request.Request(url + path, data=data, method=method, headers={"Content-Type": ctype})
-    try:
-        with urllib.request.urlopen(req, timeout=30) as r:
-            raw = r.read()
-    except urllib.error.HTTPError as e:
-        raw = e.read()
-        if e.code != 404:
-            raise AssertionError(f"{method} {path}: {e.code} {raw[:500]!r}") from None
-    return json.loads(raw) if raw else {}
-
-
-def seed(url: str, index: str, n: int, shards: int = 2) -> None:
-    es(url, "DELETE", f"/{index}")
-    es(url, "PUT", f"/{index}", {"settings": {"number_of_shards": shards, "number_of_replicas": 0},
-                                 "mappings": {"properties": {"n": {"type": "long"}, "msg": {"type": "text"}}}})
-    lines = b"".join(
-        json.dumps({"index": {"_index": index, "_id": f"doc-{i}"}}).encode() + b"\n"
-        + json.dumps({"n": i, "msg": f"message {i} ü"}).encode() + b"\n"
-        for i in range(n)
-    )
-    es(url, "POST", "/_bulk?refresh=true", ndjson=lines)
-
-
-def count(url: str, index: str) -> int:
-    es(url, "POST", f"/{index}/_refresh")
-    return es(url, "GET", f"/{index}/_count").get("count", 0)
 
 
 @pytest.fixture

@@ -10,7 +10,8 @@ from backups.models import BackupConfiguration, BackupSession, Cluster, Snapshot
 from restores.models import RestoreSession
 from storage.models import BackupStorage, Repository, Secret
 from tests import factories as f
-from tests.orchestration.conftest import count, seed, work
+from tests.orchestration.conftest import work
+from tests.peers.osmem import count, seed
 
 pytestmark = pytest.mark.slow
 

@@ -7,7 +7,8 @@ from django.core.management import call_command
 
 from backups.models import BackupConfiguration, BackupSession, Snapshot
 from storage.models import BackupStorage, Repository
-from tests.orchestration.conftest import count, seed, work
+from tests.orchestration.conftest import work
+from tests.peers.osmem import count, seed
 
 pytestmark = pytest.mark.slow
 

@@ -16,7 +16,8 @@ from storage import flows as storage_flows
 from storage import jobs as storage_jobs
 from storage.models import BackupStorage, Repository
 from tests import factories as f
-from tests.orchestration.conftest import es, seed, work
+from tests.orchestration.conftest import work
+from tests.peers.osmem import es, seed
 
 pytestmark = pytest.mark.slow
 

@@ -8,8 +8,8 @@ import pytest
 from django.core.management import call_command
 from django.core.management.base import CommandError
 
-from tests.orchestration.conftest import count, seed
 from tests.orchestration.test_backup_flow import make_config, ready
+from tests.peers.osmem import count, seed
 
 pytestmark = pytest.mark.slow
 

@@ -22,8 +22,9 @@ from restores.models import RestoreSession
 from storage import flows as storage_flows
 from storage.models import Repository
 from tests import factories as f
-from tests.orchestration.conftest import count, es, seed, work
+from tests.orchestration.conftest import work
 from tests.orchestration.test_backup_flow import make_config, ready
+from tests.peers.osmem import count, es, seed
 
 pytestmark = pytest.mark.slow
 

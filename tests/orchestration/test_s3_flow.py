@@ -9,8 +9,9 @@ from backups.models import BackupSession, Snapshot
 from restores import flows as restore_flows
 from storage.models import BackupStorage, Repository
 from tests import factories as f
-from tests.orchestration.conftest import count, seed, work
+from tests.orchestration.conftest import work
 from tests.orchestration.test_backup_flow import ready
+from tests.peers.osmem import count, seed
 from tests.peers.seaweedfs import SeaweedS3, start_seaweedfs
 
 pytestmark = pytest.mark.slow
