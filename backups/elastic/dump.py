@@ -105,16 +105,6 @@ class RateLimiter:
 
 _DONE = object()
 
-# Parsing a page holds the GIL from start to end, so slices never parse in parallel anyway;
-# one parse at a time bounds memory to one page's Python objects (~15x its bytes) while the
-# slices' HTTP requests still overlap.
-_PARSE_LOCK = threading.Lock()
-
-
-def _parse(raw: bytes) -> Page:
-    with _PARSE_LOCK:
-        return parse_page(raw)
-
 
 class _Reader:
     """Parallel slice readers feeding one ordered-by-arrival queue of pages."""
@@ -214,7 +204,7 @@ class _Reader:
         r = self.conn.request("POST", f"{index_path(self.info.name)}/_search", body,
                               params={"scroll": self.params.keep_alive}, index=self.info.name,
                               privilege=f"read on index {self.info.name}")
-        page = _parse(r.body)
+        page = parse_page(r.body, index=self.info.name)
         self.totals[i] = page.total
         self._signal_first(i)
         sid = page.scroll_id
@@ -231,7 +221,7 @@ class _Reader:
                     return
                 r = self.conn.request("POST", "/_search/scroll", {"scroll": self.params.keep_alive,
                                                                   "scroll_id": sid})
-                page = _parse(r.body)
+                page = parse_page(r.body, index=self.info.name)
                 sid = page.scroll_id or sid
         finally:
             if sid:
@@ -251,7 +241,7 @@ class _Reader:
             if after is not None:
                 body["search_after"] = after
             r = self.conn.request("POST", "/_search", body, privilege=f"read on index {self.info.name}")
-            page = _parse(r.body)
+            page = parse_page(r.body, index=self.info.name)
             self._check(page, None)
             if page.docs == 0:
                 return

@@ -2,25 +2,23 @@
 
 A dump line is `{"_id":…,"_routing":…(when set),"_source":<the raw bytes>}\\n`.
 Parsing `_source` into Python and serializing it again would lose digits (floats beyond
-double precision, integers beyond 64 bits, `1.50` → `1.5`), so the page is walked with
-the stdlib's C scanner and each `_source` value is sliced out of the decoded text as the
-server sent it. Only the hit's small fields become Python objects for longer than a
-moment: measured on 5,000-document pages this costs the same CPU as orjson parsing the
-whole page and re-serializing each `_source`, with a quarter of the peak memory (the
-scanner's objects for one `_source` are freed before the next is read).
+double precision, integers beyond 64 bits, `1.50` → `1.5`) and cost most of a dump's
+CPU, so the page is decoded with msgspec against a typed schema in which `_source` is a
+`msgspec.Raw`: the exact bytes the server sent, validated but never turned into Python
+objects, and fields we do not ask for are skipped without allocating anything. On
+5,000-document pages this is ~13x faster than walking the page with the stdlib's C
+scanner (the previous parser) and ~10x faster than orjson parsing the page and
+re-serializing each `_source` (what the anchor's raw reader does).
 """
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass, field
-from json.decoder import scanstring  # type: ignore[attr-defined]
 from typing import Any
 
-import orjson
+import msgspec
+from msgspec import Raw, Struct
 
-_scan_once = json.JSONDecoder().scan_once  # type: ignore[attr-defined]  # the C scanner
-_dumps = orjson.dumps
-_WS = " \t\n\r"
+from backups.elastic.connection import ClusterError
 
 
 @dataclass
@@ -34,18 +32,42 @@ class Page:
     shard_failures: list[Any] = field(default_factory=list)
 
 
-def _line(_id: Any, routing: Any, source: bytes) -> bytes:
-    if b"\n" in source or b"\r" in source:
-        # a literal newline can only be whitespace between tokens (inside JSON strings it is
-        # escaped); NDJSON and _bulk need one document per line
-        source = source.replace(b"\r", b" ").replace(b"\n", b" ")
-    if routing is None:
-        return b'{"_id":' + _dumps(_id) + b',"_source":' + source + b"}\n"
-    return b'{"_id":' + _dumps(_id) + b',"_routing":' + _dumps(routing) + b',"_source":' + source + b"}\n"
+# -- the part of a search response a dump reads (everything else is skipped) -------------
+_NONE = Raw()   # Raw cannot be in a union: an empty Raw marks "absent"
 
 
-def _total(hits: dict[str, Any]) -> int | None:
-    t = hits.get("total")
+class _Hit(Struct):
+    id: str = msgspec.field(name="_id")
+    source: Raw = msgspec.field(name="_source", default=_NONE)
+    routing: str | None = msgspec.field(name="_routing", default=None)
+    sort: Raw = _NONE
+
+
+class _Hits(Struct):
+    hits: list[_Hit] = msgspec.field(default_factory=list)
+    total: Raw = _NONE
+
+
+class _Shards(Struct):
+    failures: Raw = _NONE
+
+
+class _Response(Struct):
+    hits: _Hits = msgspec.field(default_factory=_Hits)
+    scroll_id: str | None = msgspec.field(name="_scroll_id", default=None)
+    pit_id: str | None = None
+    shards: _Shards = msgspec.field(name="_shards", default_factory=_Shards)
+
+
+_decode = msgspec.json.Decoder(_Response).decode
+_decode_any = msgspec.json.Decoder().decode
+_encode = msgspec.json.Encoder().encode
+
+
+def _total(raw: Raw) -> int | None:
+    if not raw:
+        return None
+    t = _decode_any(raw)
     if isinstance(t, int):
         return t
     if isinstance(t, dict) and t.get("relation") == "eq":
@@ -53,113 +75,39 @@ def _total(hits: dict[str, Any]) -> int | None:
     return None
 
 
-def parse_page(raw: bytes) -> Page:
+def parse_page(raw: bytes, *, index: str = "") -> Page:
     """Parse one `_search` / scroll response into dump lines."""
-    return _parse_exact(raw)
-
-
-# -- exact path -----------------------------------------------------------------------
-def _skip_ws(s: str, i: int) -> int:
-    while s[i] in _WS:
-        i += 1
-    return i
-
-
-def _expect(s: str, i: int, ch: str) -> int:
-    i = _skip_ws(s, i)
-    if s[i] != ch:
-        raise ValueError(f"expected {ch!r} at {i}, got {s[i:i + 20]!r}")
-    return i + 1
-
-
-def _object_items(s: str, i: int):  # type: ignore[no-untyped-def]
-    """Yield (key, value_start) for an object starting at s[i] == '{'; the consumer must
-    send back the end index of each value."""
-    i = _expect(s, i, "{")
-    i = _skip_ws(s, i)
-    if s[i] == "}":
-        return i + 1
-    while True:
-        i = _expect(s, i, '"')
-        key, i = scanstring(s, i)
-        i = _expect(s, i, ":")
-        i = _skip_ws(s, i)
-        i = yield key, i
-        i = _skip_ws(s, i)
-        if s[i] == ",":
-            i += 1
-            continue
-        if s[i] == "}":
-            return i + 1
-        raise ValueError(f"bad object at {i}")
-
-
-def _walk_object(s: str, i: int, handle) -> int:  # type: ignore[no-untyped-def]
-    """Walk an object, calling handle(key, start) -> end for each value."""
-    gen = _object_items(s, i)
     try:
-        key, start = next(gen)
-        while True:
-            key, start = gen.send(handle(key, start))
-    except StopIteration as stop:
-        return int(stop.value)
-
-
-def _parse_exact(raw: bytes) -> Page:
-    s = raw.decode("utf-8")
-    page = Page()
+        resp = _decode(raw)
+    except msgspec.ValidationError as e:
+        raise ClusterError(f"unexpected search response{f' for index {index}' if index else ''}: {e}") from None
+    except msgspec.DecodeError as e:
+        raise ClusterError(f"the server sent a search response that is not valid JSON"
+                           f"{f' for index {index}' if index else ''}: {e}") from None
+    hits = resp.hits.hits
+    # a literal newline in a response can only be whitespace between tokens (inside JSON
+    # strings it is escaped); NDJSON and _bulk need one document per line
+    newlines = b"\n" in raw or b"\r" in raw
     out: list[bytes] = []
-
-    def value(start: int) -> tuple[Any, int]:
-        return _scan_once(s, start)
-
-    def hit_handler(hit: dict[str, Any]):  # type: ignore[no-untyped-def]
-        def handle(key: str, start: int) -> int:
-            if key == "_source":
-                _, end = _scan_once(s, start)
-                hit["_source"] = s[start:end].encode("utf-8")
-                return end
-            v, end = value(start)
-            hit[key] = v
-            return end
-        return handle
-
-    def hits_handler(key: str, start: int) -> int:
-        if key != "hits":
-            v, end = value(start)
-            if key == "total":
-                page.total = _total({"total": v})
-            return end
-        i = _expect(s, start, "[")
-        i = _skip_ws(s, i)
-        if s[i] == "]":
-            return i + 1
-        while True:
-            hit: dict[str, Any] = {}
-            i = _walk_object(s, i, hit_handler(hit))
-            out.append(_line(hit["_id"], hit.get("_routing"), hit["_source"]))
-            page.docs += 1
-            page.last_sort = hit.get("sort")
-            i = _skip_ws(s, i)
-            if s[i] == ",":
-                i += 1
-                continue
-            if s[i] == "]":
-                return i + 1
-            raise ValueError(f"bad hits array at {i}")
-
-    def top_handler(key: str, start: int) -> int:
-        if key == "hits":
-            return _walk_object(s, start, hits_handler)
-        v, end = value(start)
-        if key == "_scroll_id":
-            page.scroll_id = v
-        elif key == "pit_id":
-            page.pit_id = v
-        elif key == "_shards" and isinstance(v, dict):
-            page.shard_failures = v.get("failures") or []
-        return end
-
-    _walk_object(s, 0, top_handler)
-    page.lines = b"".join(out)
+    add = out.append
+    for h in hits:
+        if not h.source:
+            raise ClusterError(f"document {h.id!r}{f' of index {index}' if index else ''} has no _source "
+                               "(the mapping disables _source, or a source filter removed it): a dump "
+                               "needs every document's _source; use the cluster's own snapshots for "
+                               "indices without it, or exclude the index")
+        source = bytes(h.source)
+        if newlines and (b"\n" in source or b"\r" in source):
+            source = source.replace(b"\r", b" ").replace(b"\n", b" ")
+        if h.routing is None:
+            add(b'{"_id":' + _encode(h.id) + b',"_source":' + source + b"}\n")
+        else:
+            add(b'{"_id":' + _encode(h.id) + b',"_routing":' + _encode(h.routing)
+                + b',"_source":' + source + b"}\n")
+    page = Page(lines=b"".join(out), docs=len(hits), scroll_id=resp.scroll_id, pit_id=resp.pit_id,
+                total=_total(resp.hits.total))
+    if hits and hits[-1].sort:
+        page.last_sort = _decode_any(hits[-1].sort)
+    if resp.shards.failures:
+        page.shard_failures = _decode_any(resp.shards.failures) or []
     return page

@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import json
 import re
 import threading
 import time
@@ -7,6 +8,7 @@ import time
 import orjson
 import pytest
 
+from backups.elastic.connection import ClusterError
 from backups.elastic.dump import DumpParams, ProgressEvent, dump_cluster
 from backups.elastic.hits import parse_page
 from tests.elastic.conftest import parse_stream, read_index
@@ -291,6 +293,30 @@ def test_pages_keep_source_bytes():
     page = parse_page(compact)
     assert page.total is None
     assert page.lines == b'{"_id":"a","_source":{"f":0.5}}\n'
+
+
+def test_pages_from_a_pretty_printing_server_stay_one_line_per_document():
+    raw = (b'{\n  "_scroll_id" : "s",\n  "_shards" : {"total": 1, "failures": []},\n  "hits" : {\n'
+           b'    "total" : 7,\n    "hits" : [ {\n      "_id" : "a\\"\\n\xc3\xa9",\n      "_source" : {\n'
+           b'        "t" : "line\\nbreak \xe2\x98\x83",\r\n        "big" : 1e400\n      },\n'
+           b'      "sort" : [ 18446744073709551617 ]\n    } ]\n  }\n}\n')
+    page = parse_page(raw)
+    assert page.total == 7 and page.docs == 1 and page.last_sort == [18446744073709551617]
+    assert page.shard_failures == []
+    assert page.lines.count(b"\n") == 1 and page.lines.endswith(b"\n")
+    doc = json.loads(page.lines)
+    assert doc["_id"] == 'a"\n\xe9' and doc["_source"]["t"] == "line\nbreak \u2603"
+    # the number is passed on as written, not as the float it would round to
+    assert b'"big" : 1e400' in page.lines
+
+
+def test_a_page_without_source_or_not_json_is_a_clear_error():
+    with pytest.raises(ClusterError, match=r"document 'a' of index logs has no _source"):
+        parse_page(b'{"hits":{"hits":[{"_id":"a"}]}}', index="logs")
+    with pytest.raises(ClusterError, match="not valid JSON for index logs"):
+        parse_page(b'{"hits":{"hits":[{"_id":"a","_source":{"x":}}]}}', index="logs")
+    with pytest.raises(ClusterError, match="unexpected search response"):
+        parse_page(b'{"hits":{"hits":[{"_source":{}}]}}')
 
 
 def test_read_index_helper_sees_what_was_written(conn, http, names):
