@@ -294,3 +294,19 @@ def connect(cfg: ClusterConfig) -> Connection:
 def index_path(name: str) -> str:
     """An index name as a URL path segment (names may hold characters like + or #)."""
     return "/" + quote(name, safe="*,")
+
+
+def index_list_paths(names: Iterable[str], max_len: int = 3000) -> list[str]:
+    """Comma-separated index lists as path segments, each short enough for a request line
+    (Elasticsearch refuses lines over http.max_initial_line_length, 4 KB by default)."""
+    paths: list[str] = []
+    current = ""
+    for name in names:
+        q = quote(name, safe="")
+        if current and len(current) + 1 + len(q) > max_len:
+            paths.append("/" + current)
+            current = ""
+        current = f"{current},{q}" if current else q
+    if current:
+        paths.append("/" + current)
+    return paths

@@ -14,15 +14,15 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
-from backups.elastic.connection import ClusterError, Connection, index_path
-from backups.elastic.fingerprint import fingerprint
+from backups.elastic.connection import ClusterError, Connection, index_list_paths, index_path
+from backups.elastic.fingerprint import fingerprints
 from backups.elastic.hits import Page, parse_page
 from backups.elastic.metadata import (
     CLUSTER_KINDS,
     IndexInfo,
     cluster_metadata,
     data_streams,
-    index_metadata,
+    indices_metadata,
     list_indices,
     select_with_data_streams,
 )
@@ -282,11 +282,31 @@ def _endpoint_missing(e: ClusterError) -> bool:
         e.status == 404 and e.error_type not in ("index_not_found_exception", ""))
 
 
+@dataclass
+class Prepared:
+    """What dump_cluster() fetched for many indices at once, before their refresh."""
+    fingerprints: dict[str, tuple[str, dict[str, Any]]]
+    metadata: dict[str, dict[str, Any]]
+    refreshed: bool
+
+
+def prepare(conn: Connection, infos: list[IndexInfo], params: DumpParams) -> Prepared:
+    """Fingerprints (first: see fingerprints()), one refresh, and index metadata for all
+    `infos` in a few requests instead of four per index."""
+    names = [i.name for i in infos]
+    fps = fingerprints(conn, names) if names else {}
+    if params.refresh and names:
+        for path in index_list_paths(names):
+            conn.request("POST", f"{path}/_refresh", params={"ignore_unavailable": "true"},
+                         privilege="maintenance on the indices (for _refresh)")
+    return Prepared(fps, indices_metadata(conn, infos) if infos else {}, params.refresh)
+
+
 def dump_index(conn: Connection, writer: Any, info: IndexInfo, params: DumpParams, *,
                previous: Any = None, progress: Callable[[ProgressEvent], None] | None = None,
                cancel: threading.Event | None = None, limiter: RateLimiter | None = None,
                run_totals: list[int] | None = None, warnings: list[str] | None = None,
-               data_stream: str | None = None) -> dict[str, Any]:
+               data_stream: str | None = None, prepared: Prepared | None = None) -> dict[str, Any]:
     """Dump one index into `writer` as stream `indices/<name>`; returns its result entry."""
     cancel = cancel or threading.Event()
     limiter = limiter or RateLimiter(params.max_docs_per_second)
@@ -303,12 +323,13 @@ def dump_index(conn: Connection, writer: Any, info: IndexInfo, params: DumpParam
     if info.health == "red":
         raise ClusterError(f"index {info.name} is red (primary shards unassigned): fix the cluster "
                            "(GET _cluster/allocation/explain) or exclude the index")
-    if params.refresh:
-        conn.request("POST", f"{index_path(info.name)}/_refresh", index=info.name,
-                     privilege=f"maintenance on index {info.name} (for _refresh)")
-    fp, signals = fingerprint(conn, info.name)
+    prepared = prepared or prepare(conn, [info], params)
+    if info.name not in prepared.fingerprints or info.name not in prepared.metadata:
+        raise ClusterError(f"index {info.name} not found (deleted during the backup?)", status=404,
+                           error_type="index_not_found_exception")
+    fp, signals = prepared.fingerprints[info.name]
     meta: dict[str, Any] = {"index": info.name, "uuid": info.uuid, "format": FORMAT,
-                            **index_metadata(conn, info), "fingerprint": fp,
+                            **prepared.metadata[info.name], "fingerprint": fp,
                             "fingerprint_signals": signals, "shards": info.shards}
     if data_stream:
         meta["data_stream"] = data_stream
@@ -316,7 +337,7 @@ def dump_index(conn: Connection, writer: Any, info: IndexInfo, params: DumpParam
     # without the refresh, writes acknowledged but not yet searchable would be in the
     # fingerprint and missing from the stream: never reuse then
     if params.skip_unchanged and prev is not None and prev.meta.get("fingerprint") == fp \
-            and prev.meta.get("complete") and prev.meta.get("format") == FORMAT and params.refresh:
+            and prev.meta.get("complete") and prev.meta.get("format") == FORMAT and prepared.refreshed:
         reuse_meta = dict(meta, docs=prev.meta.get("docs", 0), complete=True,
                           reused_from=getattr(previous, "id", None), read_mode=prev.meta.get("read_mode"),
                           count_source=prev.meta.get("count_source"))
@@ -406,6 +427,7 @@ def dump_cluster(conn: Connection, writer: Any, params: DumpParams | None = None
                                                  params.include_hidden)
     if not selected:
         result.warnings.append(f"no index matches include {params.include} / exclude {params.exclude}")
+    prepared = prepare(conn, [i for i in selected if i.status == "open" and i.health != "red"], params)
     for info in selected:
         if cancel.is_set():
             result.indices[info.name] = {"docs": 0, "bytes": 0, "duration": 0.0, "skipped_unchanged": False,
@@ -428,7 +450,7 @@ def dump_cluster(conn: Connection, writer: Any, params: DumpParams | None = None
             result.indices[info.name] = dump_index(conn, writer, info, params, previous=previous,
                                                    progress=progress, cancel=cancel, limiter=limiter,
                                                    run_totals=run_totals, warnings=result.warnings,
-                                                   data_stream=backing.get(info.name))
+                                                   data_stream=backing.get(info.name), prepared=prepared)
         except (ClusterError, Cancelled) as e:
             result.ok = False
             result.indices[info.name] = {"docs": 0, "bytes": 0, "duration": time.monotonic() - t0,

@@ -13,7 +13,7 @@ from typing import Any
 
 import orjson
 
-from backups.elastic.connection import Connection, index_path
+from backups.elastic.connection import ClusterError, Connection, index_list_paths
 
 
 def _shard_signals(shard: dict[str, Any]) -> dict[str, Any]:
@@ -34,13 +34,36 @@ def _shard_signals(shard: dict[str, Any]) -> dict[str, Any]:
 
 
 def fingerprint(conn: Connection, name: str) -> tuple[str, dict[str, Any]]:
-    """(hash, signals) of the index's current write state, from `_stats?level=shards`.
+    """(hash, signals) of one index's current write state; see fingerprints()."""
+    found = fingerprints(conn, [name])
+    if name not in found:
+        raise ClusterError(f"index {name} not found (deleted during the backup?)", status=404,
+                           error_type="index_not_found_exception")
+    return found[name]
 
-    Take it before opening the consistent view (and after a refresh): a write that lands
-    in between is then read but not in the fingerprint, so the next run re-reads (safe)."""
-    stats = conn.json("GET", f"{index_path(name)}/_stats", params={"level": "shards"}, index=name,
-                      privilege=f"monitor on index {name}")
-    ix = (stats.get("indices") or {}).get(name) or {}
+
+def fingerprints(conn: Connection, names: list[str]) -> dict[str, tuple[str, dict[str, Any]]]:
+    """{index: (hash, signals)} of the indices' write state, from `_stats?level=shards` in
+    one request per few thousand characters of names (an index deleted meanwhile is left out).
+
+    Take them BEFORE the refresh that precedes the read: every write acknowledged before
+    the statistics is then searchable by the read, and a write that lands after them is
+    perhaps read but is not in the fingerprint, so the next run reads again (safe). Taken
+    after the refresh, a write acknowledged in between would be in the fingerprint but
+    not in the stream, and every later run would skip the index without it."""
+    out: dict[str, tuple[str, dict[str, Any]]] = {}
+    for path in index_list_paths(names):
+        # shard-level stats always carry seq_no, commit and routing; docs and indexing are
+        # the only metrics needed, which keeps the answer small on clusters with many shards
+        stats = conn.json("GET", f"{path}/_stats/docs,indexing",
+                          params={"level": "shards", "ignore_unavailable": "true", "expand_wildcards": "all"},
+                          privilege="monitor on the indices")
+        for name, ix in (stats.get("indices") or {}).items():
+            out[name] = _digest(ix)
+    return out
+
+
+def _digest(ix: dict[str, Any]) -> tuple[str, dict[str, Any]]:
     prim = ix.get("primaries") or {}
     shards: dict[str, Any] = {}
     for sid, copies in sorted((ix.get("shards") or {}).items(), key=lambda kv: int(kv[0])):

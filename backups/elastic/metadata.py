@@ -7,7 +7,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
-from backups.elastic.connection import ClusterError, Connection, index_path
+from backups.elastic.connection import ClusterError, Connection, index_list_paths
 
 CLUSTER_KINDS = ("component_templates", "index_templates", "legacy_templates",
                  "ingest_pipelines", "lifecycle_policies")
@@ -29,12 +29,43 @@ def _truthy(v: Any) -> bool:
 
 
 def list_indices(conn: Connection) -> list[IndexInfo]:
-    """Every index of the cluster, hidden and closed ones included."""
+    """Every index of the cluster, hidden and closed ones included.
+
+    From the cluster state (open/close), index settings and cluster health: answered by
+    the master from its own state. `_cat/indices` gathers statistics from every node (on
+    osmem-server it counts every document), so it is only the fallback for a user who
+    may not read the cluster state."""
+    privilege = "monitor (cluster) and view_index_metadata on the indices"
+    settings = conn.json("GET", "/_all/_settings", params={"expand_wildcards": "all"},
+                         privilege="view_index_metadata on the indices")
+    try:
+        state = conn.json("GET", "/_cluster/state/metadata",
+                          params={"filter_path": "metadata.indices.*.state", "expand_wildcards": "all"},
+                          privilege=privilege)
+        health = conn.json("GET", "/_cluster/health", params={"level": "indices", "expand_wildcards": "all"},
+                           privilege=privilege)
+    except ClusterError as e:
+        if e.status not in (400, 403, 404, 405):
+            raise
+        return _list_indices_cat(conn, settings)
+    states = ((state.get("metadata") or {}).get("indices") or {})
+    healths = health.get("indices") or {}
+    out = []
+    for name, doc in settings.items():
+        s = doc.get("settings") or {}
+        idx = s.get("index") or {}
+        out.append(IndexInfo(
+            name=name, status=(states.get(name) or {}).get("state") or "open",
+            health=(healths.get(name) or {}).get("status") or "", uuid=idx.get("uuid", ""),
+            shards=int(idx.get("number_of_shards") or 1),
+            hidden=_truthy(idx.get("hidden")) or name.startswith("."), settings=s))
+    return sorted(out, key=lambda i: i.name)
+
+
+def _list_indices_cat(conn: Connection, settings: dict[str, Any]) -> list[IndexInfo]:
     cat = conn.json("GET", "/_cat/indices", params={
         "format": "json", "expand_wildcards": "all", "h": "index,status,health,uuid,pri"},
         privilege="monitor (cluster) and view_index_metadata on the indices")
-    settings = conn.json("GET", "/_all/_settings", params={"expand_wildcards": "all"},
-                         privilege="view_index_metadata on the indices")
     out = []
     for row in cat:
         name = row["index"]
@@ -117,16 +148,26 @@ def select_with_data_streams(indices: list[IndexInfo], streams: dict[str, Any], 
 
 def index_metadata(conn: Connection, info: IndexInfo) -> dict[str, Any]:
     """settings (as stored), mappings and aliases (filters, routing, write index)."""
-    p = index_path(info.name)
-    mappings = conn.json("GET", f"{p}/_mapping", index=info.name,
-                         privilege=f"view_index_metadata on index {info.name}")
-    aliases = conn.json("GET", f"{p}/_alias", index=info.name,
-                        privilege=f"view_index_metadata on index {info.name}")
-    return {
-        "settings": info.settings,
-        "mappings": (mappings.get(info.name) or {}).get("mappings") or {},
-        "aliases": (aliases.get(info.name) or {}).get("aliases") or {},
-    }
+    return indices_metadata(conn, [info])[info.name]
+
+
+def indices_metadata(conn: Connection, infos: list[IndexInfo]) -> dict[str, dict[str, Any]]:
+    """index_metadata() of many indices in two requests per few thousand characters of
+    names, instead of two per index: a second backup of a thousand unchanged indices
+    should not cost two thousand round trips."""
+    mappings: dict[str, Any] = {}
+    aliases: dict[str, Any] = {}
+    what = "view_index_metadata on the indices"
+    for path in index_list_paths(i.name for i in infos):
+        # an index deleted since it was listed is left out here and fails on its own
+        params = {"ignore_unavailable": "true", "expand_wildcards": "all"}
+        mappings.update(conn.json("GET", f"{path}/_mapping", params=params, privilege=what))
+        aliases.update(conn.json("GET", f"{path}/_alias", params=params, privilege=what))
+    return {i.name: {
+        "settings": i.settings,
+        "mappings": (mappings.get(i.name) or {}).get("mappings") or {},
+        "aliases": (aliases.get(i.name) or {}).get("aliases") or {},
+    } for i in infos}
 
 
 def _unsupported(e: ClusterError) -> bool:

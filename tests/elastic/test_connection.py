@@ -120,11 +120,16 @@ def test_index_not_found_is_its_own_error(conn):
         conn.request("GET", "/no-such-index/_settings", index="no-such-index")
 
 
-def test_a_red_index_fails_with_what_to_do(proxy, http, names):
+@pytest.mark.parametrize("listing", ["cluster state", "_cat fallback"])
+def test_a_red_index_fails_with_what_to_do(proxy, http, names, listing):
     idx = names("red")
     http.create(idx)
 
     def red(method, path, data):
+        if path.startswith("/_cluster/health"):
+            doc = orjson.loads(data)
+            doc["indices"][idx]["status"] = "red"
+            return orjson.dumps(doc)
         if path.startswith("/_cat/indices"):
             rows = orjson.loads(data)
             for r in rows:
@@ -133,10 +138,15 @@ def test_a_red_index_fails_with_what_to_do(proxy, http, names):
             return orjson.dumps(rows)
         return data
 
+    if listing == "_cat fallback":
+        # a user who may not read the cluster state: the listing falls back to _cat/indices
+        proxy.rule = lambda method, path, body: (403, b'{"error":{"type":"security_exception"},"status":403}') \
+            if path.startswith("/_cluster/state") else None
     proxy.transform = red
     c = connect(ClusterConfig(urls=[proxy.url]))
     res = dump_cluster(c, MemRepo().writer(), DumpParams(include=[idx], metadata_kinds=()))
     assert not res.ok and "is red" in res.indices[idx]["error"] and "allocation/explain" in res.indices[idx]["error"]
+    assert any(p.startswith("/_cat/indices") for _, p in proxy.requests) == (listing == "_cat fallback")
 
 
 def test_api_key_and_basic_auth_headers(cluster_url):

@@ -8,7 +8,7 @@ import time
 import orjson
 import pytest
 
-from backups.elastic.connection import ClusterError
+from backups.elastic.connection import ClusterConfig, ClusterError, connect
 from backups.elastic.dump import DumpParams, ProgressEvent, dump_cluster
 from backups.elastic.hits import parse_page
 from tests.elastic.conftest import parse_stream, read_index
@@ -157,7 +157,6 @@ def test_a_closed_index_is_reported_not_silently_skipped(conn, http, names):
 
 
 def test_a_short_read_fails_the_index_loudly(cluster_url, http, names, proxy):
-    from backups.elastic.connection import ClusterConfig, connect
 
     idx = names("short")
     http.create(idx, shards=1)
@@ -182,7 +181,6 @@ def test_a_short_read_fails_the_index_loudly(cluster_url, http, names, proxy):
 
 
 def test_shard_failures_fail_the_index(cluster_url, http, names, proxy):
-    from backups.elastic.connection import ClusterConfig, connect
 
     idx = names("shardfail")
     http.create(idx)
@@ -248,6 +246,31 @@ def test_skip_unchanged_reads_nothing_and_rereads_what_changed(conn, http, names
     third = dump_cluster(conn, w3, DumpParams(include=[same, upd, dele, add], metadata_kinds=()), previous=m)
     assert all(e["skipped_unchanged"] for e in third.indices.values())
     assert w3.bytes_read == 0
+
+
+def test_fingerprints_come_before_the_refresh_and_many_indices_cost_few_requests(http, names, proxy):
+    idxs = [names(f"many{i}") for i in range(6)]
+    for idx in idxs:
+        http.create(idx)
+        http.bulk(idx, [("a", b'{"n":1}', None)])
+    c = connect(ClusterConfig(urls=[proxy.url]))
+    mem = MemRepo()
+    w = mem.writer()
+    assert dump_cluster(c, w, DumpParams(include=idxs, metadata_kinds=())).ok
+    w.commit()
+    proxy.requests.clear()
+    second = dump_cluster(c, mem.writer(), DumpParams(include=idxs, metadata_kinds=()), previous=mem.latest())
+    assert all(e["skipped_unchanged"] for e in second.indices.values())
+    paths = [p.split("?")[0] for _, p in proxy.requests]
+    # a write acknowledged between a refresh and the statistics would be in the fingerprint
+    # but not in the stream, and later runs would skip the index without it
+    first_stats = next(i for i, p in enumerate(paths) if "/_stats" in p)
+    first_refresh = next(i for i, p in enumerate(paths) if p.endswith("/_refresh"))
+    assert first_stats < first_refresh
+    # one request of each kind for all six indices, and nothing per index
+    for suffix in ("/_stats/docs,indexing", "/_refresh", "/_mapping", "/_alias"):
+        assert sum(p.endswith(suffix) for p in paths) == 1, (suffix, paths)
+    assert len(paths) <= 12, paths
 
 
 def test_progress_and_throttling(conn, http, names):
