@@ -5,7 +5,9 @@
     python bench/elastic_bench.py [--n 200000] [--anchor /work/shared/anchor-bench]
                                   [--anchor-home /tmp/anchor-bench] [--workdir /tmp/elastic-bench]
 
-Steps (each in its own process, peak RSS measured per process):
+Steps (each in its own process, peak RSS measured per process; (5) runs before (4) so
+that (4) and (6), which are compared, run back to back on the same server state: after
+a long anchor restore the in-memory server indexes measurably slower):
   1 raw scroll read (anchor rawread.py, size 5000)      -> read limit
   2 elasticdump | restic backup --stdin                  -> anchor backup
   3 our dump into a local repository                     -> target >= 1.5x (2), >= 0.9x (1)
@@ -214,15 +216,6 @@ def main() -> None:
         ref = f"{W}/ref.ndjson"
         run([py, f"{args.anchor}/rawread.py", "--index", INDEX, "--mode", "scroll", "--out", ref], env)
 
-        # 4. raw bulk write limit
-        dt, out, _ = run(timed_rss(f"{py} {args.anchor}/rawwrite.py {ref} --index bench-rawwrite --like {INDEX} "
-                                   "--batch 5000 --senders 2", f"{W}/4.rss"), env, shell=True)
-        r4 = json.loads(out.strip().splitlines()[-1])
-        # rawwrite's own "secs" leaves out its process start and index creation: the stricter
-        # limit, used as the engine time; "secs" is the wall time like every other step
-        log("4_raw_bulk_write", {**r4, "engine_secs": r4["secs"], "secs": dt, "peak_rss_mb": rss_of(f"{W}/4.rss")})
-        run(["curl", "-s", "-XDELETE", f"{url}/bench-rawwrite"])
-
         # 5. anchor restore: restic dump | elasticdump
         if not args.skip_anchor_restore:
             run([py, "-c", f"import common; common.clone_index('{INDEX}', 'bench-restore')"], env)
@@ -235,6 +228,15 @@ def main() -> None:
             log("5_restic_elasticdump_restore", {"secs": dt, "count": int(out), "verify": json.loads(ver),
                                                  "peak_rss_mb": [rss_of(f"{W}/5a.rss"), rss_of(f"{W}/5b.rss")]})
             run(["curl", "-s", "-XDELETE", f"{url}/bench-restore"])
+
+        # 4. raw bulk write limit
+        dt, out, _ = run(timed_rss(f"{py} {args.anchor}/rawwrite.py {ref} --index bench-rawwrite --like {INDEX} "
+                                   "--batch 5000 --senders 2", f"{W}/4.rss"), env, shell=True)
+        r4 = json.loads(out.strip().splitlines()[-1])
+        # rawwrite's own "secs" leaves out its process start and index creation: the stricter
+        # limit, used as the engine time; "secs" is the wall time like every other step
+        log("4_raw_bulk_write", {**r4, "engine_secs": r4["secs"], "secs": dt, "peak_rss_mb": rss_of(f"{W}/4.rss")})
+        run(["curl", "-s", "-XDELETE", f"{url}/bench-rawwrite"])
 
         # 6. our restore
         dt, out, _ = run(me + ["restore", "--url", url, "--repo", f"{W}/repo", "--workers", str(args.workers),
@@ -254,7 +256,7 @@ def main() -> None:
     n = args.n
     print("\n| step | wall s | docs/s | engine s (ours: after process start and key derivation) | peak RSS MB |")
     print("|---|---|---|---|---|")
-    for k, v in res.items():
+    for k, v in sorted(res.items()):
         if k == "seed":
             continue
         print(f"| {k} | {v['secs']:.2f} | {n / v['secs']:,.0f} | {e[k]:.2f} | {v.get('peak_rss_mb')} |")

@@ -21,9 +21,10 @@ def _ca_file(pem: str) -> str:
     """boto3 wants a CA bundle path; the row holds PEM text (not secret). One file per content."""
     path = Path(tempfile.gettempdir()) / f"stashboard-ca-{hashlib.sha256(pem.encode()).hexdigest()[:16]}.pem"
     if not path.exists():
-        tmp = path.with_suffix(".tmp")
-        tmp.write_text(pem)
-        tmp.replace(path)
+        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.stem, suffix=".tmp")
+        with open(fd, "w") as f:
+            f.write(pem)
+        Path(tmp).replace(path)  # atomic: a concurrent reader sees all of it or nothing
     return str(path)
 
 

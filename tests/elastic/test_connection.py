@@ -160,56 +160,30 @@ def test_api_key_and_basic_auth_headers(cluster_url):
         Connection(ClusterConfig(urls=["ftp://x"]))
 
 
-def _tls_files(tmp_path):
-    import datetime as dt
-    import ipaddress
+def test_tls_with_the_clusters_ca_bundle_and_the_errors_without_it(cluster_url, http, names):
+    from tests.peers.tlsproxy import tls_proxy
 
-    from cryptography import x509
-    from cryptography.hazmat.primitives import hashes, serialization
-    from cryptography.hazmat.primitives.asymmetric import ec
-    from cryptography.x509.oid import NameOID
-
-    def name(cn):
-        return x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, cn)])
-
-    now = dt.datetime.now(dt.UTC)
-    ca_key = ec.generate_private_key(ec.SECP256R1())
-    ca = (x509.CertificateBuilder().subject_name(name("test-ca")).issuer_name(name("test-ca"))
-          .public_key(ca_key.public_key()).serial_number(1).not_valid_before(now - dt.timedelta(hours=1))
-          .not_valid_after(now + dt.timedelta(days=1))
-          .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
-          .sign(ca_key, hashes.SHA256()))
-    key = ec.generate_private_key(ec.SECP256R1())
-    cert = (x509.CertificateBuilder().subject_name(name("127.0.0.1")).issuer_name(ca.subject)
-            .public_key(key.public_key()).serial_number(2).not_valid_before(now - dt.timedelta(hours=1))
-            .not_valid_after(now + dt.timedelta(days=1))
-            .add_extension(x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]),
-                           critical=False)
-            .sign(ca_key, hashes.SHA256()))
-    (tmp_path / "server.pem").write_bytes(cert.public_bytes(serialization.Encoding.PEM))
-    (tmp_path / "server.key").write_bytes(key.private_bytes(serialization.Encoding.PEM,
-                                                            serialization.PrivateFormat.PKCS8,
-                                                            serialization.NoEncryption()))
-    return ca.public_bytes(serialization.Encoding.PEM).decode(), tmp_path / "server.pem", tmp_path / "server.key"
-
-
-def test_tls_with_a_ca_bundle_or_verification_off(cluster_url, tmp_path):
-    import ssl
-
-    from tests.elastic.conftest import FaultProxy
-
-    ca_pem, cert, key = _tls_files(tmp_path)
-    proxy = FaultProxy(cluster_url)
-    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
-    ctx.load_cert_chain(cert, key)
-    proxy.server.socket = ctx.wrap_socket(proxy.server.socket, server_side=True)
-    url = proxy.url.replace("http://", "https://")
-    try:
-        assert connect(ClusterConfig(urls=[url], ca_data=ca_pem)).dialect is not None
-        (tmp_path / "ca.pem").write_text(ca_pem)
-        assert connect(ClusterConfig(urls=[url], ca_bundle=str(tmp_path / "ca.pem"))).dialect is not None
-        assert connect(ClusterConfig(urls=[url], verify_tls=False)).dialect is not None
-        with pytest.raises(ClusterError, match="TLS failure.*CA bundle"):
-            connect(ClusterConfig(urls=[url], max_retries=0))   # system CAs do not know ours
-    finally:
-        proxy.close()
+    idx = names("tls")
+    http.create(idx)
+    http.bulk(idx, [("a", b'{"v":"\xc3\xa9"}', None)])
+    with tls_proxy(cluster_url) as tls:
+        # the CA as a file, as PEM text from a secret, and verification off (asked for)
+        for cfg in (ClusterConfig(urls=[tls.url], ca_bundle=tls.ca_path),
+                    ClusterConfig(urls=[tls.url], ca_data=tls.ca_pem),
+                    ClusterConfig(urls=[tls.url], verify_tls=False)):
+            c = connect(cfg)
+            mem = MemRepo()
+            w = mem.writer()
+            assert dump_cluster(c, w, DumpParams(include=[idx], metadata_kinds=())).ok
+            w.commit()
+            assert b'"_id":"a"' in b"".join(mem.read_stream(mem.latest(), f"indices/{idx}"))
+        # a CA the system does not know: refused, with what to do, and never retried as if
+        # the network were at fault
+        with pytest.raises(ClusterError, match=r"TLS failure talking to https://localhost:\d+.*"
+                                               r"CA bundle") as err:
+            connect(ClusterConfig(urls=[tls.url], max_retries=1, backoff_base=0.01))
+        assert "CERTIFICATE_VERIFY_FAILED" in str(err.value)
+        # the certificate names localhost only: the same server by its address is refused
+        other = tls.url.replace("localhost", "127.0.0.1")
+        with pytest.raises(ClusterError, match="TLS failure"):
+            connect(ClusterConfig(urls=[other], ca_bundle=tls.ca_path, max_retries=1, backoff_base=0.01))

@@ -191,3 +191,25 @@ def test_s3_uploads_large_streams_in_parts(seaweedfs) -> None:  # type: ignore[n
     assert b.get("big") == payload
     etag = b.client.head_object(Bucket=b.bucket, Key=f"{b.prefix}/big")["ETag"]  # type: ignore[attr-defined]
     assert etag.strip('"').endswith("-3")  # three parts
+
+
+@pytest.mark.filterwarnings("ignore::urllib3.exceptions.InsecureRequestWarning")
+def test_s3_behind_tls_with_a_private_ca(seaweedfs) -> None:  # type: ignore[no-untyped-def]
+    from storage.flows import _ca_file
+    from tests.peers.tlsproxy import tls_proxy
+
+    creds = {"access_key_id": seaweedfs.access_key, "secret_access_key": seaweedfs.secret_key}
+    with tls_proxy(seaweedfs.endpoint) as tls:
+        # the CA as a file, as the PEM text a storage row holds, and verification off (asked for)
+        for options in ({"ca_bundle": tls.ca_path}, {"ca_bundle": _ca_file(tls.ca_pem)},
+                        {"insecure": True}):
+            b = open_backend("s3", bucket="stashboard-tests", prefix="tls", endpoint=tls.url,
+                             path_style=True, credentials=creds, **options)
+            b.put("k", b"over tls")
+            assert b.get("k") == b"over tls"
+        from storage.backends.s3 import S3Backend
+
+        b = S3Backend(bucket="stashboard-tests", prefix="tls", endpoint=tls.url, path_style=True,
+                      credentials=creds, max_attempts=1)
+        with pytest.raises(BackendError, match=r"TLS error talking to https://localhost:\d+.*CA bundle"):
+            b.get("k")
