@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from backups.elastic.connection import ClusterError, Connection, index_list_paths, index_path
-from backups.elastic.fingerprint import fingerprints
+from backups.elastic.fingerprint import IndexState, index_states
 from backups.elastic.hits import Page, parse_page
 from backups.elastic.metadata import (
     CLUSTER_KINDS,
@@ -48,7 +48,8 @@ class DumpParams:
     include: list[str] = field(default_factory=lambda: ["*"])
     exclude: list[str] = field(default_factory=list)
     include_hidden: bool = False             # hidden and system (dot) indices
-    batch_size: int = 5000                   # documents per page
+    batch_size: int = 5000                   # documents per page, at most
+    page_bytes: int = 8 << 20                # ...and fewer when documents are large (memory)
     max_slices: int = 4                      # slices per index = min(shards, max_slices)
     read_mode: str = "auto"                  # "auto" (dialect's fastest) | "scroll" | "pit"
     keep_alive: str = "5m"
@@ -110,8 +111,9 @@ class _Reader:
     """Parallel slice readers feeding one ordered-by-arrival queue of pages."""
 
     def __init__(self, conn: Connection, info: IndexInfo, params: DumpParams, mode: str,
-                 cancel: threading.Event) -> None:
+                 cancel: threading.Event, page_docs: int | None = None) -> None:
         self.conn, self.info, self.params, self.mode = conn, info, params, mode
+        self.page_docs = page_docs or params.batch_size
         self.cancel = cancel
         self.slices = max(1, min(info.shards, params.max_slices))
         self.q: queue.Queue[Any] = queue.Queue(maxsize=max(2, self.slices))
@@ -200,7 +202,7 @@ class _Reader:
         return {"slice": {"id": i, "max": self.slices}} if self.slices > 1 else {}
 
     def _run_scroll(self, i: int) -> None:
-        body = {"size": self.params.batch_size, "sort": ["_doc"], "track_total_hits": True, **self._slice(i)}
+        body = {"size": self.page_docs, "sort": ["_doc"], "track_total_hits": True, **self._slice(i)}
         r = self.conn.request("POST", f"{index_path(self.info.name)}/_search", body,
                               params={"scroll": self.params.keep_alive}, index=self.info.name,
                               privilege=f"read on index {self.info.name}")
@@ -234,7 +236,7 @@ class _Reader:
     def _run_pit(self, i: int) -> None:
         after = None
         while not self.stop.is_set() and not self.cancel.is_set():
-            body: dict[str, Any] = {"size": self.params.batch_size, "sort": [{"_shard_doc": "asc"}],
+            body: dict[str, Any] = {"size": self.page_docs, "sort": [{"_shard_doc": "asc"}],
                                     "track_total_hits": False,
                                     "pit": {"id": self.pit_id, "keep_alive": self.params.keep_alive},
                                     **self._slice(i)}
@@ -285,21 +287,31 @@ def _endpoint_missing(e: ClusterError) -> bool:
 @dataclass
 class Prepared:
     """What dump_cluster() fetched for many indices at once, before their refresh."""
-    fingerprints: dict[str, tuple[str, dict[str, Any]]]
+    states: dict[str, IndexState]
     metadata: dict[str, dict[str, Any]]
     refreshed: bool
 
 
 def prepare(conn: Connection, infos: list[IndexInfo], params: DumpParams) -> Prepared:
-    """Fingerprints (first: see fingerprints()), one refresh, and index metadata for all
+    """States with fingerprints (first: see index_states()), one refresh, and index metadata for all
     `infos` in a few requests instead of four per index."""
     names = [i.name for i in infos]
-    fps = fingerprints(conn, names) if names else {}
+    states = index_states(conn, names) if names else {}
     if params.refresh and names:
         for path in index_list_paths(names):
             conn.request("POST", f"{path}/_refresh", params={"ignore_unavailable": "true"},
                          privilege="maintenance on the indices (for _refresh)")
-    return Prepared(fps, indices_metadata(conn, infos) if infos else {}, params.refresh)
+    return Prepared(states, indices_metadata(conn, infos) if infos else {}, params.refresh)
+
+
+def page_docs(params: DumpParams, doc_bytes: float | None) -> int:
+    """Documents per page: batch_size, or fewer for large documents, so that a page (held
+    a few times over between the server and the repository) stays near page_bytes and
+    memory stays flat whatever the documents. Stored bytes per document are a guess at the
+    JSON (compression makes them smaller, index structures larger): twice that is used."""
+    if not doc_bytes:
+        return params.batch_size
+    return max(1, min(params.batch_size, int(params.page_bytes / (2 * doc_bytes))))
 
 
 def dump_index(conn: Connection, writer: Any, info: IndexInfo, params: DumpParams, *,
@@ -324,10 +336,11 @@ def dump_index(conn: Connection, writer: Any, info: IndexInfo, params: DumpParam
         raise ClusterError(f"index {info.name} is red (primary shards unassigned): fix the cluster "
                            "(GET _cluster/allocation/explain) or exclude the index")
     prepared = prepared or prepare(conn, [info], params)
-    if info.name not in prepared.fingerprints or info.name not in prepared.metadata:
+    if info.name not in prepared.states or info.name not in prepared.metadata:
         raise ClusterError(f"index {info.name} not found (deleted during the backup?)", status=404,
                            error_type="index_not_found_exception")
-    fp, signals = prepared.fingerprints[info.name]
+    state = prepared.states[info.name]
+    fp, signals = state.fingerprint, state.signals
     meta: dict[str, Any] = {"index": info.name, "uuid": info.uuid, "format": FORMAT,
                             **prepared.metadata[info.name], "fingerprint": fp,
                             "fingerprint_signals": signals, "shards": info.shards}
@@ -358,7 +371,7 @@ def dump_index(conn: Connection, writer: Any, info: IndexInfo, params: DumpParam
     mode = d.default_read_mode if params.read_mode == "auto" else params.read_mode
     if mode == "pit" and not d.supports_pit:
         mode = "scroll"
-    reader = _Reader(conn, info, params, mode, cancel)
+    reader = _Reader(conn, info, params, mode, cancel, page_docs(params, state.doc_bytes))
     try:
         reader.open()
         mode = reader.mode
@@ -366,7 +379,7 @@ def dump_index(conn: Connection, writer: Any, info: IndexInfo, params: DumpParam
             warnings.extend(reader.notes)
         expected = reader.expected
         meta.update(docs=expected, read_mode=mode, slices=reader.slices, count_source=reader.count_source,
-                    complete=True)
+                    page_docs=reader.page_docs, complete=True)
         emit("start", 0, 0, expected)
         counts = [0, 0]
 

@@ -9,11 +9,12 @@ makes the fingerprint say "changed", which costs time but never data.
 from __future__ import annotations
 
 import hashlib
+from dataclasses import dataclass
 from typing import Any
 
 import orjson
 
-from backups.elastic.connection import ClusterError, Connection, index_list_paths
+from backups.elastic.connection import Connection, index_list_paths
 
 
 def _shard_signals(shard: dict[str, Any]) -> dict[str, Any]:
@@ -33,33 +34,35 @@ def _shard_signals(shard: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-def fingerprint(conn: Connection, name: str) -> tuple[str, dict[str, Any]]:
-    """(hash, signals) of one index's current write state; see fingerprints()."""
-    found = fingerprints(conn, [name])
-    if name not in found:
-        raise ClusterError(f"index {name} not found (deleted during the backup?)", status=404,
-                           error_type="index_not_found_exception")
-    return found[name]
+@dataclass(frozen=True)
+class IndexState:
+    fingerprint: str
+    signals: dict[str, Any]
+    doc_bytes: float | None   # stored bytes per document: a guess at a page's size, not a signal
 
 
-def fingerprints(conn: Connection, names: list[str]) -> dict[str, tuple[str, dict[str, Any]]]:
-    """{index: (hash, signals)} of the indices' write state, from `_stats?level=shards` in
-    one request per few thousand characters of names (an index deleted meanwhile is left out).
+def index_states(conn: Connection, names: list[str]) -> dict[str, IndexState]:
+    """{index: state} of the indices' write state, from `_stats?level=shards` in one
+    request per few thousand characters of names (an index deleted meanwhile is left out).
 
     Take them BEFORE the refresh that precedes the read: every write acknowledged before
     the statistics is then searchable by the read, and a write that lands after them is
     perhaps read but is not in the fingerprint, so the next run reads again (safe). Taken
     after the refresh, a write acknowledged in between would be in the fingerprint but
     not in the stream, and every later run would skip the index without it."""
-    out: dict[str, tuple[str, dict[str, Any]]] = {}
+    out: dict[str, IndexState] = {}
     for path in index_list_paths(names):
-        # shard-level stats always carry seq_no, commit and routing; docs and indexing are
-        # the only metrics needed, which keeps the answer small on clusters with many shards
-        stats = conn.json("GET", f"{path}/_stats/docs,indexing",
+        # shard-level stats always carry seq_no, commit and routing; docs, indexing and
+        # store are the only metrics needed, which keeps the answer small on big clusters
+        stats = conn.json("GET", f"{path}/_stats/docs,indexing,store",
                           params={"level": "shards", "ignore_unavailable": "true", "expand_wildcards": "all"},
                           privilege="monitor on the indices")
         for name, ix in (stats.get("indices") or {}).items():
-            out[name] = _digest(ix)
+            digest, signals = _digest(ix)
+            prim = ix.get("primaries") or {}
+            docs = (prim.get("docs") or {}).get("count") or 0
+            stored = (prim.get("store") or {}).get("size_in_bytes") or 0
+            out[name] = IndexState(digest, signals, stored / docs if docs and stored else None)
     return out
 
 

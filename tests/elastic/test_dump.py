@@ -268,9 +268,39 @@ def test_fingerprints_come_before_the_refresh_and_many_indices_cost_few_requests
     first_refresh = next(i for i, p in enumerate(paths) if p.endswith("/_refresh"))
     assert first_stats < first_refresh
     # one request of each kind for all six indices, and nothing per index
-    for suffix in ("/_stats/docs,indexing", "/_refresh", "/_mapping", "/_alias"):
+    for suffix in ("/_stats/docs,indexing,store", "/_refresh", "/_mapping", "/_alias"):
         assert sum(p.endswith(suffix) for p in paths) == 1, (suffix, paths)
     assert len(paths) <= 12, paths
+
+
+def test_large_documents_are_read_in_smaller_pages(http, names, proxy):
+    big, small = names("bigdocs"), names("smalldocs")
+    for idx in (big, small):
+        http.create(idx)
+    blob = "x" * 200_000
+    http.bulk(big, [(str(i), b'{"i":%d,"blob":"%s"}' % (i, blob.encode()), None) for i in range(30)])
+    http.bulk(small, [(str(i), b'{"i":%d}' % i, None) for i in range(30)])
+    sizes: dict[str, list[int]] = {big: [], small: []}
+
+    def spy(method, path, body):
+        for idx in sizes:
+            if path.startswith(f"/{idx}/_search"):
+                sizes[idx].append(orjson.loads(body)["size"])
+        return None
+
+    proxy.rule = spy
+    c = connect(ClusterConfig(urls=[proxy.url]))
+    mem = MemRepo()
+    w = mem.writer()
+    # 1 MB pages: 6.2 MB of large documents must not come as one page
+    res = dump_cluster(c, w, DumpParams(include=[big, small], metadata_kinds=(), page_bytes=1 << 20))
+    assert res.ok
+    w.commit()
+    m = mem.latest()
+    assert 1 <= sizes[big][0] <= 5 and m.streams[f"indices/{big}"].meta["page_docs"] == sizes[big][0]
+    assert sizes[small][0] == 5000
+    got = parse_stream(b"".join(mem.read_stream(m, f"indices/{big}")))
+    assert len(got) == 30 and all(len(src) > 200_000 for src, _ in got.values())
 
 
 def test_progress_and_throttling(conn, http, names):
