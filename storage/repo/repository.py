@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any
 
 import yaml
 
+from .chunkset import ChunkSet
 from .crypto import Cipher, DecryptError, MasterKeys, unwrap_keys, wrap_keys
 from .format import (
     CHUNK_AVG,
@@ -70,7 +71,7 @@ class Repository:
                                "max_size": c["max_size"]}
         self.lock_ttl = lock_ttl
         self._manifest_cache: dict[str, Manifest] = {}
-        self._known: set[str] | None = None
+        self._known: ChunkSet | None = None
         self._inflight: dict[str, _Upload] = {}
         self._chunks_lock = threading.Lock()
 
@@ -109,7 +110,7 @@ class Repository:
             raise RepositoryError(f"repository {label} is already initialized") from None
         backend.put(KEYS_PREFIX + key_id, key_doc, if_absent=True)
         repo = cls(backend, Cipher(keys, level=zstd_level), config, name, lock_ttl=lock_ttl)
-        repo._known = set()
+        repo._known = ChunkSet()
         return repo
 
     @classmethod
@@ -154,7 +155,7 @@ class Repository:
         return remove_locks(self.backend, all_locks=remove_all)
 
     def _load_known(self) -> None:
-        known = {k.rsplit("/", 1)[-1] for k in self.backend.list(DATA_PREFIX)}
+        known = ChunkSet(k.rsplit("/", 1)[-1] for k in self.backend.list(DATA_PREFIX))
         with self._chunks_lock:
             self._known = known
 
@@ -186,7 +187,7 @@ class Repository:
     def _forget_known(self, ids: set[str]) -> None:
         with self._chunks_lock:
             if self._known is not None:
-                self._known -= ids
+                self._known.discard_all(ids)
 
     # -- writing ---------------------------------------------------------------------------
 
