@@ -31,51 +31,47 @@ def _truthy(v: Any) -> bool:
 def list_indices(conn: Connection) -> list[IndexInfo]:
     """Every index of the cluster, hidden and closed ones included.
 
-    From the cluster state (open/close), index settings and cluster health: answered by
+    From index settings, the cluster state (open/close) and cluster health: answered by
     the master from its own state. `_cat/indices` gathers statistics from every node (on
     osmem-server it counts every document), so it is only the fallback for a user who
     may not read the cluster state."""
-    privilege = "monitor (cluster) and view_index_metadata on the indices"
     settings = conn.json("GET", "/_all/_settings", params={"expand_wildcards": "all"},
                          privilege="view_index_metadata on the indices")
     try:
-        state = conn.json("GET", "/_cluster/state/metadata",
-                          params={"filter_path": "metadata.indices.*.state", "expand_wildcards": "all"},
-                          privilege=privilege)
-        health = conn.json("GET", "/_cluster/health", params={"level": "indices", "expand_wildcards": "all"},
-                           privilege=privilege)
+        status, health = _status_and_health(conn)
     except ClusterError as e:
         if e.status not in (400, 403, 404, 405):
             raise
-        return _list_indices_cat(conn, settings)
-    states = ((state.get("metadata") or {}).get("indices") or {})
-    healths = health.get("indices") or {}
+        status, health = _status_and_health_cat(conn)
     out = []
     for name, doc in settings.items():
         s = doc.get("settings") or {}
         idx = s.get("index") or {}
         out.append(IndexInfo(
-            name=name, status=(states.get(name) or {}).get("state") or "open",
-            health=(healths.get(name) or {}).get("status") or "", uuid=idx.get("uuid", ""),
-            shards=int(idx.get("number_of_shards") or 1),
+            name=name, status=status.get(name) or "open", health=health.get(name) or "",
+            uuid=idx.get("uuid", ""), shards=int(idx.get("number_of_shards") or 1),
             hidden=_truthy(idx.get("hidden")) or name.startswith("."), settings=s))
     return sorted(out, key=lambda i: i.name)
 
 
-def _list_indices_cat(conn: Connection, settings: dict[str, Any]) -> list[IndexInfo]:
-    cat = conn.json("GET", "/_cat/indices", params={
-        "format": "json", "expand_wildcards": "all", "h": "index,status,health,uuid,pri"},
-        privilege="monitor (cluster) and view_index_metadata on the indices")
-    out = []
-    for row in cat:
-        name = row["index"]
-        s = (settings.get(name) or {}).get("settings") or {}
-        idx = s.get("index") or {}
-        out.append(IndexInfo(
-            name=name, status=row.get("status") or "open", health=row.get("health") or "",
-            uuid=row.get("uuid") or idx.get("uuid", ""), shards=int(row.get("pri") or idx.get("number_of_shards") or 1),
-            hidden=_truthy(idx.get("hidden")) or name.startswith("."), settings=s))
-    return sorted(out, key=lambda i: i.name)
+_LIST_PRIVILEGE = "monitor (cluster) and view_index_metadata on the indices"
+
+
+def _status_and_health(conn: Connection) -> tuple[dict[str, str], dict[str, str]]:
+    state = conn.json("GET", "/_cluster/state/metadata",
+                      params={"filter_path": "metadata.indices.*.state", "expand_wildcards": "all"},
+                      privilege=_LIST_PRIVILEGE)
+    health = conn.json("GET", "/_cluster/health", params={"level": "indices", "expand_wildcards": "all"},
+                       privilege=_LIST_PRIVILEGE)
+    states = (state.get("metadata") or {}).get("indices") or {}
+    return ({n: str(v.get("state") or "") for n, v in states.items()},
+            {n: str(v.get("status") or "") for n, v in (health.get("indices") or {}).items()})
+
+
+def _status_and_health_cat(conn: Connection) -> tuple[dict[str, str], dict[str, str]]:
+    rows = conn.json("GET", "/_cat/indices", params={
+        "format": "json", "expand_wildcards": "all", "h": "index,status,health"}, privilege=_LIST_PRIVILEGE)
+    return ({r["index"]: r.get("status") or "" for r in rows}, {r["index"]: r.get("health") or "" for r in rows})
 
 
 def matches(name: str, include: Iterable[str], exclude: Iterable[str]) -> bool:
