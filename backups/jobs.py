@@ -51,6 +51,7 @@ def dump_params(params: dict[str, Any]) -> Any:
         exclude=split_list(params["exclude"]),
         include_hidden=bool(params["include_hidden"]),
         batch_size=int(params["batch_size"]),
+        page_bytes=int(params["page_bytes"]),
         max_slices=int(params["slices"]),
         max_docs_per_second=float(params["max_docs_per_second"]),
         metadata_kinds=tuple(k for k in CLUSTER_KINDS if k in kinds),

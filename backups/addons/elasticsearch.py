@@ -25,7 +25,9 @@ BACKUP_PARAMS: dict[str, tuple[Any, type, str]] = {
     "include_hidden": (False, bool, "Also back up hidden and system indices (names starting with '.')."),
     "metadata": (",".join(METADATA_KINDS), str, "Metadata kinds to back up, comma separated."),
     "slices": (4, int, "Parallel slices per index (bounded by its shard count)."),
-    "batch_size": (5000, int, "Documents per page read."),
+    "batch_size": (5000, int, "Documents per page read, at most."),
+    "page_bytes": (8 << 20, int, "Bytes per page read, roughly: an index of large documents is read in "
+                                 "smaller pages, so memory stays flat."),
     "max_docs_per_second": (0, int, "Throttle reads; 0 for no limit."),
     "skip_unchanged": (True, bool, "Reference an unchanged index from the previous snapshot instead of reading it."),
 }
@@ -86,7 +88,7 @@ def validate_params(spec: dict[str, tuple[Any, type, str]], params: dict[str, An
             re.compile(params["rename_pattern"])
         except re.error as e:
             errors.append(f"rename_pattern: not a regular expression ({e}).")
-    for key in ("slices", "batch_size", "parallelism", "bulk_bytes"):
+    for key in ("slices", "batch_size", "page_bytes", "parallelism", "bulk_bytes"):
         if key in params and params[key] == 0:
             errors.append(f"{key} must be at least 1.")
     if errors:

@@ -35,6 +35,8 @@ class SessionConfigForm(forms.ModelForm):
                                          widget=forms.CheckboxSelectMultiple, help_text="Metadata kinds to back up.")
     slices = forms.IntegerField(min_value=1, initial=4, help_text=addon.BACKUP_PARAMS["slices"][2])
     batch_size = forms.IntegerField(min_value=1, initial=5000, help_text=addon.BACKUP_PARAMS["batch_size"][2])
+    page_bytes = forms.IntegerField(min_value=1, initial=addon.BACKUP_PARAMS["page_bytes"][0], required=False,
+                                    help_text=addon.BACKUP_PARAMS["page_bytes"][2])
     max_docs_per_second = forms.IntegerField(min_value=0, initial=0, label="Max docs per second",
                                              help_text=addon.BACKUP_PARAMS["max_docs_per_second"][2])
     skip_unchanged = forms.BooleanField(required=False, initial=True, help_text=addon.BACKUP_PARAMS["skip_unchanged"][2])
@@ -67,7 +69,8 @@ class SessionConfigForm(forms.ModelForm):
         field_as(self, "new_repo_secret", forms.ModelChoiceField).queryset = Secret.objects.filter(team=team)
         if self.instance.pk:
             params = self.instance.params()
-            for key in ("indices", "exclude", "include_hidden", "slices", "batch_size", "max_docs_per_second", "skip_unchanged"):
+            for key in ("indices", "exclude", "include_hidden", "slices", "batch_size", "page_bytes", "max_docs_per_second",
+                        "skip_unchanged"):
                 self.initial[key] = params[key]
             self.initial["metadata"] = [k for k in str(params["metadata"]).split(",") if k]
             self.initial["hooks_json"] = json.dumps(self.instance.hooks, indent=1) if self.instance.hooks else ""
@@ -87,7 +90,9 @@ class SessionConfigForm(forms.ModelForm):
         d = self.cleaned_data
         values = {"indices": d.get("indices") or "*", "exclude": d.get("exclude") or "", "include_hidden": bool(d.get("include_hidden")),
                   "metadata": ",".join(d.get("metadata") or []), "slices": d.get("slices") or 1,
-                  "batch_size": d.get("batch_size") or 1, "max_docs_per_second": d.get("max_docs_per_second") or 0,
+                  "batch_size": d.get("batch_size") or 1,
+                  "page_bytes": d.get("page_bytes") or addon.BACKUP_PARAMS["page_bytes"][0],
+                  "max_docs_per_second": d.get("max_docs_per_second") or 0,
                   "skip_unchanged": bool(d.get("skip_unchanged"))}
         return {k: v for k, v in values.items() if v != addon.BACKUP_PARAMS[k][0]}
 

@@ -114,6 +114,22 @@ def test_an_unknown_task_parameter_is_named(teams):
     assert "'batchsize' is not a parameter of logical-backup" in messages(e)
 
 
+def test_page_bytes_is_a_task_parameter_that_reaches_the_dump(teams):
+    from backups.jobs import dump_params
+
+    session = f.configuration(teams["a"]).sessions.get()
+    session.task_params = {"page_bytes": 0}
+    with pytest.raises(ValidationError) as e:
+        session.full_clean()
+    assert "page_bytes must be at least 1" in messages(e)
+    session.task_params = {"page_bytes": 1 << 20, "batch_size": 1000}
+    session.full_clean()
+    p = dump_params(session.params())
+    assert (p.page_bytes, p.batch_size) == (1 << 20, 1000)
+    session.task_params = {}
+    assert dump_params(session.params()).page_bytes == 8 << 20
+
+
 def test_a_retention_policy_that_keeps_nothing_is_refused(teams):
     policy = RetentionPolicy(team=teams["a"], name="none")
     with pytest.raises(ValidationError) as e:
