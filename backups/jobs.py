@@ -62,8 +62,7 @@ def dump_params(params: dict[str, Any]) -> Any:
 def expected_docs(conn: Any, params: Any) -> int | None:
     """Documents the dump will cover, known before it starts, so that progress and ETA
     are about the whole run (None when the cluster will not say)."""
-    from urllib.parse import quote
-
+    from backups.elastic.connection import index_list_paths
     from backups.elastic.metadata import list_indices, select_indices
 
     try:
@@ -71,10 +70,8 @@ def expected_docs(conn: Any, params: Any) -> int | None:
             conn.identify()
         names = [i.name for i in select_indices(list_indices(conn), params.include, params.exclude, params.include_hidden)
                  if i.status == "open"]
-        total = 0
-        for start in range(0, len(names), 50):  # bounded URL length
-            group = ",".join(quote(n, safe="") for n in names[start:start + 50])
-            total += int(conn.json("GET", f"/{group}/_count?ignore_unavailable=true")["count"])
+        total = sum(int(conn.json("GET", f"{path}/_count", params={"ignore_unavailable": "true"})["count"])
+                    for path in index_list_paths(names))
         return total or None
     except Exception as e:  # progress is a nicety: never fail a backup over it
         log.info("could not count the documents to back up: %s", e)

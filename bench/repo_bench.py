@@ -14,7 +14,6 @@ from __future__ import annotations
 import argparse
 import hashlib
 import os
-import random
 import shutil
 import subprocess
 import sys
@@ -25,25 +24,9 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from tests.storage.streams import ndjson_stream  # noqa: E402 - the same bytes the tests use
+
 PASSWORD = "bench-password"
-
-
-def ndjson(size: int, seed: int = 0):  # type: ignore[no-untyped-def]
-    rng = random.Random(seed)
-    vocab = [rng.randbytes(rng.randint(2, 6)).hex().encode() for _ in range(4096)]
-    produced = doc = 0
-    while produced < size:
-        lines, n = [], 0
-        while n < 1 << 20:
-            words = b" ".join(rng.choices(vocab, k=10))
-            line = (b'{"_id":"%d","ts":%d,"user":"%s","msg":"%s","n":%d}\n'
-                    % (doc, 1700000000 + doc * 7, vocab[doc % 4096], words, rng.getrandbits(24)))
-            lines.append(line)
-            n += len(line)
-            doc += 1
-        piece = b"".join(lines)[:size - produced]
-        produced += len(piece)
-        yield piece
 
 
 # -- the child processes for our side (lean: no Django) --------------------------------------
@@ -127,7 +110,7 @@ def main() -> None:
         src = work / "input.ndjson"
         h = hashlib.sha256()
         with open(src, "wb") as f:
-            for part in ndjson(size):
+            for part in ndjson_stream(size):
                 h.update(part)
                 f.write(part)
         source_sha = h.hexdigest()

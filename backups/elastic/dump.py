@@ -314,12 +314,13 @@ def page_docs(params: DumpParams, doc_bytes: float | None) -> int:
     return max(1, min(params.batch_size, int(params.page_bytes / (2 * doc_bytes))))
 
 
-def dump_index(conn: Connection, writer: Any, info: IndexInfo, params: DumpParams, *,
+def dump_index(conn: Connection, writer: Any, info: IndexInfo, params: DumpParams, prepared: Prepared, *,
                previous: Any = None, progress: Callable[[ProgressEvent], None] | None = None,
                cancel: threading.Event | None = None, limiter: RateLimiter | None = None,
                run_totals: list[int] | None = None, warnings: list[str] | None = None,
-               data_stream: str | None = None, prepared: Prepared | None = None) -> dict[str, Any]:
-    """Dump one index into `writer` as stream `indices/<name>`; returns its result entry."""
+               data_stream: str | None = None) -> dict[str, Any]:
+    """Dump one index into `writer` as stream `indices/<name>`; returns its result entry.
+    `prepared` comes from prepare() over the indices of the run."""
     cancel = cancel or threading.Event()
     limiter = limiter or RateLimiter(params.max_docs_per_second)
     run_totals = run_totals if run_totals is not None else [0, 0]
@@ -335,7 +336,6 @@ def dump_index(conn: Connection, writer: Any, info: IndexInfo, params: DumpParam
     if info.health == "red":
         raise ClusterError(f"index {info.name} is red (primary shards unassigned): fix the cluster "
                            "(GET _cluster/allocation/explain) or exclude the index")
-    prepared = prepared or prepare(conn, [info], params)
     if info.name not in prepared.states or info.name not in prepared.metadata:
         raise ClusterError(f"index {info.name} not found (deleted during the backup?)", status=404,
                            error_type="index_not_found_exception")
@@ -460,10 +460,10 @@ def dump_cluster(conn: Connection, writer: Any, params: DumpParams | None = None
             continue
         t0 = time.monotonic()
         try:
-            result.indices[info.name] = dump_index(conn, writer, info, params, previous=previous,
+            result.indices[info.name] = dump_index(conn, writer, info, params, prepared, previous=previous,
                                                    progress=progress, cancel=cancel, limiter=limiter,
                                                    run_totals=run_totals, warnings=result.warnings,
-                                                   data_stream=backing.get(info.name), prepared=prepared)
+                                                   data_stream=backing.get(info.name))
         except (ClusterError, Cancelled) as e:
             result.ok = False
             result.indices[info.name] = {"docs": 0, "bytes": 0, "duration": time.monotonic() - t0,

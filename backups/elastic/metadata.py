@@ -142,15 +142,10 @@ def select_with_data_streams(indices: list[IndexInfo], streams: dict[str, Any], 
     return sorted(chosen.values(), key=lambda i: i.name), backing
 
 
-def index_metadata(conn: Connection, info: IndexInfo) -> dict[str, Any]:
-    """settings (as stored), mappings and aliases (filters, routing, write index)."""
-    return indices_metadata(conn, [info])[info.name]
-
-
 def indices_metadata(conn: Connection, infos: list[IndexInfo]) -> dict[str, dict[str, Any]]:
-    """index_metadata() of many indices in two requests per few thousand characters of
-    names, instead of two per index: a second backup of a thousand unchanged indices
-    should not cost two thousand round trips."""
+    """{index: {settings (as stored), mappings, aliases (filters, routing, write index)}},
+    in two requests per few thousand characters of names instead of two per index: a
+    second backup of a thousand unchanged indices should not cost two thousand round trips."""
     mappings: dict[str, Any] = {}
     aliases: dict[str, Any] = {}
     what = "view_index_metadata on the indices"

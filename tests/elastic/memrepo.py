@@ -12,6 +12,8 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, Self
 
+from storage.repo.manifest import StreamInfo
+
 
 @dataclass
 class StreamEntry:
@@ -20,16 +22,6 @@ class StreamEntry:
     sha256: str
     meta: dict[str, Any]
     chunks: list[str] = field(default_factory=list)
-
-
-@dataclass
-class StreamInfo:
-    name: str
-    size: int
-    sha256: str
-    chunks_new: int
-    bytes_new: int
-    reused: bool
 
 
 @dataclass
