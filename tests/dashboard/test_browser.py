@@ -1,10 +1,10 @@
 """The whole flow in Debian's chromium, against a live server, a real RQ worker
-(a separate `manage.py rqworker` process on the test database), osmem-server and a
-local-directory storage:
+(a separate `manage.py rqworker` process on the test database), each search kind
+(osmem-server and the real nodes, tests.peers.clusters) and a local-directory storage:
 
 sign in → secret, storage, cluster (test connection), configuration → the instant
 backup's live progress reaches Succeeded → the snapshot → the restore wizard with a
-rename → the restored index counts. Screenshots go to test-output/screenshots/."""
+rename → the restored index counts. Screenshots go to test-output/screenshots/KIND/."""
 from __future__ import annotations
 
 import os
@@ -21,7 +21,8 @@ from django.conf import settings as django_settings
 from django.db import connection
 
 from tests import factories as f
-from tests.peers.osmem import es, seed, start_osmem
+from tests.peers.clusters import SearchCluster
+from tests.peers.osmem import es, reset, seed
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
@@ -42,10 +43,18 @@ def seed_all(url: str) -> None:
 
 
 @pytest.fixture
-def osmem() -> Iterator[str]:
-    with start_osmem() as server:
-        seed_all(server.url)
-        yield server.url
+def cluster(search: SearchCluster) -> str:
+    """The run's cluster holding only DOCS (the server is shared with other suites)."""
+    reset(search.url)
+    seed_all(search.url)
+    return search.url
+
+
+@pytest.fixture
+def shots(search: SearchCluster) -> Path:
+    path = SHOTS / search.kind
+    path.mkdir(parents=True, exist_ok=True)
+    return path
 
 
 @pytest.fixture
@@ -115,8 +124,8 @@ def page(live_server: Any, alice: Any) -> Iterator[Any]:
         browser.close()
 
 
-def test_backup_and_restore_through_the_dashboard(live_server: Any, worker: Any, osmem: str, storage_root: Path,
-                                                  page: Any) -> None:
+def test_backup_and_restore_through_the_dashboard(live_server: Any, worker: Any, cluster: str, storage_root: Path,
+                                                  page: Any, shots: Path) -> None:
     from playwright.sync_api import expect
 
     base = live_server.url
@@ -156,14 +165,14 @@ def test_backup_and_restore_through_the_dashboard(live_server: Any, worker: Any,
     page.get_by_role("link", name="Clusters").click()
     page.get_by_role("link", name="New cluster").click()
     page.get_by_label("Name").fill("es")
-    page.get_by_label("URLs").fill(osmem)
+    page.get_by_label("URLs").fill(cluster)
     page.get_by_role("button", name="Save").click()
     page.get_by_role("button", name="Test connection").click()
     result = page.locator("#test-result")
     expect(result).to_contain_text("Connected")
     expect(result).to_contain_text("Indices")
     assert "3" in result.inner_text()
-    page.screenshot(path=str(SHOTS / "cluster-test.png"), full_page=True)
+    page.screenshot(path=str(shots / "cluster-test.png"), full_page=True)
 
     # Configuration, with a new repository, throttled so the progress can be watched
     page.get_by_role("link", name="Configurations").click()
@@ -176,7 +185,7 @@ def test_backup_and_restore_through_the_dashboard(live_server: Any, worker: Any,
     page.get_by_label("in storage").select_option(label="local")
     page.get_by_label("encryption secret").select_option(label="repo-key")
     page.get_by_label("Max docs per second").fill("300")
-    page.screenshot(path=str(SHOTS / "configuration-form.png"), full_page=True)
+    page.screenshot(path=str(shots / "configuration-form.png"), full_page=True)
     page.get_by_role("button", name="Create and back up").click()
     expect(page.get_by_text("Configuration 'nightly' created")).to_be_visible()
 
@@ -185,7 +194,7 @@ def test_backup_and_restore_through_the_dashboard(live_server: Any, worker: Any,
     session_link = page.locator("#running a.mono").first
     expect(session_link).to_be_visible(timeout=30_000)
     page.wait_for_timeout(1500)
-    page.screenshot(path=str(SHOTS / "overview-running.png"), full_page=True)
+    page.screenshot(path=str(shots / "overview-running.png"), full_page=True)
     session_link.click()
     phase = page.locator("#live [data-phase]")
     expect(phase).to_have_attribute("data-phase", "Running", timeout=20_000)
@@ -194,16 +203,16 @@ def test_backup_and_restore_through_the_dashboard(live_server: Any, worker: Any,
         if re.search(r"[1-9]\d*% — index", page.locator("#live").inner_text()) or "Succeeded" in (phase.get_attribute("data-phase") or ""):
             break
         page.wait_for_timeout(500)
-    page.screenshot(path=str(SHOTS / "session-running.png"), full_page=True)
+    page.screenshot(path=str(shots / "session-running.png"), full_page=True)
     expect(phase).to_have_attribute("data-phase", "Succeeded", timeout=60_000)
     for index, n in DOCS.items():
         expect(page.locator("tr", has_text=index).first).to_contain_text(f"{n:,}".replace(",", "\u202f"))
-    page.screenshot(path=str(SHOTS / "session-succeeded.png"), full_page=True)
+    page.screenshot(path=str(shots / "session-succeeded.png"), full_page=True)
 
     # The snapshot browser
     page.get_by_role("link", name="Browse snapshot").click()
     expect(page.locator("tr", has_text="users")).to_contain_text("people")  # its alias, from the manifest
-    page.screenshot(path=str(SHOTS / "snapshot.png"), full_page=True)
+    page.screenshot(path=str(shots / "snapshot.png"), full_page=True)
 
     # The restore wizard, with a rename
     page.get_by_role("link", name="Restore…").click()
@@ -214,10 +223,10 @@ def test_backup_and_restore_through_the_dashboard(live_server: Any, worker: Any,
     expect(preview).to_contain_text("restored-logs-a")
     expect(preview).not_to_contain_text("users")
     page.get_by_label("Target cluster").select_option(label="es")
-    page.screenshot(path=str(SHOTS / "restore-wizard.png"), full_page=True)
+    page.screenshot(path=str(shots / "restore-wizard.png"), full_page=True)
     page.get_by_role("button", name="Review").click()
     expect(page.get_by_role("heading", name="Review", exact=True)).to_be_visible()
-    page.screenshot(path=str(SHOTS / "restore-review.png"), full_page=True)
+    page.screenshot(path=str(shots / "restore-review.png"), full_page=True)
     page.get_by_role("button", name="Start restore").click()
     phase = page.locator("#live [data-phase]")
     expect(phase).to_have_attribute("data-phase", "Succeeded", timeout=60_000)
@@ -225,21 +234,21 @@ def test_backup_and_restore_through_the_dashboard(live_server: Any, worker: Any,
         expect(page.locator("td.num[data-docs]").nth(0)).to_be_visible()
         row = page.locator("tr", has_text=f"restored-{index}")
         expect(row).to_contain_text(f"{DOCS[index]:,}".replace(",", "\u202f"))
-    page.screenshot(path=str(SHOTS / "restore-done.png"), full_page=True)
-    es(osmem, "POST", "/restored-logs-a/_refresh")
-    assert es(osmem, "GET", "/restored-logs-a/_count")["count"] == DOCS["logs-a"]
+    page.screenshot(path=str(shots / "restore-done.png"), full_page=True)
+    es(cluster, "POST", "/restored-logs-a/_refresh")
+    assert es(cluster, "GET", "/restored-logs-a/_count")["count"] == DOCS["logs-a"]
 
     # The overview afterwards, wide and narrow
     page.get_by_role("link", name="Overview").click()
-    page.screenshot(path=str(SHOTS / "overview.png"), full_page=True)
+    page.screenshot(path=str(shots / "overview.png"), full_page=True)
     page.get_by_role("link", name="nightly", exact=True).click()
     expect(page.locator(".chart svg").first).to_be_visible()
-    page.screenshot(path=str(SHOTS / "configuration.png"), full_page=True)
+    page.screenshot(path=str(shots / "configuration.png"), full_page=True)
     page.get_by_role("link", name="Team settings").click()
-    page.screenshot(path=str(SHOTS / "team-settings.png"), full_page=True)
+    page.screenshot(path=str(shots / "team-settings.png"), full_page=True)
     page.get_by_role("link", name="Overview").click()
     page.set_viewport_size({"width": 390, "height": 844})
-    page.screenshot(path=str(SHOTS / "overview-390.png"), full_page=True)
+    page.screenshot(path=str(shots / "overview-390.png"), full_page=True)
     page.get_by_role("button", name="Menu").click()
     expect(page.get_by_role("link", name="Restores")).to_be_visible()
-    page.screenshot(path=str(SHOTS / "menu-390.png"))
+    page.screenshot(path=str(shots / "menu-390.png"))

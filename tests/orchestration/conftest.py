@@ -9,17 +9,14 @@ import pytest
 from rq import SimpleWorker
 
 from tests import factories as f
+from tests.peers.clusters import SearchCluster
 from tests.peers.osmem import start_osmem
 
 
 @pytest.fixture(scope="session")
-def es_url() -> Iterator[str]:
-    url = os.environ.get("STASHBOARD_TEST_ES_URL")
-    if url:
-        yield url
-        return
-    with start_osmem() as server:
-        yield server.url
+def es_url(search: SearchCluster) -> str:
+    """The cluster of this run's search kind (tests.peers.clusters)."""
+    return search.url
 
 
 @pytest.fixture(scope="session")

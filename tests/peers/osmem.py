@@ -118,3 +118,15 @@ def seed(url: str, index: str, n: int, shards: int = 2) -> None:
 def count(url: str, index: str) -> int:
     es(url, "POST", f"/{index}/_refresh")
     return es(url, "GET", f"/{index}/_count").get("count", 0)
+
+
+def reset(url: str) -> None:
+    """Delete every data stream and every index that is not a system (dot) index: a
+    server shared by several suites starts a test that counts indices empty."""
+    streams = es(url, "GET", "/_data_stream").get("data_streams", [])
+    for stream in streams:
+        es(url, "DELETE", f"/_data_stream/{stream['name']}")
+    names = [row["index"] for row in es(url, "GET", "/_cat/indices?format=json&expand_wildcards=open,closed")
+             if not row["index"].startswith(".")]
+    for i in range(0, len(names), 50):  # by name: Elasticsearch 8 refuses wildcard deletes
+        es(url, "DELETE", "/" + ",".join(names[i:i + 50]))
