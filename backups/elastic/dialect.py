@@ -54,6 +54,17 @@ class Dialect:
             return self.version >= (2, 4, 0)
         return self.version >= (7, 12, 0)
 
+    def pit_sort(self, shards: int) -> list[Any] | None:
+        """The sort that pages a point in time exactly, or None when there is none.
+
+        Elasticsearch has `_shard_doc`, unique across shards. OpenSearch (2.x, seen on
+        2.19.6: "No mapping found for [_shard_doc]") has no such tiebreaker and refuses
+        `preference` with a point in time, so only a one-shard index can be paged exactly
+        there, on `_doc`; a multi-shard one is read with sliced scroll."""
+        if not self.is_opensearch:
+            return [{"_shard_doc": "asc"}]
+        return ["_doc"] if shards == 1 else None
+
     def pit_open_path(self, index_path: str) -> str:
         return f"{index_path}/_search/point_in_time" if self.is_opensearch else f"{index_path}/_pit"
 
@@ -82,6 +93,13 @@ class Dialect:
 
     def lifecycle_put_path(self, name: str) -> str:
         return f"/_plugins/_ism/policies/{name}" if self.is_opensearch else f"/_ilm/policy/{name}"
+
+    # -- data streams -----------------------------------------------------------------
+    @property
+    def data_stream_list_params(self) -> dict[str, str]:
+        """Elasticsearch lists hidden data streams only with expand_wildcards; OpenSearch
+        has no hidden ones and refuses the parameter (400 "unrecognized parameter")."""
+        return {} if self.is_opensearch else {"expand_wildcards": "all"}
 
     @property
     def supports_composable_templates(self) -> bool:

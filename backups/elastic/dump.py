@@ -133,6 +133,10 @@ class _Reader:
         d = self.conn.dialect
         assert d is not None
         p = index_path(self.info.name)
+        if self.mode == "pit" and d.pit_sort(self.info.shards) is None:
+            self.notes.append(f"index {self.info.name}: {d.distribution} {d.version_string} cannot page a point "
+                              f"in time over {self.info.shards} shards exactly (no _shard_doc); read with scroll")
+            self.mode = "scroll"
         if self.mode == "pit":
             try:
                 r = self.conn.json("POST", d.pit_open_path(p), params={"keep_alive": self.params.keep_alive},
@@ -234,9 +238,11 @@ class _Reader:
                     pass  # the scroll expires on its own after keep_alive
 
     def _run_pit(self, i: int) -> None:
+        assert self.conn.dialect is not None
+        sort = self.conn.dialect.pit_sort(self.info.shards)
         after = None
         while not self.stop.is_set() and not self.cancel.is_set():
-            body: dict[str, Any] = {"size": self.page_docs, "sort": [{"_shard_doc": "asc"}],
+            body: dict[str, Any] = {"size": self.page_docs, "sort": sort,
                                     "track_total_hits": False,
                                     "pit": {"id": self.pit_id, "keep_alive": self.params.keep_alive},
                                     **self._slice(i)}

@@ -100,7 +100,8 @@ def data_streams(conn: Connection) -> dict[str, Any]:
     """{"items": {name: {"indices": [backing index names, oldest first], "timestamp_field",
     "template"}}} or {"unsupported": reason} when the server has no data streams."""
     try:
-        doc = conn.json("GET", "/_data_stream", params={"expand_wildcards": "all"},
+        params = conn.dialect.data_stream_list_params if conn.dialect else {}
+        doc = conn.json("GET", "/_data_stream", params=params,
                         privilege="view_index_metadata on the data streams (or monitor)")
     except ClusterError as e:
         if _unsupported(e):

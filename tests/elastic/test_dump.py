@@ -65,15 +65,21 @@ def expected_source(src: bytes) -> bytes:
     return strip_ws(src)
 
 
-@pytest.mark.parametrize("mode", ["scroll", "pit"])
-def test_it_dumps_tricky_content_byte_for_byte(conn, tricky, mode):
+@pytest.mark.parametrize(("mode", "shards"), [("scroll", 3), ("pit", 3), ("pit", 1)])
+def test_it_dumps_tricky_content_byte_for_byte(conn, http, names, mode, shards):
+    tricky = names("tricky")
+    http.create(tricky, shards=shards, mappings={"dynamic": False, "properties": {"msg": {"type": "text"}}})
+    http.bulk(tricky, tricky_docs())
     mem = MemRepo()
     w = mem.writer()
     res = dump_cluster(conn, w, DumpParams(include=[tricky], read_mode=mode, batch_size=3, max_slices=3))
     assert res.ok, res.indices
     assert res.indices[tricky]["docs"] == len(tricky_docs())
-    assert res.indices[tricky]["read_mode"] == mode
-    assert res.indices[tricky]["slices"] == 3
+    # OpenSearch pages a point in time exactly only over one shard (no _shard_doc)
+    exact_pit = conn.distribution == "elasticsearch" or shards == 1
+    assert res.indices[tricky]["read_mode"] == (mode if exact_pit else "scroll")
+    assert any("no _shard_doc" in x for x in res.warnings) == (mode == "pit" and not exact_pit)
+    assert res.indices[tricky]["slices"] == shards
     w.commit()
     got = parse_stream(b"".join(mem.read_stream(mem.latest(), f"indices/{tricky}")))
     want = {i: (expected_source(s), r) for i, s, r in tricky_docs()}
@@ -308,7 +314,9 @@ def test_large_documents_are_read_in_smaller_pages(http, names, proxy):
     w.commit()
     m = mem.latest()
     assert 1 <= sizes[big][0] <= 5 and m.streams[f"indices/{big}"].meta["page_docs"] == sizes[big][0]
-    assert sizes[small][0] == 5000
+    # small documents keep large pages (a real store's fixed overhead makes a 30-document
+    # index look like ~4 KB per document: still thousands per page)
+    assert sizes[small][0] >= 1000
     got = parse_stream(b"".join(mem.read_stream(m, f"indices/{big}")))
     assert len(got) == 30 and all(len(src) > 200_000 for src, _ in got.values())
 

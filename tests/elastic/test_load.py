@@ -56,7 +56,7 @@ def test_round_trip_of_tricky_content_with_rename(conn, http, names, repo):
     assert al[new_alias].get("index_routing") == "r1" and al[new_alias].get("filter") == {"match_all": {}}
 
 
-def test_templates_are_restored_with_renamed_patterns(conn, http, names, repo):
+def test_templates_are_restored_with_renamed_patterns(conn, http, names, repo, search):
     comp, itpl, legacy = names("rcomp"), names("ritpl"), names("rlegacy")
     http.req("PUT", f"/_component_template/{comp}", {"template": {"mappings": {"properties": {"z": {"type": "keyword"}}}}})
     http.req("PUT", f"/_index_template/{itpl}", {"index_patterns": ["logs-old-*"], "composed_of": [comp],
@@ -70,7 +70,11 @@ def test_templates_are_restored_with_renamed_patterns(conn, http, names, repo):
         assert res.metadata["component_templates"][comp] == "restored"
         assert res.metadata["index_templates"][itpl] == "restored"
         assert res.metadata["legacy_templates"][legacy] == "restored"
-        assert res.metadata["ingest_pipelines"]["*"].startswith("skipped") or res.metadata["ingest_pipelines"]
+        pipelines = res.metadata["ingest_pipelines"]
+        if search.kind == "osmem":  # no ingest API: said, not an error
+            assert pipelines["*"].startswith("skipped: unsupported by the source"), pipelines
+        else:  # the cluster's own pipelines, if any, went back where they came from
+            assert set(pipelines.values()) <= {"skipped: already exists in the target cluster"}, pipelines
         t = http.req("GET", f"/_index_template/{itpl}")["index_templates"][0]["index_template"]
         assert t["index_patterns"] == ["logs-new-*"] and t["composed_of"] == [comp]
         assert list(t["template"]["aliases"]) == ["logs-new"]
