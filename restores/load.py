@@ -354,15 +354,10 @@ def _ensure_data_stream(conn: Connection, name: str, policy: str, state: dict[st
                             f"so data stream {name} cannot be restored ({e}): restore into a cluster that has "
                             "them (Elasticsearch 7.9+, OpenSearch 1.0+) or exclude it")
 
-    def is_unsupported(e: ClusterError) -> bool:
-        text = str(e).lower()
-        return e.status in (400, 405, 501) and ("no handler" in text or "not supported" in text
-                                                or e.error_type == "unsupported_operation_exception")
-
     try:
         r = conn.request("GET", path, ok=(200, 404), privilege="view_index_metadata on the data stream")
     except ClusterError as e:
-        if is_unsupported(e):
+        if e.endpoint_missing:
             raise unsupported(e) from e
         raise
     if r.status == 200:
@@ -376,7 +371,7 @@ def _ensure_data_stream(conn: Connection, name: str, policy: str, state: dict[st
     try:
         conn.request("PUT", path, privilege=f"create_index on data stream {name}")
     except ClusterError as e:
-        if is_unsupported(e):
+        if e.endpoint_missing:
             raise unsupported(e) from e
         raise ClusterError(f"cannot create data stream {name}: {e}. Restore its index template too "
                            "(metadata kind index_templates) or create one with data_stream enabled") from e
@@ -536,8 +531,8 @@ def load_cluster_metadata(conn: Connection, cluster_meta: dict[str, Any], params
                              privilege="manage_index_templates / manage_pipeline / manage_ilm (cluster)")
                 res[name] = "restored"
             except ClusterError as e:
-                text = str(e).lower()
-                if e.status in (400, 404, 405) and "no handler" in text:
+                if e.endpoint_missing or "no processor type exists" in str(e).lower():
+                    # a processor from a module or plugin the target lacks is the target's limit too
                     res[name] = f"skipped: unsupported by the target cluster ({e})"
                 elif kind == "lifecycle_policies" and e.status == 409:
                     res[name] = "skipped: already exists in the target cluster"

@@ -57,6 +57,23 @@ class ClusterError(Exception):
         self.status = status
         self.error_type = error_type
 
+    @property
+    def endpoint_missing(self) -> bool:
+        """The server has no such API: an older version, the other distribution, or a
+        module or plugin it was started without. Each server says so its own way."""
+        text = str(self).lower()
+        if self.status in (400, 404, 405, 501) and ("no handler" in text or "unrecognized" in text
+                                                    or "not supported" in text):
+            return True
+        if self.status == 405 and "incorrect http method" in text:
+            return True  # the path matched only another route, e.g. `POST /{index}/_doc`
+        if self.status == 400 and self.error_type == "invalid_index_name_exception" and "start with '_'" in text:
+            return True  # no route: the path was read as an index name (Elasticsearch)
+        if self.error_type == "unsupported_operation_exception":
+            return True
+        return self.status == 404 and self.error_type not in ("index_not_found_exception",
+                                                              "resource_not_found_exception", "")
+
 
 class IndexNotFound(ClusterError):
     pass

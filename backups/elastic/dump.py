@@ -142,7 +142,7 @@ class _Reader:
                 r = self.conn.json("POST", d.pit_open_path(p), params={"keep_alive": self.params.keep_alive},
                                    index=self.info.name, privilege=f"read on index {self.info.name}")
             except ClusterError as e:
-                if not _endpoint_missing(e):
+                if not e.endpoint_missing:
                     raise
                 # the server has no PIT (or not at this path): scroll is the fallback
                 self.notes.append(f"index {self.info.name}: point in time unavailable ({e}); read with scroll")
@@ -151,7 +151,8 @@ class _Reader:
                 return
             self.pit_id = r.get("pit_id") or r.get("id")
             c = self.conn.json("POST", "/_search", {"size": 0, "track_total_hits": True,
-                                                    "pit": {"id": self.pit_id, "keep_alive": self.params.keep_alive}})
+                                                    "pit": {"id": self.pit_id, "keep_alive": self.params.keep_alive}},
+                               privilege=f"read on index {self.info.name}")
             t = (c.get("hits") or {}).get("total") or {}
             if isinstance(t, dict) and t.get("relation") == "eq":
                 self.expected, self.count_source = int(t["value"]), "pit"
@@ -282,12 +283,6 @@ class _Reader:
                 self.conn.request(m, path, body, ok=(200, 404), retry=False)
             except ClusterError:
                 pass  # expires after keep_alive
-
-
-def _endpoint_missing(e: ClusterError) -> bool:
-    text = str(e).lower()
-    return (e.status in (400, 404, 405) and ("no handler" in text or "unrecognized" in text)) or (
-        e.status == 404 and e.error_type not in ("index_not_found_exception", ""))
 
 
 @dataclass

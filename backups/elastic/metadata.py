@@ -164,8 +164,7 @@ def indices_metadata(conn: Connection, infos: list[IndexInfo]) -> dict[str, dict
 
 def _unsupported(e: ClusterError) -> bool:
     text = str(e).lower()
-    return e.status in (400, 405, 501) and ("no handler" in text or "not supported" in text
-                                            or "unrecognized" in text or "unknown" in text) or (
+    return e.endpoint_missing or (e.status in (400, 405, 501) and "unknown" in text) or (
         e.status == 404 and "index_not_found" not in text and "resource_not_found" not in text)
 
 

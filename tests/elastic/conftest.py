@@ -110,7 +110,7 @@ def names(http: Http) -> Iterator[Callable[[str], str]]:
 
     yield make
     # by name: Elasticsearch 8 refuses wildcard deletes (action.destructive_requires_name)
-    streams = http.req("GET", f"/_data_stream/*{tag}*", ok=(200, 404)).get("data_streams", [])
+    streams = http.req("GET", f"/_data_stream/*{tag}*", ok=(200, 404, 405)).get("data_streams", [])  # 405: none
     for stream in streams:
         http.req("DELETE", f"/_data_stream/{stream['name']}", ok=(200, 404))
     for n in made:  # in order: an index goes before a name that was its alias

@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import random
+import re
 import threading
 from datetime import UTC
 
@@ -61,7 +62,8 @@ def test_templates_are_restored_with_renamed_patterns(conn, http, names, repo, s
     http.req("PUT", f"/_component_template/{comp}", {"template": {"mappings": {"properties": {"z": {"type": "keyword"}}}}})
     http.req("PUT", f"/_index_template/{itpl}", {"index_patterns": ["logs-old-*"], "composed_of": [comp],
                                                  "priority": 777, "template": {"aliases": {"logs-old": {}}}})
-    http.req("PUT", f"/_template/{legacy}", {"index_patterns": ["logs-old-legacy-*"], "order": 5})
+    # not overlapping the composable one's: Elasticsearch 8 refuses a legacy template that does
+    http.req("PUT", f"/_template/{legacy}", {"index_patterns": ["logs-old7-*"], "order": 5})
     try:
         m = backup(conn, repo, ["no-index-at-all"])
         for n in (itpl, comp, legacy):
@@ -74,12 +76,12 @@ def test_templates_are_restored_with_renamed_patterns(conn, http, names, repo, s
         if search.kind == "osmem":  # no ingest API: said, not an error
             assert pipelines["*"].startswith("skipped: unsupported by the source"), pipelines
         else:  # the cluster's own pipelines, if any, went back where they came from
-            assert set(pipelines.values()) <= {"skipped: already exists in the target cluster"}, pipelines
+            assert set(pipelines.values()) <= {"restored"}, pipelines
         t = http.req("GET", f"/_index_template/{itpl}")["index_templates"][0]["index_template"]
         assert t["index_patterns"] == ["logs-new-*"] and t["composed_of"] == [comp]
         assert list(t["template"]["aliases"]) == ["logs-new"]
         lt = http.req("GET", f"/_template/{legacy}")[legacy]
-        assert lt["index_patterns"] == ["logs-new-legacy-*"]
+        assert lt["index_patterns"] == ["logs-new7-*"]
     finally:
         http.req("DELETE", f"/_index_template/{itpl}", ok=(200, 404))
         http.req("DELETE", f"/_component_template/{comp}", ok=(200, 404))
@@ -139,7 +141,9 @@ def test_mapping_conflicts_are_counted_reported_and_fail_the_index(conn, http, n
     e = res.indices[idx]
     assert not res.ok and e["status"] == "Failed"
     assert e["failed"] == 10 and e["docs"] == 20
-    assert len(e["failures"]) == 5 and all("mapper_parsing_exception" in f for f in e["failures"])
+    # Elasticsearch 8 calls it document_parsing_exception, OpenSearch mapper_parsing_exception
+    assert len(e["failures"]) == 5
+    assert all(re.search(r"(mapper|document)_parsing_exception.*failed to parse field \[n\]", f) for f in e["failures"])
     assert "10 documents could not be indexed" in e["error"]
 
 
@@ -295,10 +299,13 @@ def test_a_data_stream_restores_as_one_or_fails_saying_the_target_has_none(conn,
                  meta={"docs": 1, "data_stream": ds_name, "settings": {}, "mappings": {}, "aliases": {}})
     w.commit()
     m = mem.latest()
-    # without a data-stream template the error says to restore one
+    # without a data-stream template the error says to restore one; a server without the
+    # data-stream API at all (Elasticsearch from Central: it lives in x-pack) says that
     res = load_snapshot(conn, m, open_stream=lambda n: mem.read_stream(m, n),
                         params=LoadParams(include=[ds_name], metadata_kinds=()))
-    assert not res.ok and "index template" in res.indices[backing]["error"]
+    has_api = search.supports("data_streams") or search.kind == "osmem"
+    assert not res.ok
+    assert ("index template" if has_api else "has no data streams") in res.indices[backing]["error"]
     tpl = names("dstpl")
     http.req("PUT", f"/_index_template/{tpl}", {"index_patterns": [ds_name], "data_stream": {}, "priority": 900})
     try:
@@ -313,7 +320,7 @@ def test_a_data_stream_restores_as_one_or_fails_saying_the_target_has_none(conn,
             assert not res.ok and entry["status"] == "Failed"
             assert "has no data streams" in entry["error"] and ds_name in entry["error"]
     finally:
-        http.req("DELETE", f"/_data_stream/{ds_name}", ok=(200, 400, 404))
+        http.req("DELETE", f"/_data_stream/{ds_name}", ok=(200, 400, 404, 405))
         http.req("DELETE", f"/_index_template/{tpl}", ok=(200, 404))
 
 

@@ -20,7 +20,7 @@ import os
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 
-NODE_KINDS: tuple[str, ...] = ()  # the real nodes join when bin/search-node lands
+NODE_KINDS = ("opensearch-2", "opensearch-3", "elasticsearch-8")
 LOCAL_KINDS = ("osmem", *NODE_KINDS)
 
 # Features a test may depend on, per kind.
