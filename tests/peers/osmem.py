@@ -123,7 +123,10 @@ def count(url: str, index: str) -> int:
 def reset(url: str) -> None:
     """Delete every data stream and every index that is not a system (dot) index: a
     server shared by several suites starts a test that counts indices empty."""
-    streams = es(url, "GET", "/_data_stream").get("data_streams", [])
+    try:
+        streams = es(url, "GET", "/_data_stream").get("data_streams", [])
+    except AssertionError:  # a server without data streams (Elasticsearch without x-pack)
+        streams = []
     for stream in streams:
         es(url, "DELETE", f"/_data_stream/{stream['name']}")
     names = [row["index"] for row in es(url, "GET", "/_cat/indices?format=json&expand_wildcards=open,closed")
