@@ -1,6 +1,6 @@
 """Benchmark: our repository vs restic on the same generated NDJSON-like bytes.
 
-    /work/main/.venv/bin/python bench/repo_bench.py [--size-mib 1024] [--targets local,s3]
+    .venv/bin/python bench/repo_bench.py [--size-mib 1024] [--targets local,s3]
 
 Writes the stream to a temporary file once (so the producer costs nothing during the
 timed runs), then for each target (a local directory, SeaweedFS over S3) runs, each in
