@@ -20,8 +20,9 @@ def es_url(search: SearchCluster) -> str:
 
 
 @pytest.fixture(scope="session")
-def es_url2() -> Iterator[str]:
-    """A second, empty cluster to restore into."""
+def es_url2(search: SearchCluster) -> Iterator[str]:
+    """A second, empty cluster to restore into: an osmem-server of its own for each
+    search kind (so each kind's run finds it empty)."""
     with start_osmem() as server:
         yield server.url
 
