@@ -3,15 +3,11 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
-from typing import TYPE_CHECKING
 
 from django.utils import timezone
 
 from storage import flows
 from storage.models import BackupStorage, Repository
-
-if TYPE_CHECKING:
-    from storage.backends import Backend
 
 log = logging.getLogger(__name__)
 
@@ -104,26 +100,18 @@ def prune_repository(repo_pk: int) -> dict:
     return {"chunks_deleted": result.chunks_deleted, "chunks_kept": result.chunks_kept}
 
 
-
-def _wipe(backend: Backend, label: str) -> int:
-    from concurrent.futures import ThreadPoolExecutor
-
-    keys = list(backend.list(""))
-    with ThreadPoolExecutor(max_workers=8) as pool:
-        list(pool.map(backend.delete, keys))
-    log.info("wiped %d objects of %s", len(keys), label)
-    return len(keys)
-
-
 def wipe_repository(repo_pk: int) -> int:
     """WipeOut: every object of the repository, then its rows. A failure leaves the row
     (NotReady, with the reason) so the deletion can be retried, never a row without files
     that still looks whole."""
+    from storage.backends import wipe_repository as engine_wipe
+
     repo = Repository.objects.select_related("storage__secret", "team").filter(pk=repo_pk).first()
     if repo is None:
         return 0
     try:
-        count = _wipe(flows.repository_backend(repo), repo.display_name())
+        count = engine_wipe(flows.repository_backend(repo))
+        log.info("wiped %d objects of %s", count, repo.display_name())
     except Exception as e:
         Repository.objects.filter(pk=repo_pk).update(status_message=f"WipeOut failed, files may remain: {e}")
         raise
@@ -132,11 +120,17 @@ def wipe_repository(repo_pk: int) -> int:
 
 
 def wipe_storage(storage_pk: int) -> int:
+    """WipeOut: the storage's repositories and its metadata.yaml (nothing else under its
+    prefix), then its rows; refused when another storage lives below the prefix."""
+    from storage.backends import wipe_storage as engine_wipe
+
     storage = BackupStorage.objects.select_related("secret").filter(pk=storage_pk).first()
     if storage is None:
         return 0
     try:
-        count = _wipe(flows.open_backend_for(storage), storage.location())
+        directories = list(storage.repositories.values_list("directory", flat=True))
+        count = engine_wipe(flows.open_backend_for(storage), str(storage.uuid), directories)
+        log.info("wiped %d objects of %s", count, storage.location())
     except Exception as e:
         BackupStorage.objects.filter(pk=storage_pk).update(status_message=f"WipeOut failed, files may remain: {e}")
         raise
