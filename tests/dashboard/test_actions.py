@@ -76,6 +76,24 @@ def test_owners_manage_members_and_keep_one_owner(world: dict[str, Any], alice: 
     assert Membership.objects.filter(pk=alice_m.pk).exists()  # the last owner stays
 
 
+def test_another_teams_owner_gets_404_on_the_member_views_and_changes_nothing(
+    world: dict[str, Any], alice: Client, charlie: Client
+) -> None:
+    from dashboard.models import Membership
+
+    bob_m = Membership.objects.get(team=world["a"], user=world["bob"])
+    alice_m = Membership.objects.get(team=world["a"], user=world["alice"])
+    charlie_m = Membership.objects.get(team=world["b"], user=world["charlie"])
+    for m in (bob_m, alice_m):
+        assert charlie.post(reverse("dashboard:member-role", args=[m.pk]), {"role": "owner"}).status_code == 404
+        assert charlie.post(reverse("dashboard:member-remove", args=[m.pk])).status_code == 404
+    # and the other way round: alice, owner of team A, on team B's membership
+    assert alice.post(reverse("dashboard:member-role", args=[charlie_m.pk]), {"role": "viewer"}).status_code == 404
+    assert alice.post(reverse("dashboard:member-remove", args=[charlie_m.pk])).status_code == 404
+    roles = dict(Membership.objects.values_list("pk", "role"))
+    assert roles == {bob_m.pk: "viewer", alice_m.pk: "owner", charlie_m.pk: "owner"}
+
+
 def test_secrets_are_write_only(world: dict[str, Any], alice: Client, bob: Client, charlie: Client) -> None:
     r = alice.post(reverse("dashboard:secret-new"), {"name": "s3-creds", "values": "AWS_ACCESS_KEY_ID=AKIAXYZ\nAWS_SECRET_ACCESS_KEY=hunter2"})
     assert r.status_code == 302
