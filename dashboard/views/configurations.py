@@ -191,4 +191,6 @@ def schedule_preview(request: DashboardRequest) -> HttpResponse:
         runs = next_runs(schedule, tz, 5)
     except ValidationError as e:
         error = " ".join(e.messages)
+    except ValueError as e:  # croniter's CroniterBadDateError: fewer than five runs within its search window
+        error = f"'{schedule}' has too few runs to show: {e}"
     return render(request, "configurations/_session_fields.html#schedule-preview", {"runs": runs, "error": error, "tz": tz})

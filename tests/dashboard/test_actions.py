@@ -257,6 +257,17 @@ def test_schedule_preview_shows_the_next_five_runs_or_the_error(world: dict[str,
     assert "is not a valid cron schedule" in html
 
 
+def test_schedule_preview_of_a_schedule_that_never_fires_answers_a_message(world: dict[str, Any], alice: Client) -> None:
+    r = alice.get(reverse("dashboard:schedule-preview"), {"session-schedule": "0 0 31 2 *"}, HTTP_HX_REQUEST="true")
+    assert r.status_code == 200 and "never runs in the next 5 years" in r.content.decode()
+
+
+def test_the_configuration_form_refuses_a_schedule_that_never_fires(world: dict[str, Any], alice: Client) -> None:
+    r = alice.post(reverse("dashboard:configuration-new"), _config_data(world, **{"session-schedule": "0 0 31 2 *"}))
+    assert r.status_code == 400 and "never runs in the next 5 years" in r.content.decode()
+    assert not BackupConfiguration.objects.filter(name="hourly").exists()
+
+
 def test_edit_a_session_and_add_another(world: dict[str, Any], alice: Client, django_capture_on_commit_callbacks: Any) -> None:
     config = world["config"]
     data = _config_data(world, **{"session-schedule": "15 3 * * *"})

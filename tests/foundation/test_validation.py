@@ -23,6 +23,18 @@ def test_a_cron_expression_croniter_cannot_parse_is_refused_with_an_example(team
     assert "not a valid cron schedule" in messages(e) and "minute 0-59" in messages(e)
 
 
+@pytest.mark.parametrize("schedule", ["0 0 31 2 *", "0 0 30 2 *", "15 4 31 4,6,9,11 *"])
+def test_a_cron_expression_that_never_fires_is_refused(teams, schedule):
+    session = BackupSessionConfig(configuration=f.configuration(teams["a"]), name="x", schedule=schedule)
+    with pytest.raises(ValidationError) as e:
+        session.full_clean()
+    assert f"'{schedule}' never runs in the next 5 years" in messages(e) and "'0 0 L 2 *'" in messages(e)
+
+
+def test_a_cron_expression_that_fires_rarely_is_accepted(teams):
+    BackupSessionConfig(configuration=f.configuration(teams["a"]), name="x", schedule="0 0 29 2 *").full_clean()
+
+
 def test_a_cron_expression_with_six_fields_says_how_many_it_needs(teams):
     session = BackupSessionConfig(configuration=f.configuration(teams["a"]), name="x", schedule="0 0 2 * * *")
     with pytest.raises(ValidationError) as e:
