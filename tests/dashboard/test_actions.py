@@ -310,9 +310,26 @@ def test_backup_now_triggers_a_session(world: dict[str, Any], alice: Client, bob
 
 def test_deleting_a_configuration_says_what_is_lost(world: dict[str, Any], alice: Client) -> None:
     u = reverse("dashboard:configuration-delete", args=[world["config"].uuid])
-    assert "The history of 2 backup sessions" in alice.get(u).content.decode()
+    html = alice.get(u).content.decode()
+    assert "The history of 2 backup sessions. Their 2 snapshots stay" in html
+    r = alice.post(u)
+    assert r.status_code == 409 and "pending or running: wait for them or cancel them first" in r.content.decode()
+    BackupSession.objects.filter(pk=world["running"].pk).update(phase="Cancelled")
     assert alice.post(u).status_code == 302
     assert not BackupConfiguration.objects.filter(pk=world["config"].pk).exists()
+
+
+def test_a_deleted_configurations_snapshots_stay_browsable_and_restorable(world: dict[str, Any], alice: Client) -> None:
+    BackupSession.objects.filter(pk=world["running"].pk).update(phase="Cancelled")
+    assert alice.post(reverse("dashboard:configuration-delete", args=[world["config"].uuid])).status_code == 302
+    snap = Snapshot.objects.get(pk=world["snapshot"].pk)
+    assert snap.backup_session is None and snap.repository == world["repo"] and snap.snapshot_id == "ab" * 32
+    assert Snapshot.objects.filter(repository=world["repo"]).count() == 2
+    page = alice.get(reverse("dashboard:repository-detail", args=[world["repo"].uuid])).content.decode()
+    assert reverse("dashboard:snapshot-detail", args=[snap.uuid]) in page
+    assert alice.get(reverse("dashboard:snapshot-detail", args=[snap.uuid])).status_code == 200
+    html = alice.get(reverse("dashboard:restore-new"), {"repository": world["repo"].uuid}).content.decode()
+    assert snap.snapshot_id[:8] in html
 
 
 def test_repository_check_now(world: dict[str, Any], alice: Client, bob: Client, charlie: Client,
