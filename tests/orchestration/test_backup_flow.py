@@ -123,6 +123,18 @@ def test_a_cron_session_fires_on_its_schedule_and_a_missed_run_is_recorded_not_r
     assert any("Pending" in a for a in scheduler.tick(now=datetime(2026, 11, 25, 14, 35, 10, tzinfo=UTC)))
 
 
+def test_a_backup_whose_patterns_match_nothing_fails_and_commits_no_snapshot(world, es_url):
+    seed(es_url, "present-1", 3)
+    config = make_config(world, "tyop-*")
+    ready(world, config)
+    session = BackupSession.objects.get()
+    snap = Snapshot.objects.get()
+    assert (session.phase, snap.phase) == ("Failed", "Failed")
+    assert "no index matches include ['tyop-*']" in snap.error and "present-1" in snap.error
+    assert not snap.snapshot_id
+    assert storage_flows.open_repository(Repository.objects.get()).snapshot_ids() == []  # nothing for keep-last
+
+
 def test_a_paused_configuration_is_not_scheduled(world):
     config = make_config(world, "x-*", schedule="* * * * *")
     BackupConfiguration.objects.filter(pk=config.pk).update(phase="Ready", paused=True)
