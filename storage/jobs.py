@@ -14,6 +14,16 @@ log = logging.getLogger(__name__)
 # Called with the Repository row after it became Ready (the backups app registers the
 # "configuration ready → instant backup" step here, so storage does not import backups).
 on_repository_ready: list[Callable[[Repository], None]] = []
+# Called with the Repository row after its initialization failed, its status_message saying why.
+on_repository_not_ready: list[Callable[[Repository], None]] = []
+
+
+def _not_ready(repo_pk: int, message: str) -> str:
+    Repository.objects.filter(pk=repo_pk).update(phase=Repository.Phase.NOT_READY, status_message=message)
+    repo = Repository.objects.select_related("storage").get(pk=repo_pk)
+    for callback in on_repository_not_ready:
+        callback(repo)
+    return Repository.Phase.NOT_READY
 
 
 def init_storage(storage_pk: int, adopt: bool = False) -> str:
@@ -27,6 +37,8 @@ def init_storage(storage_pk: int, adopt: bool = False) -> str:
     except (BackendError, ValueError) as e:
         BackupStorage.objects.filter(pk=storage_pk).update(phase=BackupStorage.Phase.NOT_READY, status_message=str(e))
         log.warning("storage %s/%s not ready: %s", storage.team.slug, storage.name, e)
+        for repo_pk in Repository.objects.filter(storage_id=storage_pk, phase=Repository.Phase.NOT_READY).values_list("pk", flat=True):
+            _not_ready(repo_pk, f"waiting for storage '{storage.name}' to be Ready ({e})")
         return BackupStorage.Phase.NOT_READY
     BackupStorage.objects.filter(pk=storage_pk).update(
         phase=BackupStorage.Phase.READY, status_message="", last_initialized=timezone.now()
@@ -44,11 +56,8 @@ def init_repository(repo_pk: int) -> str:
 
     repo = Repository.objects.select_related("storage__secret", "encryption_secret", "team").get(pk=repo_pk)
     if not repo.storage.is_ready():
-        Repository.objects.filter(pk=repo_pk).update(
-            phase=Repository.Phase.NOT_READY,
-            status_message=f"waiting for storage '{repo.storage.name}' to be Ready ({repo.storage.status_message or 'not initialized yet'})",
-        )
-        return Repository.Phase.NOT_READY
+        return _not_ready(repo_pk, f"waiting for storage '{repo.storage.name}' to be Ready "
+                                   f"({repo.storage.status_message or 'not initialized yet'})")
     try:
         backend = flows.repository_backend(repo)
         password = repo.password()
@@ -60,9 +69,7 @@ def init_repository(repo_pk: int) -> str:
     except Exception as e:  # the row must say why, whatever the engine raised
         if not isinstance(e, (BackendError, RepositoryError, ValueError)) and e.__class__.__name__ != "ValidationError":
             log.exception("initializing repository %s failed", repo.display_name())
-        message = "; ".join(getattr(e, "messages", [])) or str(e)
-        Repository.objects.filter(pk=repo_pk).update(phase=Repository.Phase.NOT_READY, status_message=message)
-        return Repository.Phase.NOT_READY
+        return _not_ready(repo_pk, "; ".join(getattr(e, "messages", [])) or str(e))
     Repository.objects.filter(pk=repo_pk).update(
         phase=Repository.Phase.READY, status_message="", repository_id=engine.id, snapshot_count=count
     )

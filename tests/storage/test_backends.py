@@ -129,6 +129,18 @@ def test_an_unreachable_endpoint_is_transient() -> None:
     assert not e.value.permanent
 
 
+def test_s3_over_https_to_a_plain_http_port_says_to_write_http(seaweedfs) -> None:  # type: ignore[no-untyped-def]
+    from storage.backends.s3 import S3Backend
+
+    https = seaweedfs.endpoint.replace("http://", "https://")
+    b = S3Backend(bucket="stashboard-tests", endpoint=https, path_style=True, max_attempts=1,
+                  credentials={"access_key_id": seaweedfs.access_key, "secret_access_key": seaweedfs.secret_key})
+    with pytest.raises(BackendError) as e:
+        b.get("x")
+    assert f"speaks plain HTTP, not TLS: write the endpoint as {seaweedfs.endpoint}" in str(e.value)
+    assert "CA bundle" not in str(e.value)
+
+
 def test_backend_from_url_reads_each_scheme(tmp_path, seaweedfs, monkeypatch) -> None:  # type: ignore[no-untyped-def]
     local = backend_from_url(f"file://{tmp_path}/r")
     local.put("x", b"1")
