@@ -18,6 +18,7 @@ from django.core.management.base import BaseCommand
 from django.db import close_old_connections
 from django.db.models import Max, Q
 from django.utils import timezone
+from redis.exceptions import RedisError
 
 from backups import flows, notifications, scheduler
 from backups.models import BackupConfiguration, BackupSession, BackupSessionConfig, SessionPhase
@@ -59,8 +60,11 @@ class Command(BaseCommand):
                 if self.stopping:
                     break
                 time.sleep(0.1)
-        if self.redis.get(LOCK_KEY) == self.identity.encode():
-            self.redis.delete(LOCK_KEY)
+        try:
+            if self.redis.get(LOCK_KEY) == self.identity.encode():
+                self.redis.delete(LOCK_KEY)
+        except RedisError as e:  # Redis went first: the lock expires by itself
+            self.stderr.write(f"scheduler stopped without releasing its lock ({e}): it expires by itself")
 
     def _stop(self, signum: int, frame: Any) -> None:
         self.stopping = True
