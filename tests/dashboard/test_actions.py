@@ -123,6 +123,19 @@ def test_secret_form_errors_say_what_to_fix(world: dict[str, Any], alice: Client
     assert "already" in html
 
 
+def test_a_storage_over_another_teams_directory_is_refused_without_naming_it(world: dict[str, Any], charlie: Client,
+                                                                             settings: Any) -> None:
+    theirs = world["storage"].mount_path  # team A's directory
+    parent = str(settings.LOCAL_STORAGE_ROOT / "team-a")
+    for mount_path in (theirs, parent, f"{theirs}/inside"):
+        r = charlie.post(reverse("dashboard:storage-new"), {"name": "grab", "provider": "local", "mount_path": mount_path,
+                                                            "deletion_policy": "WipeOut"})
+        html = r.content.decode()
+        assert r.status_code == 400 and "overlaps a storage that already exists: choose another directory" in html
+        assert "Team A" not in html and ">local<" not in html
+    assert not BackupStorage.objects.filter(name="grab").exists()
+
+
 def test_a_used_secret_cannot_be_deleted(world: dict[str, Any], alice: Client) -> None:
     r = alice.post(reverse("dashboard:secret-delete", args=[world["secret"].uuid]))
     assert r.status_code == 409 and "repository repo" in r.content.decode()
