@@ -11,6 +11,9 @@ class BackupsConfig(AppConfig):
         from backups import flows
         from storage import jobs
 
-        # storage must not import backups: it calls back when a repository is Ready.
+        # storage must not import backups: it calls back when a repository is Ready, or
+        # failed to be (so configurations say why instead of "initializing").
         if flows.repository_ready not in jobs.on_repository_ready:
             jobs.on_repository_ready.append(flows.repository_ready)
+        if flows.repository_not_ready not in jobs.on_repository_not_ready:
+            jobs.on_repository_not_ready.append(flows.repository_not_ready)

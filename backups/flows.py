@@ -44,9 +44,22 @@ def repository_ready(repo: Repository) -> None:
         update_configuration_phase(config_pk)
 
 
+def repository_not_ready(repo: Repository) -> None:
+    """storage.jobs.on_repository_not_ready callback: the configurations say the reason."""
+    repository_ready(repo)
+
+
+def _not_ready_reason(repo: Repository) -> str:
+    if repo.status_message:
+        return repo.status_message
+    if not repo.storage.is_ready():
+        return f"storage '{repo.storage.name}' is NotReady: {repo.storage.status_message or 'not initialized yet'}"
+    return "initializing"
+
+
 def update_configuration_phase(config_pk: int) -> str:
     config = BackupConfiguration.objects.get(pk=config_pk)
-    sessions = list(config.sessions.prefetch_related("repositories"))
+    sessions = list(config.sessions.prefetch_related("repositories__storage"))
     repos = {r.pk: r for s in sessions for r in s.repositories.all()}
     waiting = [r for r in repos.values() if not r.is_ready()]
     if not sessions or not repos:
@@ -55,9 +68,7 @@ def update_configuration_phase(config_pk: int) -> str:
         )
         return BackupConfiguration.Phase.INVALID
     if waiting:
-        message = "waiting for repositories: " + ", ".join(
-            f"{r.name} ({r.status_message or 'initializing'})" for r in waiting
-        )
+        message = "waiting for repositories: " + ", ".join(f"{r.name} ({_not_ready_reason(r)})" for r in waiting)
         BackupConfiguration.objects.filter(pk=config_pk).update(phase=BackupConfiguration.Phase.NOT_READY, status_message=message)
         return BackupConfiguration.Phase.NOT_READY
     # The conditional update makes exactly one caller see the NotReady → Ready step.

@@ -231,7 +231,9 @@ class Snapshot(TeamOwned):
         CANCELLED = "Cancelled"
 
     name = models.CharField(max_length=150, editable=False)
-    backup_session = models.ForeignKey(BackupSession, models.CASCADE, null=True, blank=True, related_name="snapshots")
+    # SET_NULL: deleting a configuration (and its sessions) leaves its snapshots, which the
+    # repository still holds, browsable and restorable under the repository.
+    backup_session = models.ForeignKey(BackupSession, models.SET_NULL, null=True, blank=True, related_name="snapshots")
     repository = models.ForeignKey(Repository, models.CASCADE, related_name="snapshots")
     snapshot_id = models.CharField(max_length=64, blank=True, help_text="The manifest id in the repository.")
     phase = models.CharField(max_length=10, choices=Phase.choices, default=Phase.PENDING)

@@ -39,27 +39,37 @@ def tick(now: datetime | None = None) -> list[str]:
         configuration__phase=BackupConfiguration.Phase.READY, configuration__paused=False
     ).select_related("configuration__team")
     for sc in sessions:
-        config = sc.configuration
-        baseline = sc.last_scheduled or config.created
-        ticks = due_ticks(sc.schedule, config.timezone, baseline, now)
-        if not ticks:
-            continue
-        latest = ticks[-1]
-        # Claim the tick on the row: a second scheduler (or a slow turn) cannot fire it again.
-        claimed = BackupSessionConfig.objects.filter(pk=sc.pk, last_scheduled=sc.last_scheduled).update(last_scheduled=latest)
-        if not claimed:
-            continue
-        missed = ticks[:-1] if now - latest <= grace else ticks
-        if missed:
-            first, last = missed[0], missed[-1]
-            BackupSession.objects.create(
-                team=config.team, configuration=config, session=sc.name, trigger=Trigger.SCHEDULE,
-                phase=SessionPhase.SKIPPED, finished=now,
-                error=f"missed {len(missed)} scheduled run(s) from {first:%Y-%m-%d %H:%M %Z} to {last:%Y-%m-%d %H:%M %Z}: "
-                "the scheduler was not running; they are not replayed",
-            )
-            actions.append(f"missed {config.name}/{sc.name} x{len(missed)}")
-        if now - latest <= grace:
-            session = flows.trigger_backup(sc, Trigger.SCHEDULE, now=now)
-            actions.append(f"{session.phase} {session.name}")
+        try:
+            actions += _tick_one(sc, now, grace)
+        except Exception as e:  # one broken row (a schedule saved around validation) must not stop the others
+            log.exception("scheduling %s/%s/%s failed", sc.configuration.team.slug, sc.configuration.name, sc.name)
+            actions.append(f"error {sc.configuration.name}/{sc.name}: {type(e).__name__}: {e}")
+    return actions
+
+
+def _tick_one(sc: BackupSessionConfig, now: datetime, grace: timedelta) -> list[str]:
+    config = sc.configuration
+    baseline = sc.last_scheduled or config.created
+    ticks = due_ticks(sc.schedule, config.timezone, baseline, now)
+    if not ticks:
+        return []
+    latest = ticks[-1]
+    # Claim the tick on the row: a second scheduler (or a slow turn) cannot fire it again.
+    claimed = BackupSessionConfig.objects.filter(pk=sc.pk, last_scheduled=sc.last_scheduled).update(last_scheduled=latest)
+    if not claimed:
+        return []
+    actions = []
+    missed = ticks[:-1] if now - latest <= grace else ticks
+    if missed:
+        first, last = missed[0], missed[-1]
+        BackupSession.objects.create(
+            team=config.team, configuration=config, session=sc.name, trigger=Trigger.SCHEDULE,
+            phase=SessionPhase.SKIPPED, finished=now,
+            error=f"missed {len(missed)} scheduled run(s) from {first:%Y-%m-%d %H:%M %Z} to {last:%Y-%m-%d %H:%M %Z}: "
+            "the scheduler was not running; they are not replayed",
+        )
+        actions.append(f"missed {config.name}/{sc.name} x{len(missed)}")
+    if now - latest <= grace:
+        session = flows.trigger_backup(sc, Trigger.SCHEDULE, now=now)
+        actions.append(f"{session.phase} {session.name}")
     return actions

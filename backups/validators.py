@@ -3,11 +3,11 @@ that say what to fix."""
 from __future__ import annotations
 
 import re
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo, available_timezones
 
-from croniter import croniter
+from croniter import CroniterBadDateError, croniter
 from django.core.exceptions import ValidationError
 
 
@@ -58,6 +58,19 @@ def validate_cron(expression: str) -> None:
             f"'{expression}' is not a valid cron schedule: check each field (minute 0-59, hour 0-23, "
             "day 1-31, month 1-12, weekday 0-6), e.g. '0 */6 * * *' for every 6 hours."
         )
+    now = datetime.now(UTC)
+    try:
+        first = croniter(expression, now, max_years_between_matches=NEVER_YEARS).get_next(datetime)
+    except CroniterBadDateError:
+        first = None
+    if first is None or first - now > timedelta(days=365 * NEVER_YEARS + 2):
+        raise ValidationError(
+            f"'{expression}' never runs in the next {NEVER_YEARS} years (a date that does not exist, such as "
+            "February 31st?): choose a date that exists, e.g. '0 0 28 2 *', or L for the last day of the month: '0 0 L 2 *'."
+        )
+
+
+NEVER_YEARS = 5  # a schedule with no run in this many years is a mistake, not a plan
 
 
 def next_runs(expression: str, tz: str = "UTC", count: int = 5, start: datetime | None = None) -> list[datetime]:

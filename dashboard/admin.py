@@ -10,6 +10,17 @@ from django.http import HttpRequest
 from dashboard.models import WRITE_ROLES, Membership, Team
 
 
+class TeamScopedRelatedFilter(admin.RelatedFieldListFilter):
+    """A "By team" / "By repository" list filter offering only what the user may see:
+    Django's own filter lists every row of the related model, other teams' names included."""
+
+    def field_choices(self, field: Any, request: HttpRequest, model_admin: Any) -> Any:
+        related = field.related_model
+        visible = related.objects.for_user(request.user).values("pk")
+        ordering = self.field_admin_ordering(field, request, model_admin)
+        return field.get_choices(include_blank=False, limit_choices_to={"pk__in": visible}, ordering=ordering)
+
+
 class TeamScopedAdmin(admin.ModelAdmin):
     """Admin pages go through the same tenancy queryset as the dashboard: staff who
     are not superusers see their teams' rows, and change them only as owner or operator."""
@@ -19,6 +30,16 @@ class TeamScopedAdmin(admin.ModelAdmin):
 
     def get_queryset(self, request: HttpRequest) -> QuerySet:
         return self.model.objects.for_user(request.user).select_related(self.team_field)
+
+    def get_list_filter(self, request: HttpRequest) -> Any:
+        scoped = []
+        for item in super().get_list_filter(request):
+            if isinstance(item, str) and "__" not in item:
+                field = self.model._meta.get_field(item)
+                if field.is_relation and hasattr(field.related_model.objects, "for_user"):
+                    item = (item, TeamScopedRelatedFilter)
+            scoped.append(item)
+        return scoped
 
     def _writable(self, request: HttpRequest, obj: Any = None) -> bool:
         if request.user.is_superuser:

@@ -61,12 +61,31 @@ class StashboardCollector:
         yield queue_len
 
 
-def metrics(request: HttpRequest) -> HttpResponse:
+LOOPBACK = ("127.0.0.1", "::1")
+
+
+def _allowed(request: HttpRequest) -> HttpResponse | None:
+    """The metrics name every team's configurations and repositories: closed by default.
+    With METRICS_TOKEN set, only that bearer token; without, only this machine."""
     token = settings.METRICS_TOKEN
     if token:
-        given = request.headers.get("Authorization", "").removeprefix("Bearer ")
-        if not hmac.compare_digest(given, token):
-            return HttpResponse("set the Authorization: Bearer METRICS_TOKEN header\n", status=401)
+        header = request.headers.get("Authorization", "")
+        if not (header.startswith("Bearer ") and hmac.compare_digest(header.removeprefix("Bearer ").encode(), token.encode())):
+            return HttpResponse("set the Authorization: Bearer <METRICS_TOKEN> header\n", status=401)
+        return None
+    # A proxy on this machine forwards other machines' requests from loopback; the
+    # header it adds tells them apart.
+    proxied = "x-forwarded-for" in request.headers or "forwarded" in request.headers
+    if request.META.get("REMOTE_ADDR") not in LOOPBACK or proxied:
+        return HttpResponse("metrics answer requests from this machine only: set METRICS_TOKEN to scrape "
+                            "from elsewhere (Authorization: Bearer <token>)\n", status=403)
+    return None
+
+
+def metrics(request: HttpRequest) -> HttpResponse:
+    refused = _allowed(request)
+    if refused is not None:
+        return refused
     registry = CollectorRegistry()
     registry.register(StashboardCollector())
     return HttpResponse(generate_latest(registry), content_type=CONTENT_TYPE_LATEST)

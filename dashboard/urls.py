@@ -1,7 +1,14 @@
 from __future__ import annotations
 
+from collections.abc import Callable
+from functools import wraps
+from typing import Any
+
 from django.contrib import admin
+from django.core.exceptions import PermissionDenied
+from django.http import HttpRequest, HttpResponse
 from django.urls import include, path
+from django_rq.urls import get_admin_urlpatterns, get_api_urlpatterns
 
 from dashboard.metrics import metrics
 from dashboard.views import (
@@ -82,9 +89,30 @@ dashboard_patterns = [
     path("restores/<uuid:uuid>/cancel/", restores.restore_cancel, name="restore-cancel"),
 ]
 
+def superusers_only(view: Callable[..., HttpResponse]) -> Callable[..., HttpResponse]:
+    """django-rq shows and empties every team's jobs, so staff is not enough. Anonymous
+    requests reach the view, which sends them to the login page (or checks the API token)."""
+
+    @wraps(view)
+    def wrapped(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
+        if request.user.is_authenticated and not request.user.is_superuser:
+            raise PermissionDenied("the job queues are for superusers only")
+        return view(request, *args, **kwargs)
+
+    return wrapped
+
+
+def _wrapped(patterns: list[Any]) -> list[Any]:
+    for pattern in patterns:
+        pattern.callback = superusers_only(pattern.callback)
+    return patterns
+
+
+django_rq_patterns = _wrapped(get_api_urlpatterns()) + get_admin_urlpatterns(view_wrapper=superusers_only)
+
 urlpatterns = [
     path("metrics", metrics, name="metrics"),
     path("admin/", admin.site.urls),
-    path("django-rq/", include("django_rq.urls")),
+    path("django-rq/", include((django_rq_patterns, "django_rq"))),
     path("", include((dashboard_patterns, "dashboard"))),
 ]

@@ -26,7 +26,7 @@ import orjson
 
 from backups.elastic.connection import ClusterError, Connection, index_path
 from backups.elastic.dump import STREAM_PREFIX, Cancelled, ProgressEvent
-from backups.elastic.metadata import CLUSTER_KINDS, matches
+from backups.elastic.metadata import CLUSTER_KINDS, matches, nothing_matches
 from restores.rename import Renamer
 
 POLICIES = ("fail", "skip", "overwrite", "merge")
@@ -567,8 +567,7 @@ def load_snapshot(conn: Connection, manifest: Any, open_stream: Callable[[str], 
     chosen = [s for s in sources if matches(s, params.include, params.exclude)
               or (ds_of(s) and matches(ds_of(s), params.include, params.exclude))]
     if not chosen:
-        result.warnings.append(f"no index of the snapshot matches include {params.include} / "
-                               f"exclude {params.exclude}")
+        raise ValueError(nothing_matches("the snapshot", params.include, params.exclude, sources))
     targets: dict[str, str] = {}
     for source in chosen:
         target = rename(source)

@@ -90,7 +90,8 @@ def delete_repository(repo: Repository) -> bool:
 
 
 def delete_storage(storage: BackupStorage) -> bool:
-    """Delete a storage row and its repositories' rows; with WipeOut also every file under its prefix."""
+    """Delete a storage row and its repositories' rows; with WipeOut also the files it
+    created (its repositories and metadata.yaml), in a job."""
     from storage import jobs
     from storage.models import BackupStorage as StorageRow
 
@@ -99,7 +100,7 @@ def delete_storage(storage: BackupStorage) -> bool:
         storage.delete()
         return True
     StorageRow.objects.filter(pk=storage.pk).update(
-        phase=StorageRow.Phase.NOT_READY, status_message="deleting: WipeOut removes every file under the prefix"
+        phase=StorageRow.Phase.NOT_READY, status_message="deleting: WipeOut removes its repositories and metadata.yaml"
     )
     transaction.on_commit(lambda: django_rq.get_queue("maintenance").enqueue(jobs.wipe_storage, storage.pk))
     return False

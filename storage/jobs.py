@@ -3,21 +3,27 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
-from typing import TYPE_CHECKING
 
 from django.utils import timezone
 
 from storage import flows
 from storage.models import BackupStorage, Repository
 
-if TYPE_CHECKING:
-    from storage.backends import Backend
-
 log = logging.getLogger(__name__)
 
 # Called with the Repository row after it became Ready (the backups app registers the
 # "configuration ready → instant backup" step here, so storage does not import backups).
 on_repository_ready: list[Callable[[Repository], None]] = []
+# Called with the Repository row after its initialization failed, its status_message saying why.
+on_repository_not_ready: list[Callable[[Repository], None]] = []
+
+
+def _not_ready(repo_pk: int, message: str) -> str:
+    Repository.objects.filter(pk=repo_pk).update(phase=Repository.Phase.NOT_READY, status_message=message)
+    repo = Repository.objects.select_related("storage").get(pk=repo_pk)
+    for callback in on_repository_not_ready:
+        callback(repo)
+    return Repository.Phase.NOT_READY
 
 
 def init_storage(storage_pk: int, adopt: bool = False) -> str:
@@ -31,6 +37,8 @@ def init_storage(storage_pk: int, adopt: bool = False) -> str:
     except (BackendError, ValueError) as e:
         BackupStorage.objects.filter(pk=storage_pk).update(phase=BackupStorage.Phase.NOT_READY, status_message=str(e))
         log.warning("storage %s/%s not ready: %s", storage.team.slug, storage.name, e)
+        for repo_pk in Repository.objects.filter(storage_id=storage_pk, phase=Repository.Phase.NOT_READY).values_list("pk", flat=True):
+            _not_ready(repo_pk, f"waiting for storage '{storage.name}' to be Ready ({e})")
         return BackupStorage.Phase.NOT_READY
     BackupStorage.objects.filter(pk=storage_pk).update(
         phase=BackupStorage.Phase.READY, status_message="", last_initialized=timezone.now()
@@ -48,11 +56,8 @@ def init_repository(repo_pk: int) -> str:
 
     repo = Repository.objects.select_related("storage__secret", "encryption_secret", "team").get(pk=repo_pk)
     if not repo.storage.is_ready():
-        Repository.objects.filter(pk=repo_pk).update(
-            phase=Repository.Phase.NOT_READY,
-            status_message=f"waiting for storage '{repo.storage.name}' to be Ready ({repo.storage.status_message or 'not initialized yet'})",
-        )
-        return Repository.Phase.NOT_READY
+        return _not_ready(repo_pk, f"waiting for storage '{repo.storage.name}' to be Ready "
+                                   f"({repo.storage.status_message or 'not initialized yet'})")
     try:
         backend = flows.repository_backend(repo)
         password = repo.password()
@@ -64,9 +69,7 @@ def init_repository(repo_pk: int) -> str:
     except Exception as e:  # the row must say why, whatever the engine raised
         if not isinstance(e, (BackendError, RepositoryError, ValueError)) and e.__class__.__name__ != "ValidationError":
             log.exception("initializing repository %s failed", repo.display_name())
-        message = "; ".join(getattr(e, "messages", [])) or str(e)
-        Repository.objects.filter(pk=repo_pk).update(phase=Repository.Phase.NOT_READY, status_message=message)
-        return Repository.Phase.NOT_READY
+        return _not_ready(repo_pk, "; ".join(getattr(e, "messages", [])) or str(e))
     Repository.objects.filter(pk=repo_pk).update(
         phase=Repository.Phase.READY, status_message="", repository_id=engine.id, snapshot_count=count
     )
@@ -104,26 +107,18 @@ def prune_repository(repo_pk: int) -> dict:
     return {"chunks_deleted": result.chunks_deleted, "chunks_kept": result.chunks_kept}
 
 
-
-def _wipe(backend: Backend, label: str) -> int:
-    from concurrent.futures import ThreadPoolExecutor
-
-    keys = list(backend.list(""))
-    with ThreadPoolExecutor(max_workers=8) as pool:
-        list(pool.map(backend.delete, keys))
-    log.info("wiped %d objects of %s", len(keys), label)
-    return len(keys)
-
-
 def wipe_repository(repo_pk: int) -> int:
     """WipeOut: every object of the repository, then its rows. A failure leaves the row
     (NotReady, with the reason) so the deletion can be retried, never a row without files
     that still looks whole."""
+    from storage.backends import wipe_repository as engine_wipe
+
     repo = Repository.objects.select_related("storage__secret", "team").filter(pk=repo_pk).first()
     if repo is None:
         return 0
     try:
-        count = _wipe(flows.repository_backend(repo), repo.display_name())
+        count = engine_wipe(flows.repository_backend(repo))
+        log.info("wiped %d objects of %s", count, repo.display_name())
     except Exception as e:
         Repository.objects.filter(pk=repo_pk).update(status_message=f"WipeOut failed, files may remain: {e}")
         raise
@@ -132,11 +127,17 @@ def wipe_repository(repo_pk: int) -> int:
 
 
 def wipe_storage(storage_pk: int) -> int:
+    """WipeOut: the storage's repositories and its metadata.yaml (nothing else under its
+    prefix), then its rows; refused when another storage lives below the prefix."""
+    from storage.backends import wipe_storage as engine_wipe
+
     storage = BackupStorage.objects.select_related("secret").filter(pk=storage_pk).first()
     if storage is None:
         return 0
     try:
-        count = _wipe(flows.open_backend_for(storage), storage.location())
+        directories = list(storage.repositories.values_list("directory", flat=True))
+        count = engine_wipe(flows.open_backend_for(storage), str(storage.uuid), directories)
+        log.info("wiped %d objects of %s", count, storage.location())
     except Exception as e:
         BackupStorage.objects.filter(pk=storage_pk).update(status_message=f"WipeOut failed, files may remain: {e}")
         raise

@@ -1,6 +1,7 @@
 """The storage API group: Secret, BackupStorage, RetentionPolicy, Repository."""
 from __future__ import annotations
 
+import os
 import re
 from pathlib import Path
 from typing import Any
@@ -153,8 +154,41 @@ class BackupStorage(TeamOwned):
                 errors["mount_path"] = "Only a local directory storage has a mount path: leave it empty."
         if self.secret is not None and self.team_id and self.secret.team_id != self.team_id:
             errors["secret"] = "Choose a secret of the same team."
+        if not errors and self._overlaps_another_storage():
+            # Of any team: a WipeOut of a parent would delete a child's repositories. The
+            # message names nothing of the other storage (it may be another team's).
+            field, what = ("mount_path", "directory") if self.provider == self.Provider.LOCAL else ("prefix", "prefix")
+            errors[field] = f"This location overlaps a storage that already exists: choose another {what}."
         if errors:
             raise ValidationError(errors)
+
+    def location_key(self) -> tuple[str, ...]:
+        """Where the storage's files live, normalised so that equal locations compare
+        equal: the provider, then the bucket and the prefix's segments, or a local
+        directory's real path segments. One location lies inside another when its key
+        starts with the other's."""
+        prefix = tuple(part for part in self.prefix.split("/") if part)
+        if self.provider == self.Provider.LOCAL:
+            real = Path(os.path.realpath(os.path.join(self.mount_path, *prefix)))
+            return (self.provider, *Path(os.path.normcase(real)).parts)
+        # Azure container names are lowercase-only (the service folds them); S3 and GCS
+        # buckets and every backend's object keys are case-sensitive.
+        bucket = self.bucket.lower() if self.provider == self.Provider.AZURE else self.bucket
+        return (self.provider, bucket, *prefix)
+
+    def _overlaps_another_storage(self) -> bool:
+        mine = self.location_key()
+        others = BackupStorage.objects.filter(provider=self.provider).exclude(pk=self.pk)
+        if self.provider == self.Provider.AZURE:
+            others = others.filter(bucket__iexact=self.bucket)
+        elif self.provider != self.Provider.LOCAL:
+            others = others.filter(bucket=self.bucket)
+        for other in others.only("provider", "bucket", "prefix", "mount_path"):
+            theirs = other.location_key()
+            shorter = min(len(mine), len(theirs))
+            if mine[:shorter] == theirs[:shorter]:
+                return True
+        return False
 
     def _secret_has(self, key: str) -> bool:
         return self.secret is not None and key in (self.secret.key_names or [])

@@ -238,6 +238,11 @@ class Connection:
                 resp = pool.urlopen(method, prefix + target, body=data, headers=hdrs, retries=False,
                                     preload_content=True, **kw)
             except SSLError as e:
+                # OpenSSL's words for a plain-HTTP answer to a TLS hello (3.0; 3.2 and later).
+                if any(w in str(e).lower() for w in ("wrong version number", "record layer failure")):
+                    raise ClusterError(f"{base} speaks plain HTTP, not TLS: write the URL as "
+                                       f"{base.replace('https://', 'http://', 1)} (or point https:// at "
+                                       "the port that serves TLS)") from e
                 raise ClusterError(
                     f"TLS failure talking to {base}: {e}. Give the cluster's CA bundle, "
                     "or turn verification off explicitly for a test cluster") from e

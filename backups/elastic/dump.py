@@ -24,6 +24,7 @@ from backups.elastic.metadata import (
     data_streams,
     indices_metadata,
     list_indices,
+    nothing_matches,
     select_with_data_streams,
 )
 
@@ -437,10 +438,13 @@ def dump_cluster(conn: Connection, writer: Any, params: DumpParams | None = None
     result.cluster_meta["cluster"] = conn.cluster_summary()
     streams = data_streams(conn)
     result.cluster_meta["data_streams"] = streams
-    selected, backing = select_with_data_streams(list_indices(conn), streams, params.include, params.exclude,
+    indices = list_indices(conn)
+    selected, backing = select_with_data_streams(indices, streams, params.include, params.exclude,
                                                  params.include_hidden)
     if not selected:
-        result.warnings.append(f"no index matches include {params.include} / exclude {params.exclude}")
+        # An empty snapshot would look green and count toward keep-last: fail before anything is committed.
+        visible = [i.name for i in indices if params.include_hidden or not i.hidden]
+        raise ClusterError(nothing_matches("the cluster", params.include, params.exclude, visible))
     prepared = prepare(conn, [i for i in selected if i.status == "open" and i.health != "red"], params)
     for info in selected:
         if cancel.is_set():

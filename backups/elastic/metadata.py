@@ -80,6 +80,16 @@ def matches(name: str, include: Iterable[str], exclude: Iterable[str]) -> bool:
         fnmatch.fnmatchcase(name, p) for p in exclude)
 
 
+def nothing_matches(what: str, include: Iterable[str], exclude: Iterable[str], existing: Iterable[str],
+                    limit: int = 20) -> str:
+    """The message for a selection that chose nothing: the patterns, and the names there
+    are (the first `limit` of them), so the fix is in sight."""
+    names = sorted(existing)
+    shown = ", ".join(names[:limit]) + (f", … ({len(names)} in all)" if len(names) > limit else "")
+    return (f"no index matches include {list(include) or ['*']} / exclude {list(exclude)}: {what} "
+            + (f"has {shown}" if names else "has no index") + "; fix the index patterns")
+
+
 def select_indices(indices: list[IndexInfo], include: Iterable[str], exclude: Iterable[str],
                    include_hidden: bool) -> list[IndexInfo]:
     """Pattern selection; hidden and system (dot) indices only when asked for, or when a

@@ -172,11 +172,16 @@ def configuration_backup_now(request: DashboardRequest, uuid: str) -> HttpRespon
 def configuration_delete(request: DashboardRequest, uuid: str) -> HttpResponse:
     config = _get_configuration_for_user(request, uuid, write=True)
     n = BackupSession.objects.filter(configuration=config).count()
+    kept = Snapshot.objects.filter(backup_session__configuration=config).count()
     back = reverse("dashboard:configuration-detail", args=[config.uuid])
+    # A running job needs its session row: deleting it under the job would lose the snapshot's outcome.
+    running = BackupSession.objects.filter(configuration=config).running().count()
+    blockers = [f"{running} backup session(s) are pending or running: wait for them or cancel them first."] if running else []
     return editing.delete(request, config, title=f"Delete {config.name}", back_url=back,
-                          success_url=reverse("dashboard:configuration-list"),
+                          success_url=reverse("dashboard:configuration-list"), blockers=blockers,
                           losses=[f"Its schedule: no more backups of {config.target}.",
-                                  f"The history of {n} backup sessions (the snapshots stay in their repositories)."])
+                                  f"The history of {n} backup sessions. Their {kept} snapshots stay, in their repositories "
+                                  "and on the repositories' pages, where they can still be browsed and restored."])
 
 
 @login_required
@@ -191,4 +196,6 @@ def schedule_preview(request: DashboardRequest) -> HttpResponse:
         runs = next_runs(schedule, tz, 5)
     except ValidationError as e:
         error = " ".join(e.messages)
+    except ValueError as e:  # croniter's CroniterBadDateError: fewer than five runs within its search window
+        error = f"'{schedule}' has too few runs to show: {e}"
     return render(request, "configurations/_session_fields.html#schedule-preview", {"runs": runs, "error": error, "tz": tz})

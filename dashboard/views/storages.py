@@ -83,7 +83,7 @@ def storage_delete(request: DashboardRequest, uuid: str) -> HttpResponse:
         if r.restore_sessions.exists():
             blockers.append(f"Repository {r.name} has restore sessions: delete them first.")
     wipe = storage.deletion_policy == BackupStorage.DeletionPolicy.WIPE_OUT
-    where = f"every file under {storage.location()} is deleted (deletion policy WipeOut)" if wipe else \
+    where = f"its files in {storage.location()} are deleted, with the storage's metadata.yaml (deletion policy WipeOut)" if wipe else \
         f"the files stay in {storage.location()} (deletion policy Delete)"
     losses = [f"Repository {r.name}: {r.n} snapshot records, {filesizeformat(r.size_bytes)}; {where}." for r in repos] or \
         [f"The storage record; {where}."]

@@ -12,10 +12,11 @@ from urllib.parse import parse_qs, unquote, urlsplit
 from .base import AlreadyExists, Backend, BackendError, NotFound
 
 if TYPE_CHECKING:
-    from collections.abc import Mapping
+    from collections.abc import Iterable, Mapping
 
 __all__ = ["AlreadyExists", "Backend", "BackendError", "NotFound", "backend_from_url",
-           "init_storage", "open_backend"]
+           "foreign_metadata", "init_storage", "open_backend", "wipe_repository",
+           "wipe_storage"]
 
 KINDS = ("local", "s3", "gcs", "azure")
 
@@ -164,3 +165,59 @@ def init_storage(backend: Backend, storage_id: str, *, adopt: bool = False) -> N
                            f"choose another prefix, or adopt it explicitly")
     doc["adoptedFrom"] = owner
     backend.put(METADATA_KEY, yaml.safe_dump(doc, sort_keys=False).encode())
+
+
+def foreign_metadata(backend: Backend, storage_id: str) -> list[str]:
+    """Keys of every metadata.yaml under the backend's root that is not this storage's:
+    another storage lives below (or took over) this prefix, so a wipe must not run."""
+    import yaml
+
+    foreign = []
+    for key in backend.list(""):
+        if key.rsplit("/", 1)[-1] != METADATA_KEY:
+            continue
+        try:
+            doc = yaml.safe_load(backend.get(key))
+        except (yaml.YAMLError, NotFound):
+            doc = None
+        if not (isinstance(doc, dict) and doc.get("storageId") == storage_id and key == METADATA_KEY):
+            foreign.append(key)
+    return sorted(foreign)
+
+
+def wipe_storage(backend: Backend, storage_id: str, directories: Iterable[str]) -> int:
+    """WipeOut of a BackupStorage: delete what it created (the given repository
+    directories and its metadata.yaml), nothing else under its prefix, and nothing at
+    all when another storage's metadata.yaml lies below it. Returns the objects deleted."""
+    _refuse_foreign(backend, storage_id, "storage")
+    keys: list[str] = []
+    for directory in directories:
+        directory = directory.strip("/")
+        if directory:  # an empty directory would be the whole prefix, other files included
+            keys.extend(backend.list(directory + "/"))
+    _delete(backend, keys)
+    backend.delete(METADATA_KEY)
+    return len(keys) + 1
+
+
+def wipe_repository(backend: Backend) -> int:
+    """WipeOut of one repository: every object under its directory, nothing at all
+    when a storage's metadata.yaml lies below it. Returns the objects deleted."""
+    _refuse_foreign(backend, "", "repository")
+    keys = list(backend.list(""))
+    _delete(backend, keys)
+    return len(keys)
+
+
+def _refuse_foreign(backend: Backend, storage_id: str, what: str) -> None:
+    foreign = foreign_metadata(backend, storage_id)
+    if foreign:
+        raise BackendError(f"{backend.describe()} holds another storage's {', '.join(foreign[:5])}: nothing was "
+                           f"wiped; delete this {what} with deletion policy Delete")
+
+
+def _delete(backend: Backend, keys: list[str]) -> None:
+    from concurrent.futures import ThreadPoolExecutor
+
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        list(pool.map(backend.delete, keys))

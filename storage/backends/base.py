@@ -35,6 +35,17 @@ class AlreadyExists(BackendError):
         super().__init__(message, permanent=True)
 
 
+# What OpenSSL says when the server answers a TLS hello in plain HTTP: 1.1 and 3.0 call it
+# a wrong version number, 3.2 and later a record layer failure.
+_PLAIN_HTTP_MARKS = ("wrong version number", "record layer failure")
+
+
+def speaks_plain_http(e: BaseException) -> bool:
+    """True for a TLS error that means the port speaks plain HTTP (https:// to an http:// port)."""
+    text = str(e).lower()
+    return any(mark in text for mark in _PLAIN_HTTP_MARKS)
+
+
 def join_key(prefix: str, key: str) -> str:
     prefix = prefix.strip("/")
     key = key.lstrip("/")

@@ -12,6 +12,7 @@ from .base import (
     ErrorMappingReader,
     NotFound,
     join_key,
+    speaks_plain_http,
 )
 
 # Objects larger than this go up in parts (and in parallel): S3 rejects single PUTs
@@ -125,6 +126,10 @@ class S3Backend(Backend):
         if isinstance(e, bx.NoCredentialsError | bx.PartialCredentialsError):
             return BackendError(f"no S3 credentials for {self.describe()}: set the access key and "
                                 f"secret (AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY)")
+        if isinstance(e, bx.SSLError) and speaks_plain_http(e):
+            plain = endpoint.replace("https://", "http://", 1)
+            return BackendError(f"{endpoint} speaks plain HTTP, not TLS: write the endpoint as {plain} "
+                                f"(or point https:// at the port that serves TLS)")
         if isinstance(e, bx.SSLError):
             return BackendError(f"TLS error talking to {endpoint}: {e}; set a CA bundle for a "
                                 f"private CA (or 'insecure' for testing)")

@@ -76,6 +76,24 @@ def test_owners_manage_members_and_keep_one_owner(world: dict[str, Any], alice: 
     assert Membership.objects.filter(pk=alice_m.pk).exists()  # the last owner stays
 
 
+def test_another_teams_owner_gets_404_on_the_member_views_and_changes_nothing(
+    world: dict[str, Any], alice: Client, charlie: Client
+) -> None:
+    from dashboard.models import Membership
+
+    bob_m = Membership.objects.get(team=world["a"], user=world["bob"])
+    alice_m = Membership.objects.get(team=world["a"], user=world["alice"])
+    charlie_m = Membership.objects.get(team=world["b"], user=world["charlie"])
+    for m in (bob_m, alice_m):
+        assert charlie.post(reverse("dashboard:member-role", args=[m.pk]), {"role": "owner"}).status_code == 404
+        assert charlie.post(reverse("dashboard:member-remove", args=[m.pk])).status_code == 404
+    # and the other way round: alice, owner of team A, on team B's membership
+    assert alice.post(reverse("dashboard:member-role", args=[charlie_m.pk]), {"role": "viewer"}).status_code == 404
+    assert alice.post(reverse("dashboard:member-remove", args=[charlie_m.pk])).status_code == 404
+    roles = dict(Membership.objects.values_list("pk", "role"))
+    assert roles == {bob_m.pk: "viewer", alice_m.pk: "owner", charlie_m.pk: "owner"}
+
+
 def test_secrets_are_write_only(world: dict[str, Any], alice: Client, bob: Client, charlie: Client) -> None:
     r = alice.post(reverse("dashboard:secret-new"), {"name": "s3-creds", "values": "AWS_ACCESS_KEY_ID=AKIAXYZ\nAWS_SECRET_ACCESS_KEY=hunter2"})
     assert r.status_code == 302
@@ -103,6 +121,19 @@ def test_secret_form_errors_say_what_to_fix(world: dict[str, Any], alice: Client
     assert "lowercase letters" in html
     html = alice.post(reverse("dashboard:secret-new"), {"name": "repo-key", "values": "a=b"}).content.decode()
     assert "already" in html
+
+
+def test_a_storage_over_another_teams_directory_is_refused_without_naming_it(world: dict[str, Any], charlie: Client,
+                                                                             settings: Any) -> None:
+    theirs = world["storage"].mount_path  # team A's directory
+    parent = str(settings.LOCAL_STORAGE_ROOT / "team-a")
+    for mount_path in (theirs, parent, f"{theirs}/inside"):
+        r = charlie.post(reverse("dashboard:storage-new"), {"name": "grab", "provider": "local", "mount_path": mount_path,
+                                                            "deletion_policy": "WipeOut"})
+        html = r.content.decode()
+        assert r.status_code == 400 and "overlaps a storage that already exists: choose another directory" in html
+        assert "Team A" not in html and ">local<" not in html
+    assert not BackupStorage.objects.filter(name="grab").exists()
 
 
 def test_a_used_secret_cannot_be_deleted(world: dict[str, Any], alice: Client) -> None:
@@ -239,6 +270,17 @@ def test_schedule_preview_shows_the_next_five_runs_or_the_error(world: dict[str,
     assert "is not a valid cron schedule" in html
 
 
+def test_schedule_preview_of_a_schedule_that_never_fires_answers_a_message(world: dict[str, Any], alice: Client) -> None:
+    r = alice.get(reverse("dashboard:schedule-preview"), {"session-schedule": "0 0 31 2 *"}, HTTP_HX_REQUEST="true")
+    assert r.status_code == 200 and "never runs in the next 5 years" in r.content.decode()
+
+
+def test_the_configuration_form_refuses_a_schedule_that_never_fires(world: dict[str, Any], alice: Client) -> None:
+    r = alice.post(reverse("dashboard:configuration-new"), _config_data(world, **{"session-schedule": "0 0 31 2 *"}))
+    assert r.status_code == 400 and "never runs in the next 5 years" in r.content.decode()
+    assert not BackupConfiguration.objects.filter(name="hourly").exists()
+
+
 def test_edit_a_session_and_add_another(world: dict[str, Any], alice: Client, django_capture_on_commit_callbacks: Any) -> None:
     config = world["config"]
     data = _config_data(world, **{"session-schedule": "15 3 * * *"})
@@ -281,9 +323,26 @@ def test_backup_now_triggers_a_session(world: dict[str, Any], alice: Client, bob
 
 def test_deleting_a_configuration_says_what_is_lost(world: dict[str, Any], alice: Client) -> None:
     u = reverse("dashboard:configuration-delete", args=[world["config"].uuid])
-    assert "The history of 2 backup sessions" in alice.get(u).content.decode()
+    html = alice.get(u).content.decode()
+    assert "The history of 2 backup sessions. Their 2 snapshots stay" in html
+    r = alice.post(u)
+    assert r.status_code == 409 and "pending or running: wait for them or cancel them first" in r.content.decode()
+    BackupSession.objects.filter(pk=world["running"].pk).update(phase="Cancelled")
     assert alice.post(u).status_code == 302
     assert not BackupConfiguration.objects.filter(pk=world["config"].pk).exists()
+
+
+def test_a_deleted_configurations_snapshots_stay_browsable_and_restorable(world: dict[str, Any], alice: Client) -> None:
+    BackupSession.objects.filter(pk=world["running"].pk).update(phase="Cancelled")
+    assert alice.post(reverse("dashboard:configuration-delete", args=[world["config"].uuid])).status_code == 302
+    snap = Snapshot.objects.get(pk=world["snapshot"].pk)
+    assert snap.backup_session is None and snap.repository == world["repo"] and snap.snapshot_id == "ab" * 32
+    assert Snapshot.objects.filter(repository=world["repo"]).count() == 2
+    page = alice.get(reverse("dashboard:repository-detail", args=[world["repo"].uuid])).content.decode()
+    assert reverse("dashboard:snapshot-detail", args=[snap.uuid]) in page
+    assert alice.get(reverse("dashboard:snapshot-detail", args=[snap.uuid])).status_code == 200
+    html = alice.get(reverse("dashboard:restore-new"), {"repository": world["repo"].uuid}).content.decode()
+    assert snap.snapshot_id[:8] in html
 
 
 def test_repository_check_now(world: dict[str, Any], alice: Client, bob: Client, charlie: Client,

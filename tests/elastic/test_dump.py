@@ -120,9 +120,11 @@ def test_cluster_metadata_holds_templates_pipelines_and_records_unsupported_kind
     processors = [{"set": {"field": "ingested", "value": True}}]
     if search.supports("ingest_pipelines"):
         http.req("PUT", f"/_ingest/pipeline/{pipeline}", {"processors": processors})
+    idx = names("meta-only")
+    http.create(idx, shards=1)
     try:
         mem = MemRepo()
-        res = dump_cluster(conn, mem.writer(), DumpParams(include=["nothing-matches-this"]))
+        res = dump_cluster(conn, mem.writer(), DumpParams(include=[idx]))
         cm = res.cluster_meta
         assert cm["component_templates"]["items"][comp]["template"]["settings"]["index"]["number_of_shards"] in ("1", 1)
         assert cm["index_templates"]["items"][itpl]["priority"] == 321
@@ -138,12 +140,32 @@ def test_cluster_metadata_holds_templates_pipelines_and_records_unsupported_kind
         else:
             assert "unsupported" in cm["lifecycle_policies"], cm["lifecycle_policies"]
         assert res.ok
-        assert res.warnings  # nothing matched, and it says so
     finally:
         http.req("DELETE", f"/_index_template/{itpl}", ok=(200, 404))
         http.req("DELETE", f"/_component_template/{comp}", ok=(200, 404))
         http.req("DELETE", f"/_template/{legacy}", ok=(200, 404))
         http.req("DELETE", f"/_ingest/pipeline/{pipeline}", ok=(200, 400, 404))
+
+
+def test_patterns_that_match_nothing_fail_naming_the_patterns_and_the_indices(conn, http, names):
+    idx = names("there")
+    http.create(idx, shards=1)
+    mem = MemRepo()
+    with pytest.raises(ClusterError) as e:
+        dump_cluster(conn, mem.writer(), DumpParams(include=["tyop-*", "logz"], exclude=["x-*"]))
+    message = str(e.value)
+    assert "no index matches include ['tyop-*', 'logz'] / exclude ['x-*']" in message
+    assert "the cluster has " in message and idx in message and "fix the index patterns" in message
+    assert mem.latest() is None  # nothing committed: no green, empty snapshot
+
+
+def test_the_list_of_indices_in_a_nothing_matches_message_is_shortened():
+    from backups.elastic.metadata import nothing_matches
+
+    message = nothing_matches("the cluster", ["a-*"], [], [f"logs-{i:03}" for i in range(50)])
+    assert "logs-000, logs-001" in message and "logs-019" in message and "logs-020" not in message
+    assert "… (50 in all)" in message
+    assert "has no index" in nothing_matches("the snapshot", ["a-*"], [], [])
 
 
 def test_it_selects_by_patterns_and_leaves_hidden_indices_out_unless_asked(conn, http, names):
@@ -466,7 +488,10 @@ def test_data_streams_bring_their_backing_indices_and_are_recorded(conn, http, n
     assert [i.name for i in chosen] == [".ds-logs-app-2026.11.01-000001", ".ds-metrics-000001", "logs-plain"]
 
 
+
 @pytest.mark.search_kinds("osmem")
-def test_a_server_that_cannot_make_data_streams_lists_none(conn):
-    res = dump_cluster(conn, MemRepo().writer(), DumpParams(include=["no-such-*"], metadata_kinds=()))
+def test_a_server_that_cannot_make_data_streams_lists_none(conn, http, names):
+    idx = names("ds-probe")
+    http.create(idx, shards=1)
+    res = dump_cluster(conn, MemRepo().writer(), DumpParams(include=[idx], metadata_kinds=()))
     assert res.cluster_meta["data_streams"] == {"items": {}}

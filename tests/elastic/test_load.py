@@ -3,7 +3,6 @@ from __future__ import annotations
 import random
 import re
 import threading
-from datetime import UTC
 
 import orjson
 import pytest
@@ -64,10 +63,13 @@ def test_templates_are_restored_with_renamed_patterns(conn, http, names, repo, s
                                                  "priority": 777, "template": {"aliases": {"logs-old": {}}}})
     # not overlapping the composable one's: Elasticsearch 8 refuses a legacy template that does
     http.req("PUT", f"/_template/{legacy}", {"index_patterns": ["logs-old7-*"], "order": 5})
+    idx = names("rtpl-idx")
+    http.create(idx, shards=1)
     try:
-        m = backup(conn, repo, ["no-index-at-all"])
+        m = backup(conn, repo, [idx])
         for n in (itpl, comp, legacy):
             http.req("DELETE", f"/_{'index_template' if n == itpl else 'component_template' if n == comp else 'template'}/{n}")
+        http.req("DELETE", f"/{idx}")
         res = restore(conn, repo, m, rename_pattern="^logs-old", rename_replacement="logs-new")
         assert res.metadata["component_templates"][comp] == "restored"
         assert res.metadata["index_templates"][itpl] == "restored"
@@ -86,6 +88,15 @@ def test_templates_are_restored_with_renamed_patterns(conn, http, names, repo, s
         http.req("DELETE", f"/_index_template/{itpl}", ok=(200, 404))
         http.req("DELETE", f"/_component_template/{comp}", ok=(200, 404))
         http.req("DELETE", f"/_template/{legacy}", ok=(200, 404))
+
+
+def test_a_restore_whose_patterns_match_nothing_fails_naming_them_and_the_snapshots_indices(conn, repo, snap):
+    idx, m = snap
+    with pytest.raises(ValueError) as e:
+        restore(conn, repo, m, include=["tyop-*"], metadata_kinds=())
+    message = str(e.value)
+    assert "no index matches include ['tyop-*'] / exclude []: the snapshot has " + idx in message
+    assert "fix the index patterns" in message
 
 
 @pytest.fixture
@@ -227,23 +238,23 @@ def test_rename_applies_to_names_aliases_and_patterns():
 
 
 def test_metadata_the_target_cannot_take_is_skipped_and_said(conn, http, names, search):
-    from datetime import datetime
+    from restores.load import load_cluster_metadata, rename_of
 
-    from tests.elastic.memrepo import Manifest
+    params = LoadParams()
+
+    def load(cluster_meta):  # the metadata step of load_snapshot (a snapshot without indices does not restore)
+        return load_cluster_metadata(conn, cluster_meta, params, rename_of(params))
 
     managed, pipeline = names("managed"), names("pipeline")
     processors = [{"set": {"field": "x", "value": 1}}]
-    meta = {"cluster_metadata": {
-        "ingest_pipelines": {"items": {pipeline: {"processors": processors}}},
-        "lifecycle_policies": {"items": {"hot-warm": {"policy": {"phases": {}}}}, "flavor": "ilm_policies"},
-        "component_templates": {"unsupported": "elasticsearch 7.1: no handler"},
-        "index_templates": {"items": {managed: {"index_patterns": ["zz-*"], "_meta": {"managed": True}}}},
-        "legacy_templates": {"items": {}},
-    }}
-    m = Manifest("m1", datetime.now(UTC), meta, {})
     try:
-        res = load_snapshot(conn, m, open_stream=lambda n: iter(()), params=LoadParams())
-        md = res.metadata
+        md = load({
+            "ingest_pipelines": {"items": {pipeline: {"processors": processors}}},
+            "lifecycle_policies": {"items": {"hot-warm": {"policy": {"phases": {}}}}, "flavor": "ilm_policies"},
+            "component_templates": {"unsupported": "elasticsearch 7.1: no handler"},
+            "index_templates": {"items": {managed: {"index_patterns": ["zz-*"], "_meta": {"managed": True}}}},
+            "legacy_templates": {"items": {}},
+        })
         assert md["index_templates"][managed] == "skipped: managed by the cluster"
         assert md["component_templates"]["*"].startswith("skipped: unsupported by the source")
         if conn.distribution == "opensearch":
@@ -257,15 +268,13 @@ def test_metadata_the_target_cannot_take_is_skipped_and_said(conn, http, names, 
             assert http.req("GET", f"/_ingest/pipeline/{pipeline}")[pipeline]["processors"] == processors
         else:
             assert md["ingest_pipelines"][pipeline].startswith("skipped: unsupported by the target"), md
-        assert res.ok
+        assert not any(v.startswith("error") for kind in md.values() for v in kind.values())
     finally:
         http.req("DELETE", f"/_ingest/pipeline/{pipeline}", ok=(200, 400, 404))
     # ISM policies: restored where the target has ISM, else unsupported, never an error
-    meta["cluster_metadata"] = {"lifecycle_policies": {"items": {"rollover": {"policy": {
+    got = load({"lifecycle_policies": {"items": {"rollover": {"policy": {
         "policy_id": "rollover", "states": [], "default_state": "hot",
-        "ism_template": [{"index_patterns": ["logs-*"]}]}}}, "flavor": "ism_policies"}}
-    res = load_snapshot(conn, m, open_stream=lambda n: iter(()), params=LoadParams())
-    got = res.metadata["lifecycle_policies"]
+        "ism_template": [{"index_patterns": ["logs-*"]}]}}}, "flavor": "ism_policies"}})["lifecycle_policies"]
     if conn.distribution == "elasticsearch":
         assert "cannot be restored into elasticsearch" in got["*"]
     elif search.supports("lifecycle"):

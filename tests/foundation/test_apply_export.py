@@ -151,3 +151,11 @@ def test_an_unknown_namespace_says_to_create_it(teams, tmp_path):
 def test_a_wrong_api_version_names_the_right_one(teams, tmp_path):
     message = apply_error(tmp_path, "apiVersion: stash.appscode.com/v1beta1\nkind: BackupConfiguration\nmetadata: {name: x, namespace: team-a}\n")
     assert "use core.kubestash.com/v1alpha1" in message
+
+
+def test_a_schedule_that_never_fires_is_refused_by_apply(teams, tmp_path):
+    one_of_each(teams["a"])
+    text = export_text("--team", "team-a", "--include-secret-values").replace('30 1 * * *', '0 0 31 2 *')
+    assert "0 0 31 2 *" in text
+    message = apply_error(tmp_path, text)
+    assert "never runs in the next 5 years" in message and "schedule" in message

@@ -6,6 +6,7 @@ import pytest
 from django.urls import reverse
 
 from backups.models import BackupConfiguration, BackupSession, Cluster, Snapshot
+from dashboard.models import Team
 from restores.models import RestoreSession
 from storage.models import BackupStorage, Repository, RetentionPolicy, Secret
 from tests import factories as f
@@ -145,3 +146,59 @@ def test_an_owner_adds_a_member_in_the_admin(world, client, django_user_model):
     response = client.post(reverse("admin:dashboard_team_change", args=[team.pk]), data)
     assert response.status_code == 302, response.content.decode()[:2000]
     assert Membership.objects.get(team=team, user=dave).role == "operator"
+
+
+@pytest.mark.parametrize("model", MODELS, ids=lambda m: m.__name__)
+def test_admin_list_filters_offer_only_the_users_teams_rows(world, client, model):
+    for user, mine in (("alice", "a"), ("bob", "a"), ("charlie", "b")):
+        theirs = "b" if mine == "a" else "a"
+        client.force_login(world[user])
+        response = client.get(admin_url(model, "changelist"))
+        html = response.content.decode()
+        related = [spec for spec in response.context["cl"].filter_specs if hasattr(spec, "lookup_choices")
+                   and getattr(spec, "field", None) is not None and spec.field.is_relation]
+        for spec in related:
+            offered = {pk for pk, _ in spec.lookup_choices}
+            target = spec.field.related_model
+            if target is Team:
+                assert offered == {world[mine].pk}, (user, spec.title)
+            else:
+                assert offered == set(target.objects.filter(team=world[mine]).values_list("pk", flat=True)), (user, spec.title)
+        # A filter with one choice left is not shown at all (Django's has_output()).
+        assert f"Team {theirs.upper()}" not in html, user
+
+
+def test_a_superusers_admin_filters_offer_every_team(world, client, django_user_model):
+    client.force_login(django_user_model.objects.create_superuser("root", "root@example.com", "pw"))
+    response = client.get(admin_url(Snapshot, "changelist"))
+    teams = next(spec for spec in response.context["cl"].filter_specs if getattr(spec, "field", None) is not None
+                 and spec.field.name == "team")
+    assert {pk for pk, _ in teams.lookup_choices} == {world["a"].pk, world["b"].pk}
+
+
+def test_admin_by_configuration_and_repository_filters_name_no_other_team(world, client):
+    BackupConfiguration.objects.filter(team=world["b"]).update(name="secret-plan-of-b")
+    Repository.objects.filter(team=world["b"]).update(name="secret-repo-of-b")
+    client.force_login(world["alice"])
+    for model in (BackupSession, Snapshot, Repository, BackupConfiguration):
+        html = client.get(admin_url(model, "changelist")).content.decode()
+        assert "secret-plan-of-b" not in html and "secret-repo-of-b" not in html, model.__name__
+        assert "Team B" not in html, model.__name__
+
+
+@pytest.mark.parametrize("user, status", [("alice", 403), ("bob", 403), ("charlie", 403), ("root", 200)])
+def test_the_job_queues_are_for_superusers_only(world, client, django_user_model, user, status):
+    if user == "root":
+        account = django_user_model.objects.create_superuser("root", "root@example.com", "pw")
+    else:
+        account = world[user]  # staff (the world fixture makes them staff), not superuser
+    client.force_login(account)
+    for url in (reverse("django_rq:home"), reverse("django_rq:jobs", args=[0]),
+                reverse("django_rq:clear", args=[0]), reverse("django_rq:home_json")):
+        assert client.get(url).status_code == status, url
+
+
+def test_anonymous_users_are_sent_to_the_login_page_by_the_job_queues(world, client):
+    response = client.get(reverse("django_rq:home"))
+    assert response.status_code == 302 and "/admin/login/" in response.url
+    assert client.get(reverse("django_rq:home_json")).status_code == 401

@@ -23,6 +23,18 @@ def test_a_cron_expression_croniter_cannot_parse_is_refused_with_an_example(team
     assert "not a valid cron schedule" in messages(e) and "minute 0-59" in messages(e)
 
 
+@pytest.mark.parametrize("schedule", ["0 0 31 2 *", "0 0 30 2 *", "15 4 31 4,6,9,11 *"])
+def test_a_cron_expression_that_never_fires_is_refused(teams, schedule):
+    session = BackupSessionConfig(configuration=f.configuration(teams["a"]), name="x", schedule=schedule)
+    with pytest.raises(ValidationError) as e:
+        session.full_clean()
+    assert f"'{schedule}' never runs in the next 5 years" in messages(e) and "'0 0 L 2 *'" in messages(e)
+
+
+def test_a_cron_expression_that_fires_rarely_is_accepted(teams):
+    BackupSessionConfig(configuration=f.configuration(teams["a"]), name="x", schedule="0 0 29 2 *").full_clean()
+
+
 def test_a_cron_expression_with_six_fields_says_how_many_it_needs(teams):
     session = BackupSessionConfig(configuration=f.configuration(teams["a"]), name="x", schedule="0 0 2 * * *")
     with pytest.raises(ValidationError) as e:
@@ -169,3 +181,71 @@ def test_an_object_cannot_point_at_another_teams_secret(teams):
     with pytest.raises(ValidationError) as e:
         cluster.full_clean()
     assert "same team" in e.value.message_dict["auth_secret"][0]
+
+
+OVERLAP = "overlaps a storage that already exists"
+
+
+def _cloud(team, name, provider, bucket, prefix):  # type: ignore[no-untyped-def]
+    extra = {"storage_account": "devstoreaccount1"} if provider == "azure" else {}
+    return BackupStorage(team=team, name=name, provider=provider, bucket=bucket, prefix=prefix, **extra)
+
+
+@pytest.mark.parametrize("provider", ["s3", "gcs", "azure"])
+@pytest.mark.parametrize("theirs, mine", [("backups", "backups"), ("backups", "backups/team-b"),
+                                          ("backups/team-a", "backups"), ("", "anything")])
+def test_a_cloud_storage_overlapping_another_teams_is_refused_without_naming_it(teams, provider, theirs, mine):
+    _cloud(teams["a"], "secret-name-of-a", provider, "shared", theirs).save()
+    storage = _cloud(teams["b"], "mine", provider, "shared", mine)
+    with pytest.raises(ValidationError) as e:
+        storage.full_clean()
+    message = " ".join(e.value.message_dict["prefix"])
+    assert OVERLAP in message and "choose another prefix" in message
+    assert "secret-name-of-a" not in message and "team-a" not in message and "Team A" not in message
+
+
+@pytest.mark.parametrize("provider", ["s3", "gcs", "azure"])
+def test_sibling_prefixes_and_other_buckets_do_not_overlap(teams, provider):
+    _cloud(teams["a"], "a", provider, "shared", "backups/team-a").save()
+    _cloud(teams["b"], "b", provider, "shared", "backups/team-a-2").full_clean()  # a segment, not a string prefix
+    _cloud(teams["b"], "c", provider, "shared", "backups/team-b").full_clean()
+    _cloud(teams["b"], "d", provider, "other", "backups/team-a").full_clean()
+
+
+def test_object_keys_are_case_sensitive_but_azure_containers_are_not(teams):
+    _cloud(teams["a"], "a", "s3", "shared", "Backups").save()
+    _cloud(teams["b"], "b", "s3", "shared", "backups").full_clean()
+    # A saved row can predate the lowercase validator; Azure folds the name, so it is the same container.
+    _cloud(teams["a"], "az", "azure", "SHARED", "backups").save()
+    with pytest.raises(ValidationError, match=OVERLAP):
+        _cloud(teams["b"], "az", "azure", "shared", "backups/x").full_clean()
+
+
+def test_a_local_storage_at_a_parent_of_another_teams_directory_is_refused(teams, settings, tmp_path):
+    settings.LOCAL_STORAGE_ALLOWED_ROOTS = [tmp_path]
+    f.storage(teams["a"], "a", mount_path=str(tmp_path / "teams" / "a"))
+    for mount_path, prefix in ((tmp_path / "teams", ""), (tmp_path / "teams" / "a" / "inside", ""),
+                               (tmp_path / "teams" / "a", ""), (tmp_path / "teams" / "x" / ".." / "a", ""),
+                               (tmp_path, "teams")):
+        storage = BackupStorage(team=teams["b"], name="b", provider="local", mount_path=str(mount_path), prefix=prefix)
+        with pytest.raises(ValidationError) as e:
+            storage.full_clean()
+        assert OVERLAP in e.value.message_dict["mount_path"][0], mount_path
+        assert "choose another directory" in e.value.message_dict["mount_path"][0]
+    BackupStorage(team=teams["b"], name="b", provider="local", mount_path=str(tmp_path / "teams" / "b")).full_clean()
+
+
+def test_a_local_storage_reaching_another_through_a_symlink_is_refused(teams, settings, tmp_path):
+    settings.LOCAL_STORAGE_ALLOWED_ROOTS = [tmp_path]
+    (tmp_path / "real" / "a").mkdir(parents=True)
+    (tmp_path / "link").symlink_to(tmp_path / "real")
+    f.storage(teams["a"], "a", mount_path=str(tmp_path / "real" / "a"))
+    storage = BackupStorage(team=teams["b"], name="b", provider="local", mount_path=str(tmp_path / "link"))
+    with pytest.raises(ValidationError, match=OVERLAP):
+        storage.full_clean()
+
+
+def test_a_storage_does_not_overlap_itself_when_edited(teams):
+    storage = f.storage(teams["a"], "a")
+    storage.default = True
+    storage.full_clean()

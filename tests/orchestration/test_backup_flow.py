@@ -123,6 +123,51 @@ def test_a_cron_session_fires_on_its_schedule_and_a_missed_run_is_recorded_not_r
     assert any("Pending" in a for a in scheduler.tick(now=datetime(2026, 11, 25, 14, 35, 10, tzinfo=UTC)))
 
 
+def test_a_backup_whose_patterns_match_nothing_fails_and_commits_no_snapshot(world, es_url):
+    seed(es_url, "present-1", 3)
+    config = make_config(world, "tyop-*")
+    ready(world, config)
+    session = BackupSession.objects.get()
+    snap = Snapshot.objects.get()
+    assert (session.phase, snap.phase) == ("Failed", "Failed")
+    assert "no index matches include ['tyop-*']" in snap.error and "present-1" in snap.error
+    assert not snap.snapshot_id
+    assert storage_flows.open_repository(Repository.objects.get()).snapshot_ids() == []  # nothing for keep-last
+
+
+def test_a_configuration_whose_repository_has_the_wrong_password_shows_that_error(world, client):
+    storage_flows.initialize_storage(world["storage"])
+    work()
+    assert storage_jobs.init_repository(world["repo"].pk) == "Ready"
+    wrong = f.secret(world["team"], "wrong-key", {"RESTIC_PASSWORD": "not the password"})
+    same = f.repository(world["team"], "same-dir", storage_obj=world["storage"], secret_obj=wrong,
+                        directory=world["repo"].directory)
+    config = f.configuration(world["team"], "nightly", target=world["cluster"], repositories=[same])
+    flows.configuration_saved(config)
+    work()
+    config.refresh_from_db()
+    reason = Repository.objects.get(pk=same.pk).status_message
+    assert config.phase == "NotReady" and reason
+    assert config.status_message == f"waiting for repositories: same-dir ({reason})"
+    assert "initializing" not in config.status_message
+    client.force_login(f.user("alice", world["team"]))
+    page = client.get(f"/configurations/{config.uuid}/").content.decode()
+    assert "password" in reason.lower() and "same-dir" in page and "initializing" not in page
+
+
+def test_a_configuration_on_a_storage_that_failed_shows_the_storages_error(world, local_root):
+    (local_root / "file").write_text("not a directory")
+    bad = f.storage(world["team"], "bad", mount_path=str(local_root / "file"))
+    repo = f.repository(world["team"], "on-bad", storage_obj=bad, secret_obj=world["secret"])
+    config = f.configuration(world["team"], "nightly", target=world["cluster"], repositories=[repo])
+    flows.configuration_saved(config)
+    storage_flows.initialize_storage(bad)
+    work()
+    config.refresh_from_db()
+    assert config.phase == "NotReady" and "initializing" not in config.status_message
+    assert "waiting for storage 'bad' to be Ready" in config.status_message, config.status_message
+
+
 def test_a_paused_configuration_is_not_scheduled(world):
     config = make_config(world, "x-*", schedule="* * * * *")
     BackupConfiguration.objects.filter(pk=config.pk).update(phase="Ready", paused=True)

@@ -47,6 +47,18 @@ def test_restore_of_latest_into_a_second_cluster_with_counts_verified(world, es_
     assert restore.resolved_snapshot_id == Snapshot.objects.get().snapshot_id
 
 
+def test_a_restore_whose_patterns_match_nothing_fails_naming_the_snapshots_indices(world, es_url, es_url2):
+    seed(es_url, "kept-1", 5)
+    ready(world, make_config(world, "kept-*"))
+    target = f.cluster(world["team"], "es2", url=es_url2)
+    restore = f.restore(world["team"], Repository.objects.get(), target, "restore-typo", task_params={"indices": "kep-*"})
+    restore_flows.start_restore(restore)
+    work()
+    restore.refresh_from_db()
+    assert restore.phase == "Failed"
+    assert "no index matches include ['kep-*']" in restore.error and "the snapshot has kept-1" in restore.error
+
+
 def test_a_restore_that_conflicts_says_which_index_failed(world, es_url):
     seed(es_url, "conf-1", 5)
     config = make_config(world, "conf-*")

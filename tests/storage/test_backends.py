@@ -15,6 +15,8 @@ from storage.backends import (
     backend_from_url,
     init_storage,
     open_backend,
+    wipe_repository,
+    wipe_storage,
 )
 
 
@@ -127,6 +129,18 @@ def test_an_unreachable_endpoint_is_transient() -> None:
     assert not e.value.permanent
 
 
+def test_s3_over_https_to_a_plain_http_port_says_to_write_http(seaweedfs) -> None:  # type: ignore[no-untyped-def]
+    from storage.backends.s3 import S3Backend
+
+    https = seaweedfs.endpoint.replace("http://", "https://")
+    b = S3Backend(bucket="stashboard-tests", endpoint=https, path_style=True, max_attempts=1,
+                  credentials={"access_key_id": seaweedfs.access_key, "secret_access_key": seaweedfs.secret_key})
+    with pytest.raises(BackendError) as e:
+        b.get("x")
+    assert f"speaks plain HTTP, not TLS: write the endpoint as {seaweedfs.endpoint}" in str(e.value)
+    assert "CA bundle" not in str(e.value)
+
+
 def test_backend_from_url_reads_each_scheme(tmp_path, seaweedfs, monkeypatch) -> None:  # type: ignore[no-untyped-def]
     local = backend_from_url(f"file://{tmp_path}/r")
     local.put("x", b"1")
@@ -213,3 +227,49 @@ def test_s3_behind_tls_with_a_private_ca(seaweedfs) -> None:  # type: ignore[no-
                       credentials=creds, max_attempts=1)
         with pytest.raises(BackendError, match=r"TLS error talking to https://localhost:\d+.*CA bundle"):
             b.get("k")
+
+
+def _parent_and_child(kind: str, request: pytest.FixtureRequest, tmp_path: Path) -> tuple[Backend, Backend]:
+    """Two storages' backends, the second one's prefix inside the first's."""
+    import secrets
+
+    from .conftest import make_backend
+
+    if kind == "local":
+        return open_backend("local", root=str(tmp_path / "p")), open_backend("local", root=str(tmp_path / "p" / "child"))
+    prefix = "t-" + secrets.token_hex(6)
+    return make_backend(kind, request, tmp_path, prefix), make_backend(kind, request, tmp_path, prefix + "/child")
+
+
+@pytest.mark.parametrize("kind", ["local", "s3", "gcs", "azure"])
+def test_a_wipe_deletes_only_the_storages_repositories_and_metadata(kind: str, request, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    parent, _ = _parent_and_child(kind, request, tmp_path)
+    init_storage(parent, "parent")
+    for key in ("mine/repository.yaml", "mine/data/00/x", "mine-2/x", "stranger/file"):
+        parent.put(key, b"1")
+    assert wipe_storage(parent, "parent", ["mine"]) == 3
+    assert sorted(parent.list("")) == ["mine-2/x", "stranger/file"]
+
+
+@pytest.mark.parametrize("kind", ["local", "s3", "gcs", "azure"])
+def test_a_wipe_refuses_a_prefix_holding_another_storage(kind: str, request, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    parent, child = _parent_and_child(kind, request, tmp_path)
+    init_storage(parent, "parent")
+    init_storage(child, "child")
+    parent.put("child/repository.yaml", b"1")  # the child's files, as the parent sees them
+    parent.put("mine/repository.yaml", b"1")
+    with pytest.raises(BackendError, match="holds another storage's child/metadata.yaml: nothing was wiped"):
+        wipe_storage(parent, "parent", ["mine", "child"])
+    assert child.exists("metadata.yaml") and child.exists("repository.yaml")
+    assert parent.exists("mine/repository.yaml") and parent.exists("metadata.yaml")
+    with pytest.raises(BackendError, match="nothing was wiped"):
+        wipe_repository(parent)
+
+
+@pytest.mark.parametrize("kind", ["local", "s3"])
+def test_a_wipe_refuses_a_prefix_another_storage_adopted(kind: str, request, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    parent, _ = _parent_and_child(kind, request, tmp_path)
+    init_storage(parent, "first")
+    init_storage(parent, "second", adopt=True)
+    with pytest.raises(BackendError, match="metadata.yaml: nothing was wiped"):
+        wipe_storage(parent, "first", [])

@@ -2,11 +2,13 @@
 staleness alerts. Any number may run; a leader lock in Redis lets one act at a time."""
 from __future__ import annotations
 
+import logging
 import os
 import signal
 import socket
 import time
 import uuid
+from collections.abc import Callable
 from datetime import timedelta
 from typing import Any
 
@@ -16,11 +18,14 @@ from django.core.management.base import BaseCommand
 from django.db import close_old_connections
 from django.db.models import Max, Q
 from django.utils import timezone
+from redis.exceptions import RedisError
 
 from backups import flows, notifications, scheduler
 from backups.models import BackupConfiguration, BackupSession, BackupSessionConfig, SessionPhase
 from storage import flows as storage_flows
 from storage.models import BackupStorage, Repository
+
+log = logging.getLogger(__name__)
 
 LOCK_KEY = "stashboard:scheduler:leader"
 RECONCILE_EVERY = 60  # seconds between initialization attempts of a NotReady storage or repository
@@ -55,8 +60,11 @@ class Command(BaseCommand):
                 if self.stopping:
                     break
                 time.sleep(0.1)
-        if self.redis.get(LOCK_KEY) == self.identity.encode():
-            self.redis.delete(LOCK_KEY)
+        try:
+            if self.redis.get(LOCK_KEY) == self.identity.encode():
+                self.redis.delete(LOCK_KEY)
+        except RedisError as e:  # Redis went first: the lock expires by itself
+            self.stderr.write(f"scheduler stopped without releasing its lock ({e}): it expires by itself")
 
     def _stop(self, signum: int, frame: Any) -> None:
         self.stopping = True
@@ -71,13 +79,23 @@ class Command(BaseCommand):
         if not self.is_leader():
             return []
         now = now or timezone.now()
-        actions = scheduler.tick(now)
-        actions += [f"reaped {name}" for name in flows.reap_lost_jobs(now)]
-        if self.redis.set("stashboard:requeue-check", "1", nx=True, ex=60):  # once a minute is enough
-            actions += flows.requeue_lost_pending(now)
-        actions += self.reconcile()
-        actions += self.schedule_checks(now)
-        actions += self.stale_alerts(now)
+        steps: list[tuple[str, Callable[[], list[str]]]] = [
+            ("schedule", lambda: scheduler.tick(now)),
+            ("reap", lambda: [f"reaped {name}" for name in flows.reap_lost_jobs(now)]),
+            ("requeue", lambda: flows.requeue_lost_pending(now)
+                if self.redis.set("stashboard:requeue-check", "1", nx=True, ex=60) else []),  # once a minute is enough
+            ("reconcile", self.reconcile),
+            ("checks", lambda: self.schedule_checks(now)),
+            ("alerts", lambda: self.stale_alerts(now)),
+        ]
+        actions: list[str] = []
+        for name, step in steps:
+            # A failing step (the database hiccups, a row that breaks one of them) leaves the others to run.
+            try:
+                actions += step()
+            except Exception as e:
+                log.exception("scheduler step %s failed", name)
+                actions.append(f"error in {name}: {type(e).__name__}: {e}")
         return actions
 
     def reconcile(self) -> list[str]:

@@ -3,6 +3,7 @@ local-directory storage, Redis (embedded unless REDIS_URL is set), then the web
 server, an RQ worker and the scheduler together; Ctrl-C stops them all."""
 from __future__ import annotations
 
+import contextlib
 import os
 import secrets
 import signal
@@ -34,6 +35,9 @@ def start_embedded_redis(data_dir: Path) -> tuple[subprocess.Popen[bytes], str]:
             "--dir", str(data_dir), "--dbfilename", "redis.rdb", "--save", "60", "1", "--daemonize", "no",
             "--logfile", str(data_dir / "redis.log"),
         ],
+        # Its own session: Ctrl-C goes to the terminal's foreground process group, and
+        # Redis must outlive the processes that still talk to it while they stop.
+        start_new_session=True,
     )
     deadline = time.monotonic() + 10
     while not sock.exists():
@@ -41,6 +45,23 @@ def start_embedded_redis(data_dir: Path) -> tuple[subprocess.Popen[bytes], str]:
             raise RuntimeError(f"embedded Redis did not start: see {data_dir / 'redis.log'}")
         time.sleep(0.05)
     return proc, f"unix://{sock}?db=0"
+
+
+def _stop_groups(procs: list[subprocess.Popen[bytes]], timeout: float) -> None:
+    """SIGTERM to each process, SIGKILL to its whole group if it is not done after
+    `timeout`. The TERM goes to the leader only: gunicorn's master stops its workers, and
+    an RQ worker lets its work horse finish the job (a horse TERMed itself dies at once)."""
+    for proc in procs:
+        if proc.poll() is None:
+            proc.send_signal(signal.SIGTERM)
+    deadline = time.monotonic() + timeout
+    for proc in procs:
+        try:
+            proc.wait(timeout=max(0.1, deadline - time.monotonic()))
+        except subprocess.TimeoutExpired:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait()
 
 
 class Command(BaseCommand):
@@ -57,56 +78,57 @@ class Command(BaseCommand):
         self.bootstrap()
         if options["setup_only"]:
             return
-        env = dict(os.environ)
-        procs: list[tuple[str, subprocess.Popen[bytes]]] = []
-        if not os.environ.get("REDIS_URL"):
-            redis_proc, url = start_embedded_redis(settings.DATA_DIR / "redis")
-            env["REDIS_URL"] = url
-            procs.append(("redis", redis_proc))
-            self.stdout.write(f"embedded Redis at {url}")
-        python = sys.executable
-        manage = str(settings.BASE_DIR / "manage.py")
-        commands = {
-            "web": [python, "-m", "gunicorn", "dashboard.wsgi", "--bind", options["bind"], "--workers", "2",
-                    "--threads", "4", "--access-logfile", "-", "--chdir", str(settings.BASE_DIR)],
-            "scheduler": [python, manage, "scheduler", "--loop"],
-        }
-        for i in range(options["workers"]):
-            commands[f"worker{i + 1}"] = [python, manage, "rqworker", "backups", "restores", "maintenance", "default"]
-        for name, cmd in commands.items():
-            procs.append((name, subprocess.Popen(cmd, env=env, start_new_session=True)))
-        self.stdout.write(self.style.SUCCESS(f"Stashboard is running at http://{options['bind']}/ (Ctrl-C stops everything)"))
         stop = False
 
         def _stop(signum: int, frame: Any) -> None:
             nonlocal stop
             stop = True
 
+        # Before any child starts: a Ctrl-C from here on stops everything in order, and a
+        # second one does not interrupt the shutdown.
         signal.signal(signal.SIGINT, _stop)
         signal.signal(signal.SIGTERM, _stop)
+        env = dict(os.environ)
+        redis: subprocess.Popen[bytes] | None = None
+        procs: list[tuple[str, subprocess.Popen[bytes]]] = []
         try:
+            if not os.environ.get("REDIS_URL"):
+                redis, url = start_embedded_redis(settings.DATA_DIR / "redis")
+                env["REDIS_URL"] = url
+                self.stdout.write(f"embedded Redis at {url}")
+            python = sys.executable
+            manage = str(settings.BASE_DIR / "manage.py")
+            commands = {
+                "web": [python, "-m", "gunicorn", "dashboard.wsgi", "--bind", options["bind"], "--workers", "2",
+                        "--threads", "4", "--access-logfile", "-", "--chdir", str(settings.BASE_DIR)],
+                "scheduler": [python, manage, "scheduler", "--loop"],
+            }
+            for i in range(options["workers"]):
+                commands[f"worker{i + 1}"] = [python, manage, "rqworker", "backups", "restores", "maintenance", "default"]
+            for name, cmd in commands.items():
+                # Each in its own process group: the terminal's SIGINT reaches only this
+                # command, which stops the groups (gunicorn's and RQ's children included).
+                procs.append((name, subprocess.Popen(cmd, env=env, start_new_session=True)))
+            self.stdout.write(self.style.SUCCESS(f"Stashboard is running at http://{options['bind']}/ (Ctrl-C stops everything)"))
             while not stop:
-                for name, proc in procs:
+                for name, proc in [*procs, *([("redis", redis)] if redis else [])]:
                     if proc.poll() is not None:
                         self.stderr.write(f"{name} exited with code {proc.returncode}; stopping everything")
                         stop = True
                         break
                 time.sleep(0.5)
         finally:
-            self.shutdown(procs)
+            self.shutdown(procs, redis)
 
-    def shutdown(self, procs: list[tuple[str, subprocess.Popen[bytes]]]) -> None:
-        # Stop the app processes first, Redis last (the worker finishes talking to it).
-        for _name, proc in reversed(procs):
-            if proc.poll() is None:
-                proc.send_signal(signal.SIGTERM)
-        deadline = time.monotonic() + 15
-        for _name, proc in procs:
-            try:
-                proc.wait(timeout=max(0.1, deadline - time.monotonic()))
-            except subprocess.TimeoutExpired:
-                proc.kill()
-        self.stdout.write("stopped web, worker(s), scheduler")
+    def shutdown(self, procs: list[tuple[str, subprocess.Popen[bytes]]], redis: subprocess.Popen[bytes] | None) -> None:
+        """Stop web, scheduler and workers and wait for them (a worker finishes its job, the
+        scheduler gives up its lock: both still need Redis), then Redis."""
+        self.stdout.write("stopping web, scheduler and worker(s)…")
+        _stop_groups([proc for _name, proc in procs], timeout=30)
+        self.stdout.write("stopped web, scheduler and worker(s)")
+        if redis is not None:
+            _stop_groups([redis], timeout=15)  # SIGTERM: Redis saves its data, then exits
+            self.stdout.write("stopped Redis")
 
     @transaction.atomic
     def bootstrap(self) -> None:
