@@ -16,7 +16,7 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from tests.peers.searchnode import KINDS, build, start_search_node  # noqa: E402
+from tests.peers.searchnode import KINDS, build, start_search_node
 
 
 class Refused(Exception):
