@@ -160,6 +160,22 @@ def join_field(url: str) -> str:
     return "mapping accepted"
 
 
+def geo_shape(url: str) -> str:
+    call(url, "PUT", "/probe-geo", {"mappings": {"properties": {"s": {"type": "geo_shape"}}}})
+    call(url, "PUT", "/probe-geo/_doc/1?refresh=true",
+         {"s": {"type": "polygon", "coordinates": [[[0, 0], [0, 10], [10, 10], [10, 0], [0, 0]]]}})
+    r = call(url, "POST", "/probe-geo/_search", {"query": {"geo_shape": {"s": {"shape": {"type": "point", "coordinates": [5, 5]}}}}})
+    return f"polygon indexed, {r['hits']['total']['value']} hit"
+
+
+def mapping_type(name: str, **params: Any) -> Callable[[str], str]:
+    def check(url: str) -> str:
+        index = "probe-type-" + name.replace("_", "-")
+        call(url, "PUT", f"/{index}", {"mappings": {"properties": {"f": {"type": name, **params}}}})
+        return "mapping accepted"
+    return check
+
+
 def search_template(url: str) -> str:
     r = call(url, "POST", "/probe/_search/template", {"source": {"query": {"term": {"n": "{{v}}"}}}, "params": {"v": 5}})
     return f"{r['hits']['total']['value']} hit"
@@ -191,6 +207,14 @@ def checks(kind: str) -> list[tuple[str, Callable[[str], str]]]:
         ("search template (mustache)", search_template),
         ("scaled_float mapping (mapper-extras)", scaled_float),
         ("join mapping (parent-join)", join_field),
+        *((f"{t} mapping", mapping_type(t)) for t in
+          ("geo_point", "search_as_you_type", "rank_feature", "match_only_text",
+           "flat_object", "flattened", "wildcard", "unsigned_long", "version")),
+        ("constant_keyword mapping", mapping_type("constant_keyword", value="x")),
+        ("geo_shape mapping, polygon and query", geo_shape),
+        ("token_count mapping", mapping_type("token_count", analyzer="standard")),
+        ("dense_vector mapping", mapping_type("dense_vector", dims=3)),
+        ("knn_vector mapping", mapping_type("knn_vector", dimension=3)),
         ("composite aggregation", composite_agg),
         ("fs snapshot repository (path.repo)", snapshot_fs),
         ("ISM (_plugins/_ism)", ism),
