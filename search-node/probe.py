@@ -36,7 +36,9 @@ def call(url: str, method: str, path: str, body: Any = None, ndjson: str | None 
             err = json.loads(raw)
             err = err.get("error", err)
             if isinstance(err, dict):
-                err = f"{err.get('type')}: {err.get('reason')}"
+                # "all shards failed" says little: the shard's own reason is the first root cause
+                cause = (err.get("root_cause") or [err])[0]
+                err = f"{cause.get('type')}: {cause.get('reason')}"
         except ValueError:
             err = raw[:200].decode(errors="replace")
         raise Refused(f"{method} {path} -> {e.code} {err}") from None
@@ -176,6 +178,25 @@ def mapping_type(name: str, **params: Any) -> Callable[[str], str]:
     return check
 
 
+def update_by_query(url: str) -> str:
+    r = call(url, "POST", "/probe/_update_by_query?refresh=true", {"query": {"term": {"n": 1}}})
+    return f"{r['updated']} updated"
+
+
+def server_basics(url: str) -> str:
+    call(url, "PUT", "/_component_template/probe-ct", {"template": {"settings": {"number_of_replicas": 0}}})
+    call(url, "POST", "/_aliases", {"actions": [{"add": {"index": "probe", "alias": "probe-alias"}}]})
+    docs = call(url, "POST", "/probe-alias/_mget", {"ids": ["1", "2"]})["docs"]
+    found = call(url, "POST", "/_msearch", ndjson='{"index":"probe"}\n{"size":0}\n')["responses"][0]["hits"]["total"]
+    count = call(url, "GET", "/probe/_count")["count"]
+    assert len(docs) == 2 and found["value"] == count, (docs, found, count)
+    return "component template, alias, _mget, _msearch, _count"
+
+
+def x_pack(url: str) -> str:
+    return json.dumps(call(url, "GET", "/_license"))[:80]
+
+
 def search_template(url: str) -> str:
     r = call(url, "POST", "/probe/_search/template", {"source": {"query": {"term": {"n": "{{v}}"}}}, "params": {"v": 5}})
     return f"{r['hits']['total']['value']} hit"
@@ -203,6 +224,7 @@ def checks(kind: str) -> list[tuple[str, Callable[[str], str]]]:
           ("standard", "keyword", "simple", "whitespace", "stop", "pattern", "fingerprint", "english", "snowball")),
         *((f"token filter {t}", filter_check(t)) for t in ("lowercase", "asciifolding")),
         ("_reindex", reindex),
+        ("_update_by_query", update_by_query),
         ("_delete_by_query", delete_by_query),
         ("search template (mustache)", search_template),
         ("scaled_float mapping (mapper-extras)", scaled_float),
@@ -218,6 +240,8 @@ def checks(kind: str) -> list[tuple[str, Callable[[str], str]]]:
         ("composite aggregation", composite_agg),
         ("fs snapshot repository (path.repo)", snapshot_fs),
         ("ISM (_plugins/_ism)", ism),
+        ("x-pack (_license)", x_pack),
+        ("server basics", server_basics),
     ]
 
 
