@@ -59,6 +59,9 @@ public final class Launcher {
             int bound = engine.start(home, data, repo, port);
             String url = "http://127.0.0.1:" + bound;
             waitUntilAnswering(url, stopRequested);
+            // GET / answers before a restarted node (--data kept) has recovered its shards;
+            // yellow is immediate on a new node and as far as a single node goes.
+            get(url + "/_cluster/health?wait_for_status=yellow&timeout=30s", 35_000);
             if (stopRequested.getCount() > 0) {
                 System.out.println(url);
                 System.out.flush();
@@ -99,16 +102,7 @@ public final class Launcher {
         long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(120);
         while (stopRequested.getCount() > 0) {
             try {
-                HttpURLConnection c = (HttpURLConnection) URI.create(url + "/").toURL().openConnection();
-                c.setConnectTimeout(1000);
-                c.setReadTimeout(5000);
-                int code = c.getResponseCode();
-                try (InputStream body = code < 400 ? c.getInputStream() : c.getErrorStream()) {
-                    if (body != null) {
-                        body.readAllBytes();
-                    }
-                }
-                if (code == 200) {
+                if (get(url + "/", 5000) == 200) {
                     return;
                 }
             } catch (IOException notYet) {
@@ -119,6 +113,19 @@ public final class Launcher {
             }
             stopRequested.await(100, TimeUnit.MILLISECONDS);
         }
+    }
+
+    private static int get(String url, int readTimeoutMillis) throws IOException {
+        HttpURLConnection c = (HttpURLConnection) URI.create(url).toURL().openConnection();
+        c.setConnectTimeout(1000);
+        c.setReadTimeout(readTimeoutMillis);
+        int code = c.getResponseCode();
+        try (InputStream body = code < 400 ? c.getInputStream() : c.getErrorStream()) {
+            if (body != null) {
+                body.readAllBytes();
+            }
+        }
+        return code;
     }
 
     private static void deleteTree(Path root) {
