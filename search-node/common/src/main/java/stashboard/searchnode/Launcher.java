@@ -37,7 +37,7 @@ public final class Launcher {
         Path dir = null;
         for (int i = 0; i < args.length; i++) {
             switch (args[i]) {
-                case "--port" -> port = Integer.parseInt(value(args, ++i, "--port"));
+                case "--port" -> port = portNumber(value(args, ++i, "--port"));
                 case "--data" -> dir = Path.of(value(args, ++i, "--data")).toAbsolutePath();
                 default -> fail("unknown argument " + args[i]);
             }
@@ -91,6 +91,15 @@ public final class Launcher {
             fail(flag + " needs a value");
         }
         return args[i];
+    }
+
+    private static int portNumber(String value) {
+        try {
+            return Integer.parseInt(value);
+        } catch (NumberFormatException e) {
+            fail("--port needs a number, not '" + value + "'");
+            return -1;
+        }
     }
 
     private static void fail(String message) {
