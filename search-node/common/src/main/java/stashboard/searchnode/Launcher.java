@@ -37,7 +37,7 @@ public final class Launcher {
         Path dir = null;
         for (int i = 0; i < args.length; i++) {
             switch (args[i]) {
-                case "--port" -> port = Integer.parseInt(value(args, ++i, "--port"));
+                case "--port" -> port = portNumber(value(args, ++i, "--port"));
                 case "--data" -> dir = Path.of(value(args, ++i, "--data")).toAbsolutePath();
                 default -> fail("unknown argument " + args[i]);
             }
@@ -59,6 +59,9 @@ public final class Launcher {
             int bound = engine.start(home, data, repo, port);
             String url = "http://127.0.0.1:" + bound;
             waitUntilAnswering(url, stopRequested);
+            // GET / answers before a restarted node (--data kept) has recovered its shards;
+            // yellow is immediate on a new node and as far as a single node goes.
+            get(url + "/_cluster/health?wait_for_status=yellow&timeout=30s", 35_000);
             if (stopRequested.getCount() > 0) {
                 System.out.println(url);
                 System.out.flush();
@@ -90,6 +93,15 @@ public final class Launcher {
         return args[i];
     }
 
+    private static int portNumber(String value) {
+        try {
+            return Integer.parseInt(value);
+        } catch (NumberFormatException e) {
+            fail("--port needs a number, not '" + value + "'");
+            return -1;
+        }
+    }
+
     private static void fail(String message) {
         System.err.println("search-node: " + message);
         System.exit(2);
@@ -99,16 +111,7 @@ public final class Launcher {
         long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(120);
         while (stopRequested.getCount() > 0) {
             try {
-                HttpURLConnection c = (HttpURLConnection) URI.create(url + "/").toURL().openConnection();
-                c.setConnectTimeout(1000);
-                c.setReadTimeout(5000);
-                int code = c.getResponseCode();
-                try (InputStream body = code < 400 ? c.getInputStream() : c.getErrorStream()) {
-                    if (body != null) {
-                        body.readAllBytes();
-                    }
-                }
-                if (code == 200) {
+                if (get(url + "/", 5000) == 200) {
                     return;
                 }
             } catch (IOException notYet) {
@@ -119,6 +122,19 @@ public final class Launcher {
             }
             stopRequested.await(100, TimeUnit.MILLISECONDS);
         }
+    }
+
+    private static int get(String url, int readTimeoutMillis) throws IOException {
+        HttpURLConnection c = (HttpURLConnection) URI.create(url).toURL().openConnection();
+        c.setConnectTimeout(1000);
+        c.setReadTimeout(readTimeoutMillis);
+        int code = c.getResponseCode();
+        try (InputStream body = code < 400 ? c.getInputStream() : c.getErrorStream()) {
+            if (body != null) {
+                body.readAllBytes();
+            }
+        }
+        return code;
     }
 
     private static void deleteTree(Path root) {

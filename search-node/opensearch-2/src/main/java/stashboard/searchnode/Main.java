@@ -10,6 +10,7 @@ import org.opensearch.analysis.common.CommonAnalysisPlugin;
 import org.opensearch.cluster.service.ClusterService;
 import org.opensearch.common.settings.Settings;
 import org.opensearch.env.Environment;
+import org.opensearch.geo.GeoModulePlugin;
 import org.opensearch.http.HttpServerTransport;
 import org.opensearch.index.mapper.MapperExtrasPlugin;
 import org.opensearch.index.rankeval.RankEvalPlugin;
@@ -31,7 +32,7 @@ public final class Main implements Launcher.Engine {
     private static final List<Class<? extends Plugin>> MODULES = List.of(
             Netty4Plugin.class, CommonAnalysisPlugin.class, PainlessPlugin.class, MustachePlugin.class,
             MapperExtrasPlugin.class, ParentJoinPlugin.class, PercolatorPlugin.class, ReindexPlugin.class,
-            RankEvalPlugin.class, MatrixAggregationPlugin.class, IngestCommonPlugin.class);
+            RankEvalPlugin.class, MatrixAggregationPlugin.class, IngestCommonPlugin.class, GeoModulePlugin.class);
 
     /** Node's constructor that takes classpath plugins is protected, as for OpenSearch's MockNode. */
     private static final class ClasspathNode extends Node {

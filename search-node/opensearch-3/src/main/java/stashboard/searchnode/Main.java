@@ -11,6 +11,7 @@ import org.opensearch.analysis.common.CommonAnalysisModulePlugin;
 import org.opensearch.cluster.service.ClusterService;
 import org.opensearch.common.settings.Settings;
 import org.opensearch.env.Environment;
+import org.opensearch.geo.GeoModulePlugin;
 import org.opensearch.http.HttpServerTransport;
 import org.opensearch.index.mapper.MapperExtrasModulePlugin;
 import org.opensearch.index.rankeval.RankEvalModulePlugin;
@@ -34,7 +35,7 @@ public final class Main implements Launcher.Engine {
             Netty4ModulePlugin.class, CommonAnalysisModulePlugin.class, PainlessModulePlugin.class,
             MustacheModulePlugin.class, MapperExtrasModulePlugin.class, ParentJoinModulePlugin.class,
             PercolatorModulePlugin.class, ReindexModulePlugin.class, RankEvalModulePlugin.class,
-            MatrixAggregationModulePlugin.class, IngestCommonModulePlugin.class);
+            MatrixAggregationModulePlugin.class, IngestCommonModulePlugin.class, GeoModulePlugin.class);
 
     /**
      * Node's constructor that takes classpath plugins is protected, as for OpenSearch's MockNode;
