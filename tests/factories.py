@@ -1,6 +1,7 @@
 """A small hand-written factory module: one function per model, sensible defaults."""
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 from django.conf import settings
@@ -10,6 +11,7 @@ from backups.models import BackupConfiguration, BackupSession, BackupSessionConf
 from dashboard.models import Membership, Team
 from restores.models import RestoreSession
 from storage.models import BackupStorage, Repository, RetentionPolicy, Secret
+from tests.peers.clusters import external_credentials
 
 
 def team(slug: str = "team-a", **kw: Any) -> Team:
@@ -50,6 +52,14 @@ def retention(team: Team, name: str = "keep-5", **kw: Any) -> RetentionPolicy:
 
 
 def cluster(team: Team, name: str = "es", url: str = "http://127.0.0.1:9200", **kw: Any) -> Cluster:
+    creds = external_credentials(url)
+    if creds and "auth" not in kw:  # the external test cluster: its credentials and CA
+        username, password, ca_bundle = creds
+        if username:
+            kw.update(auth="basic", auth_secret=secret(team, f"{name}-credentials",
+                                                       {"username": username, "password": password}))
+        if ca_bundle:
+            kw["ca_bundle"] = Path(ca_bundle).read_text()
     c = Cluster(team=team, name=name, urls=url, **kw)
     c.full_clean()
     c.save()

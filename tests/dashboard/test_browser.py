@@ -21,7 +21,7 @@ from django.conf import settings as django_settings
 from django.db import connection
 
 from tests import factories as f
-from tests.peers.clusters import SearchCluster
+from tests.peers.clusters import LOCAL_KINDS, SearchCluster
 from tests.peers.osmem import es, reset, seed
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
@@ -124,6 +124,8 @@ def page(live_server: Any, alice: Any) -> Iterator[Any]:
         browser.close()
 
 
+# the cluster is typed in with its plain URL: the local kinds only
+@pytest.mark.search_kinds(*LOCAL_KINDS)
 def test_backup_and_restore_through_the_dashboard(live_server: Any, worker: Any, cluster: str, storage_root: Path,
                                                   page: Any, shots: Path) -> None:
     from playwright.sync_api import expect

@@ -12,7 +12,12 @@ from backups.elastic.connection import (
 from backups.elastic.dialect import Dialect, UnsupportedCluster
 from backups.elastic.dump import DumpParams, dump_cluster
 from tests.elastic.memrepo import MemRepo
+from tests.peers.clusters import LOCAL_KINDS
 from tests.peers.osmem import free_port
+
+# These take the test cluster's plain-HTTP URL apart (scheme, port, a TLS relay in front):
+# the local kinds only, not an external cluster with its own TLS and credentials.
+local_only = pytest.mark.search_kinds(*LOCAL_KINDS)
 
 
 def info(dist: str | None, number: str) -> dict:
@@ -53,6 +58,7 @@ def test_old_elasticsearch_is_refused_with_the_reason():
         Dialect.from_info(info(None, "6.8.23"))
 
 
+@local_only
 def test_plain_json_is_what_we_send_and_the_official_client_is_refused(cluster_url, conn, http, names):
     # why the connection drives transport nodes itself: the official client's
     # compatibility media type is refused by OpenSearch-compatible servers
@@ -74,6 +80,7 @@ def test_an_unreachable_host_says_so():
     assert not e.value.permanent
 
 
+@local_only
 def test_https_to_a_plain_http_port_says_to_write_http(cluster_url):
     https = cluster_url.replace("http://", "https://")
     with pytest.raises(ClusterError) as e:
@@ -82,6 +89,7 @@ def test_https_to_a_plain_http_port_says_to_write_http(cluster_url):
     assert "CA bundle" not in str(e.value)
 
 
+@local_only
 def test_a_second_url_is_used_when_the_first_is_down(cluster_url):
     c = connect(ClusterConfig(urls=[f"http://127.0.0.1:{free_port()}", cluster_url], max_retries=3,
                               backoff_base=0.01))
@@ -162,6 +170,7 @@ def test_api_key_and_basic_auth_headers(cluster_url):
         Connection(ClusterConfig(urls=["ftp://x"]))
 
 
+@local_only
 def test_tls_with_the_clusters_ca_bundle_and_the_errors_without_it(cluster_url, http, names):
     from tests.peers.tlsproxy import tls_proxy
 

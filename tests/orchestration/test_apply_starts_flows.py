@@ -8,11 +8,14 @@ from django.core.management import call_command
 from backups.models import BackupConfiguration, BackupSession, Snapshot
 from storage.models import BackupStorage, Repository
 from tests.orchestration.conftest import work
+from tests.peers.clusters import LOCAL_KINDS
 from tests.peers.osmem import count, seed
 
 pytestmark = pytest.mark.slow
 
 
+# its cluster is made through the admin/YAML with a plain URL: the local kinds only
+@pytest.mark.search_kinds(*LOCAL_KINDS)
 def test_applying_a_storage_a_cluster_and_a_configuration_produces_a_snapshot_by_itself(
     transactional_db, queues, local_root, es_url, tmp_path
 ):

@@ -9,6 +9,7 @@ from django.core.management import call_command
 from django.core.management.base import CommandError
 
 from tests.orchestration.test_backup_flow import make_config, ready
+from tests.peers.clusters import external_credentials
 from tests.peers.osmem import count, seed
 
 pytestmark = pytest.mark.slow
@@ -34,7 +35,11 @@ def test_a_snapshot_is_restored_with_only_the_repository_location_and_password(w
     assert not (tmp_path / "none.sqlite3").exists() or (tmp_path / "none.sqlite3").stat().st_size == 0
 
 
-def test_a_conflicting_restore_exits_with_the_failed_index(world, es_url, tmp_path):
+def test_a_conflicting_restore_exits_with_the_failed_index(world, es_url, tmp_path, monkeypatch):
+    creds = external_credentials(es_url)
+    if creds:  # dr_restore reads a cluster's credentials from the environment
+        for name, value in zip(("ES_USERNAME", "ES_PASSWORD", "ES_CA_BUNDLE"), creds, strict=True):
+            monkeypatch.setenv(name, value)
     seed(es_url, "dr-2", 5)
     ready(world, make_config(world, "dr-2"))
     password = tmp_path / "pw"

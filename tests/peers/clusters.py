@@ -69,6 +69,17 @@ def external_features() -> frozenset[str]:
     return frozenset(f.strip() for f in listed.split(",") if f.strip())
 
 
+def external_credentials(url: str) -> tuple[str, str, str] | None:
+    """(username, password, CA bundle path) when `url` is the external cluster's and it
+    needs credentials or a CA: helpers and factories that only get a URL use them."""
+    external = os.environ.get("STASHBOARD_TEST_ES_URL", "").rstrip("/")
+    if not external or not url.rstrip("/").startswith(external):
+        return None
+    creds = (os.environ.get("STASHBOARD_TEST_ES_USERNAME", ""), os.environ.get("STASHBOARD_TEST_ES_PASSWORD", ""),
+             os.environ.get("STASHBOARD_TEST_ES_CA_BUNDLE", ""))
+    return creds if any(creds) else None
+
+
 def kind_features(kind: str) -> frozenset[str]:
     return external_features() if kind == "external" else FEATURES.get(kind, frozenset())
 

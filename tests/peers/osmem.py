@@ -5,10 +5,12 @@
 """
 from __future__ import annotations
 
+import base64
 import contextlib
 import json
 import os
 import socket
+import ssl
 import subprocess
 import tempfile
 import time
@@ -17,6 +19,8 @@ import urllib.request
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
+
+from tests.peers.clusters import external_credentials
 
 
 def free_port() -> int:
@@ -92,9 +96,17 @@ def start_osmem(*, startup_timeout: float = 20.0) -> Iterator[Osmem]:
 def es(url: str, method: str, path: str, body: Any = None, ndjson: bytes | None = None) -> Any:
     data = ndjson if ndjson is not None else (json.dumps(body).encode() if body is not None else None)
     ctype = "application/x-ndjson" if ndjson is not None else "application/json"
-    req = urllib.request.Request(url + path, data=data, method=method, headers={"Content-Type": ctype})
+    headers = {"Content-Type": ctype}
+    context = None
+    creds = external_credentials(url)
+    if creds:  # the external cluster of STASHBOARD_TEST_ES_URL
+        username, password, ca_bundle = creds
+        if username:
+            headers["Authorization"] = "Basic " + base64.b64encode(f"{username}:{password}".encode()).decode()
+        context = ssl.create_default_context(cafile=ca_bundle or None)
+    req = urllib.request.Request(url + path, data=data, method=method, headers=headers)
     try:
-        with urllib.request.urlopen(req, timeout=30) as r:
+        with urllib.request.urlopen(req, timeout=30, context=context) as r:
             raw = r.read()
     except urllib.error.HTTPError as e:
         raw = e.read()
