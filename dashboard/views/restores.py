@@ -33,8 +33,11 @@ def _get_restore_for_user(request: DashboardRequest, uuid: str, write: bool = Fa
 
 @login_required
 def restore_list(request: DashboardRequest) -> HttpResponse:
-    restores = team_qs(request, RestoreSession.objects.for_dashboard())[:100]
-    return render(request, "restores/list.html", {"title": "Restores", "restores": restores})
+    restores = list(team_qs(request, RestoreSession.objects.for_dashboard())[:100])
+    # the rows poll while a restore is pending or running, and stop (286) once all have ended
+    completed = all(r.is_completed() for r in restores)
+    return editing.live_detail(request, "restores/list.html", {"title": "Restores", "restores": restores,
+                                                               "completed": completed}, completed=completed)
 
 
 def _wizard_initial(request: DashboardRequest) -> dict[str, str]:
