@@ -116,6 +116,9 @@ def restore_preview(request: DashboardRequest) -> HttpResponse:
 def _live(restore: RestoreSession) -> dict:
     comps = restore.components or {}
     indices = (comps.get("load") or {}) if isinstance(comps, dict) else {}
+    if not indices and not restore.is_completed():
+        # while it runs: one row per index from the moment it starts (restores.jobs.RestoreProgress)
+        indices = (restore.progress or {}).get("indices") or {}
     rows = sorted(((k, v) for k, v in indices.items() if isinstance(v, dict)), key=lambda kv: kv[0])
     return {"restore": restore, "live": progress.summarize(restore.progress, restore.started), "indices": rows,
             "failed_items": [(k, f) for k, v in rows for f in (v.get("failures") or [])][:200]}
