@@ -92,7 +92,8 @@ def _acknowledged(sent: bytes, answer: bytes) -> int:
     doc = orjson.loads(answer or b"{}")
     if not doc.get("errors"):
         return sent.count(b"\n") // 2
-    return sum(1 for it in doc.get("items") or [] if int(next(iter(it.values()), {}).get("status", 500)) < 300)
+    results: list[dict[str, Any]] = [next(iter(it.values()), {}) for it in doc.get("items") or []]
+    return sum(1 for res in results if int(res.get("status", 500)) < 300)
 
 
 class RestoreProgress:
