@@ -21,6 +21,7 @@ from dashboard.views.access import (
     require_write,
     team_qs,
 )
+from dashboard.views.snapshots import _manifest_indices
 from restores.models import RestoreSession
 from storage.models import Repository
 
@@ -60,6 +61,24 @@ def _preview(request: DashboardRequest, data: dict) -> dict:
                            data.get("rename_pattern", ""), data.get("rename_replacement", ""))
 
 
+def _with_aliases(preview: dict, data: dict) -> dict:
+    """The review lists each index's aliases as they will be named: the rename applies to
+    alias names too (restores.rename). Aliases live only in the manifest: one read, here only."""
+    from restores.rename import Renamer
+
+    snap = preview.get("snapshot")
+    if snap is None or not preview["rows"]:
+        return preview
+    meta, error = _manifest_indices(snap)
+    try:
+        rename = Renamer(data.get("rename_pattern", ""), data.get("rename_replacement", ""))
+    except ValueError:
+        return preview
+    for r in preview["rows"]:
+        r["aliases"] = [(a, rename(a)) for a in sorted((meta.get(r["source"]) or {}).get("aliases") or {})]
+    return {**preview, "aliases": any(r["aliases"] for r in preview["rows"]), "manifest_error": error}
+
+
 def _current_step(data: dict) -> int:
     if not data.get("repository"):
         return 0
@@ -76,7 +95,7 @@ def restore_new(request: DashboardRequest) -> HttpResponse:
         form = RestoreWizardForm(request.POST, team=request.team)
         action = request.POST.get("action", "review")
         if action != "edit" and form.is_valid():
-            preview = _preview(request, request.POST)
+            preview = _with_aliases(_preview(request, request.POST), request.POST)
             if preview["error"]:
                 form.add_error("indices", preview["error"])
             elif action == "start" and not form.require_confirmation():
