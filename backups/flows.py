@@ -71,13 +71,16 @@ def update_configuration_phase(config_pk: int) -> str:
         message = "waiting for repositories: " + ", ".join(f"{r.name} ({_not_ready_reason(r)})" for r in waiting)
         BackupConfiguration.objects.filter(pk=config_pk).update(phase=BackupConfiguration.Phase.NOT_READY, status_message=message)
         return BackupConfiguration.Phase.NOT_READY
-    # The conditional update makes exactly one caller see the NotReady → Ready step.
-    became_ready = BackupConfiguration.objects.filter(pk=config_pk).exclude(phase=BackupConfiguration.Phase.READY).update(
-        phase=BackupConfiguration.Phase.READY, status_message=""
-    )
-    if became_ready and not config.paused:
-        for session_config in sessions:
-            trigger_backup(session_config, Trigger.INSTANT)
+    # The conditional update makes exactly one caller see the NotReady → Ready step. One
+    # transaction with the instant sessions: a page polling the configuration never sees it
+    # Ready with no session yet (and stops polling before the backup appears).
+    with transaction.atomic():
+        became_ready = BackupConfiguration.objects.filter(pk=config_pk).exclude(phase=BackupConfiguration.Phase.READY).update(
+            phase=BackupConfiguration.Phase.READY, status_message=""
+        )
+        if became_ready and not config.paused:
+            for session_config in sessions:
+                trigger_backup(session_config, Trigger.INSTANT)
     return BackupConfiguration.Phase.READY
 
 

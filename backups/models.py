@@ -50,6 +50,10 @@ class Cluster(TeamOwned):
     def url_list(self) -> list[str]:
         return split_list(self.urls)
 
+    def uses_tls(self) -> bool:
+        """Any https:// URL: TLS verification means nothing on a plain-HTTP cluster."""
+        return any(u.lower().startswith("https://") for u in self.url_list())
+
     def clean(self) -> None:
         errors: dict[str, str] = {}
         secret = self.auth_secret

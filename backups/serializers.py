@@ -22,6 +22,7 @@ from dashboard.manifests import (
 from dashboard.models import Team
 from storage.models import BackupStorage, Repository, RetentionPolicy, Secret
 from storage.serializers import _get_or_new, _save, lookup
+from storage.validators import normalize_directory
 
 CORE_API_VERSION = f"{CORE_GROUP}/{VERSION}"
 STORAGE_API_VERSION = f"{STORAGE_GROUP}/{VERSION}"
@@ -244,7 +245,7 @@ def apply_configuration(doc: Node, team: Team, meta: Node, name: str, uid: str |
             rname = rn.get("name")
             repo = Repository.objects.filter(team=team, name=rname).first() or Repository(team=team, name=rname)
             repo.storage = storage
-            repo.directory = rn.get("directory", str, f"{obj.name}/{sname}")
+            repo.directory = normalize_directory(rn.get("directory", str, f"{obj.name}/{sname}"))
             repo.encryption_secret = lookup(Secret, team, rn.ref_name("encryptionSecret"), f"{rn.path}.encryptionSecret.name")
             rn.done()
             repos.append(_save(repo, rn.path, {"directory": "directory"}))

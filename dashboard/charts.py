@@ -9,7 +9,7 @@ from django.template.defaultfilters import filesizeformat
 from django.utils.html import format_html, format_html_join
 from django.utils.safestring import SafeString, mark_safe
 
-from dashboard.templatetags.stash import seconds
+from dashboard.templatetags.stash import format_num, seconds
 
 W, H = 640, 200
 PAD_L, PAD_R, PAD_T, PAD_B = 64, 12, 12, 28
@@ -20,7 +20,7 @@ def _fmt(value: float, unit: str) -> str:
         return filesizeformat(value).replace("\xa0", " ")
     if unit == "seconds":
         return seconds(value)
-    return f"{value:,.0f}"
+    return format_num(value)
 
 
 def line_chart(points: Sequence[tuple[datetime, float]], *, unit: str = "", label: str = "") -> SafeString:

@@ -243,6 +243,10 @@ class BackupStorage(TeamOwned):
     def is_ready(self) -> bool:
         return self.phase == self.Phase.READY
 
+    def is_initializing(self) -> bool:
+        """NotReady without a reason: its init job has not answered yet (a failed one writes why)."""
+        return self.phase == self.Phase.NOT_READY and not self.status_message
+
 
 def _local_path_error(mount_path: str) -> str | None:
     path = Path(mount_path)
@@ -373,3 +377,14 @@ class Repository(TeamOwned):
 
     def is_ready(self) -> bool:
         return self.phase == self.Phase.READY
+
+    def is_initializing(self) -> bool:
+        """NotReady and still on its way: its own init has not answered, or it waits for a
+        storage that is initializing or just became Ready (storage.jobs.init_storage then
+        enqueues this repository's init). A storage that failed leaves it waiting for good."""
+        if self.phase != self.Phase.NOT_READY:
+            return False
+        if not self.status_message:
+            return True
+        storage_failed = self.storage.phase == self.storage.Phase.NOT_READY and bool(self.storage.status_message)
+        return self.status_message.startswith("waiting for storage") and not storage_failed

@@ -23,6 +23,7 @@ from dashboard.manifests import (
 )
 from dashboard.models import Team
 from storage.models import BackupStorage, Repository, RetentionPolicy, Secret
+from storage.validators import normalize_directory
 
 API_VERSION = f"{STORAGE_GROUP}/{VERSION}"
 
@@ -273,7 +274,7 @@ def apply_repository(doc: Node, team: Team, meta: Node, name: str, uid: str | No
     assert spec is not None
     spec.ignore("appRef")
     obj.storage = lookup(BackupStorage, team, spec.ref_name("storageRef"), f"{spec.path}.storageRef.name")
-    obj.directory = spec.get("path", str)
+    obj.directory = normalize_directory(spec.get("path", str))
     obj.encryption_secret = lookup(Secret, team, spec.ref_name("encryptionSecret"), f"{spec.path}.encryptionSecret.name")
     obj.deletion_policy = spec.get("deletionPolicy", str, "Delete")
     spec.done()

@@ -63,6 +63,12 @@ def validate_duration(text: str) -> None:
         parse_duration(text)
 
 
+def normalize_directory(path: str) -> str:
+    """A repository directory as KubeStash's documents write it (`/es/demo`, absolute in
+    the backend) is the same directory as ours (`es/demo`, relative to the storage)."""
+    return path.strip().strip("/") if path.strip() not in ("", "/") else path
+
+
 def validate_prefix(prefix: str) -> None:
     if prefix.startswith("/") or prefix.endswith("/") and prefix != "":
         raise ValidationError("Write the prefix without a leading or trailing '/', e.g. backups/prod.")

@@ -12,6 +12,7 @@ from backups.models import Cluster, Snapshot
 from backups.validators import split_list, validate_index_patterns
 from dashboard.forms.base import field_as
 from dashboard.models import Team, slug_validator
+from dashboard.templatetags.stash import format_num
 from restores.models import RestoreSession
 from storage.models import Repository
 
@@ -50,7 +51,7 @@ class RestoreWizardForm(forms.Form):
         if repo is not None:
             snaps = Snapshot.objects.filter(repository=repo, phase=Snapshot.Phase.SUCCEEDED).exclude(snapshot_id="").order_by("-created")[:50]
             field_as(self, "snapshot", forms.ChoiceField).choices = [("latest", "Latest successful snapshot")] + [
-                (s.snapshot_id, f"{s.snapshot_id[:8]} · {timezone.localtime(s.snapshot_time or s.created):%Y-%m-%d %H:%M} · {s.total_docs:,} docs")
+                (s.snapshot_id, f"{s.snapshot_id[:8]} · {timezone.localtime(s.snapshot_time or s.created):%Y-%m-%d %H:%M} · {format_num(s.total_docs)} docs")
                 for s in snaps]
 
     def _repository(self) -> Repository | None:

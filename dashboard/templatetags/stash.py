@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import json
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -71,14 +72,47 @@ def bytes_(value: Any) -> str:
     return filesizeformat(value).replace("\xa0", " ")
 
 
+def format_num(value: int | float) -> str:
+    """20000 → '20 000' with a narrow no-break space: the one form of numbers on every page
+    (templates use |num, Python code that builds labels calls this)."""
+    return f"{value:,.0f}".replace(",", "\u202f")
+
+
 @register.filter
 def num(value: Any) -> str:
     if value in (None, ""):
         return "—"
     try:
-        return f"{int(value):,}".replace(",", "\u202f")
+        return format_num(int(value))
     except (TypeError, ValueError):
         return str(value)
+
+
+def format_ibytes(value: int) -> str:
+    """8388608 → '8 MiB': exact binary units for sizes people type as parameters."""
+    n = float(value)
+    for unit in ("B", "KiB", "MiB", "GiB", "TiB"):
+        if abs(n) < 1024 or unit == "TiB":
+            return f"{n:.0f} {unit}" if n == int(n) else f"{n:.1f} {unit}"
+        n /= 1024
+    raise AssertionError("unreachable")
+
+
+@register.filter
+def param(value: Any, key: str) -> str:
+    """A task parameter as people read it: sizes (…_bytes) in binary units, counts grouped."""
+    if isinstance(value, bool) or value in (None, ""):
+        return str(value)
+    try:
+        n = int(value)
+    except (TypeError, ValueError):
+        return str(value)
+    return format_ibytes(n) if key.endswith("_bytes") else format_num(n)
+
+
+@register.filter
+def pretty_json(value: Any) -> str:
+    return json.dumps(value, indent=2, ensure_ascii=False, default=str)
 
 
 @register.filter

@@ -11,6 +11,7 @@ from django.db.models import Count, OuterRef, Prefetch, Subquery, Sum
 from django.http import HttpResponse
 from django.shortcuts import render
 from django.utils import timezone
+from django_htmx.http import HttpResponseStopPolling
 
 from backups.models import (
     BackupConfiguration,
@@ -63,8 +64,23 @@ def _running(request: DashboardRequest) -> tuple[list[BackupSession], list[Resto
     return sessions, restores
 
 
+def _starting(request: DashboardRequest) -> bool:
+    """A configuration whose repositories are being initialized: its instant backup is coming."""
+    configs = (team_qs(request, BackupConfiguration).filter(phase=BackupConfiguration.Phase.NOT_READY, paused=False)
+               .prefetch_related("sessions__repositories__storage"))
+    return any(r.is_initializing() for c in configs for s in c.sessions.all() for r in s.repositories.all())
+
+
+def _running_context(request: DashboardRequest) -> dict[str, Any]:
+    sessions, restores = _running(request)
+    # The list polls while something runs or is about to; the poll answers 286 once nothing does.
+    return {"running": sessions, "restores": restores, "polling": bool(sessions or restores) or _starting(request)}
+
+
 @login_required
 def overview(request: DashboardRequest) -> HttpResponse:
+    if request.htmx:
+        return overview_running(request)
     now = timezone.now()
     since = now - timedelta(days=DAYS)
     last = BackupSession.objects.filter(configuration=OuterRef("pk")).order_by("-created")
@@ -102,14 +118,16 @@ def overview(request: DashboardRequest) -> HttpResponse:
     configs.sort(key=lambda c: (c.pk not in failing, c.name))
     storages = list(team_qs(request, BackupStorage).annotate(used=Sum("repositories__size_bytes"),
                                                              repos=Count("repositories")).order_by("name"))
-    sessions, restores = _running(request)
-    ctx = {"title": "Overview", "configurations": configs, "storages": storages, "running": sessions, "restores": restores,
-           "failing_count": len(failing), "running_count": len(sessions) + len(restores)}
-    template = "overview/overview.html#running" if request.htmx else "overview/overview.html"
-    return render(request, template, ctx)
+    live = _running_context(request)
+    ctx = {"title": "Overview", "configurations": configs, "storages": storages, **live,
+           "failing_count": len(failing), "running_count": len(live["running"]) + len(live["restores"])}
+    return render(request, "overview/overview.html", ctx)
 
 
 @login_required
 def overview_running(request: DashboardRequest) -> HttpResponse:
-    sessions, restores = _running(request)
-    return render(request, "overview/overview.html#running", {"running": sessions, "restores": restores})
+    ctx = _running_context(request)
+    response = render(request, "overview/overview.html#running", ctx)
+    if request.htmx and not ctx["polling"]:
+        response.status_code = HttpResponseStopPolling.status_code
+    return response

@@ -41,10 +41,12 @@ def repository_detail(request: DashboardRequest, uuid: str) -> HttpResponse:
         if s.phase == Snapshot.Phase.SUCCEEDED:
             total += s.uploaded_bytes
             growth.append((s.finished or s.created, total))
-    return render(request, "repositories/detail.html", {
-        "title": repo.name, "repository": repo, "snapshots": snapshots,
+    # polls while the repository is being initialized or a snapshot into it is on its way
+    completed = not repo.is_initializing() and all(s.is_completed() for s in snapshots)
+    return editing.live_detail(request, "repositories/detail.html", {
+        "title": repo.name, "repository": repo, "snapshots": snapshots, "completed": completed,
         "growth_chart": charts.line_chart(growth, unit="bytes", label="Storage growth (new bytes written)"),
-    })
+    }, completed=completed)
 
 
 def _ensure(repo: Repository) -> None:

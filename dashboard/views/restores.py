@@ -21,6 +21,7 @@ from dashboard.views.access import (
     require_write,
     team_qs,
 )
+from dashboard.views.snapshots import _manifest_indices
 from restores.models import RestoreSession
 from storage.models import Repository
 
@@ -33,8 +34,11 @@ def _get_restore_for_user(request: DashboardRequest, uuid: str, write: bool = Fa
 
 @login_required
 def restore_list(request: DashboardRequest) -> HttpResponse:
-    restores = team_qs(request, RestoreSession.objects.for_dashboard())[:100]
-    return render(request, "restores/list.html", {"title": "Restores", "restores": restores})
+    restores = list(team_qs(request, RestoreSession.objects.for_dashboard())[:100])
+    # the rows poll while a restore is pending or running, and stop (286) once all have ended
+    completed = all(r.is_completed() for r in restores)
+    return editing.live_detail(request, "restores/list.html", {"title": "Restores", "restores": restores,
+                                                               "completed": completed}, completed=completed)
 
 
 def _wizard_initial(request: DashboardRequest) -> dict[str, str]:
@@ -57,6 +61,24 @@ def _preview(request: DashboardRequest, data: dict) -> dict:
                            data.get("rename_pattern", ""), data.get("rename_replacement", ""))
 
 
+def _with_aliases(preview: dict, data: dict) -> dict:
+    """The review lists each index's aliases as they will be named: the rename applies to
+    alias names too (restores.rename). Aliases live only in the manifest: one read, here only."""
+    from restores.rename import Renamer
+
+    snap = preview.get("snapshot")
+    if snap is None or not preview["rows"]:
+        return preview
+    meta, error = _manifest_indices(snap)
+    try:
+        rename = Renamer(data.get("rename_pattern", ""), data.get("rename_replacement", ""))
+    except ValueError:
+        return preview
+    for r in preview["rows"]:
+        r["aliases"] = [(a, rename(a)) for a in sorted((meta.get(r["source"]) or {}).get("aliases") or {})]
+    return {**preview, "aliases": any(r["aliases"] for r in preview["rows"]), "manifest_error": error}
+
+
 def _current_step(data: dict) -> int:
     if not data.get("repository"):
         return 0
@@ -73,7 +95,7 @@ def restore_new(request: DashboardRequest) -> HttpResponse:
         form = RestoreWizardForm(request.POST, team=request.team)
         action = request.POST.get("action", "review")
         if action != "edit" and form.is_valid():
-            preview = _preview(request, request.POST)
+            preview = _with_aliases(_preview(request, request.POST), request.POST)
             if preview["error"]:
                 form.add_error("indices", preview["error"])
             elif action == "start" and not form.require_confirmation():
@@ -113,6 +135,9 @@ def restore_preview(request: DashboardRequest) -> HttpResponse:
 def _live(restore: RestoreSession) -> dict:
     comps = restore.components or {}
     indices = (comps.get("load") or {}) if isinstance(comps, dict) else {}
+    if not indices and not restore.is_completed():
+        # while it runs: one row per index from the moment it starts (restores.jobs.RestoreProgress)
+        indices = (restore.progress or {}).get("indices") or {}
     rows = sorted(((k, v) for k, v in indices.items() if isinstance(v, dict)), key=lambda kv: kv[0])
     return {"restore": restore, "live": progress.summarize(restore.progress, restore.started), "indices": rows,
             "failed_items": [(k, f) for k, v in rows for f in (v.get("failures") or [])][:200]}

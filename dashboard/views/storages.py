@@ -40,9 +40,14 @@ def storage_list(request: DashboardRequest) -> HttpResponse:
 @login_required
 def storage_detail(request: DashboardRequest, uuid: str) -> HttpResponse:
     storage = _get_storage_for_user(request, uuid)
-    repos = Repository.objects.filter(storage=storage).order_by("name")
-    return render(request, "storages/detail.html", {"title": storage.name, "storage": storage, "repositories": repos,
-                                                    "used": sum(r.size_bytes for r in repos)})
+    repos = list(Repository.objects.filter(storage=storage).order_by("name"))
+    for r in repos:
+        r.storage = storage
+    # polls while the storage or one of its repositories is being initialized
+    completed = not storage.is_initializing() and not any(r.is_initializing() for r in repos)
+    return editing.live_detail(request, "storages/detail.html", {
+        "title": storage.name, "storage": storage, "repositories": repos, "used": sum(r.size_bytes for r in repos),
+        "completed": completed}, completed=completed)
 
 
 @login_required

@@ -39,7 +39,8 @@ DOCS = {"logs-a": 1500, "logs-b": 1200, "users": 300}
 def seed_all(url: str) -> None:
     for index, n in DOCS.items():
         seed(url, index, n, shards=1)
-    es(url, "POST", "/_aliases", {"actions": [{"add": {"index": "users", "alias": "people"}}]})
+    es(url, "POST", "/_aliases", {"actions": [{"add": {"index": "users", "alias": "people"}},
+                                              {"add": {"index": "logs-a", "alias": "logs-current"}}]})
 
 
 @pytest.fixture
@@ -156,12 +157,8 @@ def test_backup_and_restore_through_the_dashboard(live_server: Any, worker: Any,
     page.get_by_label("Mount path").fill(str(storage_root / "team-a"))
     page.get_by_role("button", name="Save").click()
     expect(page.locator("h1")).to_contain_text("local")
-    for _ in range(40):  # the worker initializes it
-        if page.locator("h1 .badge").inner_text().strip() == "Ready":
-            break
-        page.wait_for_timeout(500)
-        page.reload()
-    assert page.locator("h1 .badge").inner_text().strip() == "Ready", page.locator("main").inner_text()
+    # the worker initializes it; the page updates by itself (no reload)
+    expect(page.locator("h1 .badge")).to_have_text("Ready", timeout=20_000)
 
     # Cluster + test connection
     page.get_by_role("link", name="Clusters").click()
@@ -174,6 +171,7 @@ def test_backup_and_restore_through_the_dashboard(live_server: Any, worker: Any,
     expect(result).to_contain_text("Connected")
     expect(result).to_contain_text("Indices")
     assert "3" in result.inner_text()
+    expect(page.locator("#connection")).to_contain_text("plain HTTP")  # an http:// cluster has no TLS to verify
     page.screenshot(path=str(shots / "cluster-test.png"), full_page=True)
 
     # Configuration, with a new repository, throttled so the progress can be watched
@@ -190,6 +188,13 @@ def test_backup_and_restore_through_the_dashboard(live_server: Any, worker: Any,
     page.screenshot(path=str(shots / "configuration-form.png"), full_page=True)
     page.get_by_role("button", name="Create and back up").click()
     expect(page.get_by_text("Configuration 'nightly' created")).to_be_visible()
+    # The configuration page follows its repositories' initialization and the instant
+    # backup without a reload
+    page.screenshot(path=str(shots / "configuration-initializing.png"), full_page=True)
+    expect(page.locator("h1 .badge")).to_have_text("Ready", timeout=30_000)
+    expect(page.locator("#live table a.mono").first).to_be_visible(timeout=20_000)
+    expect(page.locator("#live")).not_to_contain_text("waiting for repositories")
+    page.screenshot(path=str(shots / "configuration-live.png"), full_page=True)
 
     # The instant backup: its live progress, until Succeeded
     page.get_by_role("link", name="Overview").click()
@@ -214,6 +219,9 @@ def test_backup_and_restore_through_the_dashboard(live_server: Any, worker: Any,
     # The snapshot browser
     page.get_by_role("link", name="Browse snapshot").click()
     expect(page.locator("tr", has_text="users")).to_contain_text("people")  # its alias, from the manifest
+    mapping = page.locator("tr", has_text="logs-a").locator("details")
+    mapping.locator("summary").click()
+    expect(mapping.locator("pre")).to_contain_text('"properties": {')  # JSON, not a Python dict
     page.screenshot(path=str(shots / "snapshot.png"), full_page=True)
 
     # The restore wizard, with a rename
@@ -228,6 +236,8 @@ def test_backup_and_restore_through_the_dashboard(live_server: Any, worker: Any,
     page.screenshot(path=str(shots / "restore-wizard.png"), full_page=True)
     page.get_by_role("button", name="Review").click()
     expect(page.get_by_role("heading", name="Review", exact=True)).to_be_visible()
+    expect(page.locator("tr", has_text="restored-logs-a")).to_contain_text("logs-current → restored-logs-current")
+    expect(page.get_by_text("Aliases are renamed with the indices")).to_be_visible()
     page.screenshot(path=str(shots / "restore-review.png"), full_page=True)
     page.get_by_role("button", name="Start restore").click()
     phase = page.locator("#live [data-phase]")
@@ -237,6 +247,11 @@ def test_backup_and_restore_through_the_dashboard(live_server: Any, worker: Any,
         row = page.locator("tr", has_text=f"restored-{index}")
         expect(row).to_contain_text(f"{DOCS[index]:,}".replace(",", "\u202f"))
     page.screenshot(path=str(shots / "restore-done.png"), full_page=True)
+    page.get_by_role("link", name="Restores").first.click()
+    restored_from = page.locator("tbody tr").first.locator("td").nth(2)
+    expect(restored_from).to_contain_text("nightly-repo@")
+    expect(restored_from).not_to_contain_text("latest")  # the snapshot actually restored
+    page.screenshot(path=str(shots / "restores.png"), full_page=True)
     es(cluster, "POST", "/restored-logs-a/_refresh")
     assert es(cluster, "GET", "/restored-logs-a/_count")["count"] == DOCS["logs-a"]
 

@@ -159,3 +159,22 @@ def test_a_schedule_that_never_fires_is_refused_by_apply(teams, tmp_path):
     assert "0 0 31 2 *" in text
     message = apply_error(tmp_path, text)
     assert "never runs in the next 5 years" in message and "schedule" in message
+
+
+def test_kubestash_directories_with_a_leading_slash_are_accepted_as_the_same_directory(teams, tmp_path):
+    """KubeStash's docs write `directory: /es/demo`; it names the directory es/demo of the storage."""
+    from storage.models import Repository
+
+    one_of_each(teams["a"])
+    text = export_text("--team", "team-a", "--include-secret-values")
+    assert "directory: es/prod" in text and "path: es/prod" in text
+    text = text.replace("directory: es/prod", "directory: /es/demo").replace("path: es/prod", "path: /es/demo")
+    Team.objects.all().delete()
+    path = tmp_path / "kubestash.yaml"
+    path.write_text(text)
+    call_command("apply", "-f", str(path), stdout=io.StringIO())
+    assert Repository.objects.get(name="es-s3").directory == "es/demo"
+    assert "directory: es/demo" in export_text("--team", "team-a")
+    # a path that is only a slash is still refused, saying what to write
+    message = apply_error(tmp_path, text.replace("directory: /es/demo", "directory: /").replace("path: /es/demo", "path: /"))
+    assert "directory" in message or "spec.path" in message
