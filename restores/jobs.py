@@ -29,6 +29,7 @@ def load_params(params: dict[str, Any]) -> Any:
         rename_pattern=params["rename_pattern"],
         rename_replacement=params["rename_replacement"],
         conflict=params["conflict"],
+        on_index_failure=params["on_index_failure"],
         metadata_kinds=tuple(k for k in CLUSTER_KINDS if k in kinds),
         restore_aliases="aliases" in kinds,
         workers=int(params["parallelism"]),
@@ -93,6 +94,8 @@ def run_restore(restore_pk: int) -> str:
             summary = "; ".join(
                 f"{name}: {i.get('error') or str(i.get('failed')) + ' documents failed'}" for name, i in failed.items()
             ) or "metadata failed: see components"
+            if failed:
+                summary = f"{len(failed)} of {len(result.indices)} indices failed: {summary}"
             outcome = {"phase": RestoreSession.Phase.FAILED, "components": components, "error": summary[:5000]}
         outcome["progress"] = final_progress
     except JobFailed as e:

@@ -58,6 +58,33 @@ def test_a_restore_that_conflicts_says_which_index_failed(world, es_url):
     assert restore.phase == "Failed" and "conf-1" in restore.error
 
 
+def test_a_corrupt_chunk_fails_its_index_and_the_restore_goes_on_with_the_others(world, es_url, es_url2):
+    for n, name in enumerate(("part-1", "part-2", "part-3")):
+        seed(es_url, name, 30 + n)  # not the same documents: no chunk shared between them
+    config = make_config(world, "part-*")
+    ready(world, config)
+    repo = Repository.objects.get()
+    engine = storage_flows.open_repository(repo)
+    manifest = engine.latest()
+    broken = manifest.streams["indices/part-2"].chunks[0]
+    path = os.path.join(world["storage"].mount_path, repo.directory, "data", broken[:2], broken)
+    with open(path, "r+b") as fh:
+        fh.seek(30)
+        fh.write(b"\0" * 8)
+    target = f.cluster(world["team"], "es2", url=es_url2)
+    restore = f.restore(world["team"], repo, target, "restore-corrupt", task_params={"on_index_failure": "delete"})
+    restore_flows.start_restore(restore)
+    work()
+    restore.refresh_from_db()
+    load = restore.components["load"]
+    assert restore.phase == "Failed"
+    assert {k: v["status"] for k, v in load.items()} == {"part-1": "Succeeded", "part-2": "Failed", "part-3": "Succeeded"}
+    assert load["part-1"]["docs"] == 30 and load["part-3"]["docs"] == 32 and load["part-1"]["bytes"] > 0
+    assert broken in load["part-2"]["error"] and "1 of 3 indices failed: part-2:" in restore.error
+    assert broken in restore.error and "deleted" in restore.error
+    assert count(es_url2, "part-1") == 30 and count(es_url2, "part-3") == 32
+
+
 def test_restore_command_waits_and_exits_nonzero_on_failure(world: dict[str, Any], es_url: str, capsys: pytest.CaptureFixture[str]) -> None:
     seed(es_url, "cmd-1", 5)
     config = make_config(world, "cmd-*")
