@@ -152,7 +152,7 @@ class Repository:
 
     def unlock(self, *, remove_all: bool = False) -> list[Any]:
         """Remove stale locks (every lock with remove_all=True)."""
-        return remove_locks(self.backend, all_locks=remove_all)
+        return remove_locks(self.backend, all_locks=remove_all, repo_name=self.name)
 
     def _load_known(self) -> None:
         known = ChunkSet(k.rsplit("/", 1)[-1] for k in self.backend.list(DATA_PREFIX))
