@@ -193,7 +193,9 @@ def requeue_lost_pending(now: datetime | None = None, grace: float = 60) -> list
     now = now or timezone.now()
     old = now - timedelta(seconds=grace)
     out = []
-    pending = list(Snapshot.objects.filter(phase=Snapshot.Phase.PENDING, created__lt=old).values_list("pk", "name"))
+    # A retry's snapshot waits for its not_before; then it is due whatever its age.
+    pending = list(Snapshot.objects.filter(phase=Snapshot.Phase.PENDING).filter(
+        Q(not_before__isnull=True, created__lt=old) | Q(not_before__lte=now)).values_list("pk", "name"))
     queued = _ids_in_queue("backups") if pending else None
     if queued is not None:
         for pk, name in pending:

@@ -6,8 +6,13 @@ from __future__ import annotations
 import logging
 import threading
 import time
+from datetime import timedelta
 from typing import Any
 
+import django_rq
+from django.conf import settings
+from django.db import transaction
+from django.db.models import F, Q
 from django.utils import timezone
 
 from backups import flows, hooks
@@ -86,9 +91,10 @@ def connect(cluster: Any) -> Any:
 
 
 def run_backup(snapshot_pk: int) -> str:
-    claimed = Snapshot.objects.filter(pk=snapshot_pk, phase=Snapshot.Phase.PENDING).update(
-        phase=Snapshot.Phase.RUNNING, started=timezone.now(), heartbeat=timezone.now()
-    )
+    now = timezone.now()
+    claimed = Snapshot.objects.filter(pk=snapshot_pk, phase=Snapshot.Phase.PENDING).filter(
+        Q(not_before__isnull=True) | Q(not_before__lte=now)
+    ).update(phase=Snapshot.Phase.RUNNING, started=now, heartbeat=now, attempts=F("attempts") + 1, not_before=None)
     if claimed != 1:
         return "not claimed"  # another worker has it, or it was cancelled
     snap = Snapshot.objects.select_related(
@@ -126,10 +132,14 @@ def run_backup(snapshot_pk: int) -> str:
     if conn is not None:
         conn.close()
     fields = {k: v for k, v in outcome.items() if k in {f.name for f in Snapshot._meta.fields}}
+    limit = session_config.backoff_limit
+    if outcome.get("phase") == Snapshot.Phase.FAILED and snap.attempts <= limit:
+        return _retry_later(snap, session, outcome, limit, hook_results)
+    if outcome.get("phase") == Snapshot.Phase.FAILED and snap.attempts > 1:
+        fields["error"] = f"attempt {snap.attempts} of {limit + 1} (backoffLimit {limit}): {fields.get('error', '')}"
     Snapshot.objects.filter(pk=snap.pk).update(finished=timezone.now(), **fields)
     if hook_results:
-        current = list(BackupSession.objects.filter(pk=session.pk).values_list("hook_results", flat=True).first() or [])
-        BackupSession.objects.filter(pk=session.pk).update(hook_results=current + [{**r, "snapshot": snap.name} for r in hook_results])
+        _add_hook_results(session, [{**r, "snapshot": snap.name} for r in hook_results])
     if outcome.get("phase") == Snapshot.Phase.SUCCEEDED:
         _apply_retention(snap.repository, session_config, session)
     flows.finish_session(session.pk)
@@ -138,6 +148,28 @@ def run_backup(snapshot_pk: int) -> str:
 
 class JobFailed(Exception):
     pass
+
+
+def _retry_later(snap: Snapshot, session: BackupSession, outcome: dict[str, Any], limit: int,
+                 hook_results: list[dict[str, Any]]) -> str:
+    """A failed attempt with retries left (KubeStash's backoffLimit): the snapshot goes back
+    to Pending with the reason, and runs again after BACKUP_RETRY_DELAY (enqueued now when
+    that is 0, else by the scheduler's requeue of due Pending rows)."""
+    delay = int(settings.BACKUP_RETRY_DELAY)
+    when = "now" if delay <= 0 else f"in {delay}s"
+    error = (f"attempt {snap.attempts} of {limit + 1} failed, retrying {when} (backoffLimit {limit}): "
+             f"{outcome.get('error', '')}")
+    retried = Snapshot.objects.filter(pk=snap.pk, phase=Snapshot.Phase.RUNNING).update(
+        phase=Snapshot.Phase.PENDING, error=error[:5000], heartbeat=None, progress={},
+        not_before=timezone.now() + timedelta(seconds=max(0, delay)),
+    )
+    if hook_results:
+        _add_hook_results(session, [{**r, "snapshot": snap.name, "attempt": snap.attempts} for r in hook_results])
+    if retried and delay <= 0:
+        transaction.on_commit(lambda: django_rq.get_queue("backups").enqueue(
+            run_backup, snap.pk, job_timeout=settings.RQ_QUEUES["backups"]["DEFAULT_TIMEOUT"]))
+    log.warning("backup %s: %s", snap.name, error)
+    return "Retrying" if retried else "not claimed"
 
 
 def _dump(snap: Snapshot, session: BackupSession, session_config: BackupSessionConfig, conn: Any, beat: Heartbeat) -> dict[str, Any]:
@@ -209,6 +241,11 @@ def _dump(snap: Snapshot, session: BackupSession, session_config: BackupSessionC
         size_bytes=repo.size_bytes + counting.stored_bytes_new,
     )
     return outcome
+
+
+def _add_hook_results(session: BackupSession, results: list[dict[str, Any]]) -> None:
+    current = list(BackupSession.objects.filter(pk=session.pk).values_list("hook_results", flat=True).first() or [])
+    BackupSession.objects.filter(pk=session.pk).update(hook_results=current + results)
 
 
 def _apply_retention(repo: Repository, session_config: BackupSessionConfig, session: BackupSession) -> None:

@@ -126,6 +126,9 @@ class BackupSessionConfig(models.Model):
         validators=[addon.validate_backup_hooks],
     )
     session_history_limit = models.PositiveIntegerField(default=30)
+    # KubeStash's scheduler.jobTemplate.backoffLimit: a failed backup job is run again
+    # this many times before its snapshot (and the session) is Failed.
+    backoff_limit = models.PositiveIntegerField(default=1, help_text="Retries of a failed backup job before it is Failed.")
     # Scheduler bookkeeping: the last cron tick this session acted on (fired or skipped).
     last_scheduled = models.DateTimeField(null=True, blank=True, editable=False)
 
@@ -248,6 +251,9 @@ class Snapshot(TeamOwned):
     heartbeat = models.DateTimeField(null=True, blank=True)
     cancel_requested_by = models.CharField(max_length=150, blank=True)
     error = models.TextField(blank=True)
+    attempts = models.PositiveIntegerField(default=0, editable=False, help_text="Runs of the backup job so far.")
+    # A Pending snapshot waits until then before its job may run (a retry's delay).
+    not_before = models.DateTimeField(null=True, blank=True, editable=False)
 
     class Meta:
         ordering = ["-created"]

@@ -29,9 +29,12 @@ def _ca_file(pem: str) -> str:
 
 
 def open_backend_for(storage: BackupStorage, subdirectory: str = "") -> Backend:
+    from django.conf import settings
+
     from storage.backends import open_backend
 
     options = storage.backend_options()
+    options["retry_budget"] = float(settings.STORAGE_RETRY_BUDGET)
     if options["ca_bundle"].lstrip().startswith("-----BEGIN"):
         options["ca_bundle"] = _ca_file(options["ca_bundle"])
     if subdirectory:

@@ -271,3 +271,76 @@ def test_a_pending_snapshot_whose_job_was_lost_is_enqueued_again(world, es_url):
     work()
     session.refresh_from_db()
     assert session.phase == "Succeeded"
+
+
+def _flaky_cluster(world, es_url, failures: int):  # type: ignore[no-untyped-def]
+    """The world's cluster behind a proxy that refuses the first `failures` requests."""
+    from tests.elastic.conftest import FaultProxy
+
+    proxy = FaultProxy(es_url)
+    left = [failures]
+
+    def refuse(method, path, body):  # type: ignore[no-untyped-def]
+        if left[0] <= 0:
+            return None
+        left[0] -= 1
+        return 403, b'{"error":{"type":"security_exception","reason":"not yet"},"status":403}'
+
+    proxy.rule = refuse
+    world["cluster"].urls = proxy.url
+    world["cluster"].save()
+    return proxy
+
+
+def test_a_failed_backup_job_is_run_again_as_its_backoff_limit_promises(world, es_url, settings):
+    from backups.serializers import export_session
+
+    settings.BACKUP_RETRY_DELAY = 0
+    seed(es_url, "retry-1", 10)
+    proxy = _flaky_cluster(world, es_url, failures=1)
+    try:
+        config = make_config(world, "retry-*", backoff_limit=1)  # the model's default, as exported
+        ready(world, config)
+    finally:
+        proxy.close()
+    session = BackupSession.objects.get()
+    snap = session.snapshots.get()
+    assert (session.phase, snap.phase, snap.attempts) == ("Succeeded", "Succeeded", 2), session.error
+    assert snap.total_docs == 10 and snap.error == ""
+    status = export_session(session)["status"]
+    assert status["retried"] is True and status["snapshots"][0]["attempts"] == 2
+
+
+def test_a_backup_that_keeps_failing_is_failed_after_its_last_attempt_and_waits_between(world, es_url, settings):
+    settings.BACKUP_RETRY_DELAY = 30
+    seed(es_url, "retry-2", 5)
+    proxy = _flaky_cluster(world, es_url, failures=1000)
+    try:
+        config = make_config(world, "retry-*", backoff_limit=1)
+        ready(world, config)
+        snap = Snapshot.objects.get()
+        assert (snap.phase, snap.attempts) == ("Pending", 1)
+        assert "attempt 1 of 2 failed, retrying in 30s (backoffLimit 1)" in snap.error and "403" in snap.error
+        assert backup_jobs.run_backup(snap.pk) == "not claimed"  # not before its delay
+        assert flows.requeue_lost_pending(timezone.now()) == []
+        Snapshot.objects.filter(pk=snap.pk).update(not_before=timezone.now() - timedelta(seconds=1))  # 30 s later
+        assert flows.requeue_lost_pending(timezone.now()) == [f"requeued {snap.name}"]
+        work()
+    finally:
+        proxy.close()
+    snap.refresh_from_db()
+    session = BackupSession.objects.get()
+    assert (session.phase, snap.phase, snap.attempts) == ("Failed", "Failed", 2)
+    assert snap.error.startswith("attempt 2 of 2 (backoffLimit 1): ") and "attempt 2 of 2" in session.error
+
+
+def test_backoff_limit_0_fails_at_the_first_failure(world, es_url, settings):
+    seed(es_url, "retry-3", 5)
+    proxy = _flaky_cluster(world, es_url, failures=1)
+    try:
+        config = make_config(world, "retry-*", backoff_limit=0)
+        ready(world, config)
+    finally:
+        proxy.close()
+    snap = Snapshot.objects.get()
+    assert (snap.phase, snap.attempts) == ("Failed", 1) and "403" in snap.error
