@@ -8,9 +8,11 @@ class BackupsConfig(AppConfig):
     default_auto_field = "django.db.models.BigAutoField"
 
     def ready(self) -> None:
-        from backups import flows
+        from backups import flows, notifications
         from storage import jobs
 
         # storage must not import backups: it calls back when a repository is Ready.
         if flows.repository_ready not in jobs.on_repository_ready:
             jobs.on_repository_ready.append(flows.repository_ready)
+        if notifications.check_failed not in jobs.on_check_failed:
+            jobs.on_check_failed.append(notifications.check_failed)

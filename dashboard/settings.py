@@ -248,4 +248,7 @@ BACKUP_RETRY_DELAY = envint("STASHBOARD_BACKUP_RETRY_DELAY", "60")  # seconds wi
 SCHEDULER_INTERVAL = envint("STASHBOARD_SCHEDULER_INTERVAL", "5")  # seconds between scheduler turns
 SCHEDULER_GRACE = envint("STASHBOARD_SCHEDULER_GRACE", "300")  # a run later than this is missed, not replayed
 CHECK_INTERVAL_HOURS = envint("STASHBOARD_CHECK_INTERVAL_HOURS", str(7 * 24))  # periodic repository check
+# Each periodic check also reads and verifies 1/t of the chunks, the next subset each
+# time (so every chunk is read over t checks); 1 reads them all, 0 reads none.
+CHECK_READ_DATA_SUBSETS = envint("STASHBOARD_CHECK_READ_DATA_SUBSETS", "4")
 METRICS_TOKEN = envsecret("METRICS_TOKEN")

@@ -64,10 +64,11 @@ def initialize_repository(repo: Repository) -> None:
     transaction.on_commit(lambda: django_rq.get_queue("maintenance").enqueue(jobs.init_repository, repo.pk))
 
 
-def check_repository(repo: Repository, read_data: bool = False) -> None:
+def check_repository(repo: Repository, read_data: bool = False, scheduled: bool = False) -> None:
     from storage import jobs
 
-    transaction.on_commit(lambda: django_rq.get_queue("maintenance").enqueue(jobs.check_repository, repo.pk, read_data))
+    transaction.on_commit(lambda: django_rq.get_queue("maintenance").enqueue(jobs.check_repository, repo.pk, read_data,
+                                                                             scheduled))
 
 
 def prune_repository(repo: Repository) -> None:

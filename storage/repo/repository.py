@@ -296,10 +296,10 @@ class Repository:
 
         return prune(self, dry_run=dry_run)
 
-    def check(self, read_data: bool = False) -> CheckResult:
+    def check(self, read_data: bool = False, read_data_subset: tuple[int, int] | None = None) -> CheckResult:
         from .check import check
 
-        return check(self, read_data=read_data)
+        return check(self, read_data=read_data, read_data_subset=read_data_subset)
 
     def close(self) -> None:
         self.backend.close()

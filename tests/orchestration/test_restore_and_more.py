@@ -14,6 +14,7 @@ from typing import Any
 import pytest
 from django.core.management import call_command
 from django.core.management.base import CommandError
+from django.utils import timezone
 
 from backups import flows
 from backups.models import BackupSession, Snapshot
@@ -236,3 +237,60 @@ def test_failures_are_mailed_and_a_stale_schedule_alerts_once(world, es_url, set
     assert cmd.stale_alerts(timezone.now()) == ["stale nightly/full"]
     assert cmd.stale_alerts(timezone.now()) == []  # once per staleness window
     assert "No successful backup of nightly/full" in mailoutbox[-1].subject
+
+
+def _corrupt_chunk(world, repo, chunk_id):  # type: ignore[no-untyped-def]
+    path = os.path.join(world["storage"].mount_path, repo.directory, "data", chunk_id[:2], chunk_id)
+    with open(path, "r+b") as fh:
+        fh.seek(30)
+        fh.write(b"\0" * 8)
+
+
+def test_scheduled_checks_read_every_chunk_over_a_cycle_and_a_bad_one_is_found_and_notified(world, es_url, settings,
+                                                                                          mailoutbox):
+    from backups.management.commands.scheduler import Command as SchedulerCommand
+    from storage.repo.check import in_subset
+
+    settings.CHECK_READ_DATA_SUBSETS = 3
+    for n in range(6):
+        seed(es_url, f"chk-{n}", 20 + n)  # different documents: a chunk each
+    ready(world, make_config(world, "chk-*"))
+    world["team"].notify_emails = "ops@example.com"
+    world["team"].save()
+    repo = Repository.objects.get()
+    chunks = {c for s in storage_flows.open_repository(repo).latest().streams.values() for c in s.chunks}
+    bad = sorted(chunks)[2]
+    _corrupt_chunk(world, repo, bad)
+    turns = []
+    for _ in range(3):
+        Repository.objects.filter(pk=repo.pk).update(last_check=None)  # due again
+        assert SchedulerCommand().schedule_checks(timezone.now()) == [f"check {repo.display_name()}"]
+        work()
+        repo.refresh_from_db()
+        turns.append((repo.last_check_result["read_data_subset"], repo.integrity, repo.last_check_result["chunks_read"]))
+    assert [t[0] for t in turns] == ["1/3", "2/3", "3/3"] and repo.check_cycle == 3
+    assert sum(t[2] for t in turns) == len(chunks)  # every chunk read once over the cycle
+    holder = next(n for n in (1, 2, 3) if in_subset(bad, n, 3))
+    assert [t[1] for t in turns] == [n != holder for n in (1, 2, 3)]
+    assert len(mailoutbox) == 1 and "failed its check" in mailoutbox[0].subject and bad in mailoutbox[0].body
+
+
+def test_check_now_on_the_dashboard_can_read_all_data(world, es_url, client):
+    seed(es_url, "chkall-1", 20)
+    ready(world, make_config(world, "chkall-*"))
+    repo = Repository.objects.get()
+    bad = next(iter(storage_flows.open_repository(repo).latest().streams.values())).chunks[0]
+    _corrupt_chunk(world, repo, bad)
+    client.force_login(f.user("alice", world["team"]))
+    url = f"/repositories/{repo.uuid}/check/"
+    client.post(url)
+    work()
+    repo.refresh_from_db()
+    assert repo.integrity is True and repo.last_check_result["read_data"] is False  # present: the quick check passes
+    page = client.get(f"/repositories/{repo.uuid}/").content.decode()
+    assert "Check and read all data" in page
+    client.post(url, {"read_data": "1"})
+    work()
+    repo.refresh_from_db()
+    assert repo.integrity is False and repo.last_check_result["read_data"] is True
+    assert repo.last_check_result["bad_chunks"] == [bad]
