@@ -143,12 +143,24 @@ def finish_session(session_pk: int) -> str | None:
         return None  # another job ended it
     session.refresh_from_db()
     log.info("backup session %s %s %s", session.name, phase, error)
+    _enqueue_post_hooks(session)
     try:
         notifications.session_finished(session)
     except Exception:
         log.exception("notifying the end of %s failed", session.name)
     _trim_history(session)
     return phase
+
+
+def _enqueue_post_hooks(session: BackupSession) -> None:
+    """postBackup hooks run once per session, in a job (never in a web request or the
+    scheduler's turn), whatever the outcome, as KubeStash runs them."""
+    from backups import jobs
+
+    hooks = (BackupSessionConfig.objects.filter(configuration_id=session.configuration_id, name=session.session)
+             .values_list("hooks", flat=True).first() or {})
+    if hooks.get("postBackup"):
+        transaction.on_commit(lambda: django_rq.get_queue("default").enqueue(jobs.run_post_hooks, session.pk))
 
 
 def _trim_history(session: BackupSession) -> None:
@@ -223,7 +235,8 @@ def reap_lost_jobs(now: datetime | None = None, timeout: float | None = None) ->
     lost = Snapshot.objects.filter(phase=Snapshot.Phase.RUNNING).filter(Q(heartbeat__lt=limit) | Q(heartbeat__isnull=True, started__lt=limit))
     for snap in lost:
         message = f"worker lost: no heartbeat since {(snap.heartbeat or snap.started):%Y-%m-%d %H:%M:%S} UTC; nothing was committed"
-        if Snapshot.objects.filter(pk=snap.pk, phase=Snapshot.Phase.RUNNING).update(phase=Snapshot.Phase.FAILED, error=message, finished=now):
+        if Snapshot.objects.filter(pk=snap.pk, phase=Snapshot.Phase.RUNNING).update(phase=Snapshot.Phase.FAILED, error=message,
+                                                                                    finished=now, claim=""):
             reaped.append(snap.name)
             if snap.backup_session_id:
                 finish_session(snap.backup_session_id)
@@ -233,7 +246,7 @@ def reap_lost_jobs(now: datetime | None = None, timeout: float | None = None) ->
     for restore in lost_restores:
         message = f"worker lost: no heartbeat since {(restore.heartbeat or restore.started):%Y-%m-%d %H:%M:%S} UTC"
         if RestoreSession.objects.filter(pk=restore.pk, phase=RestoreSession.Phase.RUNNING).update(
-            phase=RestoreSession.Phase.FAILED, error=message, finished=now
+            phase=RestoreSession.Phase.FAILED, error=message, finished=now, claim=""
         ):
             reaped.append(restore.name)
     return reaped

@@ -195,6 +195,8 @@ class BackupSession(TeamOwned):
     cancelled_by = models.CharField(max_length=150, blank=True)
     retention = models.JSONField(default=dict, blank=True, help_text="What retention kept and removed.")
     hook_results = models.JSONField(default=list, blank=True)
+    # The preBackup hooks' verdict (null: not run yet); they run once per session.
+    pre_hooks_ok = models.BooleanField(null=True, editable=False)
 
     objects = BackupSessionQuerySet.as_manager()  # type: ignore[misc]  # a subclass of the base queryset
 
@@ -252,6 +254,8 @@ class Snapshot(TeamOwned):
     cancel_requested_by = models.CharField(max_length=150, blank=True)
     error = models.TextField(blank=True)
     attempts = models.PositiveIntegerField(default=0, editable=False, help_text="Runs of the backup job so far.")
+    # Token of the run that claimed the row; its writes filter on it (see jobs.run_backup).
+    claim = models.CharField(max_length=32, blank=True, editable=False)
     # A Pending snapshot waits until then before its job may run (a retry's delay).
     not_before = models.DateTimeField(null=True, blank=True, editable=False)
 

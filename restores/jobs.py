@@ -3,6 +3,7 @@ indices from the repository into the target, write per-index components, post ho
 from __future__ import annotations
 
 import logging
+import secrets
 from typing import Any
 
 from django.utils import timezone
@@ -50,8 +51,11 @@ def resolve_snapshot(engine: Any, ref: str) -> Any:
 def run_restore(restore_pk: int) -> str:
     from restores.load import load_snapshot
 
+    # Later writes of this run filter on its claim token and on Running: a run the reaper
+    # failed, still alive, writes nothing over the reaper's outcome.
+    token = secrets.token_hex(16)
     claimed = RestoreSession.objects.filter(pk=restore_pk, phase=RestoreSession.Phase.PENDING).update(
-        phase=RestoreSession.Phase.RUNNING, started=timezone.now(), heartbeat=timezone.now()
+        phase=RestoreSession.Phase.RUNNING, started=timezone.now(), heartbeat=timezone.now(), claim=token
     )
     if claimed != 1:
         return "not claimed"
@@ -66,7 +70,7 @@ def run_restore(restore_pk: int) -> str:
         engine = storage_flows.open_repository(restore.repository)
         manifest = resolve_snapshot(engine, restore.snapshot)
         RestoreSession.objects.filter(pk=restore_pk).update(resolved_snapshot_id=manifest.id)
-        with Heartbeat(RestoreSession, restore.pk) as beat:
+        with Heartbeat(RestoreSession, restore.pk, claim=token) as beat:
             ok, results = hooks.run_hooks(restore.hooks.get("preRestore", []), "preRestore", restore.team, conn)
             hook_results += results
             if not ok:
@@ -110,5 +114,8 @@ def run_restore(restore_pk: int) -> str:
         hook_results += results
     if conn is not None:
         conn.close()
-    RestoreSession.objects.filter(pk=restore_pk).update(finished=timezone.now(), hook_results=hook_results, **outcome)
+    if not RestoreSession.objects.filter(pk=restore_pk, phase=RestoreSession.Phase.RUNNING, claim=token).update(
+            finished=timezone.now(), hook_results=hook_results, **outcome):
+        log.warning("restore %s lost its claim (the reaper failed it meanwhile): its outcome is not written", restore.name)
+        return "lost claim"
     return str(outcome["phase"])

@@ -1,6 +1,8 @@
 from __future__ import annotations
 
+import http.server
 import os
+import threading
 import zlib
 from datetime import UTC, datetime, timedelta
 
@@ -183,6 +185,44 @@ def test_a_failing_pre_hook_fails_the_session_with_its_output(world, es_url):
     assert session.phase == "Failed" and "pre-backup hook 'must-fail' failed" in session.error
     assert [h["name"] for h in session.hook_results] == ["must-fail", "flush"]
     assert session.hook_results[1]["ok"] is True  # post hooks run whatever the outcome
+
+
+class _HookCounter(http.server.BaseHTTPRequestHandler):
+    paths: list[str] = []
+
+    def do_POST(self):  # type: ignore[no-untyped-def]
+        self.rfile.read(int(self.headers.get("Content-Length") or 0))
+        _HookCounter.paths.append(self.path)
+        self.send_response(200)
+        self.send_header("Content-Length", "2")
+        self.end_headers()
+        self.wfile.write(b"ok")
+
+    def log_message(self, *a):  # type: ignore[no-untyped-def]
+        pass
+
+
+def test_hooks_run_once_per_session_not_once_per_repository(world, es_url):
+    server = http.server.HTTPServer(("127.0.0.1", 0), _HookCounter)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    _HookCounter.paths = []
+    try:
+        seed(es_url, "twice-1", 10)
+        second = f.repository(world["team"], "repo-2", storage_obj=world["storage"], secret_obj=world["secret"])
+        config = f.configuration(world["team"], "twice", target=world["cluster"], repositories=[world["repo"], second])
+        sc = config.sessions.get()
+        url = f"http://127.0.0.1:{server.server_port}"
+        sc.task_params = {"indices": "twice-*"}
+        sc.hooks = {"preBackup": [{"name": "pre", "kind": "http", "url": f"{url}/pre"}],
+                    "postBackup": [{"name": "post", "kind": "http", "url": f"{url}/post"}]}
+        sc.save()
+        ready(world, config)
+    finally:
+        server.shutdown()
+    session = BackupSession.objects.get()
+    assert session.phase == "Succeeded" and session.snapshots.count() == 2, session.error
+    assert _HookCounter.paths == ["/pre", "/post"]
+    assert [(h["name"], h["when"]) for h in session.hook_results] == [("pre", "preBackup"), ("post", "postBackup")]
 
 
 def test_a_storage_that_cannot_be_initialized_says_why(world, local_root):

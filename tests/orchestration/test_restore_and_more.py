@@ -294,3 +294,52 @@ def test_check_now_on_the_dashboard_can_read_all_data(world, es_url, client):
     repo.refresh_from_db()
     assert repo.integrity is False and repo.last_check_result["read_data"] is True
     assert repo.last_check_result["bad_chunks"] == [bad]
+
+
+def _in_thread(fn, *args):  # type: ignore[no-untyped-def]
+    """Run a job function in a thread (its own database connection), keep its result."""
+    from django.db import connection
+
+    out: list[Any] = []
+
+    def run() -> None:
+        try:
+            out.append(fn(*args))
+        finally:
+            connection.close()
+
+    thread = threading.Thread(target=run)
+    thread.start()
+    return thread, out
+
+
+def test_a_job_reaped_as_lost_but_still_running_does_not_write_over_the_reaper(world, es_url, settings):
+    from backups import jobs as backup_jobs
+
+    es(es_url, "DELETE", "/alive-1")
+    seed(es_url, "alive-1", 3000)
+    config = make_config(world, "alive-*", paused=True)  # ready without its instant backup
+    sc = config.sessions.get()
+    sc.task_params = {"indices": "alive-*", "max_docs_per_second": 400, "batch_size": 100}
+    sc.save()
+    ready(world, config)
+    session = flows.trigger_backup(sc, "manual")
+    snap = session.snapshots.get()
+    thread, result = _in_thread(backup_jobs.run_backup, snap.pk)
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        snap.refresh_from_db()
+        if snap.phase == "Running" and (snap.progress or {}).get("docs", 0) > 0:
+            break
+        time.sleep(0.1)
+    # The worker is alive but, say, its heartbeat could not be written for a while.
+    reaped = flows.reap_lost_jobs(now=timezone.now() + timedelta(seconds=settings.REAPER_TIMEOUT + 2))
+    assert reaped == [snap.name]
+    reaped_row = Snapshot.objects.values("phase", "error", "finished").get(pk=snap.pk)
+    thread.join(60)
+    assert result == ["lost claim"]  # it noticed, stopped, and wrote no outcome
+    assert Snapshot.objects.values("phase", "error", "finished").get(pk=snap.pk) == reaped_row
+    assert reaped_row["phase"] == "Failed" and "worker lost" in reaped_row["error"]
+    session.refresh_from_db()
+    assert session.phase == "Failed" and "worker lost" in session.error
+    assert storage_flows.open_repository(Repository.objects.get()).snapshot_ids() == []  # it committed nothing
