@@ -306,16 +306,29 @@ def _dump(snap: Snapshot, session: BackupSession, session_config: BackupSessionC
         "error": "" if result.ok else "indices failed: " + "; ".join(f"{k}: {v}" for k, v in errors.items()),
         "progress": {**beat.snapshot(), "elapsed": round(time.monotonic() - t0, 1)},
     }
-    Repository.objects.filter(pk=repo.pk).update(
-        snapshot_count=len(engine.snapshot_ids()), last_backup=manifest.time,
-        size_bytes=repo.size_bytes + counting.stored_bytes_new,
-    )
+    # Database-side: backups into one repository run at once, and a value read at the start
+    # of this job would lose the other's bytes.
+    _update_repository_counts(repo.pk, engine, last_backup=manifest.time,
+                              size_bytes=F("size_bytes") + counting.stored_bytes_new)
     return outcome
 
 
+def _update_repository_counts(repo_pk: int, engine: Any, **fields: Any) -> None:
+    """Counts of the repository row from a listing made under its row lock, so that of two
+    jobs the one that writes last has listed last (after both commits)."""
+    with transaction.atomic():
+        row = Repository.objects.select_for_update().only("pk", "last_backup").get(pk=repo_pk)
+        if "last_backup" in fields and row.last_backup and row.last_backup > fields["last_backup"]:
+            del fields["last_backup"]  # a newer snapshot already finished
+        Repository.objects.filter(pk=repo_pk).update(snapshot_count=len(engine.snapshot_ids()), **fields)
+
+
 def _add_hook_results(session: BackupSession, results: list[dict[str, Any]]) -> None:
-    current = list(BackupSession.objects.filter(pk=session.pk).values_list("hook_results", flat=True).first() or [])
-    BackupSession.objects.filter(pk=session.pk).update(hook_results=current + results)
+    if not results:
+        return
+    with transaction.atomic():  # the row lock orders concurrent writers: none loses the other's results
+        current = BackupSession.objects.select_for_update().values_list("hook_results", flat=True).get(pk=session.pk)
+        BackupSession.objects.filter(pk=session.pk).update(hook_results=list(current or []) + results)
 
 
 def _apply_retention(repo: Repository, session_config: BackupSessionConfig, session: BackupSession) -> None:
@@ -334,12 +347,13 @@ def _apply_retention(repo: Repository, session_config: BackupSessionConfig, sess
         ))
         removed = [m.id for m in result.remove]
         Snapshot.objects.filter(repository=repo, snapshot_id__in=removed).delete()
-        Repository.objects.filter(pk=repo.pk).update(snapshot_count=len(result.keep))
+        _update_repository_counts(repo.pk, engine)
         summary = {"policy": policy.name, "repository": repo.name, "kept": len(result.keep), "removed": [i[:8] for i in removed]}
         if removed:
             storage_flows.prune_repository(repo)
     except Exception as e:
         log.exception("retention of %s failed", repo.display_name())
         summary = {"policy": policy.name, "repository": repo.name, "error": str(e)}
-    current = BackupSession.objects.filter(pk=session.pk).values_list("retention", flat=True).first() or {}
-    BackupSession.objects.filter(pk=session.pk).update(retention={**current, repo.name: summary})
+    with transaction.atomic():  # the session's repositories finish at once: each adds its own key
+        current = BackupSession.objects.select_for_update().values_list("retention", flat=True).get(pk=session.pk)
+        BackupSession.objects.filter(pk=session.pk).update(retention={**(current or {}), repo.name: summary})
