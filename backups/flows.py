@@ -39,7 +39,16 @@ def configuration_saved(config: BackupConfiguration) -> None:
 
 
 def repository_ready(repo: Repository) -> None:
-    """storage.jobs.on_repository_ready callback."""
+    """storage.jobs.on_repository_ready callback: backups that waited for it go now."""
+    from backups import jobs
+
+    waiting = list(Snapshot.objects.filter(repository=repo, phase=Snapshot.Phase.PENDING, waiting_since__isnull=False)
+                   .values_list("pk", flat=True))
+    Snapshot.objects.filter(pk__in=waiting).update(not_before=None)
+    queue = django_rq.get_queue("backups")
+    for pk in waiting:
+        transaction.on_commit(partial(queue.enqueue, jobs.run_backup, pk,
+                                      job_timeout=settings.RQ_QUEUES["backups"]["DEFAULT_TIMEOUT"]))
     for config_pk in BackupConfiguration.objects.filter(sessions__repositories=repo).values_list("pk", flat=True).distinct():
         update_configuration_phase(config_pk)
 

@@ -100,7 +100,7 @@ def run_backup(snapshot_pk: int) -> str:
     claimed = Snapshot.objects.filter(pk=snapshot_pk, phase=Snapshot.Phase.PENDING).filter(
         Q(not_before__isnull=True) | Q(not_before__lte=now)
     ).update(phase=Snapshot.Phase.RUNNING, started=now, heartbeat=now, attempts=F("attempts") + 1, not_before=None,
-             claim=token)
+             claim=token, error="")
     if claimed != 1:
         return "not claimed"  # another worker has it, or it was cancelled
     snap = Snapshot.objects.select_related(
@@ -109,9 +109,13 @@ def run_backup(snapshot_pk: int) -> str:
     ).get(pk=snapshot_pk)
     session = snap.backup_session
     assert session is not None
+    if not snap.repository.is_ready():
+        return _wait_for_repository(snap, session, token)
+    if snap.waiting_since is not None:
+        Snapshot.objects.filter(pk=snap.pk).update(waiting_since=None)
     # The one job that moves the session to Running runs its pre-backup hooks.
     first = BackupSession.objects.filter(pk=session.pk, phase=SessionPhase.PENDING).update(
-        phase=SessionPhase.RUNNING, started=snap.started) == 1
+        phase=SessionPhase.RUNNING, started=snap.started, error="") == 1
     config = session.configuration
     session_config = BackupSessionConfig.objects.select_related("retention_policy").get(configuration=config, name=session.session)
     outcome: dict[str, Any] = {}
@@ -148,6 +152,33 @@ def run_backup(snapshot_pk: int) -> str:
         _apply_retention(snap.repository, session_config, session)
     flows.finish_session(session.pk)
     return str(outcome.get("phase"))
+
+
+REPOSITORY_RECHECK = 30  # seconds between two looks at a repository that is not Ready
+
+
+def _wait_for_repository(snap: Snapshot, session: BackupSession, token: str) -> str:
+    """The repository is not Ready (its initialization may still be queued behind this
+    job): back to Pending saying why, looked at again when the repository becomes Ready
+    (flows.repository_ready) or by the scheduler; Failed once REPOSITORY_WAIT_TIMEOUT passed."""
+    repo = snap.repository
+    now = timezone.now()
+    since = snap.waiting_since or now
+    timeout = int(settings.REPOSITORY_WAIT_TIMEOUT)
+    why = repo.status_message or "its initialization has not run yet"
+    if (now - since).total_seconds() >= timeout:
+        error = (f"repository '{repo.name}' was not Ready within {timeout}s ({why}): fix it (see the repository's "
+                 f"page) and trigger the backup again")
+        if _claimed(snap.pk, token).update(phase=Snapshot.Phase.FAILED, finished=now, error=error, waiting_since=None):
+            flows.finish_session(session.pk)
+        return str(Snapshot.Phase.FAILED)
+    message = f"waiting for repository '{repo.name}' to be Ready ({why}); waiting at most {timeout}s"
+    _claimed(snap.pk, token).update(phase=Snapshot.Phase.PENDING, error=message, waiting_since=since, claim="",
+                                    attempts=F("attempts") - 1, started=None, heartbeat=None,
+                                    not_before=now + timedelta(seconds=REPOSITORY_RECHECK))
+    BackupSession.objects.filter(pk=session.pk, phase=SessionPhase.PENDING).update(error=message)
+    log.info("backup %s: %s", snap.name, message)
+    return "waiting for the repository"
 
 
 def _claimed(pk: int, token: str) -> Any:

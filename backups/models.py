@@ -256,8 +256,11 @@ class Snapshot(TeamOwned):
     attempts = models.PositiveIntegerField(default=0, editable=False, help_text="Runs of the backup job so far.")
     # Token of the run that claimed the row; its writes filter on it (see jobs.run_backup).
     claim = models.CharField(max_length=32, blank=True, editable=False)
-    # A Pending snapshot waits until then before its job may run (a retry's delay).
+    # A Pending snapshot waits until then before its job may run (a retry's delay, or the
+    # next look at a repository that is not Ready yet).
     not_before = models.DateTimeField(null=True, blank=True, editable=False)
+    # Since when it waits for its repository to be Ready (null: it does not).
+    waiting_since = models.DateTimeField(null=True, blank=True, editable=False)
 
     class Meta:
         ordering = ["-created"]

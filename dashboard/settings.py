@@ -244,7 +244,10 @@ LOGGING = {
 STORAGE_RETRY_BUDGET = envint("STASHBOARD_STORAGE_RETRY_BUDGET", "120")
 REAPER_TIMEOUT = envint("STASHBOARD_REAPER_TIMEOUT", "30")
 # Seconds before a failed backup job runs again (its session's backoffLimit says how often).
-BACKUP_RETRY_DELAY = envint("STASHBOARD_BACKUP_RETRY_DELAY", "60")  # seconds without heartbeat → "worker lost"
+BACKUP_RETRY_DELAY = envint("STASHBOARD_BACKUP_RETRY_DELAY", "60")
+# A backup of a repository that is not Ready yet (its initialization still queued) stays
+# Pending, looked at again every 30 s and as soon as the repository is Ready, at most this long.
+REPOSITORY_WAIT_TIMEOUT = envint("STASHBOARD_REPOSITORY_WAIT_TIMEOUT", "900")  # seconds without heartbeat → "worker lost"
 SCHEDULER_INTERVAL = envint("STASHBOARD_SCHEDULER_INTERVAL", "5")  # seconds between scheduler turns
 SCHEDULER_GRACE = envint("STASHBOARD_SCHEDULER_GRACE", "300")  # a run later than this is missed, not replayed
 CHECK_INTERVAL_HOURS = envint("STASHBOARD_CHECK_INTERVAL_HOURS", str(7 * 24))  # periodic repository check

@@ -384,3 +384,49 @@ def test_backoff_limit_0_fails_at_the_first_failure(world, es_url, settings):
         proxy.close()
     snap = Snapshot.objects.get()
     assert (snap.phase, snap.attempts) == ("Failed", 1) and "403" in snap.error
+
+
+def test_a_backup_triggered_before_its_repository_is_ready_waits_then_runs(world, es_url):
+    """The reported order: the worker took the backups queue before the maintenance queue
+    that held the repository's initialization."""
+    from rq import SimpleWorker
+
+    seed(es_url, "early-1", 15)
+    storage_jobs.init_storage(world["storage"].pk)  # Ready; its repository is not initialized yet
+    django_rq.get_queue("maintenance").empty()
+    config = make_config(world, "early-*")
+    session = flows.trigger_backup(config.sessions.get(), "manual")
+    storage_flows.initialize_repository(world["repo"])  # queued behind the backup
+    snap = session.snapshots.get()
+    assert backup_jobs.run_backup(snap.pk) == "waiting for the repository"
+    snap.refresh_from_db()
+    session.refresh_from_db()
+    assert (snap.phase, session.phase) == ("Pending", "Pending")
+    assert "waiting for repository 'repo' to be Ready" in snap.error and "waiting for repository" in session.error
+    queues = [django_rq.get_queue(n) for n in ("backups", "maintenance")]  # backups first, as reported
+    SimpleWorker(queues, connection=queues[0].connection).work(burst=True)
+    work()
+    snap.refresh_from_db()
+    session.refresh_from_db()
+    assert (snap.phase, session.phase) == ("Succeeded", "Succeeded"), (snap.error, session.error)
+    assert snap.total_docs == 15 and snap.error == "" and session.error == "" and snap.attempts == 1
+
+
+def test_a_backup_whose_repository_never_gets_ready_fails_after_the_timeout(world, es_url, local_root, settings):
+    settings.REPOSITORY_WAIT_TIMEOUT = 60
+    bad = f.storage(world["team"], "bad", mount_path=str(local_root / "file"))
+    (local_root / "file").write_text("not a directory")
+    repo = f.repository(world["team"], "never", storage_obj=bad, secret_obj=world["secret"])
+    config = f.configuration(world["team"], "never", target=world["cluster"], repositories=[repo])
+    session = flows.trigger_backup(config.sessions.get(), "manual")
+    snap = session.snapshots.get()
+    assert backup_jobs.run_backup(snap.pk) == "waiting for the repository"
+    assert flows.requeue_lost_pending(timezone.now()) == []  # looked at again in 30 s, not before
+    # 61 s later
+    Snapshot.objects.filter(pk=snap.pk).update(waiting_since=timezone.now() - timedelta(seconds=61),
+                                               not_before=timezone.now() - timedelta(seconds=1))
+    assert backup_jobs.run_backup(snap.pk) == "Failed"
+    snap.refresh_from_db()
+    session.refresh_from_db()
+    assert snap.phase == "Failed" and "repository 'never' was not Ready within 60s" in snap.error
+    assert session.phase == "Failed" and "was not Ready within 60s" in session.error

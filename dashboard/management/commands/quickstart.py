@@ -72,7 +72,7 @@ class Command(BaseCommand):
             "scheduler": [python, manage, "scheduler", "--loop"],
         }
         for i in range(options["workers"]):
-            commands[f"worker{i + 1}"] = [python, manage, "rqworker", "backups", "restores", "maintenance", "default"]
+            commands[f"worker{i + 1}"] = [python, manage, "rqworker", "maintenance", "backups", "restores", "default"]
         for name, cmd in commands.items():
             procs.append((name, subprocess.Popen(cmd, env=env, start_new_session=True)))
         self.stdout.write(self.style.SUCCESS(f"Stashboard is running at http://{options['bind']}/ (Ctrl-C stops everything)"))
