@@ -343,3 +343,40 @@ def test_a_job_reaped_as_lost_but_still_running_does_not_write_over_the_reaper(w
     session.refresh_from_db()
     assert session.phase == "Failed" and "worker lost" in session.error
     assert storage_flows.open_repository(Repository.objects.get()).snapshot_ids() == []  # it committed nothing
+
+
+def test_a_restore_reaped_as_lost_but_still_running_does_not_write_over_the_reaper(world, es_url, es_url2, settings):
+    from restores import jobs as restore_jobs
+    from tests.elastic.conftest import FaultProxy
+
+    seed(es_url, "ralive-1", 1200)
+    ready(world, make_config(world, "ralive-*"))
+    proxy = FaultProxy(es_url2)
+
+    def slow(method, path, body):  # type: ignore[no-untyped-def]
+        if "_bulk" in path:
+            time.sleep(0.2)
+        return None
+
+    proxy.rule = slow
+    try:
+        target = f.cluster(world["team"], "slow", url=proxy.url)
+        restore = f.restore(world["team"], Repository.objects.get(), target, "slow-restore",
+                            task_params={"bulk_bytes": 10000, "parallelism": 1, "metadata": "",
+                                         "rename_pattern": "^(.*)$", "rename_replacement": "alive-\\1"})
+        thread, result = _in_thread(restore_jobs.run_restore, restore.pk)
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            restore.refresh_from_db()
+            if restore.phase == "Running" and (restore.progress or {}).get("docs", 0) > 0:
+                break
+            time.sleep(0.1)
+        reaped = flows.reap_lost_jobs(now=timezone.now() + timedelta(seconds=settings.REAPER_TIMEOUT + 2))
+        assert reaped == [restore.name]
+        row = RestoreSession.objects.values("phase", "error", "finished", "components").get(pk=restore.pk)
+        thread.join(60)
+    finally:
+        proxy.close()
+    assert result == ["lost claim"]
+    assert RestoreSession.objects.values("phase", "error", "finished", "components").get(pk=restore.pk) == row
+    assert row["phase"] == "Failed" and "worker lost" in row["error"]
