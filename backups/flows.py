@@ -234,6 +234,14 @@ def requeue_lost_pending(now: datetime | None = None, grace: float = 60) -> list
     return out
 
 
+def _backoff_limit(snap: Snapshot) -> int:
+    session = snap.backup_session
+    if session is None:
+        return 0
+    return int(BackupSessionConfig.objects.filter(configuration_id=session.configuration_id, name=session.session)
+               .values_list("backoff_limit", flat=True).first() or 0)
+
+
 def reap_lost_jobs(now: datetime | None = None, timeout: float | None = None) -> list[str]:
     """Fail running rows whose heartbeat stopped (a worker killed mid-job)."""
     from restores.models import RestoreSession
@@ -242,8 +250,19 @@ def reap_lost_jobs(now: datetime | None = None, timeout: float | None = None) ->
     limit = now - timedelta(seconds=timeout or settings.REAPER_TIMEOUT)
     reaped = []
     lost = Snapshot.objects.filter(phase=Snapshot.Phase.RUNNING).filter(Q(heartbeat__lt=limit) | Q(heartbeat__isnull=True, started__lt=limit))
-    for snap in lost:
+    for snap in lost.select_related("backup_session"):
         message = f"worker lost: no heartbeat since {(snap.heartbeat or snap.started):%Y-%m-%d %H:%M:%S} UTC; nothing was committed"
+        backoff = _backoff_limit(snap)
+        if snap.attempts <= backoff:
+            # A killed job is a failed job: it runs again as its backoffLimit says.
+            delay = max(0, int(settings.BACKUP_RETRY_DELAY))
+            retry = (f"attempt {snap.attempts} of {backoff + 1} failed, retrying in {delay}s (backoffLimit {backoff}): "
+                     f"{message}")
+            if Snapshot.objects.filter(pk=snap.pk, phase=Snapshot.Phase.RUNNING).update(
+                    phase=Snapshot.Phase.PENDING, error=retry, claim="", heartbeat=None, progress={},
+                    not_before=now + timedelta(seconds=delay)):
+                reaped.append(f"{snap.name} (retrying)")
+            continue
         if Snapshot.objects.filter(pk=snap.pk, phase=Snapshot.Phase.RUNNING).update(phase=Snapshot.Phase.FAILED, error=message,
                                                                                     finished=now, claim=""):
             reaped.append(snap.name)

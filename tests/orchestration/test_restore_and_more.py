@@ -380,3 +380,24 @@ def test_a_restore_reaped_as_lost_but_still_running_does_not_write_over_the_reap
     assert result == ["lost claim"]
     assert RestoreSession.objects.values("phase", "error", "finished", "components").get(pk=restore.pk) == row
     assert row["phase"] == "Failed" and "worker lost" in row["error"]
+
+
+def test_a_killed_job_with_retries_left_is_run_again_not_failed(world, es_url, settings):
+    settings.BACKUP_RETRY_DELAY = 0
+    seed(es_url, "killed-1", 20)
+    config = make_config(world, "killed-*", paused=True, backoff_limit=1)
+    ready(world, config)
+    session = flows.trigger_backup(config.sessions.get(), "manual")
+    snap = session.snapshots.get()
+    # as a worker killed mid-job leaves it: Running, first attempt, heartbeat stopped
+    Snapshot.objects.filter(pk=snap.pk).update(phase="Running", attempts=1, claim="dead", started=timezone.now(),
+                                               heartbeat=timezone.now())
+    reaped = flows.reap_lost_jobs(now=timezone.now() + timedelta(seconds=settings.REAPER_TIMEOUT + 2))
+    assert reaped == [f"{snap.name} (retrying)"]
+    snap.refresh_from_db()
+    assert snap.phase == "Pending" and "attempt 1 of 2 failed" in snap.error and "worker lost" in snap.error
+    Snapshot.objects.filter(pk=snap.pk).update(not_before=timezone.now())  # the reaper ran 32 s "later"
+    work()  # the job still queued from the trigger claims the Pending row again
+    snap.refresh_from_db()
+    session.refresh_from_db()
+    assert (snap.phase, snap.attempts, session.phase) == ("Succeeded", 2, "Succeeded")
