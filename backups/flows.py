@@ -253,10 +253,11 @@ def reap_lost_jobs(now: datetime | None = None, timeout: float | None = None) ->
     for snap in lost.select_related("backup_session"):
         message = f"worker lost: no heartbeat since {(snap.heartbeat or snap.started):%Y-%m-%d %H:%M:%S} UTC; nothing was committed"
         backoff = _backoff_limit(snap)
-        if snap.attempts <= backoff:
+        attempt = max(snap.attempts, 1)  # a row from before attempts were counted ran once
+        if attempt <= backoff:
             # A killed job is a failed job: it runs again as its backoffLimit says.
             delay = max(0, int(settings.BACKUP_RETRY_DELAY))
-            retry = (f"attempt {snap.attempts} of {backoff + 1} failed, retrying in {delay}s (backoffLimit {backoff}): "
+            retry = (f"attempt {attempt} of {backoff + 1} failed, retrying in {delay}s (backoffLimit {backoff}): "
                      f"{message}")
             if Snapshot.objects.filter(pk=snap.pk, phase=Snapshot.Phase.RUNNING).update(
                     phase=Snapshot.Phase.PENDING, error=retry, claim="", heartbeat=None, progress={},
