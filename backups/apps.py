@@ -8,7 +8,7 @@ class BackupsConfig(AppConfig):
     default_auto_field = "django.db.models.BigAutoField"
 
     def ready(self) -> None:
-        from backups import flows
+        from backups import flows, notifications
         from storage import jobs
 
         # storage must not import backups: it calls back when a repository is Ready, or
@@ -17,3 +17,5 @@ class BackupsConfig(AppConfig):
             jobs.on_repository_ready.append(flows.repository_ready)
         if flows.repository_not_ready not in jobs.on_repository_not_ready:
             jobs.on_repository_not_ready.append(flows.repository_not_ready)
+        if notifications.check_failed not in jobs.on_check_failed:
+            jobs.on_check_failed.append(notifications.check_failed)

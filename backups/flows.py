@@ -39,7 +39,16 @@ def configuration_saved(config: BackupConfiguration) -> None:
 
 
 def repository_ready(repo: Repository) -> None:
-    """storage.jobs.on_repository_ready callback."""
+    """storage.jobs.on_repository_ready callback: backups that waited for it go now."""
+    from backups import jobs
+
+    waiting = list(Snapshot.objects.filter(repository=repo, phase=Snapshot.Phase.PENDING, waiting_since__isnull=False)
+                   .values_list("pk", flat=True))
+    Snapshot.objects.filter(pk__in=waiting).update(not_before=None)
+    queue = django_rq.get_queue("backups")
+    for pk in waiting:
+        transaction.on_commit(partial(queue.enqueue, jobs.run_backup, pk,
+                                      job_timeout=settings.RQ_QUEUES["backups"]["DEFAULT_TIMEOUT"]))
     for config_pk in BackupConfiguration.objects.filter(sessions__repositories=repo).values_list("pk", flat=True).distinct():
         update_configuration_phase(config_pk)
 
@@ -157,12 +166,24 @@ def finish_session(session_pk: int) -> str | None:
         return None  # another job ended it
     session.refresh_from_db()
     log.info("backup session %s %s %s", session.name, phase, error)
+    _enqueue_post_hooks(session)
     try:
         notifications.session_finished(session)
     except Exception:
         log.exception("notifying the end of %s failed", session.name)
     _trim_history(session)
     return phase
+
+
+def _enqueue_post_hooks(session: BackupSession) -> None:
+    """postBackup hooks run once per session, in a job (never in a web request or the
+    scheduler's turn), whatever the outcome, as KubeStash runs them."""
+    from backups import jobs
+
+    hooks = (BackupSessionConfig.objects.filter(configuration_id=session.configuration_id, name=session.session)
+             .values_list("hooks", flat=True).first() or {})
+    if hooks.get("postBackup"):
+        transaction.on_commit(lambda: django_rq.get_queue("default").enqueue(jobs.run_post_hooks, session.pk))
 
 
 def _trim_history(session: BackupSession) -> None:
@@ -207,7 +228,9 @@ def requeue_lost_pending(now: datetime | None = None, grace: float = 60) -> list
     now = now or timezone.now()
     old = now - timedelta(seconds=grace)
     out = []
-    pending = list(Snapshot.objects.filter(phase=Snapshot.Phase.PENDING, created__lt=old).values_list("pk", "name"))
+    # A retry's snapshot waits for its not_before; then it is due whatever its age.
+    pending = list(Snapshot.objects.filter(phase=Snapshot.Phase.PENDING).filter(
+        Q(not_before__isnull=True, created__lt=old) | Q(not_before__lte=now)).values_list("pk", "name"))
     queued = _ids_in_queue("backups") if pending else None
     if queued is not None:
         for pk, name in pending:
@@ -225,6 +248,14 @@ def requeue_lost_pending(now: datetime | None = None, grace: float = 60) -> list
     return out
 
 
+def _backoff_limit(snap: Snapshot) -> int:
+    session = snap.backup_session
+    if session is None:
+        return 0
+    return int(BackupSessionConfig.objects.filter(configuration_id=session.configuration_id, name=session.session)
+               .values_list("backoff_limit", flat=True).first() or 0)
+
+
 def reap_lost_jobs(now: datetime | None = None, timeout: float | None = None) -> list[str]:
     """Fail running rows whose heartbeat stopped (a worker killed mid-job)."""
     from restores.models import RestoreSession
@@ -233,9 +264,22 @@ def reap_lost_jobs(now: datetime | None = None, timeout: float | None = None) ->
     limit = now - timedelta(seconds=timeout or settings.REAPER_TIMEOUT)
     reaped = []
     lost = Snapshot.objects.filter(phase=Snapshot.Phase.RUNNING).filter(Q(heartbeat__lt=limit) | Q(heartbeat__isnull=True, started__lt=limit))
-    for snap in lost:
+    for snap in lost.select_related("backup_session"):
         message = f"worker lost: no heartbeat since {(snap.heartbeat or snap.started):%Y-%m-%d %H:%M:%S} UTC; nothing was committed"
-        if Snapshot.objects.filter(pk=snap.pk, phase=Snapshot.Phase.RUNNING).update(phase=Snapshot.Phase.FAILED, error=message, finished=now):
+        backoff = _backoff_limit(snap)
+        attempt = max(snap.attempts, 1)  # a row from before attempts were counted ran once
+        if attempt <= backoff:
+            # A killed job is a failed job: it runs again as its backoffLimit says.
+            delay = max(0, int(settings.BACKUP_RETRY_DELAY))
+            retry = (f"attempt {attempt} of {backoff + 1} failed, retrying in {delay}s (backoffLimit {backoff}): "
+                     f"{message}")
+            if Snapshot.objects.filter(pk=snap.pk, phase=Snapshot.Phase.RUNNING).update(
+                    phase=Snapshot.Phase.PENDING, error=retry, claim="", heartbeat=None, progress={},
+                    not_before=now + timedelta(seconds=delay)):
+                reaped.append(f"{snap.name} (retrying)")
+            continue
+        if Snapshot.objects.filter(pk=snap.pk, phase=Snapshot.Phase.RUNNING).update(phase=Snapshot.Phase.FAILED, error=message,
+                                                                                    finished=now, claim=""):
             reaped.append(snap.name)
             if snap.backup_session_id:
                 finish_session(snap.backup_session_id)
@@ -245,7 +289,7 @@ def reap_lost_jobs(now: datetime | None = None, timeout: float | None = None) ->
     for restore in lost_restores:
         message = f"worker lost: no heartbeat since {(restore.heartbeat or restore.started):%Y-%m-%d %H:%M:%S} UTC"
         if RestoreSession.objects.filter(pk=restore.pk, phase=RestoreSession.Phase.RUNNING).update(
-            phase=RestoreSession.Phase.FAILED, error=message, finished=now
+            phase=RestoreSession.Phase.FAILED, error=message, finished=now, claim=""
         ):
             reaped.append(restore.name)
     return reaped

@@ -4,10 +4,16 @@ apply retention, end the session. Takes a row id, never a secret."""
 from __future__ import annotations
 
 import logging
+import secrets
 import threading
 import time
+from datetime import timedelta
 from typing import Any
 
+import django_rq
+from django.conf import settings
+from django.db import transaction
+from django.db.models import F, Q
 from django.utils import timezone
 
 from backups import flows, hooks
@@ -86,9 +92,15 @@ def connect(cluster: Any) -> Any:
 
 
 def run_backup(snapshot_pk: int) -> str:
-    claimed = Snapshot.objects.filter(pk=snapshot_pk, phase=Snapshot.Phase.PENDING).update(
-        phase=Snapshot.Phase.RUNNING, started=timezone.now(), heartbeat=timezone.now()
-    )
+    now = timezone.now()
+    # The claim token: every later write of this run filters on it (and on Running), so a
+    # run the reaper gave up on, still alive, cannot write over the reaper's outcome or
+    # over a newer attempt's.
+    token = secrets.token_hex(16)
+    claimed = Snapshot.objects.filter(pk=snapshot_pk, phase=Snapshot.Phase.PENDING).filter(
+        Q(not_before__isnull=True) | Q(not_before__lte=now)
+    ).update(phase=Snapshot.Phase.RUNNING, started=now, heartbeat=now, attempts=F("attempts") + 1, not_before=None,
+             claim=token, error="")
     if claimed != 1:
         return "not claimed"  # another worker has it, or it was cancelled
     snap = Snapshot.objects.select_related(
@@ -97,47 +109,168 @@ def run_backup(snapshot_pk: int) -> str:
     ).get(pk=snapshot_pk)
     session = snap.backup_session
     assert session is not None
-    BackupSession.objects.filter(pk=session.pk, phase=SessionPhase.PENDING).update(phase=SessionPhase.RUNNING, started=snap.started)
+    if not snap.repository.is_ready():
+        return _wait_for_repository(snap, session, token)
+    if snap.waiting_since is not None:
+        Snapshot.objects.filter(pk=snap.pk).update(waiting_since=None)
+    # The one job that moves the session to Running runs its pre-backup hooks.
+    first = BackupSession.objects.filter(pk=session.pk, phase=SessionPhase.PENDING).update(
+        phase=SessionPhase.RUNNING, started=snap.started, error="") == 1
     config = session.configuration
     session_config = BackupSessionConfig.objects.select_related("retention_policy").get(configuration=config, name=session.session)
     outcome: dict[str, Any] = {}
-    hook_results: list[dict[str, Any]] = []
     conn = None
+    retry = True
     try:
-        conn = connect(config.target)
-        with Heartbeat(Snapshot, snap.pk) as beat:
-            ok, results = hooks.run_hooks(session_config.hooks.get("preBackup", []), "preBackup", snap.team, conn)
-            hook_results += results
-            if not ok:
-                failed = next(r for r in results if not r["ok"])
-                raise JobFailed(f"pre-backup hook '{failed['name']}' failed: {failed['output']}")
+        with Heartbeat(Snapshot, snap.pk, claim=token) as beat:
+            try:
+                conn = connect(config.target)
+            finally:
+                # hooks run even when the cluster cannot be reached (an http hook may page someone)
+                _pre_backup_hooks(session, session_config, conn, first=first, beat=beat)
             outcome = _dump(snap, session, session_config, conn, beat)
+            if beat.lost.is_set():
+                return _lost(snap, "the reaper failed it meanwhile")
     except JobFailed as e:
+        retry = e.retry
         outcome = {"phase": Snapshot.Phase.FAILED, "error": str(e)}
     except Exception as e:  # the row must say why, whatever failed
         log.exception("backup %s failed", snap.name)
         outcome = {"phase": Snapshot.Phase.FAILED, "error": f"{type(e).__name__}: {e}" if not str(e).strip() else str(e)}
-    post = session_config.hooks.get("postBackup", [])
-    if post:
-        _, results = hooks.run_hooks(post, "postBackup", snap.team, conn,
-                                     outcome={"session": session.name, "snapshot": snap.name, "phase": outcome.get("phase"),
-                                              "error": outcome.get("error", "")})
-        hook_results += results
-    if conn is not None:
-        conn.close()
+    finally:
+        if conn is not None:
+            conn.close()
     fields = {k: v for k, v in outcome.items() if k in {f.name for f in Snapshot._meta.fields}}
-    Snapshot.objects.filter(pk=snap.pk).update(finished=timezone.now(), **fields)
-    if hook_results:
-        current = list(BackupSession.objects.filter(pk=session.pk).values_list("hook_results", flat=True).first() or [])
-        BackupSession.objects.filter(pk=session.pk).update(hook_results=current + [{**r, "snapshot": snap.name} for r in hook_results])
+    limit = session_config.backoff_limit
+    if outcome.get("phase") == Snapshot.Phase.FAILED and retry and snap.attempts <= limit:
+        return _retry_later(snap, token, outcome, limit)
+    if outcome.get("phase") == Snapshot.Phase.FAILED and snap.attempts > 1:
+        fields["error"] = f"attempt {snap.attempts} of {limit + 1} (backoffLimit {limit}): {fields.get('error', '')}"
+    if not _claimed(snap.pk, token).update(finished=timezone.now(), **fields):
+        return _lost(snap, "its row was ended meanwhile")
     if outcome.get("phase") == Snapshot.Phase.SUCCEEDED:
         _apply_retention(snap.repository, session_config, session)
     flows.finish_session(session.pk)
     return str(outcome.get("phase"))
 
 
+REPOSITORY_RECHECK = 30  # seconds between two looks at a repository that is not Ready
+
+
+def _wait_for_repository(snap: Snapshot, session: BackupSession, token: str) -> str:
+    """The repository is not Ready (its initialization may still be queued behind this
+    job): back to Pending saying why, looked at again when the repository becomes Ready
+    (flows.repository_ready) or by the scheduler; Failed once REPOSITORY_WAIT_TIMEOUT passed."""
+    repo = snap.repository
+    now = timezone.now()
+    since = snap.waiting_since or now
+    timeout = int(settings.REPOSITORY_WAIT_TIMEOUT)
+    why = repo.status_message or "its initialization has not run yet"
+    if (now - since).total_seconds() >= timeout:
+        error = (f"repository '{repo.name}' was not Ready within {timeout}s ({why}): fix it (see the repository's "
+                 f"page) and trigger the backup again")
+        if _claimed(snap.pk, token).update(phase=Snapshot.Phase.FAILED, finished=now, error=error, waiting_since=None):
+            flows.finish_session(session.pk)
+        return str(Snapshot.Phase.FAILED)
+    message = f"waiting for repository '{repo.name}' to be Ready ({why}); waiting at most {timeout}s"
+    _claimed(snap.pk, token).update(phase=Snapshot.Phase.PENDING, error=message, waiting_since=since, claim="",
+                                    attempts=F("attempts") - 1, started=None, heartbeat=None,
+                                    not_before=now + timedelta(seconds=REPOSITORY_RECHECK))
+    BackupSession.objects.filter(pk=session.pk, phase=SessionPhase.PENDING).update(error=message)
+    log.info("backup %s: %s", snap.name, message)
+    return "waiting for the repository"
+
+
+def _claimed(pk: int, token: str) -> Any:
+    return Snapshot.objects.filter(pk=pk, phase=Snapshot.Phase.RUNNING, claim=token)
+
+
+def _lost(snap: Snapshot, why: str) -> str:
+    log.warning("backup %s lost its claim (%s): its outcome is not written", snap.name, why)
+    return "lost claim"
+
+
+def _pre_backup_hooks(session: BackupSession, session_config: BackupSessionConfig, conn: Any, *, first: bool,
+                      beat: Heartbeat) -> None:
+    """preBackup hooks run once per session, as KubeStash runs them, not once per
+    repository: the job that started the session runs them and records the verdict;
+    the session's other jobs wait for it (their heartbeat keeps them from being reaped)."""
+    todo = session_config.hooks.get("preBackup", [])
+    if not todo:
+        return
+    if first:
+        ok = False
+        try:
+            ok, results = hooks.run_hooks(todo, "preBackup", session.team, conn)
+            _add_hook_results(session, results)
+        finally:
+            BackupSession.objects.filter(pk=session.pk).update(pre_hooks_ok=ok)
+        if not ok:
+            failed = next(r for r in results if not r["ok"])
+            raise JobFailed(f"pre-backup hook '{failed['name']}' failed: {failed['output']}", retry=False)
+        return
+    wait = sum(float(h.get("timeout", 30)) for h in todo) + 60
+    deadline = time.monotonic() + wait
+    while not beat.cancel.is_set():
+        verdict = BackupSession.objects.filter(pk=session.pk).values_list("pre_hooks_ok", flat=True).first()
+        if verdict is True:
+            return
+        if verdict is False:
+            raise JobFailed("the session's pre-backup hooks failed: see its hook results", retry=False)
+        if time.monotonic() > deadline:
+            raise JobFailed(f"the session's pre-backup hooks did not finish within {wait:.0f}s: the job running "
+                            "them may have died")
+        time.sleep(0.5)
+
+
+def run_post_hooks(session_pk: int) -> str:
+    """postBackup hooks, once per session after it ended (whatever its outcome); enqueued
+    by flows.finish_session."""
+    session = BackupSession.objects.select_related("configuration__target__auth_secret", "team").get(pk=session_pk)
+    session_config = BackupSessionConfig.objects.filter(configuration=session.configuration, name=session.session).first()
+    todo = session_config.hooks.get("postBackup", []) if session_config is not None else []
+    if not todo:
+        return "no hooks"
+    conn = None
+    try:
+        conn = connect(session.configuration.target)
+    except Exception as e:  # elasticsearch hooks then fail saying so; http ones still run
+        log.warning("post-backup hooks of %s: cannot reach the cluster: %s", session.name, e)
+    try:
+        snapshots = list(session.snapshots.values_list("name", flat=True))
+        ok, results = hooks.run_hooks(todo, "postBackup", session.team, conn, outcome={
+            "session": session.name, "phase": session.phase, "error": session.error, "snapshots": snapshots})
+    finally:
+        if conn is not None:
+            conn.close()
+    _add_hook_results(session, results)
+    return "ok" if ok else "failed"
+
+
 class JobFailed(Exception):
-    pass
+    def __init__(self, message: str, *, retry: bool = True) -> None:
+        super().__init__(message)
+        self.retry = retry  # False: running the job again cannot help (a session's pre-backup hook failed)
+
+
+def _retry_later(snap: Snapshot, token: str, outcome: dict[str, Any], limit: int) -> str:
+    """A failed attempt with retries left (KubeStash's backoffLimit): the snapshot goes back
+    to Pending with the reason, and runs again after BACKUP_RETRY_DELAY (enqueued now when
+    that is 0, else by the scheduler's requeue of due Pending rows)."""
+    delay = int(settings.BACKUP_RETRY_DELAY)
+    when = "now" if delay <= 0 else f"in {delay}s"
+    error = (f"attempt {snap.attempts} of {limit + 1} failed, retrying {when} (backoffLimit {limit}): "
+             f"{outcome.get('error', '')}")
+    if not _claimed(snap.pk, token).update(
+        phase=Snapshot.Phase.PENDING, error=error[:5000], heartbeat=None, progress={}, claim="",
+        not_before=timezone.now() + timedelta(seconds=max(0, delay)),
+    ):
+        return _lost(snap, "its row was ended meanwhile")
+    if delay <= 0:
+        transaction.on_commit(lambda: django_rq.get_queue("backups").enqueue(
+            run_backup, snap.pk, job_timeout=settings.RQ_QUEUES["backups"]["DEFAULT_TIMEOUT"]))
+    log.warning("backup %s: %s", snap.name, error)
+    return "Retrying"
 
 
 def _dump(snap: Snapshot, session: BackupSession, session_config: BackupSessionConfig, conn: Any, beat: Heartbeat) -> dict[str, Any]:
@@ -204,11 +337,29 @@ def _dump(snap: Snapshot, session: BackupSession, session_config: BackupSessionC
         "error": "" if result.ok else "indices failed: " + "; ".join(f"{k}: {v}" for k, v in errors.items()),
         "progress": {**beat.snapshot(), "elapsed": round(time.monotonic() - t0, 1)},
     }
-    Repository.objects.filter(pk=repo.pk).update(
-        snapshot_count=len(engine.snapshot_ids()), last_backup=manifest.time,
-        size_bytes=repo.size_bytes + counting.stored_bytes_new,
-    )
+    # Database-side: backups into one repository run at once, and a value read at the start
+    # of this job would lose the other's bytes.
+    _update_repository_counts(repo.pk, engine, last_backup=manifest.time,
+                              size_bytes=F("size_bytes") + counting.stored_bytes_new)
     return outcome
+
+
+def _update_repository_counts(repo_pk: int, engine: Any, **fields: Any) -> None:
+    """Counts of the repository row from a listing made under its row lock, so that of two
+    jobs the one that writes last has listed last (after both commits)."""
+    with transaction.atomic():
+        row = Repository.objects.select_for_update().only("pk", "last_backup").get(pk=repo_pk)
+        if "last_backup" in fields and row.last_backup and row.last_backup > fields["last_backup"]:
+            del fields["last_backup"]  # a newer snapshot already finished
+        Repository.objects.filter(pk=repo_pk).update(snapshot_count=len(engine.snapshot_ids()), **fields)
+
+
+def _add_hook_results(session: BackupSession, results: list[dict[str, Any]]) -> None:
+    if not results:
+        return
+    with transaction.atomic():  # the row lock orders concurrent writers: none loses the other's results
+        current = BackupSession.objects.select_for_update().values_list("hook_results", flat=True).get(pk=session.pk)
+        BackupSession.objects.filter(pk=session.pk).update(hook_results=list(current or []) + results)
 
 
 def _apply_retention(repo: Repository, session_config: BackupSessionConfig, session: BackupSession) -> None:
@@ -227,12 +378,13 @@ def _apply_retention(repo: Repository, session_config: BackupSessionConfig, sess
         ))
         removed = [m.id for m in result.remove]
         Snapshot.objects.filter(repository=repo, snapshot_id__in=removed).delete()
-        Repository.objects.filter(pk=repo.pk).update(snapshot_count=len(result.keep))
+        _update_repository_counts(repo.pk, engine)
         summary = {"policy": policy.name, "repository": repo.name, "kept": len(result.keep), "removed": [i[:8] for i in removed]}
         if removed:
             storage_flows.prune_repository(repo)
     except Exception as e:
         log.exception("retention of %s failed", repo.display_name())
         summary = {"policy": policy.name, "repository": repo.name, "error": str(e)}
-    current = BackupSession.objects.filter(pk=session.pk).values_list("retention", flat=True).first() or {}
-    BackupSession.objects.filter(pk=session.pk).update(retention={**current, repo.name: summary})
+    with transaction.atomic():  # the session's repositories finish at once: each adds its own key
+        current = BackupSession.objects.select_for_update().values_list("retention", flat=True).get(pk=session.pk)
+        BackupSession.objects.filter(pk=session.pk).update(retention={**(current or {}), repo.name: summary})

@@ -130,6 +130,9 @@ class BackupSessionConfig(models.Model):
         validators=[addon.validate_backup_hooks],
     )
     session_history_limit = models.PositiveIntegerField(default=30)
+    # KubeStash's scheduler.jobTemplate.backoffLimit: a failed backup job is run again
+    # this many times before its snapshot (and the session) is Failed.
+    backoff_limit = models.PositiveIntegerField(default=1, help_text="Retries of a failed backup job before it is Failed.")
     # Scheduler bookkeeping: the last cron tick this session acted on (fired or skipped).
     last_scheduled = models.DateTimeField(null=True, blank=True, editable=False)
 
@@ -196,6 +199,8 @@ class BackupSession(TeamOwned):
     cancelled_by = models.CharField(max_length=150, blank=True)
     retention = models.JSONField(default=dict, blank=True, help_text="What retention kept and removed.")
     hook_results = models.JSONField(default=list, blank=True)
+    # The preBackup hooks' verdict (null: not run yet); they run once per session.
+    pre_hooks_ok = models.BooleanField(null=True, editable=False)
 
     objects = BackupSessionQuerySet.as_manager()  # type: ignore[misc]  # a subclass of the base queryset
 
@@ -254,6 +259,14 @@ class Snapshot(TeamOwned):
     heartbeat = models.DateTimeField(null=True, blank=True)
     cancel_requested_by = models.CharField(max_length=150, blank=True)
     error = models.TextField(blank=True)
+    attempts = models.PositiveIntegerField(default=0, editable=False, help_text="Runs of the backup job so far.")
+    # Token of the run that claimed the row; its writes filter on it (see jobs.run_backup).
+    claim = models.CharField(max_length=32, blank=True, editable=False)
+    # A Pending snapshot waits until then before its job may run (a retry's delay, or the
+    # next look at a repository that is not Ready yet).
+    not_before = models.DateTimeField(null=True, blank=True, editable=False)
+    # Since when it waits for its repository to be Ready (null: it does not).
+    waiting_since = models.DateTimeField(null=True, blank=True, editable=False)
 
     class Meta:
         ordering = ["-created"]

@@ -62,3 +62,15 @@ def session_finished(session: Any) -> list[str]:
             return send(session.team, f"Backup {session.configuration.name}/{session.session} recovered",
                         f"{session.name} succeeded after a failure.\n{link}", color="good", fields=fields)
     return []
+
+
+def check_failed(repo: Any, summary: dict[str, Any]) -> list[str]:
+    """storage.jobs.on_check_failed callback: a check found a bad chunk or manifest (or
+    could not run), so the repository's integrity is false."""
+    link = f"{settings.SITE_URL}/repositories/{repo.uuid}/"
+    problems = summary.get("problems") or []
+    text = "\n".join(problems[:10]) + (f"\n… and {len(problems) - 10} more" if len(problems) > 10 else "")
+    read = "all data" if summary.get("read_data") else (f"data subset {summary['read_data_subset']}"
+                                                        if summary.get("read_data_subset") else "no data")
+    return send(repo.team, f"Repository {repo.name} failed its check", f"{text}\n{link}",
+                fields={"repository": repo.name, "read": read, "bad chunks": len(summary.get("bad_chunks") or [])})

@@ -15,11 +15,15 @@ from django.utils import timezone
 
 
 class Heartbeat:
-    def __init__(self, model: Any, pk: int, interval: float = 1.0):
+    def __init__(self, model: Any, pk: int, interval: float = 1.0, claim: str = ""):
         self.model = model
         self.pk = pk
         self.interval = interval
+        self.claim = claim
         self.cancel = threading.Event()
+        # Set when the row is no longer this run's (the reaper failed it, a newer attempt
+        # claimed it): the job stops as if cancelled and writes no outcome.
+        self.lost = threading.Event()
         self.cancelled_by = ""
         self._state: dict[str, Any] = {}
         self._lock = threading.Lock()
@@ -54,7 +58,14 @@ class Heartbeat:
         return state
 
     def flush(self) -> None:
-        self.model.objects.filter(pk=self.pk).update(progress=self.snapshot(), heartbeat=timezone.now())
+        rows = self.model.objects.filter(pk=self.pk)
+        if self.claim:
+            rows = rows.filter(phase="Running", claim=self.claim)
+        if not rows.update(progress=self.snapshot(), heartbeat=timezone.now()) and self.claim:
+            self.lost.set()
+            self.cancelled_by = self.cancelled_by or "the reaper (the row is no longer this run's)"
+            self.cancel.set()
+            return
         by = self.model.objects.filter(pk=self.pk).values_list("cancel_requested_by", flat=True).first()
         if by:
             self.cancelled_by = by

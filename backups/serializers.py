@@ -151,7 +151,7 @@ def export_configuration(obj: BackupConfiguration) -> dict[str, Any]:
         retention_pk = s.retention_policy.pk if s.retention_policy is not None else None
         sessions.append(drop_empty({
             "name": s.name,
-            "scheduler": {"schedule": s.schedule, "jobTemplate": {"backoffLimit": 1}},
+            "scheduler": {"schedule": s.schedule, "jobTemplate": {"backoffLimit": s.backoff_limit}},
             "sessionHistoryLimit": s.session_history_limit,
             "repositories": [
                 {"name": r.name, "backend": names[(r.storage.pk, retention_pk)], "directory": r.directory,
@@ -214,7 +214,12 @@ def apply_configuration(doc: Node, team: Team, meta: Node, name: str, uid: str |
         scheduler = sn.node("scheduler")
         assert scheduler is not None
         session.schedule = scheduler.get("schedule")
-        scheduler.ignore("jobTemplate", "concurrencyPolicy", "successfulJobsHistoryLimit", "failedJobsHistoryLimit")
+        job_template = scheduler.node("jobTemplate", required=False)
+        session.backoff_limit = 1
+        if job_template is not None:
+            session.backoff_limit = job_template.get("backoffLimit", int, 1)
+            job_template.ignore(*job_template.data)  # the pod template: no pods here
+        scheduler.ignore("concurrencyPolicy", "successfulJobsHistoryLimit", "failedJobsHistoryLimit")
         scheduler.done()
         session.session_history_limit = sn.get("sessionHistoryLimit", int, 30)
         session.hooks = sn.get("hooks", dict, {})
@@ -281,9 +286,11 @@ def export_session(obj: BackupSession) -> dict[str, Any]:
             "error": obj.error,
             "cancelledBy": obj.cancelled_by,
             "snapshots": [
-                {"name": s.name, "phase": s.phase, "repository": s.repository.name, "appRef": app_ref(obj.configuration.target)}
+                drop_empty({"name": s.name, "phase": s.phase, "repository": s.repository.name,
+                            "appRef": app_ref(obj.configuration.target), "attempts": s.attempts or None})
                 for s in obj.snapshots.all()
             ] or None,
+            "retried": any(s.attempts > 1 for s in obj.snapshots.all()) or None,
             "retentionPolicy": obj.retention or None,
             "hooks": obj.hook_results or None,
             "conditions": _session_conditions(obj),

@@ -239,8 +239,19 @@ LOGGING = {
 }
 
 # Orchestration
-REAPER_TIMEOUT = envint("STASHBOARD_REAPER_TIMEOUT", "30")  # seconds without heartbeat → "worker lost"
+# Every storage call (put, get, list, …) is retried with backoff and jitter for up to this
+# many seconds before the operation fails (storage/retry.py; the SDKs retry nothing).
+STORAGE_RETRY_BUDGET = envint("STASHBOARD_STORAGE_RETRY_BUDGET", "120")
+REAPER_TIMEOUT = envint("STASHBOARD_REAPER_TIMEOUT", "30")
+# Seconds before a failed backup job runs again (its session's backoffLimit says how often).
+BACKUP_RETRY_DELAY = envint("STASHBOARD_BACKUP_RETRY_DELAY", "60")
+# A backup of a repository that is not Ready yet (its initialization still queued) stays
+# Pending, looked at again every 30 s and as soon as the repository is Ready, at most this long.
+REPOSITORY_WAIT_TIMEOUT = envint("STASHBOARD_REPOSITORY_WAIT_TIMEOUT", "900")  # seconds without heartbeat → "worker lost"
 SCHEDULER_INTERVAL = envint("STASHBOARD_SCHEDULER_INTERVAL", "5")  # seconds between scheduler turns
 SCHEDULER_GRACE = envint("STASHBOARD_SCHEDULER_GRACE", "300")  # a run later than this is missed, not replayed
 CHECK_INTERVAL_HOURS = envint("STASHBOARD_CHECK_INTERVAL_HOURS", str(7 * 24))  # periodic repository check
+# Each periodic check also reads and verifies 1/t of the chunks, the next subset each
+# time (so every chunk is read over t checks); 1 reads them all, 0 reads none.
+CHECK_READ_DATA_SUBSETS = envint("STASHBOARD_CHECK_READ_DATA_SUBSETS", "4")
 METRICS_TOKEN = envsecret("METRICS_TOKEN")

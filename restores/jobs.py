@@ -3,6 +3,7 @@ indices from the repository into the target, write per-index components, post ho
 from __future__ import annotations
 
 import logging
+import secrets
 import threading
 from collections.abc import Callable
 from typing import Any
@@ -32,6 +33,7 @@ def load_params(params: dict[str, Any]) -> Any:
         rename_pattern=params["rename_pattern"],
         rename_replacement=params["rename_replacement"],
         conflict=params["conflict"],
+        on_index_failure=params["on_index_failure"],
         metadata_kinds=tuple(k for k in CLUSTER_KINDS if k in kinds),
         restore_aliases="aliases" in kinds,
         workers=int(params["parallelism"]),
@@ -140,8 +142,11 @@ class RestoreProgress:
 def run_restore(restore_pk: int) -> str:
     from restores.load import load_snapshot
 
+    # Later writes of this run filter on its claim token and on Running: a run the reaper
+    # failed, still alive, writes nothing over the reaper's outcome.
+    token = secrets.token_hex(16)
     claimed = RestoreSession.objects.filter(pk=restore_pk, phase=RestoreSession.Phase.PENDING).update(
-        phase=RestoreSession.Phase.RUNNING, started=timezone.now(), heartbeat=timezone.now()
+        phase=RestoreSession.Phase.RUNNING, started=timezone.now(), heartbeat=timezone.now(), claim=token
     )
     if claimed != 1:
         return "not claimed"
@@ -156,7 +161,7 @@ def run_restore(restore_pk: int) -> str:
         engine = storage_flows.open_repository(restore.repository)
         manifest = resolve_snapshot(engine, restore.snapshot)
         RestoreSession.objects.filter(pk=restore_pk).update(resolved_snapshot_id=manifest.id)
-        with Heartbeat(RestoreSession, restore.pk) as beat:
+        with Heartbeat(RestoreSession, restore.pk, claim=token) as beat:
             ok, results = hooks.run_hooks(restore.hooks.get("preRestore", []), "preRestore", restore.team, conn)
             hook_results += results
             if not ok:
@@ -182,6 +187,8 @@ def run_restore(restore_pk: int) -> str:
             summary = "; ".join(
                 f"{name}: {i.get('error') or str(i.get('failed')) + ' documents failed'}" for name, i in failed.items()
             ) or "metadata failed: see components"
+            if failed:
+                summary = f"{len(failed)} of {len(result.indices)} indices failed: {summary}"
             outcome = {"phase": RestoreSession.Phase.FAILED, "components": components, "error": summary[:5000]}
         outcome["progress"] = final_progress
     except JobFailed as e:
@@ -196,5 +203,8 @@ def run_restore(restore_pk: int) -> str:
         hook_results += results
     if conn is not None:
         conn.close()
-    RestoreSession.objects.filter(pk=restore_pk).update(finished=timezone.now(), hook_results=hook_results, **outcome)
+    if not RestoreSession.objects.filter(pk=restore_pk, phase=RestoreSession.Phase.RUNNING, claim=token).update(
+            finished=timezone.now(), hook_results=hook_results, **outcome):
+        log.warning("restore %s lost its claim (the reaper failed it meanwhile): its outcome is not written", restore.name)
+        return "lost claim"
     return str(outcome["phase"])

@@ -28,8 +28,10 @@ from backups.elastic.connection import ClusterError, Connection, index_path
 from backups.elastic.dump import STREAM_PREFIX, Cancelled, ProgressEvent
 from backups.elastic.metadata import CLUSTER_KINDS, matches, nothing_matches
 from restores.rename import Renamer
+from storage.repo.format import RepositoryError
 
 POLICIES = ("fail", "skip", "overwrite", "merge")
+ON_INDEX_FAILURE = ("keep", "delete")
 RETRY_ITEM_STATUSES = frozenset({429, 502, 503, 504})
 MAX_REASONS = 5
 
@@ -60,6 +62,9 @@ class LoadParams:
     bulk_docs: int = 0                                               # 0: bounded by bytes only
     max_item_retries: int = 10
     verify: bool = True
+    # An index this restore created (new, or recreated by overwrite) that failed partway:
+    # keep it (its refresh_interval and replicas put back) or delete it.
+    on_index_failure: str = "keep"                                   # keep | delete
 
 
 @dataclass
@@ -398,6 +403,8 @@ def load_index(conn: Connection, source: str, target: str, meta: dict[str, Any],
     policy = _policy_for(ds or target, params)
     if policy not in POLICIES:
         raise ValueError(f"conflict policy {policy!r} is not one of {', '.join(POLICIES)}")
+    if params.on_index_failure not in ON_INDEX_FAILURE:
+        raise ValueError(f"on_index_failure {params.on_index_failure!r} is not one of {', '.join(ON_INDEX_FAILURE)}")
     after = None
     op, write_to = "index", target
     if ds is not None:
@@ -431,24 +438,34 @@ def load_index(conn: Connection, source: str, target: str, meta: dict[str, Any],
     sent_bytes = 0
     run = run_totals if run_totals is not None else [0, 0]
     try:
-        for batch in _batches(split_lines(chunks()), params, read, op):
-            if cancel.is_set():
-                raise Cancelled(f"restore of {target} cancelled")
-            if job.fatal is not None:
-                break
-            job.q.put(batch)
-            sent_bytes += len(batch.body)
-            if progress:
-                progress(ProgressEvent(target, "data", job.indexed, sent_bytes, expected,
-                                       run[0] + job.indexed, run[1] + sent_bytes))
-    finally:
-        for _ in workers:
-            job.q.put(None)
-        for w in workers:
-            w.join()
-    if job.fatal is not None:
-        raise job.fatal
-    entry.update(docs=job.indexed, failed=job.failed, failures=job.reasons)
+        try:
+            for batch in _batches(split_lines(chunks()), params, read, op):
+                if cancel.is_set():
+                    raise Cancelled(f"restore of {target} cancelled")
+                if job.fatal is not None:
+                    break
+                job.q.put(batch)
+                sent_bytes += len(batch.body)
+                if progress:
+                    progress(ProgressEvent(target, "data", job.indexed, sent_bytes, expected,
+                                           run[0] + job.indexed, run[1] + sent_bytes))
+        finally:
+            for _ in workers:
+                job.q.put(None)
+            for w in workers:
+                w.join()
+        if job.fatal is not None:
+            raise job.fatal
+    except Exception as e:  # noqa: BLE001 - a corrupt chunk, the cluster gone, a cancel: this index only
+        entry.update(docs=job.indexed, bytes=sent_bytes, failed=job.failed, failures=job.reasons)
+        _failed_partway(conn, target, ds, after, entry, e, params)
+        entry["duration"] = time.monotonic() - t0
+        run[0] += job.indexed
+        run[1] += sent_bytes
+        if progress:
+            progress(ProgressEvent(target, "failed", job.indexed, sent_bytes, expected, run[0], run[1]))
+        return entry
+    entry.update(docs=job.indexed, bytes=sent_bytes, failed=job.failed, failures=job.reasons)
     if after is not None:
         _restore_settings(conn, target, after)
     if params.restore_aliases and ds is None:
@@ -481,6 +498,42 @@ def load_index(conn: Connection, source: str, target: str, meta: dict[str, Any],
         progress(ProgressEvent(target, "done" if not errors else "failed", job.indexed, sent_bytes, expected,
                                run[0], run[1]))
     return entry
+
+
+def _failed_partway(conn: Connection, target: str, ds: str | None, after: dict[str, Any] | None,
+                    entry: dict[str, Any], error: BaseException, params: LoadParams) -> None:
+    """An index whose load began and failed: put back what the load changed (refresh -1,
+    replicas 0), or delete the index when this restore created it and the task asks so;
+    the entry's error says which. An existing index merged into is never deleted, nor a
+    data stream (other backing indices of the snapshot may already be in it)."""
+    notes = []
+    entry.update(status="Failed", partial=True)
+    if ds is not None:
+        entry["left"] = "kept"
+        notes.append(f"data stream {ds} keeps the {entry['docs']} documents written before the failure")
+    elif after is not None and params.on_index_failure == "delete":
+        try:
+            conn.request("DELETE", index_path(target), ok=(200, 404), index=target,
+                         privilege=f"delete_index on {target}")
+            entry["left"] = "deleted"
+            notes.append(f"the partial index {target} was deleted (on_index_failure: delete)")
+        except ClusterError as e:
+            entry["left"] = "kept"
+            notes.append(f"the partial index {target} could not be deleted ({e}): delete it by hand")
+    else:
+        entry["left"] = "kept"
+        if after is not None:
+            try:
+                _restore_settings(conn, target, after)
+                notes.append(f"the partial index {target} was kept with {entry['docs']} of {entry['expected']} "
+                             "documents, its refresh_interval and replicas put back: delete it, or restore "
+                             "again with conflict overwrite")
+            except ClusterError as e:
+                notes.append(f"the partial index {target} was kept, but its settings could not be put back "
+                             f"({e}): it still has refresh_interval -1 and 0 replicas; delete it, or set them by hand")
+        else:
+            notes.append(f"the existing index {target} keeps the {entry['docs']} documents merged before the failure")
+    entry["error"] = "; ".join([f"{type(error).__name__}: {error}" if not str(error) else str(error), *notes])
 
 
 # -- cluster metadata -----------------------------------------------------------------
@@ -586,8 +639,8 @@ def load_snapshot(conn: Connection, manifest: Any, open_stream: Callable[[str], 
             entry = load_index(conn, source, target, meta, functools.partial(open_stream, name), params, rename,
                                cancel=cancel, progress=progress, warnings=result.warnings, run_totals=run,
                                data_streams=ds_state)
-        except (ClusterError, Cancelled, ValueError) as e:
-            entry = {"source": source, "docs": 0, "failed": 0, "failures": [], "error": str(e),
+        except (ClusterError, Cancelled, ValueError, RepositoryError) as e:
+            entry = {"source": source, "docs": 0, "bytes": 0, "failed": 0, "failures": [], "error": str(e),
                      "duration": time.monotonic() - t0, "status": "Failed"}
         result.indices[target] = entry
         if entry.get("status") == "Failed":

@@ -47,6 +47,7 @@ class RestoreSession(TeamOwned):
     cancelled_by = models.CharField(max_length=150, blank=True)
     error = models.TextField(blank=True)
     hook_results = models.JSONField(default=list, blank=True)
+    claim = models.CharField(max_length=32, blank=True, editable=False)  # token of the run that claimed it
 
     objects = RestoreSessionQuerySet.as_manager()  # type: ignore[misc]  # a subclass of the base queryset
 

@@ -29,9 +29,12 @@ def _ca_file(pem: str) -> str:
 
 
 def open_backend_for(storage: BackupStorage, subdirectory: str = "") -> Backend:
+    from django.conf import settings
+
     from storage.backends import open_backend
 
     options = storage.backend_options()
+    options["retry_budget"] = float(settings.STORAGE_RETRY_BUDGET)
     if options["ca_bundle"].lstrip().startswith("-----BEGIN"):
         options["ca_bundle"] = _ca_file(options["ca_bundle"])
     if subdirectory:
@@ -61,10 +64,11 @@ def initialize_repository(repo: Repository) -> None:
     transaction.on_commit(lambda: django_rq.get_queue("maintenance").enqueue(jobs.init_repository, repo.pk))
 
 
-def check_repository(repo: Repository, read_data: bool = False) -> None:
+def check_repository(repo: Repository, read_data: bool = False, scheduled: bool = False) -> None:
     from storage import jobs
 
-    transaction.on_commit(lambda: django_rq.get_queue("maintenance").enqueue(jobs.check_repository, repo.pk, read_data))
+    transaction.on_commit(lambda: django_rq.get_queue("maintenance").enqueue(jobs.check_repository, repo.pk, read_data,
+                                                                             scheduled))
 
 
 def prune_repository(repo: Repository) -> None:

@@ -26,6 +26,11 @@ def _not_ready(repo_pk: int, message: str) -> str:
     return Repository.Phase.NOT_READY
 
 
+# Called with the Repository row and the check's summary when a check found problems
+# (the backups app notifies the team, as for a failed backup).
+on_check_failed: list[Callable[[Repository, dict], object]] = []
+
+
 def init_storage(storage_pk: int, adopt: bool = False) -> str:
     from storage.backends import BackendError
     from storage.backends import init_storage as engine_init
@@ -79,17 +84,42 @@ def init_repository(repo_pk: int) -> str:
     return Repository.Phase.READY
 
 
-def check_repository(repo_pk: int, read_data: bool = False) -> dict:
+def check_repository(repo_pk: int, read_data: bool = False, scheduled: bool = False) -> dict:
+    """Verify manifests and chunk presence; read_data fetches and verifies every chunk. A
+    scheduled check reads the next subset n/t of the chunks (CHECK_READ_DATA_SUBSETS = t),
+    so every chunk is read over t scheduled checks."""
+    from django.conf import settings
+    from django.db.models import F
+
     repo = Repository.objects.select_related("storage__secret", "encryption_secret", "team").get(pk=repo_pk)
+    subset: tuple[int, int] | None = None
+    buckets = int(settings.CHECK_READ_DATA_SUBSETS)
+    if scheduled and not read_data and buckets == 1:
+        read_data = True
+    elif scheduled and not read_data and buckets > 1:
+        subset = (repo.check_cycle % buckets + 1, buckets)
+    summary: dict = {"read_data": read_data, "read_data_subset": f"{subset[0]}/{subset[1]}" if subset else ""}
     try:
         engine = flows.open_repository(repo)
-        result = engine.check(read_data=read_data)
-        summary = {"ok": result.ok, "read_data": read_data, "problems": [str(p) for p in result.problems][:100]}
+        result = engine.check(read_data=read_data, read_data_subset=subset)
+        summary.update(ok=result.ok, problems=[str(p) for p in result.problems][:100], snapshots=result.snapshots,
+                       chunks_referenced=result.chunks_referenced, chunks_read=result.chunks_read,
+                       bad_chunks=sorted(result.bad_chunks)[:100])
+        if subset:
+            # Counted only once the subset was read, so a check that could not run reads it next time.
+            Repository.objects.filter(pk=repo_pk).update(check_cycle=F("check_cycle") + 1)
     except Exception as e:
-        summary = {"ok": False, "read_data": read_data, "problems": [str(e)]}
+        summary.update(ok=False, problems=[str(e)])
     Repository.objects.filter(pk=repo_pk).update(
         integrity=summary["ok"], last_check=timezone.now(), last_check_result=summary
     )
+    if not summary["ok"]:
+        log.warning("check of repository %s found problems: %s", repo.display_name(), "; ".join(summary["problems"][:5]))
+        for callback in on_check_failed:
+            try:
+                callback(repo, summary)
+            except Exception:
+                log.exception("reporting the failed check of %s failed", repo.display_name())
     return summary
 
 

@@ -344,6 +344,9 @@ class Repository(TeamOwned):
     last_check = models.DateTimeField(null=True, blank=True, editable=False)
     last_check_result = models.JSONField(default=dict, blank=True, editable=False)
     last_prune = models.DateTimeField(null=True, blank=True, editable=False)
+    # Scheduled checks read chunk subset (check_cycle % t) + 1 of t, then count up: over t
+    # checks every chunk is read once (restic's --read-data-subset n/t).
+    check_cycle = models.PositiveIntegerField(default=0, editable=False)
 
 
     class Meta:

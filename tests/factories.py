@@ -79,11 +79,13 @@ def repository(team: Team, name: str = "repo", storage_obj: BackupStorage | None
 
 def configuration(team: Team, name: str = "nightly", target: Cluster | None = None,
                   repositories: list[Repository] | None = None, schedule: str = "0 2 * * *",
-                  retention_obj: RetentionPolicy | None = None, **kw: Any) -> BackupConfiguration:
+                  retention_obj: RetentionPolicy | None = None, backoff_limit: int = 0, **kw: Any) -> BackupConfiguration:
+    """backoff_limit 0 here (the model's default is 1): a failure fails at once unless a test asks for retries."""
     c = BackupConfiguration(team=team, name=name, target=target or cluster(team), **kw)
     c.full_clean()
     c.save()
-    s = BackupSessionConfig(configuration=c, name="full", schedule=schedule, retention_policy=retention_obj)
+    s = BackupSessionConfig(configuration=c, name="full", schedule=schedule, retention_policy=retention_obj,
+                            backoff_limit=backoff_limit)
     s.full_clean()
     s.save()
     s.repositories.set(repositories if repositories is not None else [repository(team, f"{name}-repo")])

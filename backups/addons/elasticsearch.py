@@ -17,6 +17,7 @@ METADATA_KINDS = (
     "index_templates", "component_templates", "legacy_templates", "ingest_pipelines", "lifecycle_policies",
 )
 CONFLICT_POLICIES = ("fail", "skip", "overwrite", "merge")
+ON_INDEX_FAILURE = ("keep", "delete")
 
 # name → (default, type, help)
 BACKUP_PARAMS: dict[str, tuple[Any, type, str]] = {
@@ -37,6 +38,9 @@ RESTORE_PARAMS: dict[str, tuple[Any, type, str]] = {
     "rename_pattern": ("", str, "Regular expression applied to index, alias and template names."),
     "rename_replacement": ("", str, "Replacement for the rename pattern (\\1 for groups)."),
     "conflict": ("fail", str, "What to do when a target index exists: fail, skip, overwrite or merge."),
+    "on_index_failure": ("keep", str, "An index this restore created that fails partway (a corrupt chunk, the "
+                                      "cluster gone): keep it (its refresh interval and replicas put back) or "
+                                      "delete it. An existing index merged into is always kept."),
     "metadata": (",".join(METADATA_KINDS), str, "Metadata kinds to restore, comma separated."),
     "parallelism": (2, int, "Parallel bulk senders."),
     "bulk_bytes": (10 * 1024 * 1024, int, "Upper bound of one bulk request in bytes."),
@@ -81,6 +85,8 @@ def validate_params(spec: dict[str, tuple[Any, type, str]], params: dict[str, An
             errors.append(f"metadata: {', '.join(unknown)} unknown; choose from {', '.join(METADATA_KINDS)}.")
     if "conflict" in params and params["conflict"] not in CONFLICT_POLICIES:
         errors.append(f"conflict: '{params['conflict']}' unknown; use one of {', '.join(CONFLICT_POLICIES)}.")
+    if "on_index_failure" in params and params["on_index_failure"] not in ON_INDEX_FAILURE:
+        errors.append(f"on_index_failure: '{params['on_index_failure']}' unknown; use keep or delete.")
     if params.get("rename_pattern"):
         import re
 

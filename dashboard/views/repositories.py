@@ -65,8 +65,10 @@ def repository_new(request: DashboardRequest) -> HttpResponse:
 @require_POST
 def repository_check(request: DashboardRequest, uuid: str) -> HttpResponse:
     repo = _get_repository_for_user(request, uuid, write=True)
-    flows.check_repository(repo)
-    messages.success(request, f"Checking {repo.name}: every manifest and chunk is verified; the result appears here.")
+    read_data = request.POST.get("read_data") == "1"
+    flows.check_repository(repo, read_data=read_data)
+    what = "every chunk is read and verified" if read_data else "every manifest opens and every chunk is present"
+    messages.success(request, f"Checking {repo.name}: {what}; the result appears here.")
     return redirect("dashboard:repository-detail", uuid=repo.uuid)
 
 

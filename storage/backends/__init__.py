@@ -24,15 +24,28 @@ KINDS = ("local", "s3", "gcs", "azure")
 def open_backend(kind: str, *, bucket: str = "", prefix: str = "", endpoint: str = "",
                  region: str = "", path_style: bool = False, ca_bundle: str = "",
                  insecure: bool = False, credentials: Mapping[str, str] | None = None,
-                 root: str = "") -> Backend:
-    """A backend of the given kind.
+                 root: str = "", retry_budget: float | None = None) -> Backend:
+    """A backend of the given kind, its calls retried within `retry_budget` seconds
+    (default: STASHBOARD_STORAGE_RETRY_BUDGET, else 120; 0 for one attempt).
 
     credentials keys by kind: s3 `access_key_id`, `secret_access_key`, `session_token`
     (else the standard AWS environment/chain); gcs `service_account_json` (else
     GOOGLE_APPLICATION_CREDENTIALS, or anonymous with a custom endpoint); azure
     `connection_string`, or `account_name` with `account_key` or `sas_token`.
     """
-    creds = dict(credentials or {})
+    from storage.retry import default_budget
+
+    from .retrying import RetryingBackend
+
+    inner = _open(kind, bucket=bucket, prefix=prefix, endpoint=endpoint, region=region,
+                  path_style=path_style, ca_bundle=ca_bundle, insecure=insecure,
+                  credentials=dict(credentials or {}), root=root)
+    return RetryingBackend(inner, budget=default_budget() if retry_budget is None else retry_budget)
+
+
+def _open(kind: str, *, bucket: str, prefix: str, endpoint: str, region: str, path_style: bool,
+          ca_bundle: str, insecure: bool, credentials: dict[str, str], root: str) -> Backend:
+    creds = credentials
     if kind == "local":
         from .local import LocalBackend
 

@@ -32,7 +32,9 @@ class AzureBackend(Backend):
             logging.WARNING)
 
         # Blocks of 8 MiB, uploaded 4 at a time, for anything bigger than one block.
-        opts: dict[str, Any] = {"max_block_size": 8 << 20, "max_single_put_size": 8 << 20}
+        # retry_total=0: storage.retry is the one retry layer (backends/retrying.py).
+        opts: dict[str, Any] = {"max_block_size": 8 << 20, "max_single_put_size": 8 << 20,
+                                "retry_total": 0}
         try:
             if creds.get("connection_string"):
                 service = BlobServiceClient.from_connection_string(creds["connection_string"],

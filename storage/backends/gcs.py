@@ -92,7 +92,8 @@ class GCSBackend(Backend):
 
     def put(self, key: str, data: bytes | BinaryIO, *, if_absent: bool = False) -> None:
         blob = self.bucket.blob(self._key(key), chunk_size=16 << 20)
-        kwargs: dict[str, Any] = {}
+        # retry=None on every call: storage.retry is the one retry layer (backends/retrying.py).
+        kwargs: dict[str, Any] = {"retry": None}
         if if_absent:
             kwargs["if_generation_match"] = 0
         try:
@@ -106,7 +107,7 @@ class GCSBackend(Backend):
 
     def get(self, key: str) -> bytes:
         try:
-            return self.bucket.blob(self._key(key)).download_as_bytes()
+            return self.bucket.blob(self._key(key)).download_as_bytes(retry=None)
         except Exception as e:
             raise self._error(e, key) from e
 
@@ -115,7 +116,7 @@ class GCSBackend(Backend):
             return b""
         try:
             return self.bucket.blob(self._key(key)).download_as_bytes(
-                start=start, end=start + length - 1)
+                start=start, end=start + length - 1, retry=None)
         except Exception as e:
             if "416" in str(e):
                 return b""
@@ -123,7 +124,7 @@ class GCSBackend(Backend):
 
     def open(self, key: str) -> BinaryIO:
         try:
-            blob = self.bucket.get_blob(self._key(key))
+            blob = self.bucket.get_blob(self._key(key), retry=None)
             if blob is None:
                 raise NotFound(f"gs://{self.bucket_name}/{self._key(key)} not found")
             reader = blob.open("rb", chunk_size=8 << 20)
@@ -135,14 +136,14 @@ class GCSBackend(Backend):
         full = self._key(prefix) if prefix else (self.prefix + "/" if self.prefix else "")
         strip = len(self.prefix) + 1 if self.prefix else 0
         try:
-            for blob in self.client.list_blobs(self.bucket_name, prefix=full):
+            for blob in self.client.list_blobs(self.bucket_name, prefix=full, retry=None):
                 yield blob.name[strip:]
         except Exception as e:
             raise self._error(e) from e
 
     def delete(self, key: str) -> None:
         try:
-            self.bucket.blob(self._key(key)).delete()
+            self.bucket.blob(self._key(key)).delete(retry=None)
         except Exception as e:
             err = self._error(e, key)
             if not isinstance(err, NotFound):
@@ -150,7 +151,7 @@ class GCSBackend(Backend):
 
     def exists(self, key: str) -> bool:
         try:
-            return bool(self.bucket.blob(self._key(key)).exists())
+            return bool(self.bucket.blob(self._key(key)).exists(retry=None))
         except Exception as e:
             raise self._error(e, key) from e
 

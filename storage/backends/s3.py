@@ -44,7 +44,7 @@ class S3Backend(Backend):
 
     def __init__(self, *, bucket: str, prefix: str = "", endpoint: str = "", region: str = "",
                  path_style: bool = False, ca_bundle: str = "", insecure: bool = False,
-                 credentials: dict[str, str] | None = None, max_attempts: int = 8,
+                 credentials: dict[str, str] | None = None, max_attempts: int = 1,
                  max_pool_connections: int = 32) -> None:
         if not bucket:
             raise BackendError("s3 storage needs a bucket: set the storage's bucket")
@@ -59,6 +59,8 @@ class S3Backend(Backend):
 
         config = Config(
             region_name=self.region,
+            # One attempt: storage.retry retries every call (backends/retrying.py), and
+            # botocore's own retries nested inside would multiply its budget.
             retries={"mode": "standard", "max_attempts": max_attempts},
             s3={"addressing_style": "path" if path_style else "auto"},
             max_pool_connections=max_pool_connections,

@@ -28,9 +28,32 @@ class CheckResult:
     chunks_stored: int = 0
     chunks_unreferenced: int = 0
     bad_chunks: dict[str, list[str]] = field(default_factory=dict)  # id -> "snapshot/stream"
+    chunks_read: int = 0
+    read_data_subset: str = ""  # "n/t" when only a subset was read
 
 
-def check(repo: Repository, *, read_data: bool = False, workers: int = 4) -> CheckResult:
+def parse_subset(text: str) -> tuple[int, int]:
+    """"n/t" (restic's --read-data-subset) as (n, t), 1 <= n <= t."""
+    n_text, sep, t_text = text.partition("/")
+    try:
+        n, t = int(n_text), int(t_text)
+    except ValueError:
+        n, t = 0, 0
+    if not sep or not 1 <= n <= t:
+        raise ValueError(f"read-data subset {text!r}: write n/t with 1 <= n <= t, e.g. 1/7")
+    return n, t
+
+
+def in_subset(chunk_id: str, n: int, t: int) -> bool:
+    """Bucket n of t: the first 8 hex digits (32 bits) of the id modulo t is n-1. Ids are
+    keyed hashes, so the t buckets are about equal and runs 1..t read every chunk once."""
+    return int(chunk_id[:8], 16) % t == n - 1
+
+
+def check(repo: Repository, *, read_data: bool = False, read_data_subset: tuple[int, int] | None = None,
+          workers: int = 4) -> CheckResult:
+    """Every manifest opens and every referenced chunk exists; with read_data every
+    referenced chunk is fetched and verified, with read_data_subset=(n, t) only bucket n of t."""
     result = CheckResult(ok=True)
     users: dict[str, set[str]] = defaultdict(set)
     for key in sorted(repo.backend.list(SNAPSHOTS_PREFIX)):
@@ -58,7 +81,7 @@ def check(repo: Repository, *, read_data: bool = False, workers: int = 4) -> Che
 
     for cid in sorted(users.keys() - stored):
         bad(cid, "is missing")
-    if read_data:
+    if read_data or read_data_subset:
         def verify(cid: str) -> tuple[str, str | None]:
             try:
                 repo.cipher.open_chunk(cid, repo.backend.get(chunk_key(cid)))
@@ -68,8 +91,14 @@ def check(repo: Repository, *, read_data: bool = False, workers: int = 4) -> Che
             except Exception as e:  # noqa: BLE001
                 return cid, f"cannot be read ({e})"
 
+        to_read = sorted(users.keys() & stored)
+        if read_data_subset and not read_data:
+            n, t = read_data_subset
+            to_read = [cid for cid in to_read if in_subset(cid, n, t)]
+            result.read_data_subset = f"{n}/{t}"
+        result.chunks_read = len(to_read)
         with ThreadPoolExecutor(max_workers=workers) as pool:
-            for cid, problem in pool.map(verify, sorted(users.keys() & stored)):
+            for cid, problem in pool.map(verify, to_read):
                 if problem:
                     bad(cid, problem)
     result.ok = not result.problems

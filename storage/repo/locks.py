@@ -2,8 +2,9 @@
 
 A backup holds a shared lock; prune holds an exclusive one. Each side writes its own lock
 first and then lists the others, so of two that start together at least one sees the
-other and backs off. A holder that crashes stops refreshing; its lock expires and is
-ignored (and removed by `unlock` or the next prune).
+other and backs off. A holder that crashes stops refreshing; its lock is removed by the
+next writer or prune (and by `unlock`) as soon as it has expired, or at once when the
+holder is provably gone: a lock written on this host whose pid is not running.
 """
 from __future__ import annotations
 
@@ -50,9 +51,37 @@ class LockInfo:
     def stale(self) -> bool:
         return self.expires <= utcnow()
 
+    @property
+    def holder_gone(self) -> bool:
+        """Written by a process of this host that no longer runs. Only this host's pids can
+        be asked; a pid reused since by another process keeps the lock until it expires."""
+        return self.host == socket.gethostname() and self.pid > 0 and not _pid_alive(self.pid)
+
+    def why_removable(self) -> str | None:
+        if self.stale:
+            return f"it expired at {isoformat(self.expires)}"
+        if self.holder_gone:
+            return f"its holder, pid {self.pid} on this host, is not running"
+        return None
+
     def describe(self) -> str:
         return (f"{self.kind} lock {self.id[:8]} held by {self.host} pid {self.pid} since "
                 f"{isoformat(self.created)} (expires {isoformat(self.expires)})")
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True  # someone else's process: alive
+    return True
+
+
+def _remove(backend: Backend, lock: LockInfo, why: str, repo_name: str = "") -> None:
+    backend.delete(LOCKS_PREFIX + lock.id)
+    log.warning("removed %s of repository %s: %s", lock.describe(), repo_name or backend.describe(), why)
 
 
 def read_locks(backend: Backend) -> list[LockInfo]:
@@ -88,6 +117,7 @@ class Lock:
         self.key = LOCKS_PREFIX + self.id
         self.created = utcnow()
         self._last_refresh = 0.0
+        self.removed = 0  # stale or orphaned locks of others this acquire removed
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
 
@@ -126,7 +156,17 @@ class Lock:
 
     def _conflict(self) -> LockInfo | None:
         for other in read_locks(self.backend):
-            if other.id == self.id or other.stale:
+            if other.id == self.id:
+                continue
+            why = other.why_removable()
+            if why is not None:
+                # Left by a crashed or killed holder: it would block prune (or be listed
+                # forever); the next writer or prune cleans it up.
+                try:
+                    _remove(self.backend, other, why, self.repo_name)
+                    self.removed += 1
+                except Exception as e:  # noqa: BLE001 - ignored all the same; the next one retries
+                    log.warning("could not remove %s: %s", other.describe(), e)
                 continue
             if self.kind == "exclusive" or other.kind == "exclusive":
                 return other
@@ -158,11 +198,16 @@ class Lock:
         self.release()
 
 
-def remove_locks(backend: Backend, *, all_locks: bool = False) -> list[LockInfo]:
-    """Remove stale locks (all locks with all_locks=True); returns what was removed."""
+def remove_locks(backend: Backend, *, all_locks: bool = False, repo_name: str = "",
+                 keep: str = "") -> list[LockInfo]:
+    """Remove stale locks and those whose holder is gone (all locks with all_locks=True,
+    except `keep`, the caller's own); returns what was removed."""
     removed = []
     for lock in read_locks(backend):
-        if all_locks or lock.stale:
-            backend.delete(LOCKS_PREFIX + lock.id)
+        if lock.id == keep:
+            continue
+        why = "removed by request (unlock --remove-all)" if all_locks else lock.why_removable()
+        if why is not None:
+            _remove(backend, lock, why, repo_name)
             removed.append(lock)
     return removed

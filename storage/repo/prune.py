@@ -23,7 +23,7 @@ class PruneResult:
 def prune(repo: Repository, *, workers: int = 8, dry_run: bool = False) -> PruneResult:
     # The exclusive lock is refused while any live shared lock exists, so no backup is
     # between uploading a chunk and committing a manifest that references it.
-    with repo.lock("exclusive"):
+    with repo.lock("exclusive") as own:
         referenced: set[str] = set()
         count = 0
         for key in repo.backend.list(SNAPSHOTS_PREFIX):
@@ -45,6 +45,6 @@ def prune(repo: Repository, *, workers: int = 8, dry_run: bool = False) -> Prune
             with ThreadPoolExecutor(max_workers=workers) as pool:
                 list(pool.map(repo.backend.delete, orphans))
             repo._forget_known({k.rsplit("/", 1)[-1] for k in orphans})
-        stale = 0 if dry_run else len(remove_locks(repo.backend))
+        stale = 0 if dry_run else len(remove_locks(repo.backend, repo_name=repo.name, keep=own.id))
     return PruneResult(chunks_deleted=len(orphans), chunks_kept=len(referenced),
-                       snapshots=count, stale_locks_removed=stale)
+                       snapshots=count, stale_locks_removed=stale + own.removed)

@@ -152,7 +152,7 @@ class Repository:
 
     def unlock(self, *, remove_all: bool = False) -> list[Any]:
         """Remove stale locks (every lock with remove_all=True)."""
-        return remove_locks(self.backend, all_locks=remove_all)
+        return remove_locks(self.backend, all_locks=remove_all, repo_name=self.name)
 
     def _load_known(self) -> None:
         known = ChunkSet(k.rsplit("/", 1)[-1] for k in self.backend.list(DATA_PREFIX))
@@ -296,10 +296,10 @@ class Repository:
 
         return prune(self, dry_run=dry_run)
 
-    def check(self, read_data: bool = False) -> CheckResult:
+    def check(self, read_data: bool = False, read_data_subset: tuple[int, int] | None = None) -> CheckResult:
         from .check import check
 
-        return check(self, read_data=read_data)
+        return check(self, read_data=read_data, read_data_subset=read_data_subset)
 
     def close(self) -> None:
         self.backend.close()

@@ -4,8 +4,7 @@ from __future__ import annotations
 import secrets
 import socket
 import threading
-import time
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from typing import TYPE_CHECKING, Any, BinaryIO, Self, TypeVar
 
@@ -19,20 +18,6 @@ if TYPE_CHECKING:
 
 T = TypeVar("T")
 READ_SIZE = 1 << 20
-
-
-def retrying(fn: Callable[[], T], *, attempts: int = 4, base: float = 0.5) -> T:
-    """Call fn, retrying BackendErrors that are not permanent with exponential backoff."""
-    from storage.backends import BackendError
-
-    for attempt in range(attempts):
-        try:
-            return fn()
-        except BackendError as e:
-            if e.permanent or attempt == attempts - 1:
-                raise
-            time.sleep(base * 2 ** attempt)
-    raise AssertionError("unreachable")
 
 
 def iter_source(data: Iterable[bytes] | BinaryIO | bytes) -> Iterator[bytes]:
@@ -118,7 +103,8 @@ class SnapshotWriter:
                     return
                 try:
                     sealed = cipher.seal_chunk(cid, chunk)
-                    retrying(lambda: repo.backend.put(chunk_key(cid), sealed))
+                    # Retried by the backend within the storage retry budget (storage/retry.py).
+                    repo.backend.put(chunk_key(cid), sealed)
                     slot[2], slot[3] = True, len(sealed)
                     repo._chunk_done(cid, upload, None)
                 except BaseException as e:
@@ -207,8 +193,7 @@ class SnapshotWriter:
                             meta={**self.meta, **(meta or {})}, streams=dict(self.streams),
                             host=socket.gethostname(), repository_id=self.repo.id)
         sealed = self.repo.cipher.seal_manifest(snapshot_id, manifest.to_doc())
-        retrying(lambda: self.repo.backend.put(snapshot_key(snapshot_id), sealed,
-                                               if_absent=True))
+        self.repo.backend.put(snapshot_key(snapshot_id), sealed, if_absent=True)
         self.repo._manifest_cache[snapshot_id] = manifest
         self.committed = snapshot_id
         return snapshot_id

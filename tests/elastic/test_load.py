@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import os
 import random
 import re
 import threading
@@ -416,3 +417,95 @@ def test_a_data_stream_is_backed_up_and_restored_as_a_data_stream(conn, http, na
     finally:
         http.req("DELETE", f"/_data_stream/{ds}", ok=(200, 404))
         http.req("DELETE", f"/_index_template/{tpl}", ok=(200, 404))
+
+
+# -- one index failing does not take the others down (issue 13, point 6) --------------
+def _small_chunk_repo(tmp_path):
+    from storage.backends import open_backend
+    from storage.repo import Repository
+
+    backend = open_backend("local", root=str(tmp_path / "small-chunks"))
+    return Repository.init(backend, "pw", name="small-chunks", kdf="scrypt",
+                           kdf_params={"n": 1024, "r": 8, "p": 1}, chunker=(4096, 8192, 16384))
+
+
+def _three_indices(http, names):
+    idx = [names("pf-a"), names("pf-b"), names("pf-c")]
+    for name in idx:
+        http.create(name, settings={"refresh_interval": "5s"})
+        http.bulk(name, [(f"d{i}", b'{"n":%d,"pad":"%s"}' % (i, os.urandom(60).hex().encode()), None)
+                         for i in range(400)])
+    return idx
+
+
+def _corrupt(repo, chunk_id):
+    from storage.repo.format import chunk_key
+
+    path = os.path.join(repo.backend.root, chunk_key(chunk_id))
+    with open(path, "r+b") as fh:
+        fh.seek(-5, os.SEEK_END)
+        byte = fh.read(1)
+        fh.seek(-5, os.SEEK_END)
+        fh.write(bytes([byte[0] ^ 0xFF]))
+
+
+@pytest.mark.parametrize("on_failure", ["keep", "delete"])
+def test_a_corrupt_chunk_fails_its_index_only_and_the_partial_index_is_put_right(conn, http, names, tmp_path,
+                                                                                 on_failure):
+    repo = _small_chunk_repo(tmp_path)
+    a, b, c = _three_indices(http, names)
+    m = backup(conn, repo, [a, b, c], metadata_kinds=())
+    chunks = m.streams[f"indices/{b}"].chunks
+    assert len(chunks) >= 4
+    _corrupt(repo, chunks[-2])
+    for name in (a, b, c):
+        http.delete(name)
+    res = restore(conn, repo, m, metadata_kinds=(), bulk_bytes=8000, on_index_failure=on_failure)
+    assert not res.ok
+    assert [res.indices[n]["status"] for n in (a, b, c)] == ["Succeeded", "Failed", "Succeeded"]
+    assert http.count(a) == 400 and http.count(c) == 400  # the index after the broken one was restored
+    e = res.indices[b]
+    assert chunks[-2] in e["error"] and f"indices/{b}" in e["error"] and e["partial"] is True
+    assert 0 < e["docs"] < 400 and e["bytes"] > 0
+    assert res.indices[a]["docs"] == 400 and res.indices[a]["bytes"] > 0
+    if on_failure == "keep":
+        assert e["left"] == "kept" and "kept" in e["error"]
+        st = http.req("GET", f"/{b}/_settings")[b]["settings"]["index"]
+        assert st["refresh_interval"] == "5s" and st["number_of_replicas"] == "0"
+        assert http.count(b) == e["docs"]
+    else:
+        assert e["left"] == "deleted" and "deleted" in e["error"]
+        http.req("HEAD", f"/{b}", ok=(404,))
+
+
+def test_a_cluster_outage_in_the_middle_of_one_index_fails_that_index_only(cluster_url, http, names, tmp_path, proxy):
+    repo = _small_chunk_repo(tmp_path)
+    a, b, c = _three_indices(http, names)
+    direct = connect(ClusterConfig(urls=[cluster_url]))
+    m = backup(direct, repo, [a, b, c], metadata_kinds=())
+    for name in (a, b, c):
+        http.delete(name)
+    seen = {"bulk": 0}
+    lock = threading.Lock()
+
+    def outage(method, path, body):
+        # the cluster answers 503 to every bulk into b after its third one
+        if f"/{b}/_bulk" not in path:
+            return None
+        with lock:
+            seen["bulk"] += 1
+            if seen["bulk"] > 3:
+                return 503, b'{"error":{"type":"unavailable","reason":"node gone"},"status":503}'
+        return None
+
+    proxy.rule = outage
+    c_ = connect(ClusterConfig(urls=[proxy.url], backoff_base=0.001, backoff_max=0.005, max_retries=2))
+    res = load_snapshot(c_, m, open_stream=lambda n: repo.read_stream(m, n),
+                        params=LoadParams(metadata_kinds=(), bulk_bytes=8000, workers=1))
+    assert [res.indices[n]["status"] for n in (a, b, c)] == ["Succeeded", "Failed", "Succeeded"]
+    e = res.indices[b]
+    assert "503" in e["error"] and e["partial"] is True and e["left"] == "kept"
+    assert 0 < e["docs"] < 400
+    assert http.count(a) == 400 and http.count(c) == 400
+    st = http.req("GET", f"/{b}/_settings")[b]["settings"]["index"]
+    assert st["refresh_interval"] == "5s"

@@ -30,6 +30,7 @@ def one_of_each(team: Team) -> None:
                              schedule="30 1 * * *")
     session_cfg = config.sessions.get()
     session_cfg.task_params = {"indices": "logs-*", "batch_size": 1000}
+    session_cfg.backoff_limit = 3
     session_cfg.hooks = {"preBackup": [{"name": "flush", "kind": "elasticsearch", "method": "POST", "path": "_flush"}]}
     session_cfg.save()
     t0 = datetime(2026, 11, 24, 1, 30, tzinfo=UTC)
@@ -61,6 +62,7 @@ def test_export_then_apply_into_an_empty_database_gives_the_same_yaml(teams, tmp
     call_command("apply", "-f", str(path), stdout=io.StringIO())
     second = export_text("--team", "team-a", "--include-secret-values")
     assert second == first
+    assert "backoffLimit: 3" in first
     assert Secret.objects.get(name="es-creds").get_data() == {"username": "u", "password": "p"}
 
 

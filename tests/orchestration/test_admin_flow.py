@@ -56,7 +56,7 @@ def test_objects_created_in_the_admin_back_up_and_restore_by_themselves(
         "team": team.pk, "name": "nightly", "target": Cluster.objects.get().pk, "timezone": "UTC",
         **inline("sessions", [{"name": "full", "schedule": "0 2 * * *", "repositories": [Repository.objects.get().pk],
                                "retention_policy": "", "task_params": '{"indices": "admin-*"}', "hooks": "{}",
-                               "session_history_limit": 30}]),
+                               "session_history_limit": 30, "backoff_limit": 1}]),
     })
     work()
     assert BackupStorage.objects.get().phase == "Ready"

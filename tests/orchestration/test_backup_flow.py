@@ -1,6 +1,8 @@
 from __future__ import annotations
 
+import http.server
 import os
+import threading
 import zlib
 from datetime import UTC, datetime, timedelta
 
@@ -230,6 +232,44 @@ def test_a_failing_pre_hook_fails_the_session_with_its_output(world, es_url):
     assert session.hook_results[1]["ok"] is True  # post hooks run whatever the outcome
 
 
+class _HookCounter(http.server.BaseHTTPRequestHandler):
+    paths: list[str] = []
+
+    def do_POST(self):  # type: ignore[no-untyped-def]
+        self.rfile.read(int(self.headers.get("Content-Length") or 0))
+        _HookCounter.paths.append(self.path)
+        self.send_response(200)
+        self.send_header("Content-Length", "2")
+        self.end_headers()
+        self.wfile.write(b"ok")
+
+    def log_message(self, *a):  # type: ignore[no-untyped-def]
+        pass
+
+
+def test_hooks_run_once_per_session_not_once_per_repository(world, es_url):
+    server = http.server.HTTPServer(("127.0.0.1", 0), _HookCounter)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    _HookCounter.paths = []
+    try:
+        seed(es_url, "twice-1", 10)
+        second = f.repository(world["team"], "repo-2", storage_obj=world["storage"], secret_obj=world["secret"])
+        config = f.configuration(world["team"], "twice", target=world["cluster"], repositories=[world["repo"], second])
+        sc = config.sessions.get()
+        url = f"http://127.0.0.1:{server.server_port}"
+        sc.task_params = {"indices": "twice-*"}
+        sc.hooks = {"preBackup": [{"name": "pre", "kind": "http", "url": f"{url}/pre"}],
+                    "postBackup": [{"name": "post", "kind": "http", "url": f"{url}/post"}]}
+        sc.save()
+        ready(world, config)
+    finally:
+        server.shutdown()
+    session = BackupSession.objects.get()
+    assert session.phase == "Succeeded" and session.snapshots.count() == 2, session.error
+    assert _HookCounter.paths == ["/pre", "/post"]
+    assert [(h["name"], h["when"]) for h in session.hook_results] == [("pre", "preBackup"), ("post", "postBackup")]
+
+
 def test_a_storage_that_cannot_be_initialized_says_why(world, local_root):
     bad = f.storage(world["team"], "bad", mount_path=str(local_root / "file"))
     (local_root / "file").write_text("not a directory")
@@ -316,3 +356,122 @@ def test_a_pending_snapshot_whose_job_was_lost_is_enqueued_again(world, es_url):
     work()
     session.refresh_from_db()
     assert session.phase == "Succeeded"
+
+
+def _flaky_cluster(world, es_url, failures: int):  # type: ignore[no-untyped-def]
+    """The world's cluster behind a proxy that refuses the first `failures` requests."""
+    from tests.elastic.conftest import FaultProxy
+
+    proxy = FaultProxy(es_url)
+    left = [failures]
+
+    def refuse(method, path, body):  # type: ignore[no-untyped-def]
+        if left[0] <= 0:
+            return None
+        left[0] -= 1
+        return 403, b'{"error":{"type":"security_exception","reason":"not yet"},"status":403}'
+
+    proxy.rule = refuse
+    world["cluster"].urls = proxy.url
+    world["cluster"].save()
+    return proxy
+
+
+def test_a_failed_backup_job_is_run_again_as_its_backoff_limit_promises(world, es_url, settings):
+    from backups.serializers import export_session
+
+    settings.BACKUP_RETRY_DELAY = 0
+    seed(es_url, "retry-1", 10)
+    proxy = _flaky_cluster(world, es_url, failures=1)
+    try:
+        config = make_config(world, "retry-*", backoff_limit=1)  # the model's default, as exported
+        ready(world, config)
+    finally:
+        proxy.close()
+    session = BackupSession.objects.get()
+    snap = session.snapshots.get()
+    assert (session.phase, snap.phase, snap.attempts) == ("Succeeded", "Succeeded", 2), session.error
+    assert snap.total_docs == 10 and snap.error == ""
+    status = export_session(session)["status"]
+    assert status["retried"] is True and status["snapshots"][0]["attempts"] == 2
+
+
+def test_a_backup_that_keeps_failing_is_failed_after_its_last_attempt_and_waits_between(world, es_url, settings):
+    settings.BACKUP_RETRY_DELAY = 30
+    seed(es_url, "retry-2", 5)
+    proxy = _flaky_cluster(world, es_url, failures=1000)
+    try:
+        config = make_config(world, "retry-*", backoff_limit=1)
+        ready(world, config)
+        snap = Snapshot.objects.get()
+        assert (snap.phase, snap.attempts) == ("Pending", 1)
+        assert "attempt 1 of 2 failed, retrying in 30s (backoffLimit 1)" in snap.error and "403" in snap.error
+        assert backup_jobs.run_backup(snap.pk) == "not claimed"  # not before its delay
+        assert flows.requeue_lost_pending(timezone.now()) == []
+        Snapshot.objects.filter(pk=snap.pk).update(not_before=timezone.now() - timedelta(seconds=1))  # 30 s later
+        assert flows.requeue_lost_pending(timezone.now()) == [f"requeued {snap.name}"]
+        work()
+    finally:
+        proxy.close()
+    snap.refresh_from_db()
+    session = BackupSession.objects.get()
+    assert (session.phase, snap.phase, snap.attempts) == ("Failed", "Failed", 2)
+    assert snap.error.startswith("attempt 2 of 2 (backoffLimit 1): ") and "attempt 2 of 2" in session.error
+
+
+def test_backoff_limit_0_fails_at_the_first_failure(world, es_url, settings):
+    seed(es_url, "retry-3", 5)
+    proxy = _flaky_cluster(world, es_url, failures=1)
+    try:
+        config = make_config(world, "retry-*", backoff_limit=0)
+        ready(world, config)
+    finally:
+        proxy.close()
+    snap = Snapshot.objects.get()
+    assert (snap.phase, snap.attempts) == ("Failed", 1) and "403" in snap.error
+
+
+def test_a_backup_triggered_before_its_repository_is_ready_waits_then_runs(world, es_url):
+    """The reported order: the worker took the backups queue before the maintenance queue
+    that held the repository's initialization."""
+    from rq import SimpleWorker
+
+    seed(es_url, "early-1", 15)
+    storage_jobs.init_storage(world["storage"].pk)  # Ready; its repository is not initialized yet
+    django_rq.get_queue("maintenance").empty()
+    config = make_config(world, "early-*")
+    session = flows.trigger_backup(config.sessions.get(), "manual")
+    storage_flows.initialize_repository(world["repo"])  # queued behind the backup
+    snap = session.snapshots.get()
+    assert backup_jobs.run_backup(snap.pk) == "waiting for the repository"
+    snap.refresh_from_db()
+    session.refresh_from_db()
+    assert (snap.phase, session.phase) == ("Pending", "Pending")
+    assert "waiting for repository 'repo' to be Ready" in snap.error and "waiting for repository" in session.error
+    queues = [django_rq.get_queue(n) for n in ("backups", "maintenance")]  # backups first, as reported
+    SimpleWorker(queues, connection=queues[0].connection).work(burst=True)
+    work()
+    snap.refresh_from_db()
+    session.refresh_from_db()
+    assert (snap.phase, session.phase) == ("Succeeded", "Succeeded"), (snap.error, session.error)
+    assert snap.total_docs == 15 and snap.error == "" and session.error == "" and snap.attempts == 1
+
+
+def test_a_backup_whose_repository_never_gets_ready_fails_after_the_timeout(world, es_url, local_root, settings):
+    settings.REPOSITORY_WAIT_TIMEOUT = 60
+    bad = f.storage(world["team"], "bad", mount_path=str(local_root / "file"))
+    (local_root / "file").write_text("not a directory")
+    repo = f.repository(world["team"], "never", storage_obj=bad, secret_obj=world["secret"])
+    config = f.configuration(world["team"], "never", target=world["cluster"], repositories=[repo])
+    session = flows.trigger_backup(config.sessions.get(), "manual")
+    snap = session.snapshots.get()
+    assert backup_jobs.run_backup(snap.pk) == "waiting for the repository"
+    assert flows.requeue_lost_pending(timezone.now()) == []  # looked at again in 30 s, not before
+    # 61 s later
+    Snapshot.objects.filter(pk=snap.pk).update(waiting_since=timezone.now() - timedelta(seconds=61),
+                                               not_before=timezone.now() - timedelta(seconds=1))
+    assert backup_jobs.run_backup(snap.pk) == "Failed"
+    snap.refresh_from_db()
+    session.refresh_from_db()
+    assert snap.phase == "Failed" and "repository 'never' was not Ready within 60s" in snap.error
+    assert session.phase == "Failed" and "was not Ready within 60s" in session.error

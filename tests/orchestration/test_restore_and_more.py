@@ -14,6 +14,7 @@ from typing import Any
 import pytest
 from django.core.management import call_command
 from django.core.management.base import CommandError
+from django.utils import timezone
 
 from backups import flows
 from backups.models import BackupSession, Snapshot
@@ -68,6 +69,33 @@ def test_a_restore_that_conflicts_says_which_index_failed(world, es_url):
     work()
     restore.refresh_from_db()
     assert restore.phase == "Failed" and "conf-1" in restore.error
+
+
+def test_a_corrupt_chunk_fails_its_index_and_the_restore_goes_on_with_the_others(world, es_url, es_url2):
+    for n, name in enumerate(("part-1", "part-2", "part-3")):
+        seed(es_url, name, 30 + n)  # not the same documents: no chunk shared between them
+    config = make_config(world, "part-*")
+    ready(world, config)
+    repo = Repository.objects.get()
+    engine = storage_flows.open_repository(repo)
+    manifest = engine.latest()
+    broken = manifest.streams["indices/part-2"].chunks[0]
+    path = os.path.join(world["storage"].mount_path, repo.directory, "data", broken[:2], broken)
+    with open(path, "r+b") as fh:
+        fh.seek(30)
+        fh.write(b"\0" * 8)
+    target = f.cluster(world["team"], "es2", url=es_url2)
+    restore = f.restore(world["team"], repo, target, "restore-corrupt", task_params={"on_index_failure": "delete"})
+    restore_flows.start_restore(restore)
+    work()
+    restore.refresh_from_db()
+    load = restore.components["load"]
+    assert restore.phase == "Failed"
+    assert {k: v["status"] for k, v in load.items()} == {"part-1": "Succeeded", "part-2": "Failed", "part-3": "Succeeded"}
+    assert load["part-1"]["docs"] == 30 and load["part-3"]["docs"] == 32 and load["part-1"]["bytes"] > 0
+    assert broken in load["part-2"]["error"] and "1 of 3 indices failed: part-2:" in restore.error
+    assert broken in restore.error and "deleted" in restore.error
+    assert count(es_url2, "part-1") == 30 and count(es_url2, "part-3") == 32
 
 
 def test_restore_command_waits_and_exits_nonzero_on_failure(world: dict[str, Any], es_url: str, capsys: pytest.CaptureFixture[str]) -> None:
@@ -221,3 +249,167 @@ def test_failures_are_mailed_and_a_stale_schedule_alerts_once(world, es_url, set
     assert cmd.stale_alerts(timezone.now()) == ["stale nightly/full"]
     assert cmd.stale_alerts(timezone.now()) == []  # once per staleness window
     assert "No successful backup of nightly/full" in mailoutbox[-1].subject
+
+
+def _corrupt_chunk(world, repo, chunk_id):  # type: ignore[no-untyped-def]
+    path = os.path.join(world["storage"].mount_path, repo.directory, "data", chunk_id[:2], chunk_id)
+    with open(path, "r+b") as fh:
+        fh.seek(30)
+        fh.write(b"\0" * 8)
+
+
+def test_scheduled_checks_read_every_chunk_over_a_cycle_and_a_bad_one_is_found_and_notified(world, es_url, settings,
+                                                                                          mailoutbox):
+    from backups.management.commands.scheduler import Command as SchedulerCommand
+    from storage.repo.check import in_subset
+
+    settings.CHECK_READ_DATA_SUBSETS = 3
+    for n in range(6):
+        seed(es_url, f"chk-{n}", 20 + n)  # different documents: a chunk each
+    ready(world, make_config(world, "chk-*"))
+    world["team"].notify_emails = "ops@example.com"
+    world["team"].save()
+    repo = Repository.objects.get()
+    chunks = {c for s in storage_flows.open_repository(repo).latest().streams.values() for c in s.chunks}
+    bad = sorted(chunks)[2]
+    _corrupt_chunk(world, repo, bad)
+    turns = []
+    for _ in range(3):
+        Repository.objects.filter(pk=repo.pk).update(last_check=None)  # due again
+        assert SchedulerCommand().schedule_checks(timezone.now()) == [f"check {repo.display_name()}"]
+        work()
+        repo.refresh_from_db()
+        turns.append((repo.last_check_result["read_data_subset"], repo.integrity, repo.last_check_result["chunks_read"]))
+    assert [t[0] for t in turns] == ["1/3", "2/3", "3/3"] and repo.check_cycle == 3
+    assert sum(t[2] for t in turns) == len(chunks)  # every chunk read once over the cycle
+    holder = next(n for n in (1, 2, 3) if in_subset(bad, n, 3))
+    assert [t[1] for t in turns] == [n != holder for n in (1, 2, 3)]
+    assert len(mailoutbox) == 1 and "failed its check" in mailoutbox[0].subject and bad in mailoutbox[0].body
+
+
+def test_check_now_on_the_dashboard_can_read_all_data(world, es_url, client):
+    seed(es_url, "chkall-1", 20)
+    ready(world, make_config(world, "chkall-*"))
+    repo = Repository.objects.get()
+    bad = next(iter(storage_flows.open_repository(repo).latest().streams.values())).chunks[0]
+    _corrupt_chunk(world, repo, bad)
+    client.force_login(f.user("alice", world["team"]))
+    url = f"/repositories/{repo.uuid}/check/"
+    client.post(url)
+    work()
+    repo.refresh_from_db()
+    assert repo.integrity is True and repo.last_check_result["read_data"] is False  # present: the quick check passes
+    page = client.get(f"/repositories/{repo.uuid}/").content.decode()
+    assert "Check and read all data" in page
+    client.post(url, {"read_data": "1"})
+    work()
+    repo.refresh_from_db()
+    assert repo.integrity is False and repo.last_check_result["read_data"] is True
+    assert repo.last_check_result["bad_chunks"] == [bad]
+
+
+def _in_thread(fn, *args):  # type: ignore[no-untyped-def]
+    """Run a job function in a thread (its own database connection), keep its result."""
+    from django.db import connection
+
+    out: list[Any] = []
+
+    def run() -> None:
+        try:
+            out.append(fn(*args))
+        finally:
+            connection.close()
+
+    thread = threading.Thread(target=run)
+    thread.start()
+    return thread, out
+
+
+def test_a_job_reaped_as_lost_but_still_running_does_not_write_over_the_reaper(world, es_url, settings):
+    from backups import jobs as backup_jobs
+
+    es(es_url, "DELETE", "/alive-1")
+    seed(es_url, "alive-1", 3000)
+    config = make_config(world, "alive-*", paused=True)  # ready without its instant backup
+    sc = config.sessions.get()
+    sc.task_params = {"indices": "alive-*", "max_docs_per_second": 400, "batch_size": 100}
+    sc.save()
+    ready(world, config)
+    session = flows.trigger_backup(sc, "manual")
+    snap = session.snapshots.get()
+    thread, result = _in_thread(backup_jobs.run_backup, snap.pk)
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        snap.refresh_from_db()
+        if snap.phase == "Running" and (snap.progress or {}).get("docs", 0) > 0:
+            break
+        time.sleep(0.1)
+    # The worker is alive but, say, its heartbeat could not be written for a while.
+    reaped = flows.reap_lost_jobs(now=timezone.now() + timedelta(seconds=settings.REAPER_TIMEOUT + 2))
+    assert reaped == [snap.name]
+    reaped_row = Snapshot.objects.values("phase", "error", "finished").get(pk=snap.pk)
+    thread.join(60)
+    assert result == ["lost claim"]  # it noticed, stopped, and wrote no outcome
+    assert Snapshot.objects.values("phase", "error", "finished").get(pk=snap.pk) == reaped_row
+    assert reaped_row["phase"] == "Failed" and "worker lost" in reaped_row["error"]
+    session.refresh_from_db()
+    assert session.phase == "Failed" and "worker lost" in session.error
+    assert storage_flows.open_repository(Repository.objects.get()).snapshot_ids() == []  # it committed nothing
+
+
+def test_a_restore_reaped_as_lost_but_still_running_does_not_write_over_the_reaper(world, es_url, es_url2, settings):
+    from restores import jobs as restore_jobs
+    from tests.elastic.conftest import FaultProxy
+
+    seed(es_url, "ralive-1", 1200)
+    ready(world, make_config(world, "ralive-*"))
+    proxy = FaultProxy(es_url2)
+
+    def slow(method, path, body):  # type: ignore[no-untyped-def]
+        if "_bulk" in path:
+            time.sleep(0.2)
+        return None
+
+    proxy.rule = slow
+    try:
+        target = f.cluster(world["team"], "slow", url=proxy.url)
+        restore = f.restore(world["team"], Repository.objects.get(), target, "slow-restore",
+                            task_params={"bulk_bytes": 10000, "parallelism": 1, "metadata": "",
+                                         "rename_pattern": "^(.*)$", "rename_replacement": "alive-\\1"})
+        thread, result = _in_thread(restore_jobs.run_restore, restore.pk)
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            restore.refresh_from_db()
+            if restore.phase == "Running" and (restore.progress or {}).get("docs", 0) > 0:
+                break
+            time.sleep(0.1)
+        reaped = flows.reap_lost_jobs(now=timezone.now() + timedelta(seconds=settings.REAPER_TIMEOUT + 2))
+        assert reaped == [restore.name]
+        row = RestoreSession.objects.values("phase", "error", "finished", "components").get(pk=restore.pk)
+        thread.join(60)
+    finally:
+        proxy.close()
+    assert result == ["lost claim"]
+    assert RestoreSession.objects.values("phase", "error", "finished", "components").get(pk=restore.pk) == row
+    assert row["phase"] == "Failed" and "worker lost" in row["error"]
+
+
+def test_a_killed_job_with_retries_left_is_run_again_not_failed(world, es_url, settings):
+    settings.BACKUP_RETRY_DELAY = 0
+    seed(es_url, "killed-1", 20)
+    config = make_config(world, "killed-*", paused=True, backoff_limit=1)
+    ready(world, config)
+    session = flows.trigger_backup(config.sessions.get(), "manual")
+    snap = session.snapshots.get()
+    # as a worker killed mid-job leaves it: Running, first attempt, heartbeat stopped
+    Snapshot.objects.filter(pk=snap.pk).update(phase="Running", attempts=1, claim="dead", started=timezone.now(),
+                                               heartbeat=timezone.now())
+    reaped = flows.reap_lost_jobs(now=timezone.now() + timedelta(seconds=settings.REAPER_TIMEOUT + 2))
+    assert reaped == [f"{snap.name} (retrying)"]
+    snap.refresh_from_db()
+    assert snap.phase == "Pending" and "attempt 1 of 2 failed" in snap.error and "worker lost" in snap.error
+    Snapshot.objects.filter(pk=snap.pk).update(not_before=timezone.now())  # the reaper ran 32 s "later"
+    work()  # the job still queued from the trigger claims the Pending row again
+    snap.refresh_from_db()
+    session.refresh_from_db()
+    assert (snap.phase, snap.attempts, session.phase) == ("Succeeded", 2, "Succeeded")

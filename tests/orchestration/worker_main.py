@@ -1,7 +1,9 @@
-"""A real RQ worker process for the kill -9 test, on the test database."""
+"""A real RQ worker process (burst) on the test database, for the kill -9 and the
+parallel tests: `python -m tests.orchestration.worker_main [QUEUE …]` (default backups)."""
 from __future__ import annotations
 
 import os
+import sys
 
 import django
 
@@ -20,5 +22,5 @@ settings.RQ_QUEUES = {n: {"URL": url, "DEFAULT_TIMEOUT": 600} for n in ("default
 import django_rq  # noqa: E402
 from rq import SimpleWorker  # noqa: E402
 
-queues = [django_rq.get_queue(n) for n in ("backups",)]
+queues = [django_rq.get_queue(n) for n in (sys.argv[1:] or ["backups"])]
 SimpleWorker(queues, connection=queues[0].connection).work(burst=True)

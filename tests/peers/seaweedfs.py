@@ -4,11 +4,12 @@ from __future__ import annotations
 import contextlib
 import json
 import secrets
-from collections.abc import Iterator
-from dataclasses import dataclass
+import subprocess
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
 from pathlib import Path
 
-from .util import free_port, log_tail, running, venv_bin, wait_for_port
+from .util import free_port, log_tail, running, stop_group, venv_bin, wait_for_port
 
 
 @dataclass
@@ -17,6 +18,18 @@ class SeaweedS3:
     access_key: str
     secret_key: str
     region: str = "us-east-1"
+    _stop: Callable[[], None] | None = field(default=None, repr=False)
+    _start: Callable[[], None] | None = field(default=None, repr=False)
+
+    def stop(self) -> None:
+        """Stop the server (an outage: connections are refused until start())."""
+        assert self._stop is not None
+        self._stop()
+
+    def start(self) -> None:
+        """Start it again on the same ports and data; returns once it takes writes."""
+        assert self._start is not None
+        self._start()
 
     def client(self):  # type: ignore[no-untyped-def]
         import boto3
@@ -65,12 +78,28 @@ def start_seaweedfs(tmp_path: Path, *, timeout: float = 60.0) -> Iterator[Seawee
            f"-filer.localSocket={base}/filer.sock", f"-s3.localSocket={base}/s3.sock"]
     log = base / "weed.log"
     (base / "ports.json").write_text(json.dumps({**ports, **extra}))
-    with running(cmd, log=log, cwd=base) as proc:
-        wait_for_port(ports["s3"], timeout=timeout, proc=proc, log=log)
+    with running(cmd, log=log, cwd=base) as first:
+        procs: list[subprocess.Popen[bytes]] = [first]
         s3 = SeaweedS3(endpoint=f"http://127.0.0.1:{ports['s3']}", access_key=access,
                        secret_key=secret)
-        _wait_ready(s3, timeout, proc, log)
-        yield s3
+
+        def start() -> None:
+            if procs[-1].poll() is None:
+                return
+            procs.append(subprocess.Popen(cmd, stdout=open(log, "ab"), stderr=subprocess.STDOUT,  # noqa: SIM115
+                                          cwd=base, start_new_session=True))
+            wait_for_port(ports["s3"], timeout=timeout, proc=procs[-1], log=log)
+            _wait_ready(s3, timeout, procs[-1], log)
+
+        s3._stop = lambda: stop_group(procs[-1])
+        s3._start = start
+        wait_for_port(ports["s3"], timeout=timeout, proc=first, log=log)
+        _wait_ready(s3, timeout, first, log)
+        try:
+            yield s3
+        finally:
+            for proc in procs[1:]:
+                stop_group(proc)
 
 
 def _wait_ready(s3: SeaweedS3, timeout: float, proc, log: Path) -> None:  # type: ignore[no-untyped-def]

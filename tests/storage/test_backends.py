@@ -167,7 +167,7 @@ def test_a_missing_bucket_is_a_permanent_error_naming_it(kind: str, request) -> 
     from .conftest import make_backend
 
     b = make_backend(kind, request, Path("/nonexistent"), prefix="p")
-    b.__dict__.update(_missing_bucket(b))
+    b.inner.__dict__.update(_missing_bucket(b))  # type: ignore[attr-defined]  # past the retry layer
     with pytest.raises(BackendError, match="no-such-bucket-42.*create it") as e:
         list(b.list("data/"))
     assert e.value.permanent
@@ -199,7 +199,7 @@ def test_s3_uploads_large_streams_in_parts(seaweedfs) -> None:  # type: ignore[n
             return seaweedfs
 
     b = make_backend("s3", Request(), Path("/nonexistent"))  # type: ignore[arg-type]
-    b.transfer = TransferConfig(multipart_threshold=5 << 20, multipart_chunksize=5 << 20)  # type: ignore[attr-defined]
+    b.inner.transfer = TransferConfig(multipart_threshold=5 << 20, multipart_chunksize=5 << 20)  # type: ignore[attr-defined]
     payload = os.urandom(12 << 20)
     b.put("big", io.BytesIO(payload))
     assert b.get("big") == payload

@@ -40,7 +40,17 @@ def test_it_backs_up_standard_input_and_cats_it_back(tmp_path: Path, pwfile: str
     assert "indices/logs\t3145728" in repo(url, pwfile, "ls", "latest")[0]
     assert repo(url, pwfile, "cat", snapshot_id, "indices/logs")[1] == data
     assert repo(url, pwfile, "cat", "latest", "indices/logs")[1] == data
-    assert "no problems found" in repo(url, pwfile, "check", "--read-data")[0]
+    full = repo(url, pwfile, "check", "--read-data")[0]
+    assert "no problems found" in full
+    subsets = [repo(url, pwfile, "check", "--read-data-subset", f"{n}/3")[0] for n in (1, 2, 3)]
+    assert all("no problems found" in out for out in subsets)
+
+    def read(out: str) -> int:
+        return int(out.split(" read")[0].rsplit(" ", 1)[1]) if " read" in out else 0
+
+    assert read(full) > 0 and sum(read(out) for out in subsets) == read(full)
+    with pytest.raises(CommandError, match="n/t with 1 <= n <= t"):
+        repo(url, pwfile, "check", "--read-data-subset", "4/3")
 
 
 def test_forget_dry_run_lists_what_would_go_and_prune_reclaims(tmp_path: Path,

@@ -248,8 +248,9 @@ def test_unlock_removes_stale_locks_and_remove_all_removes_live_ones(local_backe
     stale = repo.lock("shared")
     stale._stop.set()  # a crashed holder
     time.sleep(0.6)
-    live = Repository.open(local_backend, "correct horse").lock("shared")
     assert [lock.id for lock in repo.unlock()] == [stale.id]
+    live = Repository.open(local_backend, "correct horse").lock("shared")
+    assert repo.unlock() == []
     assert [lock.id for lock in repo.unlock(remove_all=True)] == [live.id]
     live.release()
 

@@ -120,7 +120,7 @@ class Command(BaseCommand):
         for repo in due.filter(snapshot_count__gt=0):
             # Mark first so the next turn does not enqueue it again; the job overwrites it.
             Repository.objects.filter(pk=repo.pk).update(last_check=now)
-            storage_flows.check_repository(repo)
+            storage_flows.check_repository(repo, scheduled=True)  # reads the next subset of the chunks
             out.append(f"check {repo.display_name()}")
         return out
 

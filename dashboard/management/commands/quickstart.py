@@ -104,7 +104,7 @@ class Command(BaseCommand):
                 "scheduler": [python, manage, "scheduler", "--loop"],
             }
             for i in range(options["workers"]):
-                commands[f"worker{i + 1}"] = [python, manage, "rqworker", "backups", "restores", "maintenance", "default"]
+                commands[f"worker{i + 1}"] = [python, manage, "rqworker", "maintenance", "backups", "restores", "default"]
             for name, cmd in commands.items():
                 # Each in its own process group: the terminal's SIGINT reaches only this
                 # command, which stops the groups (gunicorn's and RQ's children included).

@@ -31,6 +31,8 @@ class Command(BaseCommand):
         parser.add_argument("--exclude", nargs="*", default=[], metavar="PATTERN")
         parser.add_argument("--rename", nargs=2, metavar=("REGEX", "REPLACEMENT"))
         parser.add_argument("--conflict", choices=["fail", "skip", "overwrite", "merge"], default="fail")
+        parser.add_argument("--on-index-failure", choices=["keep", "delete"], default="keep",
+                            help="an index created by the restore that fails partway: keep it or delete it")
         parser.add_argument("--parallelism", type=int, default=2)
         parser.add_argument("--no-metadata", action="store_true", help="data only: no templates, pipelines or policies")
         parser.add_argument("--insecure", action="store_true", help="do not verify the cluster's TLS certificate")
@@ -61,6 +63,7 @@ class Command(BaseCommand):
             ))
             params = LoadParams(
                 include=o["indices"], exclude=o["exclude"], conflict=o["conflict"], workers=o["parallelism"],
+                on_index_failure=o["on_index_failure"],
                 rename_pattern=o["rename"][0] if o["rename"] else "", rename_replacement=o["rename"][1] if o["rename"] else "",
                 metadata_kinds=() if o["no_metadata"] else CLUSTER_KINDS,
             )

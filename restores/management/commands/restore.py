@@ -24,6 +24,8 @@ class Command(BaseCommand):
         parser.add_argument("--exclude", nargs="*", default=[], metavar="PATTERN")
         parser.add_argument("--rename", nargs=2, metavar=("REGEX", "REPLACEMENT"))
         parser.add_argument("--conflict", choices=["fail", "skip", "overwrite", "merge"], default="fail")
+        parser.add_argument("--on-index-failure", choices=["keep", "delete"], default="keep",
+                            help="an index created by the restore that fails partway: keep it or delete it")
         parser.add_argument("--parallelism", type=int)
         parser.add_argument("--name", help="name of the RestoreSession (default: restore-<time>)")
         parser.add_argument("--wait", action="store_true")
@@ -40,7 +42,7 @@ class Command(BaseCommand):
         target = Cluster.objects.filter(team=repo.team, name=cluster_name).first()
         if target is None:
             raise CommandError(f"no cluster '{cluster_name}' in team '{team}'")
-        params: dict[str, Any] = {"conflict": options["conflict"]}
+        params: dict[str, Any] = {"conflict": options["conflict"], "on_index_failure": options["on_index_failure"]}
         if options["indices"]:
             params["indices"] = ",".join(options["indices"])
         if options["exclude"]:

@@ -57,7 +57,9 @@ class Command(BaseCommand):
         p.add_argument("snapshot")
         p.add_argument("stream")
         p = sub.add_parser("check", help="verify manifests and chunks")
-        p.add_argument("--read-data", action="store_true")
+        p.add_argument("--read-data", action="store_true", help="fetch and verify every chunk")
+        p.add_argument("--read-data-subset", metavar="N/T", default="",
+                       help="fetch and verify bucket N of T of the chunks (run 1/T … T/T to read them all)")
         p = sub.add_parser("forget", help="remove snapshots by retention rules")
         for rule in ("last", "hourly", "daily", "weekly", "monthly", "yearly"):
             p.add_argument(f"--keep-{rule}", type=int, default=None)
@@ -156,11 +158,20 @@ class Command(BaseCommand):
         out.flush()
 
     def _check(self, repo: Any, o: dict[str, Any]) -> None:
-        result = repo.check(read_data=o["read_data"])
+        from storage.repo.check import parse_subset
+
+        try:
+            subset = parse_subset(o["read_data_subset"]) if o["read_data_subset"] else None
+        except ValueError as e:
+            raise CommandError(str(e)) from None
+        result = repo.check(read_data=o["read_data"], read_data_subset=subset)
         for problem in result.problems:
             self.stderr.write(problem)
         summary = (f"{result.snapshots} snapshots, {result.chunks_referenced} chunks referenced, "
                    f"{result.chunks_unreferenced} unreferenced")
+        if result.chunks_read:
+            summary += f", {result.chunks_read} read" + (f" (subset {result.read_data_subset})"
+                                                         if result.read_data_subset else "")
         if not result.ok:
             raise CommandError(f"check found {len(result.problems)} problems ({summary})")
         self.stdout.write(f"no problems found ({summary})")
