@@ -7,7 +7,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('backups', '0001_initial'),
+        ('backups', '0004_waiting_for_repository'),
     ]
 
     operations = [
