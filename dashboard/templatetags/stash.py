@@ -26,11 +26,6 @@ def phase(value: str | None, label: str | None = None) -> str:
 
 
 @register.filter
-def phase_class(value: str | None) -> str:
-    return PHASE_CLASS.get(value or "", "wait")
-
-
-@register.filter
 def seconds(value: float | None) -> str:
     """62.5 → '1m 3s'."""
     if value is None or value == "":
