@@ -77,10 +77,5 @@ def num(value: Any) -> str:
 
 
 @register.filter
-def get(d: Any, key: str) -> Any:
-    return d.get(key) if isinstance(d, dict) else None
-
-
-@register.filter
 def shortid(value: Any) -> str:
     return str(value or "")[:8]

@@ -11,6 +11,7 @@ from django.db.models import Count, OuterRef, Prefetch, Subquery, Sum
 from django.http import HttpResponse
 from django.shortcuts import render
 from django.utils import timezone
+from django.views.decorators.vary import vary_on_headers
 
 from backups.models import (
     BackupConfiguration,
@@ -64,6 +65,7 @@ def _running(request: DashboardRequest) -> tuple[list[BackupSession], list[Resto
 
 
 @login_required
+@vary_on_headers("HX-Request")
 def overview(request: DashboardRequest) -> HttpResponse:
     now = timezone.now()
     since = now - timedelta(days=DAYS)
