@@ -155,7 +155,10 @@ def test_patterns_that_match_nothing_fail_naming_the_patterns_and_the_indices(co
         dump_cluster(conn, mem.writer(), DumpParams(include=["tyop-*", "logz"], exclude=["x-*"]))
     message = str(e.value)
     assert "no index matches include ['tyop-*', 'logz'] / exclude ['x-*']" in message
-    assert "the cluster has " in message and idx in message and "fix the index patterns" in message
+    assert "the cluster has " in message and "fix the index patterns" in message
+    # The message names the first 20 indices by name; on a cluster that earlier tests
+    # left more indices on, ours may sort past them, and then the count is given.
+    assert idx in message or " in all)" in message, message
     assert mem.latest() is None  # nothing committed: no green, empty snapshot
 
 
