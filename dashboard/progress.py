@@ -8,24 +8,19 @@ from typing import Any
 from django.utils import timezone
 
 
-def _first(d: dict[str, Any], *keys: str) -> Any:
-    for k in keys:
-        if d.get(k) is not None:
-            return d[k]
-    return None
-
-
 def summarize(progress: dict[str, Any] | None, started: datetime | None) -> dict[str, Any]:
+    """The keys are those backups.progress.Heartbeat writes (docs, bytes, total_docs,
+    rate, eta, index, index_docs, index_total); rate and ETA are computed from the start
+    time when a row does not carry them yet."""
     p = progress or {}
-    docs = int(_first(p, "docs", "run_docs", "docs_done") or 0)
-    nbytes = int(_first(p, "bytes", "run_bytes", "bytes_done") or 0)
-    total = _first(p, "total_docs", "docs_total", "total")
-    total = int(total) if total else None
+    docs = int(p.get("docs") or 0)
+    nbytes = int(p.get("bytes") or 0)
+    total = int(p["total_docs"]) if p.get("total_docs") else None
     elapsed = (timezone.now() - started).total_seconds() if started else 0.0
-    rate = _first(p, "rate", "docs_per_second")
+    rate = p.get("rate")
     if rate is None and elapsed > 0:
         rate = docs / elapsed
-    eta = _first(p, "eta", "eta_seconds")
+    eta = p.get("eta")
     if eta is None and total and rate:
         eta = max(total - docs, 0) / rate if rate > 0 else None
     # Jobs count the whole run's documents before they start (total_docs), so the bar is
@@ -44,8 +39,6 @@ def summarize(progress: dict[str, Any] | None, started: datetime | None) -> dict
         "percent": percent,
         "rate": rate or 0,
         "eta": eta,
-        "index": _first(p, "current_index", "index") or "",
-        "indices_done": _first(p, "indices_done"),
-        "indices_total": _first(p, "indices_total"),
+        "index": p.get("index") or "",
         "elapsed": elapsed,
     }

@@ -110,7 +110,6 @@ def validate_restore_params(params: dict[str, Any] | None) -> None:
 
 
 HOOK_KINDS = ("http", "elasticsearch")
-HOOK_WHEN = ("preBackup", "postBackup", "preRestore", "postRestore")
 
 
 def validate_hooks(hooks: dict[str, Any] | None, allowed: tuple[str, ...]) -> None:

@@ -275,7 +275,9 @@ class Connection:
         raise last
 
     def backoff(self, attempt: int) -> None:
-        """Sleep before retry `attempt` (1-based): exponential with full jitter."""
+        """Sleep before retry `attempt` (1-based): exponential with equal jitter
+        (half the capped delay, plus up to as much again at random), so a retry never comes
+        at once."""
         cap = min(self.cfg.backoff_max, self.cfg.backoff_base * (2 ** (attempt - 1)))
         time.sleep(cap / 2 + random.uniform(0, cap / 2))
 

@@ -100,7 +100,3 @@ class Dialect:
         """Elasticsearch lists hidden data streams only with expand_wildcards; OpenSearch
         has no hidden ones and refuses the parameter (400 "unrecognized parameter")."""
         return {} if self.is_opensearch else {"expand_wildcards": "all"}
-
-    @property
-    def supports_composable_templates(self) -> bool:
-        return self.is_opensearch or self.version >= (7, 8, 0)

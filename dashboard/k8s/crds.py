@@ -1,7 +1,7 @@
 """CustomResourceDefinitions for the mirrored kinds, in KubeStash's shape.
 
 `deploy/crds/*.yaml` are written from here (`manage.py k8s_sync --write-crds deploy/crds`,
-checked for drift by tests/k8s/test_crds.py). The schemas hold the fields Stashboard writes
+checked for drift by tests/k8s/test_k8s_setup.py). The schemas hold the fields Stashboard writes
 and keep the rest (`x-kubernetes-preserve-unknown-fields`): the serializers, not these
 schemas, are the reference for the shape. Status is a subresource, as in KubeStash,
 so `kubectl edit` of a spec cannot change a phase."""

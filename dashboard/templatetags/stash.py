@@ -27,11 +27,6 @@ def phase(value: str | None, label: str | None = None) -> str:
 
 
 @register.filter
-def phase_class(value: str | None) -> str:
-    return PHASE_CLASS.get(value or "", "wait")
-
-
-@register.filter
 def seconds(value: float | None) -> str:
     """62.5 → '1m 3s'."""
     if value is None or value == "":
@@ -113,11 +108,6 @@ def param(value: Any, key: str) -> str:
 @register.filter
 def pretty_json(value: Any) -> str:
     return json.dumps(value, indent=2, ensure_ascii=False, default=str)
-
-
-@register.filter
-def get(d: Any, key: str) -> Any:
-    return d.get(key) if isinstance(d, dict) else None
 
 
 @register.filter

@@ -9,6 +9,7 @@ from django.template.loader import render_to_string
 from django.urls import reverse
 from django.utils import timezone
 from django.views.decorators.http import require_POST
+from django.views.decorators.vary import vary_on_headers
 
 from backups.models import Cluster
 from dashboard.forms.resources import ClusterForm
@@ -98,6 +99,7 @@ def probe(cluster: Cluster) -> dict[str, Any]:
 
 
 @login_required
+@vary_on_headers("HX-Request")
 @require_POST
 def cluster_test(request: DashboardRequest, uuid: str) -> HttpResponse:
     cluster = _get_cluster_for_user(request, uuid, write=True)

@@ -11,6 +11,7 @@ from django.db.models import Count, OuterRef, Prefetch, Subquery, Sum
 from django.http import HttpResponse
 from django.shortcuts import render
 from django.utils import timezone
+from django.views.decorators.vary import vary_on_headers
 from django_htmx.http import HttpResponseStopPolling
 
 from backups.models import (
@@ -78,6 +79,7 @@ def _running_context(request: DashboardRequest) -> dict[str, Any]:
 
 
 @login_required
+@vary_on_headers("HX-Request")
 def overview(request: DashboardRequest) -> HttpResponse:
     if request.htmx:
         return overview_running(request)

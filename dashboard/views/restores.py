@@ -11,6 +11,7 @@ from django.db import IntegrityError, transaction
 from django.http import HttpResponse
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_POST
+from django.views.decorators.vary import vary_on_headers
 
 from dashboard import progress
 from dashboard.forms.restores import RestoreWizardForm, preview_indices
@@ -88,6 +89,7 @@ def _current_step(data: dict) -> int:
 
 
 @login_required
+@vary_on_headers("HX-Request")
 def restore_new(request: DashboardRequest) -> HttpResponse:
     require_write(request)
     data: dict[str, Any]  # the POSTed QueryDict, or the initial values from the query string
@@ -144,6 +146,7 @@ def _live(restore: RestoreSession) -> dict:
 
 
 @login_required
+@vary_on_headers("HX-Request")
 def restore_detail(request: DashboardRequest, uuid: str) -> HttpResponse:
     restore = _get_restore_for_user(request, uuid)
     ctx = {"title": restore.name, **_live(restore)}

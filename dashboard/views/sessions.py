@@ -11,6 +11,7 @@ from django.http import HttpResponse
 from django.shortcuts import redirect, render
 from django.utils import timezone
 from django.views.decorators.http import require_POST
+from django.views.decorators.vary import vary_on_headers
 
 from backups.models import BackupConfiguration, BackupSession, SessionPhase, Snapshot
 from dashboard import progress
@@ -23,6 +24,7 @@ def _get_session_for_user(request: DashboardRequest, uuid: str, write: bool = Fa
 
 
 @login_required
+@vary_on_headers("HX-Request")
 def session_list(request: DashboardRequest) -> HttpResponse:
     sessions = team_qs(request, BackupSession.objects.for_dashboard()).annotate(size=Sum("snapshots__size_bytes"))
     configurations = team_qs(request, BackupConfiguration).order_by("name")
@@ -59,6 +61,7 @@ def _live_context(session: BackupSession) -> dict:
 
 
 @login_required
+@vary_on_headers("HX-Request")
 def session_detail(request: DashboardRequest, uuid: str) -> HttpResponse:
     session = _get_session_for_user(request, uuid)
     ctx = {"title": session.name, **_live_context(session)}
