@@ -9,7 +9,8 @@
 --target chooses the server (tests/peers/clusters.py: osmem-server, or a real node that
 bin/search-node starts, with SEARCH_NODE_JAVA_OPTS=-XX:TieredStopAtLevel=4: full JIT);
 every step, the anchor's included, runs against that one server. Untimed before the steps:
-seed, `_flush` (a stable commit id for (7)), the reference NDJSON (also the read warm-up).
+seed, settle (no merge, `_flush`: a stable commit id for (7)), the reference NDJSON
+(also the read warm-up).
 
 Steps (each in its own process, peak RSS measured per process; (5) runs first of the
 writes, then (4) and (6), which are compared, in the order 4 6 6 4: a server's indexing
@@ -77,11 +78,24 @@ def child_dump(args: argparse.Namespace) -> dict[str, Any]:
     index_states(conn, [INDEX])
     stats = time.perf_counter() - t
     e = res.indices[INDEX]
+    changed = None
+    if prev is not None and not e["skipped_unchanged"]:
+        # why the fingerprint moved: the signals that differ from the previous snapshot's
+        a = prev.streams[f"indices/{INDEX}"].meta.get("fingerprint_signals") or {}
+        b = repo.latest().streams[f"indices/{INDEX}"].meta.get("fingerprint_signals") or {}
+        changed = _diff(a, b)
     return {"ok": res.ok, "docs": e["docs"], "bytes": e["bytes"], "engine_secs": dt, "engine": engine,
+            "fingerprint_changed": changed,
             "server_stats_secs": stats,
             "skipped_unchanged": e["skipped_unchanged"], "error": e["error"],
             "read_mode": e.get("read_mode"), "slices": e.get("slices"),
             "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}
+
+
+def _diff(a: Any, b: Any, path: str = "") -> list[str]:
+    if isinstance(a, dict) and isinstance(b, dict):
+        return [p for k in sorted(set(a) | set(b)) for p in _diff(a.get(k), b.get(k), f"{path}.{k}" if path else k)]
+    return [] if a == b else [f"{path}: {a!r} -> {b!r}"]
 
 
 def child_init(args: argparse.Namespace) -> dict[str, Any]:
@@ -129,6 +143,36 @@ def timed_rss(cmd: str, outfile: str) -> str:
 def rss_of(outfile: str) -> float:
     with open(outfile) as f:
         return int(f.read().strip().splitlines()[-1]) / 1024
+
+
+def _get_json(url: str, method: str = "GET") -> Any:
+    import urllib.request
+
+    with urllib.request.urlopen(urllib.request.Request(url, method=method), timeout=600) as r:
+        return json.loads(r.read())
+
+
+def settle(url: str, timeout: float = 600.0) -> dict[str, Any]:
+    """Wait until the index has no merge running, flush, and repeat until its shards'
+    commit ids stay the same for 5 s with no merge: the steady state of an idle index."""
+    t = time.perf_counter()
+    last = None
+    while time.perf_counter() - t < timeout:
+        st = _get_json(f"{url}/{INDEX}/_stats/merge?level=shards")["indices"][INDEX]
+        merging = (st.get("primaries", {}).get("merges") or {}).get("current", 0)
+        commits = sorted(str((c.get("commit") or {}).get("id")) for cs in (st.get("shards") or {}).values()
+                         for c in cs)
+        if not merging and commits == last:
+            break
+        if not merging:
+            _get_json(f"{url}/{INDEX}/_flush", "POST")
+            st = _get_json(f"{url}/{INDEX}/_stats/merge?level=shards")["indices"][INDEX]
+            last = sorted(str((c.get("commit") or {}).get("id")) for cs in (st.get("shards") or {}).values()
+                          for c in cs)
+        else:
+            last = None
+        time.sleep(5)
+    return {"secs": round(time.perf_counter() - t, 1), "commit_ids": last}
 
 
 def main() -> None:
@@ -186,11 +230,12 @@ def main() -> None:
 
         dt, out, _ = run([py, f"{args.anchor}/seed.py", "--n", str(args.n), "--url", url, "--index", INDEX], env)
         log("seed", {"secs": round(dt, 1), **json.loads(out.strip().splitlines()[-1])})
-        # a real engine flushes a shard that has been idle for 5 minutes, which gives it a
-        # new Lucene commit id, one of the change fingerprint's signals: without a flush
-        # now, that lands between (3) and (7) and (7) reads everything again. An index
-        # that was last written long ago (the case (7) stands for) is in this state already
-        run(["curl", "-sf", "-XPOST", f"{url}/{INDEX}/_flush"])
+        # a real engine keeps merging the freshly written segments for a while and commits
+        # after them (flush after a merge, flush of a shard idle for 5 minutes): each commit
+        # is a new Lucene commit id, one of the change fingerprint's signals, and one that
+        # lands between (3) and (7) makes (7) read everything again. An index last written
+        # long ago (the case (7) stands for) has settled already: let this one settle too
+        log("settle", settle(url))
 
         # reference NDJSON for the write steps (not timed). Read first: it is also the
         # warm-up of the server's read path (JIT compilation, page cache), which would
@@ -274,7 +319,7 @@ def main() -> None:
     print("\n| step | wall s | docs/s | engine s (ours: after process start and key derivation) | peak RSS MB |")
     print("|---|---|---|---|---|")
     for k, v in sorted(res.items()):
-        if k == "seed" or " run " in k:
+        if k in ("seed", "settle") or " run " in k:
             continue
         print(f"| {k} | {v['secs']:.2f} | {n / v['secs']:,.0f} | {e[k]:.2f} | {v.get('peak_rss_mb')} |")
     print()
