@@ -7,7 +7,10 @@
                                   [--anchor-home /tmp/anchor-bench] [--workdir /tmp/elastic-bench]
 
 --target chooses the server (tests/peers/clusters.py: osmem-server, or a real node that
-bin/search-node starts); every step, the anchor's included, runs against that one server.
+bin/search-node starts, with SEARCH_NODE_JAVA_OPTS=-XX:TieredStopAtLevel=4: full JIT);
+every step, the anchor's included, runs against that one server. Untimed before the steps:
+seed, settle (no merge, `_flush`: a stable commit id for (7)), the reference NDJSON
+(also the read warm-up).
 
 Steps (each in its own process, peak RSS measured per process; (5) runs first of the
 writes, then (4) and (6), which are compared, in the order 4 6 6 4: a server's indexing
@@ -75,11 +78,24 @@ def child_dump(args: argparse.Namespace) -> dict[str, Any]:
     index_states(conn, [INDEX])
     stats = time.perf_counter() - t
     e = res.indices[INDEX]
+    changed = None
+    if prev is not None and not e["skipped_unchanged"]:
+        # why the fingerprint moved: the signals that differ from the previous snapshot's
+        a = prev.streams[f"indices/{INDEX}"].meta.get("fingerprint_signals") or {}
+        b = repo.latest().streams[f"indices/{INDEX}"].meta.get("fingerprint_signals") or {}
+        changed = _diff(a, b)
     return {"ok": res.ok, "docs": e["docs"], "bytes": e["bytes"], "engine_secs": dt, "engine": engine,
+            "fingerprint_changed": changed,
             "server_stats_secs": stats,
             "skipped_unchanged": e["skipped_unchanged"], "error": e["error"],
             "read_mode": e.get("read_mode"), "slices": e.get("slices"),
             "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}
+
+
+def _diff(a: Any, b: Any, path: str = "") -> list[str]:
+    if isinstance(a, dict) and isinstance(b, dict):
+        return [p for k in sorted(set(a) | set(b)) for p in _diff(a.get(k), b.get(k), f"{path}.{k}" if path else k)]
+    return [] if a == b else [f"{path}: {a!r} -> {b!r}"]
 
 
 def child_init(args: argparse.Namespace) -> dict[str, Any]:
@@ -129,6 +145,36 @@ def rss_of(outfile: str) -> float:
         return int(f.read().strip().splitlines()[-1]) / 1024
 
 
+def _get_json(url: str, method: str = "GET") -> Any:
+    import urllib.request
+
+    with urllib.request.urlopen(urllib.request.Request(url, method=method), timeout=600) as r:
+        return json.loads(r.read())
+
+
+def settle(url: str, timeout: float = 600.0) -> dict[str, Any]:
+    """Wait until the index has no merge running, flush, and repeat until its shards'
+    commit ids stay the same for 5 s with no merge: the steady state of an idle index."""
+    t = time.perf_counter()
+    last = None
+    while time.perf_counter() - t < timeout:
+        st = _get_json(f"{url}/{INDEX}/_stats/merge?level=shards")["indices"][INDEX]
+        merging = (st.get("primaries", {}).get("merges") or {}).get("current", 0)
+        commits = sorted(str((c.get("commit") or {}).get("id")) for cs in (st.get("shards") or {}).values()
+                         for c in cs)
+        if not merging and commits == last:
+            break
+        if not merging:
+            _get_json(f"{url}/{INDEX}/_flush", "POST")
+            st = _get_json(f"{url}/{INDEX}/_stats/merge?level=shards")["indices"][INDEX]
+            last = sorted(str((c.get("commit") or {}).get("id")) for cs in (st.get("shards") or {}).values()
+                          for c in cs)
+        else:
+            last = None
+        time.sleep(5)
+    return {"secs": round(time.perf_counter() - t, 1), "commit_ids": last}
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("cmd", nargs="?", default="bench", choices=["bench", "init", "dump", "restore"])
@@ -166,9 +212,14 @@ def main() -> None:
     os.makedirs(args.workdir)
     W = args.workdir
     res: dict[str, dict[str, Any]] = {}
+    # bin/search-node runs the JVM with -XX:TieredStopAtLevel=1 (C1 only: fast start, lower
+    # peak throughput); SEARCH_NODE_JAVA_OPTS is appended after it, so a benchmark node
+    # gets the full JIT (C2) unless the caller sets the variable itself
+    java_opts = os.environ.setdefault("SEARCH_NODE_JAVA_OPTS", "-XX:TieredStopAtLevel=4")
     with start_cluster(args.target) as server:
         url = server.url
-        print(f"[{time.strftime('%T')}] target: {args.target} at {url}", flush=True)
+        print(f"[{time.strftime('%T')}] target: {args.target} at {url}"
+              + ("" if args.target in ("osmem", "external") else f" (SEARCH_NODE_JAVA_OPTS={java_opts})"), flush=True)
         env = {"ES_URL": url, "PYTHONPATH": args.anchor, "RESTIC_PASSWORD": "bench-anchor",
                "RESTIC_CACHE_DIR": f"{W}/restic-cache"}
         me = [py, os.path.abspath(__file__)]
@@ -179,6 +230,18 @@ def main() -> None:
 
         dt, out, _ = run([py, f"{args.anchor}/seed.py", "--n", str(args.n), "--url", url, "--index", INDEX], env)
         log("seed", {"secs": round(dt, 1), **json.loads(out.strip().splitlines()[-1])})
+        # a real engine keeps merging the freshly written segments for a while and commits
+        # after them (flush after a merge, flush of a shard idle for 5 minutes): each commit
+        # is a new Lucene commit id, one of the change fingerprint's signals, and one that
+        # lands between (3) and (7) makes (7) read everything again. An index last written
+        # long ago (the case (7) stands for) has settled already: let this one settle too
+        log("settle", settle(url))
+
+        # reference NDJSON for the write steps (not timed). Read first: it is also the
+        # warm-up of the server's read path (JIT compilation, page cache), which would
+        # otherwise be paid by (1) alone and flatter (3) against it
+        ref = f"{W}/ref.ndjson"
+        run([py, f"{args.anchor}/rawread.py", "--index", INDEX, "--mode", "scroll", "--out", ref], env)
 
         # 1. raw scroll read limit
         dt, out, _ = run(timed_rss(f"{py} {args.anchor}/rawread.py --index {INDEX} --mode scroll --size 5000 "
@@ -200,10 +263,6 @@ def main() -> None:
         dt, out, _ = run(me + ["dump", "--url", url, "--repo", f"{W}/repo", "--slices", str(args.slices)])
         r3 = json.loads(out)
         log("3_our_dump", {**r3, "secs": dt})
-
-        # reference NDJSON for the write steps (not timed)
-        ref = f"{W}/ref.ndjson"
-        run([py, f"{args.anchor}/rawread.py", "--index", INDEX, "--mode", "scroll", "--out", ref], env)
 
         # 5. anchor restore: restic dump | elasticdump
         if not args.skip_anchor_restore:
@@ -260,7 +319,7 @@ def main() -> None:
     print("\n| step | wall s | docs/s | engine s (ours: after process start and key derivation) | peak RSS MB |")
     print("|---|---|---|---|---|")
     for k, v in sorted(res.items()):
-        if k == "seed" or " run " in k:
+        if k in ("seed", "settle") or " run " in k:
             continue
         print(f"| {k} | {v['secs']:.2f} | {n / v['secs']:,.0f} | {e[k]:.2f} | {v.get('peak_rss_mb')} |")
     print()
