@@ -8,6 +8,7 @@ from django.contrib import messages
 from django.db import IntegrityError, models, transaction
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
+from django.utils.cache import patch_vary_headers
 from django_htmx.http import HttpResponseStopPolling
 
 from dashboard import active_team
@@ -58,10 +59,13 @@ def delete(request: HttpRequest, obj: models.Model, *, title: str, back_url: str
 
 def live_detail(request: HttpRequest, template: str, ctx: dict[str, Any], *, completed: bool) -> HttpResponse:
     """A page whose `#live` partial HTMX polls: the partial for a poll (286, stop polling,
-    once the run is completed), the whole page otherwise."""
+    once the run is completed), the whole page otherwise. Either varies on HX-Request, so
+    a cache or the back button never shows the partial as the page."""
     if getattr(request, "htmx", False):
         response = render(request, f"{template}#live", ctx)
         if completed:
             response.status_code = HttpResponseStopPolling.status_code
-        return response
-    return render(request, template, ctx)
+    else:
+        response = render(request, template, ctx)
+    patch_vary_headers(response, ["HX-Request"])
+    return response

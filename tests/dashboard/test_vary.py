@@ -27,6 +27,11 @@ PARTIAL_VIEWS: list[tuple[str, str | None, str]] = [
     ("dashboard:session-detail", "session", ""),
     ("dashboard:restore-detail", "restore", ""),
     ("dashboard:restore-new", None, "?part=snapshot"),
+    # the pages that poll their #live partial until what they show is completed
+    ("dashboard:configuration-detail", "config", ""),
+    ("dashboard:storage-detail", "storage", ""),
+    ("dashboard:repository-detail", "repo", ""),
+    ("dashboard:restore-list", None, ""),
 ]
 
 
