@@ -291,8 +291,10 @@ def _exists(conn: Connection, name: str) -> bool:
 def _create(conn: Connection, target: str, meta: dict[str, Any], warnings: list[str]) -> dict[str, Any]:
     """Create the index for a load; returns the settings to put back afterwards."""
     settings = creatable_settings(meta.get("settings") or {})
+    replicas = _get(settings, "number_of_replicas")
     after: dict[str, Any] = {
-        "number_of_replicas": _get(settings, "number_of_replicas") or 1,
+        # a snapshot written by hand or another tool may hold the integer 0: keep it
+        "number_of_replicas": 1 if replicas is None else replicas,
         "refresh_interval": _get(settings, "refresh_interval"),
     }
     blocks = _get(settings, "blocks")

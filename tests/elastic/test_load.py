@@ -509,3 +509,19 @@ def test_a_cluster_outage_in_the_middle_of_one_index_fails_that_index_only(clust
     assert http.count(a) == 400 and http.count(c) == 400
     st = http.req("GET", f"/{b}/_settings")[b]["settings"]["index"]
     assert st["refresh_interval"] == "5s"
+
+
+def test_replicas_given_as_the_integer_0_stay_0(conn, http, names):
+    from tests.elastic.memrepo import MemRepo
+
+    idx = names("intreplicas")
+    mem = MemRepo()
+    w = mem.writer()
+    w.add_stream(f"indices/{idx}", [b'{"_id":"1","_source":{"a":1}}\n'],
+                 meta={"docs": 1, "settings": {"index": {"number_of_shards": 1, "number_of_replicas": 0}},
+                       "mappings": {}, "aliases": {}})
+    w.commit()
+    m = mem.latest()
+    res = load_snapshot(conn, m, open_stream=lambda n: mem.read_stream(m, n), params=LoadParams(metadata_kinds=()))
+    assert res.ok, res.indices
+    assert http.req("GET", f"/{idx}/_settings")[idx]["settings"]["index"]["number_of_replicas"] == "0"
