@@ -53,21 +53,13 @@ def resolve_snapshot(engine: Any, ref: str) -> Any:
 
 def plan(manifest: Any, params: Any) -> list[tuple[str, str, int]]:
     """(source, target, documents) of each index the restore chose, as restores.load
-    chooses them (by name, or by the data stream a backing index belongs to)."""
+    chooses them."""
     from backups.elastic.dump import STREAM_PREFIX
-    from backups.elastic.metadata import matches
-    from restores.load import rename_of
+    from restores.load import chosen_sources, rename_of
 
     rename = rename_of(params)
-    out = []
-    for name, stream in sorted((getattr(manifest, "streams", None) or {}).items()):
-        if not name.startswith(STREAM_PREFIX):
-            continue
-        source, meta = name[len(STREAM_PREFIX):], stream.meta or {}
-        ds = str(meta.get("data_stream") or "")
-        if matches(source, params.include, params.exclude) or (ds and matches(ds, params.include, params.exclude)):
-            out.append((source, rename(source), int(meta.get("docs") or 0)))
-    return out
+    return [(source, rename(source), int((manifest.streams[STREAM_PREFIX + source].meta or {}).get("docs") or 0))
+            for source in chosen_sources(manifest, params)]
 
 
 class _AckCounting:

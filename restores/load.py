@@ -616,11 +616,7 @@ def load_snapshot(conn: Connection, manifest: Any, open_stream: Callable[[str], 
             result.ok = False
     streams = getattr(manifest, "streams", {}) or {}
     sources = sorted(n[len(STREAM_PREFIX):] for n in streams if n.startswith(STREAM_PREFIX))
-    def ds_of(source: str) -> str:
-        return str(streams[STREAM_PREFIX + source].meta.get("data_stream") or "")
-
-    chosen = [s for s in sources if matches(s, params.include, params.exclude)
-              or (ds_of(s) and matches(ds_of(s), params.include, params.exclude))]
+    chosen = chosen_sources(manifest, params)
     if not chosen:
         raise ValueError(nothing_matches("the snapshot", params.include, params.exclude, sources))
     targets: dict[str, str] = {}
@@ -660,6 +656,18 @@ def load_snapshot(conn: Connection, manifest: Any, open_stream: Callable[[str], 
                 x["status"] = "Failed"
                 x["error"] = f"data stream {ds} holds {got} documents after the restore, the snapshot has {want}"
     return result
+
+
+def chosen_sources(manifest: Any, params: LoadParams) -> list[str]:
+    """The snapshot's indices a restore with `params` loads, sorted: chosen by name, or by
+    the data stream a backing index belongs to."""
+    streams = getattr(manifest, "streams", {}) or {}
+    out = []
+    for name in sorted(n for n in streams if n.startswith(STREAM_PREFIX)):
+        source, ds = name[len(STREAM_PREFIX):], str((streams[name].meta or {}).get("data_stream") or "")
+        if matches(source, params.include, params.exclude) or (ds and matches(ds, params.include, params.exclude)):
+            out.append(source)
+    return out
 
 
 def rename_of(params: LoadParams) -> Renamer:
