@@ -55,9 +55,11 @@ dashboard_patterns = [
 
     path("clusters/", clusters.cluster_list, name="cluster-list"),
     path("clusters/new/", clusters.cluster_new, name="cluster-new"),
+    path("clusters/test-connection/", clusters.cluster_test_form, name="cluster-test-form"),
     path("clusters/<uuid:uuid>/", clusters.cluster_detail, name="cluster-detail"),
     path("clusters/<uuid:uuid>/edit/", clusters.cluster_edit, name="cluster-edit"),
     path("clusters/<uuid:uuid>/test/", clusters.cluster_test, name="cluster-test"),
+    path("clusters/<uuid:uuid>/overview/", clusters.cluster_overview, name="cluster-overview"),
     path("clusters/<uuid:uuid>/delete/", clusters.cluster_delete, name="cluster-delete"),
 
     path("configurations/", configurations.configuration_list, name="configuration-list"),
