@@ -95,7 +95,7 @@ FAILURE_HEADLINES = {
     "unreachable": "Unreachable: nothing answered at this address.",
     "timeout": "Timeout: the cluster did not answer in time.",
     "form": "The form is not complete.",
-    "error": "Connection failed.",
+    "error": "",
 }
 
 
