@@ -83,6 +83,10 @@ dashboard_patterns = [
     path("sessions/<uuid:uuid>/", sessions.session_detail, name="session-detail"),
     path("sessions/<uuid:uuid>/cancel/", sessions.session_cancel, name="session-cancel"),
     path("snapshots/<uuid:uuid>/", snapshots.snapshot_detail, name="snapshot-detail"),
+    path("snapshots/<uuid:uuid>/compare/", snapshots.snapshot_compare, name="snapshot-compare"),
+    path("snapshots/<uuid:uuid>/indices/<str:index>/preview/", snapshots.snapshot_index_preview, name="snapshot-index-preview"),
+    path("snapshots/<uuid:uuid>/indices/<str:index>/download/", snapshots.snapshot_index_download,
+         name="snapshot-index-download"),
 
     path("restores/", restores.restore_list, name="restore-list"),
     path("restores/new/", restores.restore_new, name="restore-new"),
