@@ -91,6 +91,7 @@ dashboard_patterns = [
     path("restores/", restores.restore_list, name="restore-list"),
     path("restores/new/", restores.restore_new, name="restore-new"),
     path("restores/preview/", restores.restore_preview, name="restore-preview"),
+    path("restores/dry-run/", restores.restore_dry_run, name="restore-dry-run"),
     path("restores/<uuid:uuid>/", restores.restore_detail, name="restore-detail"),
     path("restores/<uuid:uuid>/cancel/", restores.restore_cancel, name="restore-cancel"),
 ]
