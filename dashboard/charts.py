@@ -13,8 +13,8 @@ from django.utils.safestring import SafeString, mark_safe
 
 from dashboard.templatetags.stash import format_num, seconds
 
-W, H = 640, 220
-PAD_L, PAD_R, PAD_T, PAD_B = 70, 16, 14, 46
+W, H = 900, 220   # drawn full width in a card: about one unit per pixel, so text stays its size
+PAD_L, PAD_R, PAD_T, PAD_B = 76, 16, 14, 46
 
 # Tick steps for a time axis, smallest first: the first that gives at most MAX_TICKS ticks wins.
 STEPS = [timedelta(minutes=m) for m in (5, 15, 30)] + [timedelta(hours=h) for h in (1, 3, 6, 12)] + \
@@ -98,8 +98,10 @@ def line_chart(points: Sequence[tuple[datetime, float]], *, unit: str = "", labe
     dots = format_html_join("", '<circle class="dot" cx="{}" cy="{}" r="3"><title>{}: {}</title></circle>',
                             ((f"{x:.1f}", f"{y:.1f}", _local(p[0]).strftime("%Y-%m-%d %H:%M"), _fmt(p[1], unit))
                              for (x, y), p in zip(coords, points, strict=True)))
-    marks = format_html_join("", '<text class="fail-mark" x="{}" y="{}" text-anchor="middle">✕<title>{}: failed</title></text>',
-                             ((f"{sx(t):.1f}", bottom - 4, _local(t).strftime("%Y-%m-%d %H:%M")) for t in failures))
+    marks = format_html_join("", '<g class="fail"><line class="fail-line" x1="{x}" x2="{x}" y1="{top}" y2="{b}"/>'
+                                 '<text class="fail-mark" x="{x}" y="{y}" text-anchor="middle">✕</text><title>{t}: failed</title></g>',
+                             ({"x": f"{sx(t):.1f}", "top": PAD_T, "b": bottom, "y": bottom - 4,
+                               "t": _local(t).strftime("%Y-%m-%d %H:%M")} for t in failures))
     first, last = _local(points[0][0]).strftime("%b %d"), _local(points[-1][0]).strftime("%b %d")
     desc = (f"{label}: {len(points)} points from {first} to {last}, latest {_fmt(ys[-1], unit)}, "
             f"highest {_fmt(max(ys), unit)}" + (f", {len(failures)} failed" if failures else "") + ".")

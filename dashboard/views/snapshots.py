@@ -93,7 +93,7 @@ def _cluster_metadata(manifest: Any) -> list[dict[str, Any]]:
         if entry is None:
             out.append({"kind": kind, "label": label, "items": [], "note": "not backed up (left out of the metadata kinds)"})
         elif "unsupported" in entry:
-            out.append({"kind": kind, "label": label, "items": [], "note": f"the cluster has none: {entry['unsupported']}"})
+            out.append({"kind": kind, "label": label, "items": [], "note": f"not supported by the cluster ({entry['unsupported']})"})
         else:
             out.append({"kind": kind, "label": label, "items": sorted((entry.get("items") or {}).items()),
                         "note": entry.get("flavor", "")})
