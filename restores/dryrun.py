@@ -37,7 +37,7 @@ def plan_restore(conn: Connection, manifest: Any, params: load.LoadParams) -> li
     rows = conn.json("GET", "/_cat/indices", params={"format": "json", "h": "index,docs.count", "expand_wildcards": "all"},
                      privilege="monitor on the indices")
     existing = {r["index"]: int(r["docs.count"]) if str(r.get("docs.count") or "").isdigit() else None for r in rows}
-    streams = set((data_streams(conn).get("items") or {}))
+    streams = set(data_streams(conn).get("items") or {})
     rename = load.rename_of(params)
     out = []
     for source in load.chosen_sources(manifest, params):

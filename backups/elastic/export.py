@@ -7,7 +7,7 @@ stays the bytes the cluster sent, so numbers beyond int64/double keep their digi
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Iterator
+from collections.abc import Generator, Iterable, Iterator
 from dataclasses import dataclass
 
 import orjson
@@ -35,7 +35,7 @@ def lines(chunks: Iterable[bytes]) -> Iterator[bytes]:
         yield rest
 
 
-def documents(chunks: Iterable[bytes]) -> Iterator[Document]:
+def documents(chunks: Iterable[bytes]) -> Generator[Document, None, None]:
     for n, line in enumerate(lines(chunks), 1):
         m = _LINE.match(line)
         if m is None or not line.endswith(b"}"):
@@ -56,7 +56,7 @@ def first_documents(chunks: Iterable[bytes], n: int) -> list[Document]:
                 break
             out.append(doc)
     finally:
-        docs.close()
+        docs.close()   # closes the chunk reader inside it: no read-ahead goes on
     return out
 
 

@@ -108,7 +108,7 @@ def failure_kind(e: BaseException) -> str:
     "error". The exception's own message says the details."""
     text = str(e).lower()
     cause = e.__cause__
-    if isinstance(e, UnsupportedCluster) or isinstance(e, orjson.JSONDecodeError):
+    if isinstance(e, (UnsupportedCluster, orjson.JSONDecodeError)):
         return "not a search server"
     if isinstance(cause, NewConnectionError) or "cannot reach" in text:
         return "DNS" if any(w in str(cause or e).lower() for w in _DNS_WORDS) else "unreachable"

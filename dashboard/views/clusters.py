@@ -185,7 +185,7 @@ def _tested_cluster(request: DashboardRequest) -> tuple[Cluster | None, list[str
     team = request.team
     form = ClusterForm(request.POST, instance=existing, team=team)
     form.is_valid()
-    wrong = [f"{form.fields[k].label}: {' '.join(form.errors[k])}" for k in CONNECTION_FIELDS if k in form.errors]
+    wrong = [f"{form.fields[k].label}: {' '.join(str(m) for m in form.errors[k])}" for k in CONNECTION_FIELDS if k in form.errors]
     return (None, wrong) if wrong else (form.instance, [])
 
 

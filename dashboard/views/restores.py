@@ -173,7 +173,8 @@ def restore_dry_run(request: DashboardRequest) -> HttpResponse:
     ctx: dict[str, Any] = {"form": form}
     if not form.is_valid():
         ctx["error"] = "Fix the wizard first: " + "; ".join(
-            f"{form.fields[k].label or k}: {' '.join(v)}" if k != "__all__" else " ".join(v) for k, v in form.errors.items())
+            f"{form.fields[k].label or k}: {' '.join(str(m) for m in v)}" if k != "__all__" else " ".join(str(m) for m in v)
+            for k, v in form.errors.items())
     else:
         preview = _preview(request, request.GET)
         if preview["snapshot"] is None or preview["error"]:

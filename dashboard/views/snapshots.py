@@ -1,9 +1,8 @@
 from __future__ import annotations
 
-from typing import Any
-
 import logging
 from collections.abc import Iterator
+from typing import Any
 
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import ValidationError
@@ -87,7 +86,7 @@ def _cluster_metadata(manifest: Any) -> list[dict[str, Any]]:
     if manifest is None:
         return []
     captured = (manifest.meta or {}).get("cluster_metadata") or {}
-    out = []
+    out: list[dict[str, Any]] = []
     for kind, label in METADATA_LABELS.items():
         entry = captured.get(kind)
         if entry is None:
@@ -95,7 +94,7 @@ def _cluster_metadata(manifest: Any) -> list[dict[str, Any]]:
         elif "unsupported" in entry:
             out.append({"kind": kind, "label": label, "items": [], "note": f"not supported by the cluster ({entry['unsupported']})"})
         else:
-            out.append({"kind": kind, "label": label, "items": sorted((entry.get("items") or {}).items()),
+            out.append({"kind": kind, "label": label, "items": sorted(dict(entry.get("items") or {}).items()),
                         "note": entry.get("flavor", "")})
     return out
 

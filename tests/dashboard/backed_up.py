@@ -1,9 +1,7 @@
 """Real snapshots for the pages that read the repository (snapshot browser, restore dry
 run, charts): team A's cluster on the run's search server, a local storage, and backups
-run in this process by the real job function. Import the fixtures into a test module:
-
-    from tests.dashboard.backed_up import backed_up, queues  # noqa: F401
-"""
+run in this process by the real job function. tests/dashboard/conftest.py makes the
+fixtures available to every test there."""
 from __future__ import annotations
 
 import os

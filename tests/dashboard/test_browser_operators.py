@@ -14,7 +14,6 @@ from django.utils import timezone
 
 from backups.models import BackupSession, Snapshot
 from tests import factories as f
-from tests.dashboard.backed_up import backed_up, queues  # noqa: F401 - fixtures
 from tests.dashboard.test_browser import CHROMIUM_ARGS, SHOTS
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow, pytest.mark.search_kinds("osmem")]

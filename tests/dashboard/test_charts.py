@@ -2,8 +2,7 @@
 per repository its growth and deduplication, on the overview 30 days of every configuration."""
 from __future__ import annotations
 
-from datetime import datetime, timedelta
-from datetime import timezone as dt_timezone
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
@@ -17,7 +16,7 @@ from tests import factories as f
 
 pytestmark = pytest.mark.django_db
 
-UTC = dt_timezone.utc
+UTC = UTC
 
 
 def test_time_ticks_are_round_and_labelled_by_the_span() -> None:

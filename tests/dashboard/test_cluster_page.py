@@ -78,7 +78,7 @@ def test_an_unreachable_cluster_page_says_why_instead_of_failing(world: dict[str
 
 
 class _NotSearch(http.server.BaseHTTPRequestHandler):
-    def do_GET(self) -> None:  # noqa: N802 - the stdlib's name
+    def do_GET(self) -> None:
         body = b"<html><body>a web server</body></html>"
         self.send_response(200)
         self.send_header("Content-Type", "text/html")
@@ -93,7 +93,7 @@ class _NotSearch(http.server.BaseHTTPRequestHandler):
 class _Locked(_NotSearch):
     """Answers like a secured Elasticsearch without credentials."""
 
-    def do_GET(self) -> None:  # noqa: N802
+    def do_GET(self) -> None:
         body = b'{"error":{"type":"security_exception","reason":"missing authentication credentials"},"status":401}'
         self.send_response(401)
         self.send_header("Content-Type", "application/json")

@@ -10,7 +10,6 @@ from django.urls import reverse
 
 from restores import jobs as restore_jobs
 from tests import factories as f
-from tests.dashboard.backed_up import backed_up, queues  # noqa: F401 - fixtures
 from tests.dashboard.conftest import client_for
 
 pytestmark = pytest.mark.search_kinds("osmem", "opensearch-2")

@@ -8,7 +8,6 @@ from typing import Any
 import pytest
 from django.urls import reverse
 
-from tests.dashboard.backed_up import backed_up, queues  # noqa: F401 - fixtures
 from tests.dashboard.conftest import client_for
 from tests.peers.osmem import es
 
@@ -49,7 +48,7 @@ def test_an_index_downloads_as_bulk_ndjson_that_curl_can_load(backed_up: dict[st
     r = client_for(backed_up["alice"]).get(url)
     assert r.status_code == 200 and r.streaming and r["Content-Type"] == "application/x-ndjson"
     assert f'filename="logs-b-{snap.snapshot_id[:8]}.ndjson"' in r["Content-Disposition"]
-    body = b"".join(r.streaming_content)
+    body = b"".join(r.streaming_content)  # type: ignore[attr-defined]  # a StreamingHttpResponse (asserted above)
     lines = body.splitlines()
     assert len(lines) == 2 * 25 and lines[0].startswith(b'{"index":{"_id":"doc-')
     # what `curl -XPOST HOST/NAME/_bulk --data-binary @file` does
