@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import orjson
-from urllib3.exceptions import NewConnectionError
+from urllib3.exceptions import NewConnectionError, SSLError
 
 from backups.elastic.connection import ClusterError, Connection
 from backups.elastic.dialect import UnsupportedCluster
@@ -110,21 +110,22 @@ def failure_kind(e: BaseException) -> str:
     cause = e.__cause__
     if isinstance(e, (UnsupportedCluster, orjson.JSONDecodeError)):
         return "not a search server"
-    if isinstance(cause, NewConnectionError) or "cannot reach" in text:
-        return "DNS" if any(w in str(cause or e).lower() for w in _DNS_WORDS) else "unreachable"
-    if "speaks plain http" in text or "tls failure" in text or "ssl" in text:
-        return "TLS"
-    if isinstance(e, ClusterError):
+    if isinstance(e, ClusterError) and e.status:
         if e.status == 401:
             return "authentication"
         if e.status == 403:
             return "permissions"
-        if "timed out" in text:
-            return "timeout"
-        if e.status and not e.error_type:
+        if not e.error_type:
             return "not a search server"   # an HTTP server, but no Elasticsearch error body
-        if e.status == 0 and "connection failed" in text:
-            return "unreachable"
+        return "error"
+    if isinstance(cause, NewConnectionError) or text.startswith("cannot reach"):
+        return "DNS" if any(w in str(cause or e).lower() for w in _DNS_WORDS) else "unreachable"
+    if isinstance(cause, SSLError) or "speaks plain http" in text or text.startswith("tls failure"):
+        return "TLS"
+    if "timed out" in text:
+        return "timeout"
+    if "connection failed" in text:
+        return "unreachable"
     return "error"
 
 
