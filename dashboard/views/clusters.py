@@ -69,7 +69,7 @@ def cluster_delete(request: DashboardRequest, uuid: str) -> HttpResponse:
                           losses=["Only the connection settings; the cluster's data is not touched."], blockers=blockers)
 
 
-def _connect(opts: dict[str, Any]) -> Any:
+def quick_connect(opts: dict[str, Any]) -> Any:
     """A connection with a short timeout and no retries (a page must answer even when the
     cluster does not), identified: an answer that is not a search server's says so."""
     from backups.elastic.connection import ClusterConfig, Connection
@@ -99,7 +99,7 @@ FAILURE_HEADLINES = {
 }
 
 
-def _failure(e: Exception) -> dict[str, Any]:
+def describe_failure(e: Exception) -> dict[str, Any]:
     from backups.elastic.overview import failure_kind
 
     kind = failure_kind(e)
@@ -114,7 +114,7 @@ def probe(opts: dict[str, Any]) -> dict[str, Any]:
 
     conn = None
     try:
-        conn = _connect(opts)
+        conn = quick_connect(opts)
         health = conn.json("GET", "/_cluster/health", privilege="monitor (cluster privilege)")
         try:
             indices = conn.json("GET", "/_cat/indices", params={"format": "json", "h": "index"})
@@ -126,7 +126,7 @@ def probe(opts: dict[str, Any]) -> dict[str, Any]:
                 "name": summary["name"], "uuid": summary["uuid"], "health": health.get("status", "unknown"),
                 "nodes": health.get("number_of_nodes"), "indices": index_count}
     except (ClusterError, UnsupportedCluster, OSError, ValueError) as e:
-        return _failure(e)
+        return describe_failure(e)
     finally:
         if conn is not None:
             conn.close()
@@ -164,17 +164,20 @@ def cluster_overview(request: DashboardRequest, uuid: str) -> HttpResponse:
     ctx: dict[str, Any] = {"title": cluster.name, "cluster": cluster, "loaded": True}
     conn = None
     try:
-        conn = _connect(cluster.connection_options())
+        conn = quick_connect(cluster.connection_options())
         overview = read_overview(conn)
         ctx.update(overview=overview, rows=_index_rows(cluster, overview))
     except (ClusterError, UnsupportedCluster, OSError, ValueError) as e:
-        ctx["failure"] = _failure(e)
+        ctx["failure"] = describe_failure(e)
     finally:
         if conn is not None:
             conn.close()
     if request.htmx:
         return render(request, "clusters/detail.html#overview", ctx)
     return render(request, "clusters/detail.html", {**ctx, "configurations": cluster.backup_configurations.order_by("name")})
+
+
+CONNECTION_FIELDS = ("urls", "auth", "auth_secret", "ca_bundle", "verify_tls", "timeout")
 
 
 def _tested_cluster(request: DashboardRequest) -> tuple[Cluster | None, list[str]]:
@@ -187,9 +190,6 @@ def _tested_cluster(request: DashboardRequest) -> tuple[Cluster | None, list[str
     form.is_valid()
     wrong = [f"{form.fields[k].label}: {' '.join(str(m) for m in form.errors[k])}" for k in CONNECTION_FIELDS if k in form.errors]
     return (None, wrong) if wrong else (form.instance, [])
-
-
-CONNECTION_FIELDS = ("urls", "auth", "auth_secret", "ca_bundle", "verify_tls", "timeout")
 
 
 @login_required

@@ -135,7 +135,7 @@ def dry_run(form: RestoreWizardForm, snapshot: Any) -> dict[str, Any]:
     from backups.addons import elasticsearch as addon
     from backups.elastic.connection import ClusterError
     from backups.elastic.dialect import UnsupportedCluster
-    from dashboard.views.clusters import _connect, _failure
+    from dashboard.views.clusters import describe_failure, quick_connect
     from restores import dryrun, estimates
     from restores.jobs import load_params
 
@@ -146,11 +146,11 @@ def dry_run(form: RestoreWizardForm, snapshot: Any) -> dict[str, Any]:
     params = load_params(addon.with_defaults(addon.RESTORE_PARAMS, form.task_params()))
     conn = None
     try:
-        conn = _connect(d["target"].connection_options())
+        conn = quick_connect(d["target"].connection_options())
         planned = dryrun.plan_restore(conn, manifest, params)
         counters = dryrun.indexing_counters(conn)
     except (ClusterError, UnsupportedCluster, OSError, ValueError) as e:
-        return {"failure": _failure(e)}
+        return {"failure": describe_failure(e)}
     finally:
         if conn is not None:
             conn.close()
