@@ -8,9 +8,9 @@ import pytest
 from django.test import Client
 from django.urls import reverse
 
-from backups.progress import Heartbeat
 from restores import jobs as restore_jobs
 from restores.models import RestoreSession
+from runtime.heartbeat import Heartbeat
 from storage.models import Repository
 from tests import factories as f
 from tests.orchestration.test_backup_flow import make_config, ready
