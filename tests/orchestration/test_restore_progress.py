@@ -84,7 +84,7 @@ def test_the_restore_page_shows_the_running_indices_from_the_jobs_progress(world
     owner = f.user("alice", world["team"], "owner")
     c = Client()
     c.force_login(owner)
-    html = c.get(reverse("dashboard:restore-detail", args=[restore.uuid]), HTTP_HX_REQUEST="true").content.decode()
+    html = c.get(reverse("restores:restore-detail", args=[restore.uuid]), HTTP_HX_REQUEST="true").content.decode()
     assert "Waiting for the first index" not in html
     assert "logs-a" in html and "logs-b" in html and "/ 500" in html  # of the chosen 500
     assert "badge-ok\">Succeeded" in html and "badge-run\">Running" in html
