@@ -11,7 +11,7 @@ from django.utils import timezone
 
 from backups.addons import elasticsearch as addon
 from backups.validators import next_runs, split_list, validate_cluster_urls, validate_cron, validate_timezone
-from runtime.models import RunningRow, RunPhase
+from runtime.models import RunningRow, RunPhase, Timed
 from storage.models import Repository, RetentionPolicy, Secret
 from tenancy.models import TeamOwned, TeamOwnedQuerySet, slug_validator
 
@@ -192,7 +192,7 @@ class BackupSessionQuerySet(TeamOwnedQuerySet):
         return self.filter(phase__in=(SessionPhase.PENDING, SessionPhase.RUNNING))
 
 
-class BackupSession(TeamOwned):
+class BackupSession(TeamOwned, Timed):
     Phase = SessionPhase
 
     configuration = models.ForeignKey(BackupConfiguration, models.CASCADE, related_name="backup_sessions")
@@ -200,8 +200,6 @@ class BackupSession(TeamOwned):
     name = models.CharField(max_length=120, editable=False)
     trigger = models.CharField(max_length=10, choices=Trigger.choices, default=Trigger.MANUAL)
     phase = models.CharField(max_length=10, choices=SessionPhase.choices, default=SessionPhase.PENDING)
-    started = models.DateTimeField(null=True, blank=True)
-    finished = models.DateTimeField(null=True, blank=True)
     error = models.TextField(blank=True)
     cancelled_by = models.CharField(max_length=150, blank=True)
     retention = models.JSONField(default=dict, blank=True, help_text="What retention kept and removed.")
@@ -228,12 +226,6 @@ class BackupSession(TeamOwned):
 
     def is_completed(self) -> bool:
         return self.phase in COMPLETED_PHASES
-
-    @property
-    def duration(self) -> float | None:
-        if self.started and self.finished:
-            return (self.finished - self.started).total_seconds()
-        return None
 
 
 class Snapshot(TeamOwned, RunningRow):

@@ -16,15 +16,29 @@ class RunPhase(models.TextChoices):
 COMPLETED_PHASES = ("Succeeded", "Failed", "Cancelled", "Invalid")
 
 
-class RunningRow(models.Model):
+class Timed(models.Model):
+    """When something ran: a running row, and a backup session made of several."""
+
+    started = models.DateTimeField(null=True, blank=True)
+    finished = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        abstract = True
+
+    @property
+    def duration(self) -> float | None:
+        if self.started and self.finished:
+            return (self.finished - self.started).total_seconds()
+        return None
+
+
+class RunningRow(Timed):
     """A row that one job at a time runs: it claims the row (Pending → Running, with a
     claim token its later writes filter on), a heartbeat thread writes `progress` and
     `heartbeat` every second and reads `cancel_requested_by`, and the job writes the
     final phase, `error` and `components` (runtime.jobs.Run)."""
 
     phase = models.CharField(max_length=10, choices=RunPhase.choices, default=RunPhase.PENDING)
-    started = models.DateTimeField(null=True, blank=True)
-    finished = models.DateTimeField(null=True, blank=True)
     components = models.JSONField(default=dict, blank=True)
     progress = models.JSONField(default=dict, blank=True)
     heartbeat = models.DateTimeField(null=True, blank=True)
@@ -38,9 +52,3 @@ class RunningRow(models.Model):
 
     def is_completed(self) -> bool:
         return self.phase in COMPLETED_PHASES
-
-    @property
-    def duration(self) -> float | None:
-        if self.started and self.finished:
-            return (self.finished - self.started).total_seconds()
-        return None
