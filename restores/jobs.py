@@ -3,20 +3,18 @@ indices from the repository into the target, write per-index components, post ho
 from __future__ import annotations
 
 import logging
-import secrets
 import threading
 from collections.abc import Callable
 from typing import Any
 
 import orjson
-from django.utils import timezone
 
-from backups import hooks
 from backups.addons.elasticsearch import METADATA_KINDS
-from backups.jobs import JobFailed, connect
-from backups.progress import Heartbeat
 from backups.validators import split_list
 from restores.models import RestoreSession
+from runtime import hooks
+from runtime.heartbeat import Heartbeat
+from runtime.jobs import JobFailed, Run, error_text, run_pre_hooks
 from storage import flows as storage_flows
 
 log = logging.getLogger(__name__)
@@ -134,14 +132,9 @@ class RestoreProgress:
 def run_restore(restore_pk: int) -> str:
     from restores.load import load_snapshot
 
-    # Later writes of this run filter on its claim token and on Running: a run the reaper
-    # failed, still alive, writes nothing over the reaper's outcome.
-    token = secrets.token_hex(16)
-    claimed = RestoreSession.objects.filter(pk=restore_pk, phase=RestoreSession.Phase.PENDING).update(
-        phase=RestoreSession.Phase.RUNNING, started=timezone.now(), heartbeat=timezone.now(), claim=token
-    )
-    if claimed != 1:
-        return "not claimed"
+    run = Run.claim(RestoreSession, restore_pk)
+    if run is None:
+        return "not claimed"  # another worker has it, or it was cancelled
     restore = RestoreSession.objects.select_related(
         "repository__storage__secret", "repository__encryption_secret", "target__auth_secret", "team"
     ).get(pk=restore_pk)
@@ -149,16 +142,12 @@ def run_restore(restore_pk: int) -> str:
     hook_results: list[dict[str, Any]] = []
     conn = None
     try:
-        conn = connect(restore.target)
+        conn = restore.target.connect()
         engine = storage_flows.open_repository(restore.repository)
         manifest = resolve_snapshot(engine, restore.snapshot)
         RestoreSession.objects.filter(pk=restore_pk).update(resolved_snapshot_id=manifest.id)
-        with Heartbeat(RestoreSession, restore.pk, claim=token) as beat:
-            ok, results = hooks.run_hooks(restore.hooks.get("preRestore", []), "preRestore", restore.team, conn)
-            hook_results += results
-            if not ok:
-                failed = next(r for r in results if not r["ok"])
-                raise JobFailed(f"pre-restore hook '{failed['name']}' failed: {failed['output']}")
+        with run.heartbeat() as beat:
+            run_pre_hooks(restore.hooks.get("preRestore", []), "preRestore", restore.team, conn, record=hook_results.extend)
             params = load_params(restore.params())
             live = RestoreProgress(beat, plan(manifest, params))
             beat.update(docs=0, bytes=0, total_docs=live.total or None, indices={})
@@ -187,7 +176,7 @@ def run_restore(restore_pk: int) -> str:
         outcome = {"phase": RestoreSession.Phase.FAILED, "error": str(e)}
     except Exception as e:
         log.exception("restore %s failed", restore.name)
-        outcome = {"phase": RestoreSession.Phase.FAILED, "error": str(e) or type(e).__name__}
+        outcome = {"phase": RestoreSession.Phase.FAILED, "error": error_text(e)}
     post = restore.hooks.get("postRestore", [])
     if post:
         _, results = hooks.run_hooks(post, "postRestore", restore.team, conn,
@@ -195,8 +184,6 @@ def run_restore(restore_pk: int) -> str:
         hook_results += results
     if conn is not None:
         conn.close()
-    if not RestoreSession.objects.filter(pk=restore_pk, phase=RestoreSession.Phase.RUNNING, claim=token).update(
-            finished=timezone.now(), hook_results=hook_results, **outcome):
-        log.warning("restore %s lost its claim (the reaper failed it meanwhile): its outcome is not written", restore.name)
-        return "lost claim"
+    if not run.finish(hook_results=hook_results, **outcome):
+        return run.lost(restore.name, "the reaper failed it meanwhile")
     return str(outcome["phase"])

@@ -8,6 +8,7 @@ from django.db import models
 
 from backups.addons import elasticsearch as addon
 from backups.models import Cluster
+from runtime.models import RunningRow
 from storage.models import Repository
 from tenancy.models import TeamOwned, TeamOwnedQuerySet, slug_validator
 
@@ -17,7 +18,7 @@ class RestoreSessionQuerySet(TeamOwnedQuerySet):
         return self.select_related("target", "repository", "team").order_by("-created")
 
 
-class RestoreSession(TeamOwned):
+class RestoreSession(TeamOwned, RunningRow):
     class Phase(models.TextChoices):
         PENDING = "Pending"
         RUNNING = "Running"
@@ -37,17 +38,10 @@ class RestoreSession(TeamOwned):
     )
     created_by = models.CharField(max_length=150, blank=True)
 
+    # RunningRow's phase with Invalid (a restore that cannot start) added.
     phase = models.CharField(max_length=10, choices=Phase.choices, default=Phase.PENDING)
-    started = models.DateTimeField(null=True, blank=True)
-    finished = models.DateTimeField(null=True, blank=True)
-    components = models.JSONField(default=dict, blank=True)
-    progress = models.JSONField(default=dict, blank=True)
-    heartbeat = models.DateTimeField(null=True, blank=True)
-    cancel_requested_by = models.CharField(max_length=150, blank=True)
     cancelled_by = models.CharField(max_length=150, blank=True)
-    error = models.TextField(blank=True)
     hook_results = models.JSONField(default=list, blank=True)
-    claim = models.CharField(max_length=32, blank=True, editable=False)  # token of the run that claimed it
 
     objects = RestoreSessionQuerySet.as_manager()  # type: ignore[misc]  # a subclass of the base queryset
 
@@ -69,12 +63,3 @@ class RestoreSession(TeamOwned):
 
     def params(self) -> dict[str, Any]:
         return addon.with_defaults(addon.RESTORE_PARAMS, self.task_params)
-
-    def is_completed(self) -> bool:
-        return self.phase in (self.Phase.SUCCEEDED, self.Phase.FAILED, self.Phase.INVALID, self.Phase.CANCELLED)
-
-    @property
-    def duration(self) -> float | None:
-        if self.started and self.finished:
-            return (self.finished - self.started).total_seconds()
-        return None

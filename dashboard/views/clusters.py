@@ -44,15 +44,15 @@ def cluster_detail(request: DashboardRequest, uuid: str) -> HttpResponse:
 @login_required
 def cluster_new(request: DashboardRequest) -> HttpResponse:
     require_write(request)
-    return editing.edit(request, ClusterForm, instance=None, title="New cluster", back_url=reverse("dashboard:cluster-list"),
-                        back_label="Clusters", success=lambda o: reverse("dashboard:cluster-detail", args=[o.uuid]),
+    return editing.edit(request, ClusterForm, instance=None, title="New cluster", back_url=reverse("backups:cluster-list"),
+                        back_label="Clusters", success=lambda o: reverse("backups:cluster-detail", args=[o.uuid]),
                         saved="Cluster '{obj}' saved.", template="clusters/form.html")
 
 
 @login_required
 def cluster_edit(request: DashboardRequest, uuid: str) -> HttpResponse:
     cluster = _get_cluster_for_user(request, uuid, write=True)
-    back = reverse("dashboard:cluster-detail", args=[cluster.uuid])
+    back = reverse("backups:cluster-detail", args=[cluster.uuid])
     return editing.edit(request, ClusterForm, instance=cluster, title=f"Edit cluster {cluster.name}", back_url=back,
                         back_label=cluster.name, success=lambda o: back, saved="Cluster '{obj}' saved.",
                         template="clusters/form.html")
@@ -63,9 +63,9 @@ def cluster_delete(request: DashboardRequest, uuid: str) -> HttpResponse:
     cluster = _get_cluster_for_user(request, uuid, write=True)
     blockers = [f"Backup configuration {c} targets it: delete or retarget it first." for c in cluster.backup_configurations.all()]
     blockers += [f"Restore {r} targets it: delete it first." for r in cluster.restore_sessions.all()[:5]]
-    back = reverse("dashboard:cluster-detail", args=[cluster.uuid])
+    back = reverse("backups:cluster-detail", args=[cluster.uuid])
     return editing.delete(request, cluster, title=f"Delete cluster {cluster.name}", back_url=back,
-                          success_url=reverse("dashboard:cluster-list"),
+                          success_url=reverse("backups:cluster-list"),
                           losses=["Only the connection settings; the cluster's data is not touched."], blockers=blockers)
 
 

@@ -63,8 +63,8 @@ def _ensure(repo: Repository) -> None:
 @login_required
 def repository_new(request: DashboardRequest) -> HttpResponse:
     require_write(request)
-    return editing.edit(request, RepositoryForm, instance=None, title="New repository", back_url=reverse("dashboard:repository-list"),
-                        back_label="Repositories", success=lambda o: reverse("dashboard:repository-detail", args=[o.uuid]),
+    return editing.edit(request, RepositoryForm, instance=None, title="New repository", back_url=reverse("storage:repository-list"),
+                        back_label="Repositories", success=lambda o: reverse("storage:repository-detail", args=[o.uuid]),
                         saved="Repository '{obj}' saved.", after_save=_ensure)
 
 
@@ -76,7 +76,7 @@ def repository_check(request: DashboardRequest, uuid: str) -> HttpResponse:
     flows.check_repository(repo, read_data=read_data)
     what = "every chunk is read and verified" if read_data else "every manifest opens and every chunk is present"
     messages.success(request, f"Checking {repo.name}: {what}; the result appears here.")
-    return redirect("dashboard:repository-detail", uuid=repo.uuid)
+    return redirect("storage:repository-detail", uuid=repo.uuid)
 
 
 @login_required
@@ -86,8 +86,8 @@ def repository_delete(request: DashboardRequest, uuid: str) -> HttpResponse:
     blockers = [f"Configuration {c} backs up into it: remove it there first." for c in configs]
     if repo.restore_sessions.exists():
         blockers.append("Restore sessions read from it: delete them first.")
-    back = reverse("dashboard:repository-detail", args=[repo.uuid])
-    return editing.delete(request, repo, title=f"Delete {repo.name}", back_url=back, success_url=reverse("dashboard:repository-list"),
+    back = reverse("storage:repository-detail", args=[repo.uuid])
+    return editing.delete(request, repo, title=f"Delete {repo.name}", back_url=back, success_url=reverse("storage:repository-list"),
                           losses=[f"{repo.snapshot_count} snapshots ({filesizeformat(repo.size_bytes)}) leave the dashboard; "
                                   + (f"every file in {repo.storage.location()}/{repo.directory} is deleted (deletion policy WipeOut)."
                                      if repo.deletion_policy == Repository.DeletionPolicy.WIPE_OUT else

@@ -116,7 +116,7 @@ def restore_new(request: DashboardRequest) -> HttpResponse:
                     form.add_error("name", f"A restore with this name exists or is invalid: {msg}")
                 else:
                     messages.success(request, f"Restore {restore.name} started.")
-                    return redirect("dashboard:restore-detail", uuid=restore.uuid)
+                    return redirect("restores:restore-detail", uuid=restore.uuid)
             if not form.errors:
                 return render(request, "restores/review.html", {"title": "Review the restore", "form": form, "preview": preview,
                                                                "steps": STEPS, "step": 5})
@@ -222,4 +222,4 @@ def restore_cancel(request: DashboardRequest, uuid: str) -> HttpResponse:
 
         flows.cancel_restore(restore, request.user)
         messages.success(request, f"Cancelling {restore.name}.")
-    return redirect("dashboard:restore-detail", uuid=restore.uuid)
+    return redirect("restores:restore-detail", uuid=restore.uuid)

@@ -50,7 +50,7 @@ def team_settings(request: DashboardRequest) -> HttpResponse:
     if request.method == "POST" and form.is_valid():
         form.save()
         messages.success(request, "Team settings saved.")
-        return redirect("dashboard:team-settings")
+        return redirect("tenancy:team-settings")
     members = Membership.objects.filter(team=team).select_related("user").order_by("user__username")
     return render(request, "team/settings.html", {"title": "Team settings", "form": form, "add_form": add_form,
                                                   "members": members, "roles": Membership.Role.choices})
@@ -65,7 +65,7 @@ def member_add(request: DashboardRequest) -> HttpResponse:
         user = add_form.cleaned_data["username"]
         Membership.objects.create(team=team, user=user, role=add_form.cleaned_data["role"])
         messages.success(request, f"Added {user.username} as {add_form.cleaned_data['role']}.")
-        return redirect("dashboard:team-settings")
+        return redirect("tenancy:team-settings")
     members = Membership.objects.filter(team=team).select_related("user").order_by("user__username")
     form = TeamSettingsForm(instance=team, prefix="team")
     return render(request, "team/settings.html", {"title": "Team settings", "form": form, "add_form": add_form,
@@ -87,7 +87,7 @@ def member_role(request: DashboardRequest, pk: int) -> HttpResponse:
         m.role = form.cleaned_data["role"]
         m.save(update_fields=["role"])
         messages.success(request, f"{m.user.username} is now {m.role}.")
-    return redirect("dashboard:team-settings")
+    return redirect("tenancy:team-settings")
 
 
 @login_required
@@ -100,4 +100,4 @@ def member_remove(request: DashboardRequest, pk: int) -> HttpResponse:
     else:
         m.delete()
         messages.success(request, f"Removed {m.user.username} from {team.name}.")
-    return redirect(reverse("dashboard:team-settings"))
+    return redirect(reverse("tenancy:team-settings"))

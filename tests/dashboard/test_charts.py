@@ -46,7 +46,7 @@ def _history(world: dict[str, Any]) -> None:
 def test_the_configuration_charts_have_a_time_axis_and_mark_failures(world: dict[str, Any], alice: Client, bob: Client,
                                                                      charlie: Client) -> None:
     _history(world)
-    url = reverse("dashboard:configuration-detail", args=[world["config"].uuid])
+    url = reverse("backups:configuration-detail", args=[world["config"].uuid])
     html = alice.get(url).content.decode()
     assert "Snapshot size (data backed up)" in html and "Backup duration" in html
     assert html.count('class="tick-label"') >= 4 and "time (UTC)" in html
@@ -58,7 +58,7 @@ def test_the_configuration_charts_have_a_time_axis_and_mark_failures(world: dict
 
 def test_the_repository_shows_growth_and_deduplication(world: dict[str, Any], alice: Client, charlie: Client) -> None:
     _history(world)
-    url = reverse("dashboard:repository-detail", args=[world["repo"].uuid])
+    url = reverse("storage:repository-detail", args=[world["repo"].uuid])
     html = alice.get(url).content.decode()
     assert "Stored bytes (new bytes written, cumulative)" in html and "Deduplication" in html
     assert "now 2.6×" in html   # 3600 bytes backed up over 1400 written

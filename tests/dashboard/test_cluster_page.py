@@ -39,7 +39,7 @@ def test_the_cluster_page_lists_indices_and_which_backup_reads_each(world: dict[
     sc = cluster.backup_configurations.get().sessions.get()
     sc.task_params = {"indices": "logs-*", "exclude": "logs-b"}
     sc.save()
-    url = reverse("dashboard:cluster-overview", args=[cluster.uuid])
+    url = reverse("backups:cluster-overview", args=[cluster.uuid])
 
     r = alice.get(url, HTTP_HX_REQUEST="true")
     html = r.content.decode()
@@ -56,7 +56,7 @@ def test_the_cluster_page_lists_indices_and_which_backup_reads_each(world: dict[
     assert node in html
 
     # the page itself loads the overview into #overview (HTMX), and answers without it
-    page = alice.get(reverse("dashboard:cluster-detail", args=[cluster.uuid])).content.decode()
+    page = alice.get(reverse("backups:cluster-detail", args=[cluster.uuid])).content.decode()
     assert f'hx-get="{url}"' in page and 'hx-trigger="load"' in page
     assert bob.get(url, HTTP_HX_REQUEST="true").status_code == 200       # a viewer reads it
     assert charlie.get(url, HTTP_HX_REQUEST="true").status_code == 404   # another team's cluster
@@ -69,11 +69,11 @@ def test_the_cluster_page_lists_indices_and_which_backup_reads_each(world: dict[
 def test_an_unreachable_cluster_page_says_why_instead_of_failing(world: dict[str, Any], alice: Client, urls: str,
                                                                  kind: str, words: str) -> None:
     cluster = f.cluster(world["a"], "gone", url=urls)
-    r = alice.get(reverse("dashboard:cluster-overview", args=[cluster.uuid]), HTTP_HX_REQUEST="true")
+    r = alice.get(reverse("backups:cluster-overview", args=[cluster.uuid]), HTTP_HX_REQUEST="true")
     html = r.content.decode()
     assert r.status_code == 200 and f'data-failure="{kind}"' in html and words in html
     assert "Cannot read the cluster now" in html
-    full = alice.get(reverse("dashboard:cluster-overview", args=[cluster.uuid]))  # without HTMX: the whole page
+    full = alice.get(reverse("backups:cluster-overview", args=[cluster.uuid]))  # without HTMX: the whole page
     assert full.status_code == 200 and "<html" in full.content.decode()
 
 
@@ -130,7 +130,7 @@ def test_test_connection_on_the_form_tries_what_is_typed_without_saving(world: d
                                                                         web_server: str, locked_server: str,
                                                                         alice: Client, bob: Client,
                                                                         charlie: Client) -> None:
-    url = reverse("dashboard:cluster-test-form")
+    url = reverse("backups:cluster-test-form")
     before = Cluster.objects.count()
 
     def result(data: dict[str, str], client: Client = alice) -> str:
@@ -161,5 +161,5 @@ def test_test_connection_on_the_form_tries_what_is_typed_without_saving(world: d
     assert Cluster.objects.get(pk=existing.pk).urls == "http://127.0.0.1:9200"   # unchanged
     assert bob.post(url, _form(search.url), HTTP_HX_REQUEST="true").status_code == 403
     assert charlie.post(url, {**_form(search.url), "cluster": str(existing.uuid)}, HTTP_HX_REQUEST="true").status_code == 404
-    form_page = alice.get(reverse("dashboard:cluster-new")).content.decode()
+    form_page = alice.get(reverse("backups:cluster-new")).content.decode()
     assert f'hx-post="{url}"' in form_page and "Test connection" in form_page

@@ -26,7 +26,7 @@ def _wizard(world: dict[str, Any], **kw: str) -> dict[str, str]:
 
 def test_the_dry_run_says_what_each_conflict_policy_would_do(backed_up: dict[str, Any]) -> None:
     # the cluster now holds logs-a (55 docs), users and events; the first snapshot logs-a, logs-b and users
-    url = reverse("dashboard:restore-dry-run")
+    url = reverse("restores:restore-dry-run")
     alice = client_for(backed_up["alice"])
     r = alice.get(url, _wizard(backed_up), HTTP_HX_REQUEST="true")
     html = r.content.decode()
@@ -49,7 +49,7 @@ def test_the_dry_run_says_what_each_conflict_policy_would_do(backed_up: dict[str
 
 
 def test_the_estimate_says_where_its_speeds_come_from(backed_up: dict[str, Any], search: Any) -> None:
-    url = reverse("dashboard:restore-dry-run")
+    url = reverse("restores:restore-dry-run")
     alice = client_for(backed_up["alice"])
     html = alice.get(url, _wizard(backed_up, rename_pattern="^(.*)$", rename_replacement=r"r1-\1"),
                      HTTP_HX_REQUEST="true").content.decode()
@@ -68,11 +68,11 @@ def test_the_estimate_says_where_its_speeds_come_from(backed_up: dict[str, Any],
 
 
 def test_the_dry_run_is_team_scoped_and_loads_with_the_review(backed_up: dict[str, Any]) -> None:
-    url = reverse("dashboard:restore-dry-run")
+    url = reverse("restores:restore-dry-run")
     assert client_for(backed_up["bob"]).get(url, _wizard(backed_up), HTTP_HX_REQUEST="true").status_code == 403
     r = client_for(backed_up["charlie"]).get(url, _wizard(backed_up), HTTP_HX_REQUEST="true")
     html = r.content.decode()
     assert r.status_code == 400 and "Fix the wizard first" in html and "logs-a" not in html
-    review = client_for(backed_up["alice"]).post(reverse("dashboard:restore-new"), {**_wizard(backed_up), "action": "review"})
+    review = client_for(backed_up["alice"]).post(reverse("restores:restore-new"), {**_wizard(backed_up), "action": "review"})
     html = review.content.decode()
     assert review.status_code == 200 and f'hx-get="{url}"' in html and 'hx-trigger="load"' in html

@@ -17,18 +17,18 @@ pytestmark = pytest.mark.search_kinds("osmem", "opensearch-2")
 
 def test_the_snapshot_page_shows_the_cluster_metadata_and_index_actions(backed_up: dict[str, Any]) -> None:
     snap = backed_up["second"]
-    html = client_for(backed_up["alice"]).get(reverse("dashboard:snapshot-detail", args=[snap.uuid])).content.decode()
+    html = client_for(backed_up["alice"]).get(reverse("backups:snapshot-detail", args=[snap.uuid])).content.decode()
     assert 'id="cluster-metadata"' in html and "Index templates" in html and "logs-template" in html
     assert "Ingest pipelines" in html and "Lifecycle policies" in html
-    assert reverse("dashboard:snapshot-index-preview", args=[snap.uuid, "logs-a"]) in html
-    assert reverse("dashboard:snapshot-index-download", args=[snap.uuid, "logs-a"]) in html
+    assert reverse("backups:snapshot-index-preview", args=[snap.uuid, "logs-a"]) in html
+    assert reverse("backups:snapshot-index-download", args=[snap.uuid, "logs-a"]) in html
     assert str(backed_up["first"].uuid) in html   # the other snapshot to compare with
     assert "_bulk" in html   # how to load a download
 
 
 def test_a_preview_shows_the_first_documents_read_from_the_repository(backed_up: dict[str, Any]) -> None:
     snap = backed_up["first"]
-    url = reverse("dashboard:snapshot-index-preview", args=[snap.uuid, "logs-a"])
+    url = reverse("backups:snapshot-index-preview", args=[snap.uuid, "logs-a"])
     alice = client_for(backed_up["alice"])
     r = alice.get(url, {"n": "5"}, HTTP_HX_REQUEST="true")
     html = r.content.decode()
@@ -38,13 +38,13 @@ def test_a_preview_shows_the_first_documents_read_from_the_repository(backed_up:
     assert alice.get(url).status_code == 200 and "<html" in alice.get(url).content.decode()   # without HTMX: a page
     assert client_for(backed_up["bob"]).get(url, HTTP_HX_REQUEST="true").status_code == 200
     assert client_for(backed_up["charlie"]).get(url, HTTP_HX_REQUEST="true").status_code == 404
-    missing = reverse("dashboard:snapshot-index-preview", args=[snap.uuid, "no-such-index"])
+    missing = reverse("backups:snapshot-index-preview", args=[snap.uuid, "no-such-index"])
     assert alice.get(missing, HTTP_HX_REQUEST="true").status_code == 404
 
 
 def test_an_index_downloads_as_bulk_ndjson_that_curl_can_load(backed_up: dict[str, Any]) -> None:
     snap = backed_up["first"]
-    url = reverse("dashboard:snapshot-index-download", args=[snap.uuid, "logs-b"])   # deleted from the cluster since
+    url = reverse("backups:snapshot-index-download", args=[snap.uuid, "logs-b"])   # deleted from the cluster since
     r = client_for(backed_up["alice"]).get(url)
     assert r.status_code == 200 and r.streaming and r["Content-Type"] == "application/x-ndjson"
     assert f'filename="logs-b-{snap.snapshot_id[:8]}.ndjson"' in r["Content-Disposition"]
@@ -61,7 +61,7 @@ def test_an_index_downloads_as_bulk_ndjson_that_curl_can_load(backed_up: dict[st
 
 def test_two_snapshots_compare_by_index(backed_up: dict[str, Any]) -> None:
     first, second = backed_up["first"], backed_up["second"]
-    url = reverse("dashboard:snapshot-compare", args=[second.uuid])
+    url = reverse("backups:snapshot-compare", args=[second.uuid])
     r = client_for(backed_up["alice"]).get(url, {"with": str(first.uuid)})
     html = r.content.decode()
     assert r.status_code == 200

@@ -20,8 +20,9 @@ from django.db.models import Max, Q
 from django.utils import timezone
 from redis.exceptions import RedisError
 
-from backups import flows, notifications, scheduler
+from backups import notifications, scheduler
 from backups.models import BackupConfiguration, BackupSession, BackupSessionConfig, SessionPhase
+from runtime import reaper
 from storage import flows as storage_flows
 from storage.models import BackupStorage, Repository
 
@@ -81,8 +82,8 @@ class Command(BaseCommand):
         now = now or timezone.now()
         steps: list[tuple[str, Callable[[], list[str]]]] = [
             ("schedule", lambda: scheduler.tick(now)),
-            ("reap", lambda: [f"reaped {name}" for name in flows.reap_lost_jobs(now)]),
-            ("requeue", lambda: flows.requeue_lost_pending(now)
+            ("reap", lambda: [f"reaped {name}" for name in reaper.reap_lost_jobs(now)]),
+            ("requeue", lambda: reaper.requeue_lost_pending(now)
                 if self.redis.set("stashboard:requeue-check", "1", nx=True, ex=60) else []),  # once a minute is enough
             ("reconcile", self.reconcile),
             ("checks", lambda: self.schedule_checks(now)),
