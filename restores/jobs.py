@@ -16,6 +16,7 @@ from backups.addons.elasticsearch import METADATA_KINDS
 from backups.jobs import JobFailed, connect
 from backups.progress import Heartbeat
 from backups.validators import split_list
+from restores import rules
 from restores.models import RestoreSession
 from storage import flows as storage_flows
 
@@ -28,8 +29,8 @@ def load_params(params: dict[str, Any]) -> Any:
 
     kinds = set(split_list(params.get("metadata"))) & set(METADATA_KINDS)
     return LoadParams(
-        include=split_list(params["indices"]) or ["*"],
-        exclude=split_list(params["exclude"]),
+        include=rules.patterns(params["indices"]) or ["*"],
+        exclude=rules.patterns(params["exclude"]),
         rename_pattern=params["rename_pattern"],
         rename_replacement=params["rename_replacement"],
         conflict=params["conflict"],
@@ -54,12 +55,9 @@ def resolve_snapshot(engine: Any, ref: str) -> Any:
 def plan(manifest: Any, params: Any) -> list[tuple[str, str, int]]:
     """(source, target, documents) of each index the restore chose, as restores.load
     chooses them."""
-    from backups.elastic.dump import STREAM_PREFIX
-    from restores.load import chosen_sources, rename_of
+    from restores.load import choices
 
-    rename = rename_of(params)
-    return [(source, rename(source), int((manifest.streams[STREAM_PREFIX + source].meta or {}).get("docs") or 0))
-            for source in chosen_sources(manifest, params)]
+    return [(c.source, c.target, c.docs) for c in choices(manifest, params)]
 
 
 class _AckCounting:

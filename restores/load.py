@@ -26,12 +26,11 @@ import orjson
 
 from backups.elastic.connection import ClusterError, Connection, index_path
 from backups.elastic.dump import STREAM_PREFIX, Cancelled, ProgressEvent
-from backups.elastic.metadata import CLUSTER_KINDS, matches, nothing_matches
+from backups.elastic.metadata import CLUSTER_KINDS, nothing_matches
+from restores import rules
 from restores.rename import Renamer
 from storage.repo.format import RepositoryError
 
-POLICIES = ("fail", "skip", "overwrite", "merge")
-ON_INDEX_FAILURE = ("keep", "delete")
 RETRY_ITEM_STATUSES = frozenset({429, 502, 503, 504})
 MAX_REASONS = 5
 
@@ -403,10 +402,10 @@ def load_index(conn: Connection, source: str, target: str, meta: dict[str, Any],
                              "error": None, "status": "Running", "expected": expected}
     ds = rename(meta["data_stream"]) if meta.get("data_stream") else None
     policy = _policy_for(ds or target, params)
-    if policy not in POLICIES:
-        raise ValueError(f"conflict policy {policy!r} is not one of {', '.join(POLICIES)}")
-    if params.on_index_failure not in ON_INDEX_FAILURE:
-        raise ValueError(f"on_index_failure {params.on_index_failure!r} is not one of {', '.join(ON_INDEX_FAILURE)}")
+    if policy not in rules.CONFLICT_POLICIES:
+        raise ValueError(f"conflict policy {policy!r} is not one of {', '.join(rules.CONFLICT_POLICIES)}")
+    if params.on_index_failure not in rules.ON_INDEX_FAILURE:
+        raise ValueError(f"on_index_failure {params.on_index_failure!r} is not one of {', '.join(rules.ON_INDEX_FAILURE)}")
     after = None
     op, write_to = "index", target
     if ds is not None:
@@ -615,16 +614,14 @@ def load_snapshot(conn: Connection, manifest: Any, open_stream: Callable[[str], 
         if any(v.startswith("error") for kind in result.metadata.values() for v in kind.values()):
             result.ok = False
     streams = getattr(manifest, "streams", {}) or {}
-    sources = sorted(n[len(STREAM_PREFIX):] for n in streams if n.startswith(STREAM_PREFIX))
-    chosen = chosen_sources(manifest, params)
+    chosen = choices(manifest, params, rename)
     if not chosen:
+        sources = sorted(n[len(STREAM_PREFIX):] for n in streams if n.startswith(STREAM_PREFIX))
         raise ValueError(nothing_matches("the snapshot", params.include, params.exclude, sources))
-    targets: dict[str, str] = {}
-    for source in chosen:
-        target = rename(source)
-        if target in targets:
-            raise ValueError(f"rename maps both {targets[target]} and {source} to {target}: fix the rename")
-        targets[target] = source
+    clash = rules.collision(chosen)
+    if clash:
+        raise ValueError(clash)
+    targets = {c.target: c.source for c in chosen}
     run = [0, 0]
     ds_state: dict[str, str] = {}
     for target, source in targets.items():
@@ -658,17 +655,20 @@ def load_snapshot(conn: Connection, manifest: Any, open_stream: Callable[[str], 
     return result
 
 
-def chosen_sources(manifest: Any, params: LoadParams) -> list[str]:
-    """The snapshot's indices a restore with `params` loads, sorted: chosen by name, or by
-    the data stream a backing index belongs to."""
+def manifest_facts(manifest: Any) -> dict[str, rules.IndexFacts]:
+    """The indices a snapshot holds a stream for, by source name (restores.rules' input)."""
     streams = getattr(manifest, "streams", {}) or {}
-    out = []
-    for name in sorted(n for n in streams if n.startswith(STREAM_PREFIX)):
-        source, ds = name[len(STREAM_PREFIX):], str((streams[name].meta or {}).get("data_stream") or "")
-        if matches(source, params.include, params.exclude) or (ds and matches(ds, params.include, params.exclude)):
-            out.append(source)
+    out = {}
+    for name, entry in streams.items():
+        if name.startswith(STREAM_PREFIX):
+            meta = entry.meta or {}
+            out[name[len(STREAM_PREFIX):]] = rules.IndexFacts(int(meta.get("docs") or 0), getattr(entry, "size", None),
+                                                              str(meta.get("data_stream") or ""))
     return out
 
 
-def rename_of(params: LoadParams) -> Renamer:
-    return Renamer(params.rename_pattern, params.rename_replacement)
+def choices(manifest: Any, params: LoadParams, rename: Renamer | None = None) -> list[rules.Choice]:
+    """The snapshot's indices a restore with `params` loads and where each goes, sorted by
+    source name (restores.rules.choose over the manifest)."""
+    rename = rename or Renamer(params.rename_pattern, params.rename_replacement)
+    return rules.choose(manifest_facts(manifest), params.include, params.exclude, rename)

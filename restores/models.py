@@ -9,6 +9,7 @@ from django.db import models
 from backups.addons import elasticsearch as addon
 from backups.models import Cluster
 from dashboard.models import TeamOwned, TeamOwnedQuerySet, slug_validator
+from restores import rules
 from storage.models import Repository
 
 
@@ -64,6 +65,11 @@ class RestoreSession(TeamOwned):
             errors["target"] = "Choose a cluster of the same team."
         if self.repository_id and self.team_id and self.repository.team_id != self.team_id:
             errors["repository"] = "Choose a repository of the same team."
+        if isinstance(self.task_params, dict):
+            # names and types are the field's validator; the restore's rules are restores.rules'
+            problems = rules.param_errors(self.task_params)
+            if problems:
+                errors["task_params"] = problems
         if errors:
             raise ValidationError(errors)
 

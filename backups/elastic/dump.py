@@ -348,6 +348,7 @@ def dump_index(conn: Connection, writer: Any, info: IndexInfo, params: DumpParam
                             "fingerprint_signals": signals, "shards": info.shards}
     if data_stream:
         meta["data_stream"] = data_stream
+        entry["data_stream"] = data_stream  # so the restore wizard chooses as the load does (restores.rules)
     prev = _previous_stream(previous, name)
     # without the refresh, writes acknowledged but not yet searchable would be in the
     # fingerprint and missing from the stream: never reuse then
