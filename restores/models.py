@@ -60,7 +60,7 @@ class RestoreSession(TeamOwned):
         return self.name
 
     def clean(self) -> None:
-        errors = {}
+        errors: dict[str, str | list[str]] = {}
         if self.target_id and self.team_id and self.target.team_id != self.team_id:
             errors["target"] = "Choose a cluster of the same team."
         if self.repository_id and self.team_id and self.repository.team_id != self.team_id:

@@ -32,7 +32,7 @@ def iter_source(data: Iterable[bytes] | BinaryIO | bytes) -> Iterator[bytes]:
                 return
             yield part
     else:
-        yield from data  # type: ignore[misc]
+        yield from data
 
 
 class _Upload:
