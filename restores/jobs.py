@@ -161,8 +161,9 @@ def run_restore(restore_pk: int) -> str:
             live = RestoreProgress(beat, plan(manifest, params))
             beat.update(docs=0, bytes=0, total_docs=live.total or None, indices={})
             counting: Any = _AckCounting(conn, live.ack)  # load_snapshot takes it as the Connection it wraps
+            params.progress = live.event
             result = load_snapshot(counting, manifest, lambda name: engine.read_stream(manifest, name),
-                                   params, progress=live.event, cancel=beat.cancel)
+                                   params, cancel=beat.cancel)
             final_progress = beat.snapshot()
         failed = {name: i for name, i in result.indices.items() if i.get("error") or i.get("failed")}
         components: dict[str, Any] = {"load": result.indices, "metadata": result.metadata}
