@@ -146,7 +146,7 @@ def main() -> None:
     from tests.peers.clusters import start_cluster
 
     with start_cluster(args.target) as server:
-        clients = [Ours(server.url), Theirs(server.url)]
+        clients: list[Any] = [Ours(server.url), Theirs(server.url)]
         seed(clients[0], "bench-src", args.n)
         print(f"target {args.target}, {args.n} documents; maxrss {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss}")
         for c in clients:
@@ -164,7 +164,7 @@ def main() -> None:
         writes = best(args.runs, clients, lambda c: bulk_write(c, f"bench-dst-{c.name.replace('.', '-').replace('_', '-')}", lines))
         print(f"{'transport':18s} {'read s':>8s} {'read docs/s':>12s} {'read MB/s':>10s} {'bulk s':>8s} "
               f"{'bulk docs/s':>12s} {'import s':>9s} {'import MB':>10s}")
-        for c, module in zip(clients, ["backups.elastic.connection", "elastic_transport"]):
+        for c, module in zip(clients, ["backups.elastic.connection", "elastic_transport"], strict=True):
             docs, nbytes = sizes[c.name]
             imp_s, imp_mb = import_cost(module)
             print(f"{c.name:18s} {reads[c.name]:8.2f} {docs / reads[c.name]:12,.0f} {nbytes / reads[c.name] / 1e6:10.1f} "

@@ -107,6 +107,6 @@ def test_attempts_bound_the_tries_and_jitter_keeps_waits_in_the_top_of_the_range
         retry(fn, budget=600, base=1, cap=8, attempts=4, jitter=0.5, is_permanent=lambda e: False,
               sleep=clock.sleep, clock=lambda: clock.now)
     assert calls[0] == 4 and len(clock.waits) == 3
-    assert all(b / 2 <= w <= b for w, b in zip(clock.waits, [1, 2, 4]))
+    assert all(b / 2 <= w <= b for w, b in zip(clock.waits, [1, 2, 4], strict=True))
     assert all(0.8 <= delay(1, base=1, cap=30, jitter=0.2) <= 1.0 for _ in range(50))
     assert delay(6, base=1, cap=30, jitter=0.0) == delay(7, base=1, cap=30, jitter=0.0) == 30
