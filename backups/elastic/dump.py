@@ -30,10 +30,10 @@ from backups.elastic.reader import Reader
 from backups.elastic.results import (
     DumpEntry,
     IndexMetadata,
-    PreviousSnapshot,
-    PreviousStream,
+    ManifestStream,
     ProgressEvent,
     RunTotals,
+    SnapshotManifest,
     StreamMeta,
     StreamWriter,
 )
@@ -176,7 +176,7 @@ class _Run:
     writer: StreamWriter
     params: DumpParams
     prepared: Prepared
-    previous: PreviousSnapshot | None
+    previous: SnapshotManifest | None
     progress: Progress | None
     cancel: threading.Event
     limiter: RateLimiter
@@ -189,7 +189,7 @@ class _Run:
 
 
 def dump_index(conn: Connection, writer: StreamWriter, info: IndexInfo, params: DumpParams, prepared: Prepared, *,
-               previous: PreviousSnapshot | None = None, progress: Progress | None = None,
+               previous: SnapshotManifest | None = None, progress: Progress | None = None,
                cancel: threading.Event | None = None, limiter: RateLimiter | None = None,
                totals: RunTotals | None = None, warnings: list[str] | None = None,
                data_stream: str = "") -> IndexDumped:
@@ -320,14 +320,14 @@ class _Pages:
                 "or the server returned incomplete pages; retry the backup")
 
 
-def _previous_stream(previous: PreviousSnapshot | None, name: str) -> PreviousStream | None:
+def _previous_stream(previous: SnapshotManifest | None, name: str) -> ManifestStream | None:
     if previous is None:
         return None
     return (getattr(previous, "streams", None) or {}).get(name)
 
 
 def dump_cluster(conn: Connection, writer: StreamWriter, params: DumpParams | None = None, *,
-                 previous: PreviousSnapshot | None = None, progress: Progress | None = None,
+                 previous: SnapshotManifest | None = None, progress: Progress | None = None,
                  cancel: threading.Event | None = None) -> DumpResult:
     """Dump the selected indices of `conn` into `writer` (see docs/engine-interface.md).
 

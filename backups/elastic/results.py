@@ -41,19 +41,22 @@ class Stored(Protocol):
     def size(self) -> int: ...
 
 
-class PreviousStream(Protocol):
+class ManifestStream(Protocol):
     @property
     def meta(self) -> Mapping[str, Any]: ...
     @property
     def size(self) -> int: ...
 
 
-class PreviousSnapshot(Protocol):
-    """A committed manifest (storage.repo.manifest.Manifest, or a test's stand-in)."""
+class SnapshotManifest(Protocol):
+    """A committed manifest (storage.repo.manifest.Manifest, or a test's stand-in): the
+    dump's previous snapshot, the load's source."""
     @property
     def id(self) -> str: ...
     @property
-    def streams(self) -> Mapping[str, PreviousStream]: ...
+    def meta(self) -> Mapping[str, Any]: ...
+    @property
+    def streams(self) -> Mapping[str, ManifestStream]: ...
 
 
 class StreamWriter(Protocol):

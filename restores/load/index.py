@@ -6,7 +6,7 @@ from __future__ import annotations
 import fnmatch
 import threading
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -66,7 +66,7 @@ class _Progress:
 
 
 class _IndexLoad:
-    def __init__(self, conn: Connection, source: str, target: str, meta: dict[str, Any], params: LoadParams,
+    def __init__(self, conn: Connection, source: str, target: str, meta: Mapping[str, Any], params: LoadParams,
                  rename: Renamer, cancel: threading.Event, warnings: list[str], totals: RunTotals) -> None:
         self.conn, self.source, self.target, self.meta = conn, source, target, meta
         self.params, self.cancel, self.warnings = params, cancel, warnings
@@ -200,7 +200,7 @@ class _IndexLoad:
                     "it still has refresh_interval -1 and 0 replicas; delete it, or set them by hand")
 
 
-def load_index(conn: Connection, source: str, target: str, meta: dict[str, Any], chunks: Chunks,
+def load_index(conn: Connection, source: str, target: str, meta: Mapping[str, Any], chunks: Chunks,
                params: LoadParams, rename: Renamer, *, cancel: threading.Event, warnings: list[str],
                totals: RunTotals | None = None, data_streams: dict[str, str] | None = None) -> IndexLoaded:
     """Load stream `chunks` of index `source` into `target`. Raises when the target cannot

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import copy
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -83,7 +84,7 @@ def load_settings(snapshot_settings: dict[str, Any]) -> tuple[dict[str, Any], Pu
     return settings, put_back
 
 
-def create_index(conn: Connection, target: str, meta: dict[str, Any], warnings: list[str]) -> PutBack:
+def create_index(conn: Connection, target: str, meta: Mapping[str, Any], warnings: list[str]) -> PutBack:
     """Create the index for a load; returns the settings to put back afterwards."""
     settings, put_back = load_settings(meta.get("settings") or {})
     body = {"settings": settings, "mappings": meta.get("mappings") or {}}

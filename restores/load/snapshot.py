@@ -6,14 +6,13 @@ from __future__ import annotations
 import functools
 import threading
 import time
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable
 from dataclasses import replace
-from typing import Any, Protocol
 
 from backups.elastic.connection import ClusterError, Connection, index_path
 from backups.elastic.dump import STREAM_PREFIX, Cancelled
 from backups.elastic.metadata import nothing_matches
-from backups.elastic.results import RunTotals
+from backups.elastic.results import RunTotals, SnapshotManifest
 from restores import rules
 from restores.load.cluster import load_cluster_metadata
 from restores.load.index import load_index
@@ -24,22 +23,7 @@ from storage.repo.format import RepositoryError
 OpenStream = Callable[[str], Iterable[bytes]]
 
 
-class _Stream(Protocol):
-    @property
-    def meta(self) -> dict[str, Any]: ...
-    @property
-    def size(self) -> int: ...
-
-
-class Snapshot(Protocol):
-    """A manifest (storage.repo.manifest.Manifest) as the load reads it."""
-    @property
-    def meta(self) -> dict[str, Any]: ...
-    @property
-    def streams(self) -> Mapping[str, _Stream]: ...
-
-
-def manifest_facts(manifest: Snapshot) -> dict[str, rules.IndexFacts]:
+def manifest_facts(manifest: SnapshotManifest) -> dict[str, rules.IndexFacts]:
     """The indices a snapshot holds a stream for, by source name (restores.rules' input)."""
     out = {}
     for name, entry in (manifest.streams or {}).items():
@@ -50,14 +34,14 @@ def manifest_facts(manifest: Snapshot) -> dict[str, rules.IndexFacts]:
     return out
 
 
-def choices(manifest: Snapshot, params: LoadParams, rename: Renamer | None = None) -> list[rules.Choice]:
+def choices(manifest: SnapshotManifest, params: LoadParams, rename: Renamer | None = None) -> list[rules.Choice]:
     """The snapshot's indices a restore with `params` loads and where each goes, sorted by
     source name (restores.rules.choose over the manifest)."""
     rename = rename or Renamer(params.rename_pattern, params.rename_replacement)
     return rules.choose(manifest_facts(manifest), params.include, params.exclude, rename)
 
 
-def _chosen(manifest: Snapshot, params: LoadParams, rename: Renamer) -> list[rules.Choice]:
+def _chosen(manifest: SnapshotManifest, params: LoadParams, rename: Renamer) -> list[rules.Choice]:
     chosen = choices(manifest, params, rename)
     if not chosen:
         sources = sorted(manifest_facts(manifest))
@@ -68,7 +52,7 @@ def _chosen(manifest: Snapshot, params: LoadParams, rename: Renamer) -> list[rul
     return chosen
 
 
-def load_snapshot(conn: Connection, manifest: Snapshot, open_stream: OpenStream, params: LoadParams | None = None, *,
+def load_snapshot(conn: Connection, manifest: SnapshotManifest, open_stream: OpenStream, params: LoadParams | None = None, *,
                   cancel: threading.Event | None = None) -> LoadResult:
     """Restore the chosen indices of `manifest` into `conn` (see docs/engine-interface.md).
 
