@@ -10,11 +10,11 @@ from backups.addons import elasticsearch as addon
 from backups.models import Cluster, Snapshot
 from backups.validators import validate_index_patterns
 from dashboard.forms.base import field_as
-from dashboard.models import Team, slug_validator
 from dashboard.templatetags.stash import format_num
 from restores import rules
 from restores.models import RestoreSession
 from storage.models import Repository
+from tenancy.models import Team, slug_validator
 
 
 class RestoreWizardForm(forms.Form):

@@ -15,10 +15,10 @@ from __future__ import annotations
 from restores.load.bulk import LINE as _LINE
 from restores.load.bulk import split_lines
 from restores.load.cluster import load_cluster_metadata
-from restores.load.index import load_index
+from restores.load.index import load_index, policy_for
 from restores.load.params import IndexLoaded, LoadParams, LoadResult, Progress
 from restores.load.settings import creatable_settings
 from restores.load.snapshot import choices, load_snapshot, manifest_facts
 
 __all__ = ["_LINE", "IndexLoaded", "LoadParams", "LoadResult", "Progress", "choices", "creatable_settings",
-           "load_cluster_metadata", "load_index", "load_snapshot", "manifest_facts", "split_lines"]
+           "load_cluster_metadata", "load_index", "load_snapshot", "manifest_facts", "policy_for", "split_lines"]

@@ -12,8 +12,8 @@ from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 from django.db import close_old_connections
 
-from dashboard.models import Team
 from storage.retry import delay as backoff_delay
+from tenancy.models import Team
 
 log = logging.getLogger("stashboard.k8s")
 
