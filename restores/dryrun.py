@@ -2,7 +2,7 @@
 index, without writing anything, and the target's indexing counters for the estimate.
 
 Thin on purpose: which indices are chosen, their names after the rename and the conflict
-policy of each come from the load's own functions (restores.load), so the dry run and
+policy of each come from the load's own functions (restores.load, restores.rules), so the dry run and
 the restore cannot disagree."""
 from __future__ import annotations
 
@@ -38,18 +38,15 @@ def plan_restore(conn: Connection, manifest: Any, params: load.LoadParams) -> li
                      privilege="monitor on the indices")
     existing = {r["index"]: int(r["docs.count"]) if str(r.get("docs.count") or "").isdigit() else None for r in rows}
     streams = set(data_streams(conn).get("items") or {})
-    rename = load.rename_of(params)
     out = []
-    for source in load.chosen_sources(manifest, params):
-        entry = manifest.streams[STREAM_PREFIX + source]
-        meta = entry.meta or {}
-        ds = rename(meta["data_stream"]) if meta.get("data_stream") else ""
-        target = ds or rename(source)
-        exists = target in streams if ds else target in existing
-        action = ON_EXISTING[load._policy_for(target, params)] if exists else "create"
-        out.append(PlannedIndex(source=source, target=target, action=action, docs=int(meta.get("docs") or 0),
-                                bytes=int(entry.size), existing_docs=existing.get(target) if exists and not ds else None,
-                                data_stream=ds))
+    for c in load.choices(manifest, params):
+        entry = manifest.streams[STREAM_PREFIX + c.source]
+        target = c.writes_to
+        exists = target in streams if c.data_stream else target in existing
+        action = ON_EXISTING[load.policy_for(target, params)] if exists else "create"
+        out.append(PlannedIndex(source=c.source, target=target, action=action, docs=c.docs,
+                                bytes=int(entry.size), existing_docs=existing.get(target) if exists and not c.data_stream else None,
+                                data_stream=c.data_stream))
     return out
 
 

@@ -4,13 +4,11 @@ from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Callable
 from typing import Any
-
-import orjson
 
 from backups.addons.elasticsearch import METADATA_KINDS
 from backups.validators import split_list
+from restores import rules
 from restores.models import RestoreSession
 from runtime import hooks
 from runtime.heartbeat import Heartbeat
@@ -26,8 +24,8 @@ def load_params(params: dict[str, Any]) -> Any:
 
     kinds = set(split_list(params.get("metadata"))) & set(METADATA_KINDS)
     return LoadParams(
-        include=split_list(params["indices"]) or ["*"],
-        exclude=split_list(params["exclude"]),
+        include=rules.patterns(params["indices"]) or ["*"],
+        exclude=rules.patterns(params["exclude"]),
         rename_pattern=params["rename_pattern"],
         rename_replacement=params["rename_replacement"],
         conflict=params["conflict"],
@@ -52,81 +50,34 @@ def resolve_snapshot(engine: Any, ref: str) -> Any:
 def plan(manifest: Any, params: Any) -> list[tuple[str, str, int]]:
     """(source, target, documents) of each index the restore chose, as restores.load
     chooses them."""
-    from backups.elastic.dump import STREAM_PREFIX
-    from restores.load import chosen_sources, rename_of
+    from restores.load import choices
 
-    rename = rename_of(params)
-    return [(source, rename(source), int((manifest.streams[STREAM_PREFIX + source].meta or {}).get("docs") or 0))
-            for source in chosen_sources(manifest, params)]
-
-
-class _AckCounting:
-    """The target connection, counting the documents each `_bulk` answer acknowledges as
-    the load's workers receive them: the load's own events come only when a batch is
-    queued and when an index is done, so a small index would count 0 until its end."""
-
-    def __init__(self, conn: Any, on_ack: Callable[[int], None]) -> None:
-        self._conn, self._on_ack = conn, on_ack
-
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self._conn, name)
-
-    def request(self, method: str, path: str, *args: Any, **kw: Any) -> Any:
-        r = self._conn.request(method, path, *args, **kw)
-        if method == "POST" and path.endswith("/_bulk"):
-            self._on_ack(_acknowledged(kw.get("raw") or b"", r.body))
-        return r
-
-
-def _acknowledged(sent: bytes, answer: bytes) -> int:
-    # an answer without errors acknowledges every item (two lines each); one with errors
-    # is read item by item. The index's done event then corrects the count exactly.
-    doc = orjson.loads(answer or b"{}")
-    if not doc.get("errors"):
-        return sent.count(b"\n") // 2
-    results: list[dict[str, Any]] = [next(iter(it.values()), {}) for it in doc.get("items") or []]
-    return sum(1 for res in results if int(res.get("status", 500)) < 300)
+    return [(c.source, c.target, c.docs) for c in choices(manifest, params)]
 
 
 class RestoreProgress:
-    """What the restore page shows while it runs: the run's documents out of the chosen
-    indices' (from the manifest), and one row per index from the moment it starts."""
+    """What the restore page shows while it runs, forwarded from the load's own events
+    (restores.load: "start" per index, "data" per acknowledged _bulk, then its end): the
+    run's documents out of the chosen indices' (from the manifest), and one row per index
+    from the moment it starts."""
 
     def __init__(self, beat: Heartbeat, chosen: list[tuple[str, str, int]]) -> None:
         self.beat = beat
         self.total = sum(docs for _, _, docs in chosen)
         self.sources = {target: source for source, target, _ in chosen}
         self.lock = threading.Lock()
-        self.acked = 0       # documents acknowledged in this run so far (live)
-        self.base = 0        # exact run documents when the last index ended
-        self.bytes = 0
-        self.current = ""
         self.rows: dict[str, dict[str, Any]] = {}
-
-    def ack(self, n: int) -> None:
-        with self.lock:
-            self.acked += n
-            self._publish()
 
     def event(self, e: Any) -> None:
         with self.lock:
             row = self.rows.setdefault(e.index, {"source": self.sources.get(e.index, ""), "docs": 0,
                                                  "expected": e.total, "status": "Running"})
-            self.current, self.bytes = e.index, e.run_bytes
-            row["docs"] = max(int(row["docs"]), e.docs)
+            row["docs"] = e.docs
             if e.phase in ("done", "failed", "skipped"):
-                row.update(docs=e.docs, status={"done": "Succeeded", "failed": "Failed"}.get(e.phase, "Skipped"))
-                self.acked = self.base = e.run_docs
-            self._publish()
-
-    def _publish(self) -> None:
-        docs = max(self.acked, self.base)
-        row = self.rows.get(self.current)
-        if row is not None and row["status"] == "Running":
-            row["docs"] = max(int(row["docs"]), docs - self.base)
-        self.beat.update(docs=docs, bytes=self.bytes, index=self.current,
-                         index_docs=row["docs"] if row else 0, index_total=row["expected"] if row else None,
-                         total_docs=self.total or None, indices={k: dict(v) for k, v in self.rows.items()})
+                row["status"] = {"done": "Succeeded", "failed": "Failed"}.get(e.phase, "Skipped")
+            self.beat.update(docs=e.run_docs, bytes=e.run_bytes, index=e.index, index_docs=e.docs,
+                             index_total=e.total, total_docs=self.total or None,
+                             indices={k: dict(v) for k, v in self.rows.items()})
 
 
 def run_restore(restore_pk: int) -> str:
@@ -151,9 +102,9 @@ def run_restore(restore_pk: int) -> str:
             params = load_params(restore.params())
             live = RestoreProgress(beat, plan(manifest, params))
             beat.update(docs=0, bytes=0, total_docs=live.total or None, indices={})
-            counting: Any = _AckCounting(conn, live.ack)  # load_snapshot takes it as the Connection it wraps
-            result = load_snapshot(counting, manifest, lambda name: engine.read_stream(manifest, name),
-                                   params, progress=live.event, cancel=beat.cancel)
+            params.progress = live.event
+            result = load_snapshot(conn, manifest, lambda name: engine.read_stream(manifest, name),
+                                   params, cancel=beat.cancel)
             final_progress = beat.snapshot()
         failed = {name: i for name, i in result.indices.items() if i.get("error") or i.get("failed")}
         components: dict[str, Any] = {"load": result.indices, "metadata": result.metadata}

@@ -8,6 +8,7 @@ from django.db import models
 
 from backups.addons import elasticsearch as addon
 from backups.models import Cluster
+from restores import rules
 from runtime.models import RunningRow
 from storage.models import Repository
 from tenancy.models import TeamOwned, TeamOwnedQuerySet, slug_validator
@@ -53,11 +54,16 @@ class RestoreSession(TeamOwned, RunningRow):
         return self.name
 
     def clean(self) -> None:
-        errors = {}
+        errors: dict[str, str | list[str]] = {}
         if self.target_id and self.team_id and self.target.team_id != self.team_id:
             errors["target"] = "Choose a cluster of the same team."
         if self.repository_id and self.team_id and self.repository.team_id != self.team_id:
             errors["repository"] = "Choose a repository of the same team."
+        if isinstance(self.task_params, dict):
+            # names and types are the field's validator; the restore's rules are restores.rules'
+            problems = rules.param_errors(self.task_params)
+            if problems:
+                errors["task_params"] = problems
         if errors:
             raise ValidationError(errors)
 

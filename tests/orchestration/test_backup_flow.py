@@ -187,6 +187,24 @@ def test_only_the_leader_scheduler_acts(world):
     assert a.is_leader() and not b.is_leader() and a.is_leader()
 
 
+def test_a_lost_leader_is_replaced_and_then_stands_down(world):
+    import time
+
+    from backups.management.commands.scheduler import LOCK_KEY
+
+    a, b = SchedulerCommand(), SchedulerCommand()
+    for cmd, ident in ((a, "a"), (b, "b")):
+        cmd.identity = ident
+        cmd.redis = django_rq.get_connection("default")
+    assert a.is_leader() and not b.is_leader()
+    assert 0 < a.redis.ttl(LOCK_KEY) <= 15 and a.redis.get(LOCK_KEY) == b"a"
+    # a stops renewing (its process hangs or dies): Redis lets the lock expire
+    a.redis.pexpire(LOCK_KEY, 1)
+    time.sleep(0.05)
+    assert b.is_leader() and a.redis.get(LOCK_KEY) == b"b"
+    assert not a.is_leader() and b.is_leader()  # a comes back: it finds b holding the lock
+
+
 def test_cancel_stops_a_pending_session_and_commits_nothing(world, es_url):
     seed(es_url, "cancel-1", 10)
     config = make_config(world, "cancel-*")
