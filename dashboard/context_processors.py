@@ -4,7 +4,9 @@ from typing import Any
 
 from django.http import HttpRequest
 
-from dashboard import active_team
+from django.utils import timezone
+
+from dashboard import active_team, timezones
 
 
 def team(request: HttpRequest) -> dict[str, Any]:
@@ -17,4 +19,6 @@ def team(request: HttpRequest) -> dict[str, Any]:
         "role": active.role,
         "can_write": active_team.can_write(request),
         "is_owner": active_team.is_owner(request),
+        "time_zone": timezone.get_current_timezone_name(),
+        "detect_time_zone": not timezones.user_zone(request),
     }

@@ -92,6 +92,7 @@ MIDDLEWARE = [
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
     "dashboard.active_team.ActiveTeamMiddleware",
+    "dashboard.timezones.TimeZoneMiddleware",
 ]
 
 ROOT_URLCONF = "dashboard.urls"
