@@ -36,6 +36,9 @@ dashboard_patterns = [
     path("team/switch/", team.team_switch, name="team-switch"),
     path("team/", team.team_settings, name="team-settings"),
     path("team/members/", team.member_add, name="member-add"),
+    path("team/members/new/", team.member_create, name="member-create"),
+    path("teams/new/", team.team_new, name="team-new"),
+    path("invite/<uidb64>/<token>/", team.invite, name="invite"),
     path("team/members/<int:pk>/role/", team.member_role, name="member-role"),
     path("team/members/<int:pk>/remove/", team.member_remove, name="member-remove"),
 

@@ -20,7 +20,7 @@ from django.core.management.base import BaseCommand
 from django.db import transaction
 
 from dashboard.models import Membership, Team
-from storage.models import BackupStorage, RetentionPolicy
+from dashboard.teams import provision_team
 
 
 def start_embedded_redis(data_dir: Path) -> tuple[subprocess.Popen[bytes], str]:
@@ -140,12 +140,5 @@ class Command(BaseCommand):
             Membership.objects.get_or_create(team=team, user=admin, defaults={"role": Membership.Role.OWNER})
             # Printed once; only its hash is kept.
             self.stdout.write(self.style.WARNING(f"First admin user: admin / {password}  (shown once: write it down)"))
-        if not BackupStorage.objects.filter(team=team).exists():
-            root = settings.LOCAL_STORAGE_ROOT / team.slug
-            root.mkdir(parents=True, exist_ok=True)
-            storage = BackupStorage(team=team, name="local", provider="local", mount_path=str(root), default=True)
-            storage.full_clean()
-            storage.save()
-            self.stdout.write(f"local-directory storage 'local' at {root}")
-        if not RetentionPolicy.objects.filter(team=team).exists():
-            RetentionPolicy.objects.create(team=team, name="keep-a-week", keep_last=5, keep_daily=7, failed_keep_last=2, default=True)
+        for line in provision_team(team).lines():
+            self.stdout.write(line)
