@@ -11,6 +11,7 @@ from backups.models import BackupConfiguration, BackupSessionConfig
 from dashboard.forms.base import TeamModelForm, field_as, offer_inline, together
 from dashboard.models import Team, slug_validator
 from storage.models import BackupStorage, Repository, RetentionPolicy, Secret
+from storage.validators import normalize_directory, validate_prefix
 
 
 class ConfigurationForm(TeamModelForm):
@@ -88,6 +89,11 @@ class SessionConfigForm(forms.ModelForm):
         """Something typed into the new-repository fields (the page keeps them open)."""
         names = (*self.NEW_REPO_REQUIRED, "new_repo_directory")
         return any(self[n].value() for n in names) or any(n in self.errors for n in names)
+
+    def clean_new_repo_directory(self) -> str:
+        directory = normalize_directory(self.cleaned_data.get("new_repo_directory") or "")  # as `manage.py apply` reads it
+        validate_prefix(directory)  # here, so that the error is under this field
+        return directory
 
     def clean_hooks_json(self) -> dict[str, Any]:
         text = (self.cleaned_data.get("hooks_json") or "").strip()

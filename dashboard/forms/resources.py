@@ -10,6 +10,7 @@ from django.core.exceptions import ValidationError
 from backups.models import Cluster
 from dashboard.forms.base import TeamModelForm, field_as, offer_inline
 from storage.models import BackupStorage, Repository, RetentionPolicy, Secret
+from storage.validators import normalize_directory
 
 
 def parse_pairs(text: str) -> dict[str, str]:
@@ -108,3 +109,6 @@ class RepositoryForm(TeamModelForm):
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         offer_inline(self, storage="storage", encryption_secret="secret")
+
+    def clean_directory(self) -> str:
+        return normalize_directory(self.cleaned_data["directory"])  # as `manage.py apply` reads it

@@ -105,3 +105,26 @@ def test_the_forms_offer_the_dialogs_and_odd_targets_get_the_page(world: dict[st
     assert f'hx-get="{reverse("dashboard:secret-new")}?inline=id_encryption_secret"' in html
     r = alice.get(reverse("dashboard:secret-new") + '?inline="><script>', HTTP_HX_REQUEST="true")
     assert "<html" in r.content.decode() and '"><script>' not in r.content.decode()  # the page, not a partial
+
+
+def test_a_kubestash_style_directory_is_accepted_as_yaml_accepts_it(world: dict[str, Any], alice: Client, bob: Client,
+                                                                   django_capture_on_commit_callbacks: Any) -> None:
+    from storage.models import Repository
+    from storage.validators import normalize_directory
+
+    data = {"name": "demo", "storage": world["storage"].pk, "directory": "/es/demo",
+            "encryption_secret": world["secret"].pk, "deletion_policy": "Delete"}
+    with django_capture_on_commit_callbacks(execute=False):
+        r = alice.post(reverse("dashboard:repository-new"), data)
+        assert r.status_code == 302, r.content.decode()
+        assert Repository.objects.get(team=world["a"], name="demo").directory == normalize_directory("/es/demo") == "es/demo"
+        assert bob.post(reverse("dashboard:repository-new"), {**data, "name": "by-bob"}).status_code == 403
+        cfg = _config_data(world, **{"session-repositories": [], "session-new_repo_name": "demo-2",
+                                     "session-new_repo_storage": world["storage"].pk, "session-new_repo_directory": "/es/demo-2/",
+                                     "session-new_repo_secret": world["secret"].pk})
+        assert alice.post(reverse("dashboard:configuration-new"), cfg).status_code == 302
+    assert Repository.objects.get(team=world["a"], name="demo-2").directory == "es/demo-2"
+    r = alice.post(reverse("dashboard:configuration-new"), {**cfg, "config-name": "other", "session-new_repo_name": "demo-3",
+                                                             "session-new_repo_directory": "/es/../x"})
+    errors = re.search(r'id="id_session-new_repo_directory_error">(.*?)</ul>', r.content.decode(), re.S)
+    assert r.status_code == 400 and errors and "must not contain empty, &#x27;.&#x27; or &#x27;..&#x27; parts" in errors.group(1)
