@@ -3,7 +3,6 @@ from __future__ import annotations
 from typing import Any
 
 from django.http import HttpRequest
-
 from django.utils import timezone
 
 from dashboard import active_team, timezones

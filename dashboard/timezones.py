@@ -13,6 +13,7 @@ from django.utils import timezone
 
 from dashboard.models import Profile
 
+
 def user_zone(request: HttpRequest) -> str:
     """The user's chosen zone name, or "" while none is saved."""
     if not request.user.is_authenticated:

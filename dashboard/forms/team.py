@@ -6,7 +6,7 @@ from django import forms
 from django.contrib.auth import get_user_model, password_validation
 from django.utils.text import slugify
 
-from dashboard.forms.base import https_formfield
+from dashboard.forms.base import https_formfield, together
 from dashboard.models import Membership, Team, slug_validator
 
 
@@ -68,7 +68,11 @@ class NewUserForm(forms.Form):
     ])
     password = forms.CharField(label="Initial password", required=False, strip=False,
                                widget=forms.PasswordInput(attrs={"autocomplete": "new-password"}),
-                               help_text="Only with an initial password: at least 8 characters, not a common one.")
+                               help_text="At least 8 characters, not a common one.")
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        together(self, "required with an initial password", "password")
 
     def clean_username(self) -> str:
         name = self.cleaned_data["username"].strip()
@@ -101,6 +105,7 @@ class NewTeamForm(forms.ModelForm):
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.fields["slug"].required = False  # blank: made from the name
+        together(self, "made from the name if left empty", "slug")
 
     def clean_slug(self) -> str:
         slug = (self.cleaned_data.get("slug") or "").strip() or slugify(self.data.get(self.add_prefix("name"), ""))[:63].strip("-")

@@ -6,8 +6,8 @@ from typing import Any
 
 from django import template
 from django.template.defaultfilters import filesizeformat
-from django.utils.dateformat import format as date_format
 from django.utils import timezone
+from django.utils.dateformat import format as date_format
 from django.utils.html import format_html
 
 register = template.Library()

@@ -1,6 +1,6 @@
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from django.contrib import messages
@@ -196,7 +196,7 @@ def _preview(schedule: str, tz: str) -> dict[str, Any]:
     """The next five run times of a cron schedule, or what is wrong with it; nothing for
     an empty schedule (the page asks for one)."""
     schedule, tz = (schedule or "").strip(), (tz or "").strip() or "UTC"
-    error, runs = "", []
+    error, runs = "", list[datetime]()
     if not schedule:
         return {"runs": runs, "error": error, "tz": tz}
     try:

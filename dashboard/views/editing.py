@@ -1,10 +1,9 @@
 """The create/edit/delete steps every resource page shares (the views stay per area)."""
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from typing import Any
-
-import re
 
 from django.contrib import messages
 from django.db import IntegrityError, models, transaction

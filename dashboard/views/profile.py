@@ -16,7 +16,9 @@ from dashboard.views.access import DashboardRequest
 
 @login_required
 def profile(request: DashboardRequest) -> HttpResponse:
-    instance = Profile.objects.filter(user=request.user).first() or Profile(user=request.user)
+    user = request.user
+    assert user.is_authenticated  # login_required; narrows the type to a User
+    instance = Profile.objects.filter(user=user).first() or Profile(user=user)
     form = ProfileForm(request.POST or None, instance=instance,
                        initial={"time_zone": instance.time_zone or timezones.user_zone(request) or "UTC"})
     if request.method == "POST" and form.is_valid():

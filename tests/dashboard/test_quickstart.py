@@ -10,7 +10,6 @@ import sys
 import time
 import urllib.request
 from pathlib import Path
-from typing import Any
 
 import pytest
 from django.test import Client
@@ -47,7 +46,7 @@ def test_migrations_are_counted_as_they_are_applied() -> None:
 @pytest.mark.django_db
 def test_the_favicon_is_served() -> None:
     r = Client().get("/favicon.ico")
-    assert r.status_code == 200 and b"".join(r.streaming_content)[:4] == b"\0\0\1\0"  # an ICO file
+    assert r.status_code == 200 and r.getvalue()[:4] == b"\0\0\1\0"  # an ICO file
 
 
 def _free_port() -> int:
