@@ -7,8 +7,8 @@ from dataclasses import dataclass
 
 from django.conf import settings
 
-from dashboard.models import Team
 from storage.models import BackupStorage, RetentionPolicy
+from tenancy.models import Team
 
 
 @dataclass

@@ -6,7 +6,7 @@ from django import forms
 from django.db import models
 from django.urls import reverse
 
-from dashboard.models import Team
+from tenancy.models import Team
 
 F = TypeVar("F", bound=forms.Field)
 

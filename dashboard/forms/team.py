@@ -7,7 +7,7 @@ from django.contrib.auth import get_user_model, password_validation
 from django.utils.text import slugify
 
 from dashboard.forms.base import https_formfield, together
-from dashboard.models import Membership, Team, slug_validator
+from tenancy.models import Membership, Team, slug_validator
 
 
 class TeamSettingsForm(forms.ModelForm):

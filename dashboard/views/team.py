@@ -19,9 +19,9 @@ from django.views.decorators.http import require_POST
 
 from dashboard import active_team
 from dashboard.forms.team import AddMemberForm, NewTeamForm, NewUserForm, RoleForm, TeamSettingsForm
-from dashboard.models import Membership, Team
 from dashboard.teams import provision_team
 from dashboard.views.access import DashboardRequest, require_owner
+from tenancy.models import Membership, Team
 
 login = auth_views.LoginView.as_view(template_name="auth/login.html", redirect_authenticated_user=True)
 logout = auth_views.LogoutView.as_view()

@@ -9,8 +9,8 @@ from django.contrib.auth.models import User
 from django.test import Client
 from django.urls import reverse
 
-from dashboard.models import Membership
 from storage.models import Secret
+from tenancy.models import Membership
 
 pytestmark = pytest.mark.django_db
 

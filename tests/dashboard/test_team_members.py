@@ -10,8 +10,8 @@ from django.contrib.auth.models import User
 from django.test import Client
 from django.urls import reverse
 
-from dashboard.models import Membership, Team
 from storage.models import BackupStorage, RetentionPolicy
+from tenancy.models import Membership, Team
 
 pytestmark = pytest.mark.django_db
 
