@@ -94,6 +94,7 @@ MIDDLEWARE = [
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
     "dashboard.active_team.ActiveTeamMiddleware",
+    "dashboard.timezones.TimeZoneMiddleware",
 ]
 
 ROOT_URLCONF = "dashboard.urls"
@@ -152,6 +153,7 @@ STORAGES = {
     "staticfiles": {"BACKEND": "whitenoise.storage.CompressedStaticFilesStorage"},
 }
 WHITENOISE_USE_FINDERS = True
+WHITENOISE_ROOT = BASE_DIR / "static" / "root"  # served at the site's root: /favicon.ico
 try:  # WhiteNoise warns on every request while collectstatic has not run yet
     STATIC_ROOT.mkdir(parents=True, exist_ok=True)
 except OSError:
@@ -220,6 +222,9 @@ K8S_KUBECONFIG = envstr("K8S_KUBECONFIG")
 K8S_CONTEXT = envstr("K8S_CONTEXT")
 
 LOG_FORMAT = envstr("LOG_FORMAT", "json")
+# One format for web, worker and scheduler: gunicorn reads this dict too
+# (dashboard/gunicorn_config.py), so its access and error logs go through the same
+# handler; RQ's worker adds no handler of its own when the root logger has one.
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
@@ -237,6 +242,8 @@ LOGGING = {
     "root": {"handlers": ["console"], "level": envstr("LOG_LEVEL", "INFO")},
     "loggers": {
         "django.db.backends": {"level": "WARNING"},
+        "gunicorn.error": {"handlers": [], "propagate": True},
+        "gunicorn.access": {"handlers": [], "propagate": True, "level": "INFO"},
     },
 }
 

@@ -15,6 +15,7 @@ from dashboard.views import (
     clusters,
     configurations,
     overview,
+    profile,
     repositories,
     restores,
     retention,
@@ -32,12 +33,17 @@ dashboard_patterns = [
     path("running/", overview.overview_running, name="overview-running"),
     path("login/", team.login, name="login"),
     path("logout/", team.logout, name="logout"),
+    path("profile/", profile.profile, name="profile"),
+    path("profile/time-zone/", profile.profile_detected_zone, name="profile-time-zone"),
 ]
 
 tenancy_patterns = [
     path("team/switch/", team.team_switch, name="team-switch"),
     path("team/", team.team_settings, name="team-settings"),
     path("team/members/", team.member_add, name="member-add"),
+    path("team/members/new/", team.member_create, name="member-create"),
+    path("teams/new/", team.team_new, name="team-new"),
+    path("invite/<uidb64>/<token>/", team.invite, name="invite"),
     path("team/members/<int:pk>/role/", team.member_role, name="member-role"),
     path("team/members/<int:pk>/remove/", team.member_remove, name="member-remove"),
 ]

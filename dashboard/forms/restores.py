@@ -44,7 +44,7 @@ class RestoreWizardForm(forms.Form):
         if repo is not None:
             snaps = Snapshot.objects.filter(repository=repo, phase=Snapshot.Phase.SUCCEEDED).exclude(snapshot_id="").order_by("-created")[:50]
             field_as(self, "snapshot", forms.ChoiceField).choices = [("latest", "Latest successful snapshot")] + [
-                (s.snapshot_id, f"{s.snapshot_id[:8]} · {timezone.localtime(s.snapshot_time or s.created):%Y-%m-%d %H:%M} · {format_num(s.total_docs)} docs")
+                (s.snapshot_id, f"{s.snapshot_id[:8]} · {timezone.localtime(s.snapshot_time or s.created):%Y-%m-%d %H:%M %Z} · {format_num(s.total_docs)} docs")
                 for s in snaps]
 
     def _repository(self) -> Repository | None:

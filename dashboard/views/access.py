@@ -55,5 +55,5 @@ def require_write(request: HttpRequest) -> None:
 
 
 def require_owner(request: HttpRequest) -> None:
-    if not active_team.is_owner(request) and not request.user.is_superuser:
+    if not active_team.can_manage(request):
         raise PermissionDenied("Only the team's owners can change its settings and members.")

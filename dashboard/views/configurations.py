@@ -1,6 +1,6 @@
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from django.contrib import messages
@@ -80,7 +80,8 @@ def configuration_new(request: DashboardRequest) -> HttpResponse:
                 messages.success(request, f"Configuration '{config}' created: its repositories are being prepared, then a first backup runs.")
                 return redirect("backups:configuration-detail", uuid=config.uuid)
     return render(request, "configurations/form.html", {"title": "New backup configuration", "form": form,
-                                                        "session_form": session_form}, status=400 if request.method == "POST" else 200)
+                                                        "session_form": session_form, **_form_preview(form, session_form)},
+                  status=400 if request.method == "POST" else 200)
 
 
 @login_required
@@ -112,7 +113,8 @@ def session_config_edit(request: DashboardRequest, uuid: str, name: str | None =
             return redirect("backups:configuration-detail", uuid=config.uuid)
     return render(request, "configurations/session_form.html",
                   {"title": f"{'Edit' if session else 'Add'} session of {config.name}", "configuration": config,
-                   "form": form, "session_form": session_form}, status=400 if session_form.errors else 200)
+                   "form": form, "session_form": session_form, **_form_preview(form, session_form)},
+                  status=400 if session_form.errors else 200)
 
 
 @login_required
@@ -192,12 +194,13 @@ def configuration_delete(request: DashboardRequest, uuid: str) -> HttpResponse:
                                   "and on the repositories' pages, where they can still be browsed and restored."])
 
 
-@login_required
-def schedule_preview(request: DashboardRequest) -> HttpResponse:
-    """HTMX: the next five run times of a cron schedule, or what is wrong with it."""
-    schedule = request.GET.get("session-schedule", request.GET.get("schedule", "")).strip()
-    tz = request.GET.get("config-timezone", request.GET.get("timezone", "")).strip() or "UTC"
-    error, runs = "", []
+def _preview(schedule: str, tz: str) -> dict[str, Any]:
+    """The next five run times of a cron schedule, or what is wrong with it; nothing for
+    an empty schedule (the page asks for one)."""
+    schedule, tz = (schedule or "").strip(), (tz or "").strip() or "UTC"
+    error, runs = "", list[datetime]()
+    if not schedule:
+        return {"runs": runs, "error": error, "tz": tz}
     try:
         validate_cron(schedule)
         validate_timezone(tz)
@@ -206,4 +209,21 @@ def schedule_preview(request: DashboardRequest) -> HttpResponse:
         error = " ".join(e.messages)
     except ValueError as e:  # croniter's CroniterBadDateError: fewer than five runs within its search window
         error = f"'{schedule}' has too few runs to show: {e}"
-    return render(request, "configurations/_session_fields.html#schedule-preview", {"runs": runs, "error": error, "tz": tz})
+    return {"runs": runs, "error": error, "tz": tz}
+
+
+def _form_preview(form: ConfigurationForm, session_form: SessionConfigForm) -> dict[str, Any]:
+    """The preview of what the form holds, so a page shown again after an error (or an
+    edit page) shows it as the live preview did."""
+    return _preview(str(session_form["schedule"].value() or ""), str(form["timezone"].value() or ""))
+
+
+@login_required
+def schedule_preview(request: DashboardRequest) -> HttpResponse:
+    """HTMX: the next five run times of a cron schedule, or what is wrong with it."""
+    schedule = request.GET.get("session-schedule", request.GET.get("schedule", ""))
+    tz = request.GET.get("config-timezone", request.GET.get("timezone", ""))
+    if not schedule.strip():
+        return render(request, "configurations/_session_fields.html#schedule-preview",
+                      {"runs": [], "tz": tz, "error": "Give a cron schedule, e.g. '0 2 * * *' for every day at 02:00."})
+    return render(request, "configurations/_session_fields.html#schedule-preview", _preview(schedule, tz))

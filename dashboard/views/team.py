@@ -1,22 +1,35 @@
 """Sign in and out, the team switcher, team settings (members, roles, notifications)."""
 from __future__ import annotations
 
+from typing import Any
+
 from django.contrib import messages
+from django.contrib.auth import get_user_model
 from django.contrib.auth import views as auth_views
 from django.contrib.auth.decorators import login_required
+from django.contrib.auth.tokens import default_token_generator
+from django.core.exceptions import PermissionDenied
+from django.db import transaction
 from django.http import Http404, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
-from django.urls import reverse
-from django.utils.http import url_has_allowed_host_and_scheme
+from django.urls import reverse, reverse_lazy
+from django.utils.encoding import force_bytes
+from django.utils.http import url_has_allowed_host_and_scheme, urlsafe_base64_encode
 from django.views.decorators.http import require_POST
 
 from dashboard import active_team
-from dashboard.forms.team import AddMemberForm, RoleForm, TeamSettingsForm
+from dashboard.forms.team import AddMemberForm, NewTeamForm, NewUserForm, RoleForm, TeamSettingsForm
+from dashboard.teams import provision_team
 from dashboard.views.access import DashboardRequest, require_owner
 from tenancy.models import Membership, Team
 
 login = auth_views.LoginView.as_view(template_name="auth/login.html", redirect_authenticated_user=True)
 logout = auth_views.LogoutView.as_view()
+# An invitation link is a password-reset link for an account that has no password yet:
+# the token stops working once a password is set (or after PASSWORD_RESET_TIMEOUT).
+invite = auth_views.PasswordResetConfirmView.as_view(
+    template_name="auth/invite.html", post_reset_login=True,
+    post_reset_login_backend="django.contrib.auth.backends.ModelBackend", success_url=reverse_lazy("dashboard:overview"))
 
 
 @login_required
@@ -42,18 +55,27 @@ def _team_for_owner(request: DashboardRequest) -> Team:
     return team
 
 
+def _settings_page(request: DashboardRequest, team: Team, *, form: TeamSettingsForm | None = None,
+                   add_form: AddMemberForm | None = None, new_user_form: NewUserForm | None = None,
+                   status: int = 200, **extra: Any) -> HttpResponse:
+    members = Membership.objects.filter(team=team).select_related("user").order_by("user__username")
+    return render(request, "team/settings.html", {
+        "title": "Team settings", "members": members, "roles": Membership.Role.choices,
+        "form": form or TeamSettingsForm(instance=team, prefix="team"),
+        "add_form": add_form or AddMemberForm(team=team, prefix="member"),
+        "new_user_form": new_user_form or NewUserForm(prefix="newuser"),
+        **extra}, status=status)
+
+
 @login_required
 def team_settings(request: DashboardRequest) -> HttpResponse:
     team = _team_for_owner(request)
     form = TeamSettingsForm(request.POST or None, instance=team, prefix="team")
-    add_form = AddMemberForm(team=team, prefix="member")
     if request.method == "POST" and form.is_valid():
         form.save()
         messages.success(request, "Team settings saved.")
         return redirect("tenancy:team-settings")
-    members = Membership.objects.filter(team=team).select_related("user").order_by("user__username")
-    return render(request, "team/settings.html", {"title": "Team settings", "form": form, "add_form": add_form,
-                                                  "members": members, "roles": Membership.Role.choices})
+    return _settings_page(request, team, form=form)
 
 
 @login_required
@@ -66,10 +88,30 @@ def member_add(request: DashboardRequest) -> HttpResponse:
         Membership.objects.create(team=team, user=user, role=add_form.cleaned_data["role"])
         messages.success(request, f"Added {user.username} as {add_form.cleaned_data['role']}.")
         return redirect("tenancy:team-settings")
-    members = Membership.objects.filter(team=team).select_related("user").order_by("user__username")
-    form = TeamSettingsForm(instance=team, prefix="team")
-    return render(request, "team/settings.html", {"title": "Team settings", "form": form, "add_form": add_form,
-                                                  "members": members, "roles": Membership.Role.choices}, status=400)
+    return _settings_page(request, team, add_form=add_form, status=400)
+
+
+@login_required
+@require_POST
+def member_create(request: DashboardRequest) -> HttpResponse:
+    """A new account in this team. With an invitation link the page shows the link once
+    (only a token derived from the account is in it, as in a password-reset link)."""
+    team = _team_for_owner(request)
+    form = NewUserForm(request.POST, prefix="newuser")
+    if not form.is_valid():
+        return _settings_page(request, team, new_user_form=form, status=400)
+    d = form.cleaned_data
+    with transaction.atomic():
+        user = get_user_model().objects.create_user(d["username"], d["email"],
+                                                    d["password"] if d["access"] == NewUserForm.PASSWORD else None)
+        Membership.objects.create(team=team, user=user, role=d["role"])
+    if d["access"] == NewUserForm.PASSWORD:
+        messages.success(request, f"Created {user.username} as {d['role']} of {team.name}: give them the password you chose.")
+        return redirect("tenancy:team-settings")
+    link = request.build_absolute_uri(reverse("tenancy:invite", args=[urlsafe_base64_encode(force_bytes(user.pk)),
+                                                                       default_token_generator.make_token(user)]))
+    messages.success(request, f"Created {user.username} as {d['role']} of {team.name}.")
+    return _settings_page(request, team, invited=user, invite_link=link)
 
 
 @login_required
@@ -101,3 +143,25 @@ def member_remove(request: DashboardRequest, pk: int) -> HttpResponse:
         m.delete()
         messages.success(request, f"Removed {m.user.username} from {team.name}.")
     return redirect(reverse("tenancy:team-settings"))
+
+
+@login_required
+def team_new(request: DashboardRequest) -> HttpResponse:
+    """Superusers create teams; each starts with the quick start's local storage and
+    retention policy (dashboard.teams.provision_team), and its creator as owner."""
+    if not request.user.is_superuser:
+        raise PermissionDenied("Only superusers create teams: ask one, or an owner to add you to theirs.")
+    form = NewTeamForm(request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        from storage import flows
+
+        with transaction.atomic():
+            team = form.save()
+            Membership.objects.create(team=team, user=request.user, role=Membership.Role.OWNER)
+            made = provision_team(team)
+            if made.storage is not None:
+                flows.initialize_storage(made.storage)
+        active_team.set_active(request, team)
+        messages.success(request, f"Team {team.name} created with " + " and ".join(made.lines()) + ".")
+        return redirect("tenancy:team-settings")
+    return render(request, "team/new.html", {"title": "New team", "form": form}, status=400 if form.errors else 200)

@@ -34,20 +34,20 @@ def _ds_snapshot(world: dict[str, Any]) -> Any:
 def test_the_preview_chooses_a_data_streams_backing_indices_by_its_name_as_the_load_does(
         world: dict[str, Any], alice: Client, charlie: Client) -> None:
     snap = _ds_snapshot(world)
-    html = alice.get(reverse("dashboard:restore-preview"), {"repository": world["repo"].pk, "snapshot": snap.snapshot_id,
+    html = alice.get(reverse("restores:restore-preview"), {"repository": world["repo"].pk, "snapshot": snap.snapshot_id,
                                                             "indices": "logs-*", "rename_pattern": "^logs-",
                                                             "rename_replacement": "old-logs-"}).content.decode()
     assert ".ds-logs-app-2026.11.30-000001" in html and ".ds-logs-app-2026.11.30-000002" in html
     assert "into data stream <code>old-logs-app</code>" in html
     assert "logs-closed" not in html  # closed at backup time: there is no stream to restore
     assert "users" not in html
-    assert ".ds-logs-app" not in charlie.get(reverse("dashboard:restore-preview"), {
+    assert ".ds-logs-app" not in charlie.get(reverse("restores:restore-preview"), {
         "repository": world["repo"].pk, "snapshot": snap.snapshot_id, "indices": "logs-*"}).content.decode()
 
 
 def test_the_preview_shows_an_index_renamed_onto_a_data_stream_as_a_collision(world: dict[str, Any], alice: Client) -> None:
     snap = _ds_snapshot(world)
-    html = alice.get(reverse("dashboard:restore-preview"), {"repository": world["repo"].pk, "snapshot": snap.snapshot_id,
+    html = alice.get(reverse("restores:restore-preview"), {"repository": world["repo"].pk, "snapshot": snap.snapshot_id,
                                                             "indices": "*", "rename_pattern": "^users$",
                                                             "rename_replacement": "logs-app"}).content.decode()
     assert "maps both .ds-logs-app-2026.11.30-000001 (data stream logs-app) and users to logs-app" in html
@@ -56,7 +56,7 @@ def test_the_preview_shows_an_index_renamed_onto_a_data_stream_as_a_collision(wo
 def test_the_wizard_puts_a_replacement_that_does_not_fit_under_the_replacement(world: dict[str, Any], alice: Client) -> None:
     data = {"repository": world["repo"].pk, "snapshot": "latest", "indices": "*", "target": world["cluster"].pk,
             "conflict": "fail", "rename_pattern": "^(.*)$", "rename_replacement": r"restored-\2", "action": "review"}
-    r = alice.post(reverse("dashboard:restore-new"), data)
+    r = alice.post(reverse("restores:restore-new"), data)
     html = r.content.decode()
     assert r.status_code == 400 and "Does not fit the pattern: invalid group reference 2" in html
     assert r"restored-\2" in html  # what was typed stays

@@ -48,13 +48,14 @@ class Command(BaseCommand):
             return
         signal.signal(signal.SIGTERM, self._stop)
         signal.signal(signal.SIGINT, self._stop)
+        # The loop logs what it does (LOG_FORMAT, as the web server and the workers do).
         while not self.stopping:
             close_old_connections()
             try:
                 for line in self.handle_one():
-                    self.stdout.write(line)
-            except Exception as e:  # a turn that fails must not stop the scheduler
-                self.stderr.write(f"scheduler turn failed: {type(e).__name__}: {e}")
+                    log.info("scheduler: %s", line)
+            except Exception:  # a turn that fails must not stop the scheduler
+                log.exception("scheduler turn failed")
             for _ in range(int(options["interval"] * 10)):
                 if self.stopping:
                     break
@@ -64,7 +65,7 @@ class Command(BaseCommand):
             if lock is not None and lock.owned():
                 lock.release()
         except (RedisError, LockError) as e:  # Redis went first: the lock expires by itself
-            self.stderr.write(f"scheduler stopped without releasing its lock ({e}): it expires by itself")
+            log.warning("scheduler stopped without releasing its lock (%s): it expires by itself", e)
 
     def _stop(self, signum: int, frame: Any) -> None:
         self.stopping = True
