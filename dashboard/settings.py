@@ -79,6 +79,7 @@ INSTALLED_APPS = [
     "storage",
     "backups",
     "restores",
+    "api",
 ]
 
 MIDDLEWARE = [
