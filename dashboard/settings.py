@@ -256,3 +256,7 @@ CHECK_INTERVAL_HOURS = envint("STASHBOARD_CHECK_INTERVAL_HOURS", str(7 * 24))  #
 # time (so every chunk is read over t checks); 1 reads them all, 0 reads none.
 CHECK_READ_DATA_SUBSETS = envint("STASHBOARD_CHECK_READ_DATA_SUBSETS", "4")
 METRICS_TOKEN = envsecret("METRICS_TOKEN")
+# HTTP API: GET …/backupsessions/NAME?wait=N answers within min(N, API_MAX_WAIT) seconds
+# (each waiting request holds a web worker: size gunicorn's --workers/--threads for it).
+API_MAX_WAIT = envint("STASHBOARD_API_MAX_WAIT", "60")
+API_WAIT_POLL = 1.0  # seconds between looks at the row while waiting

@@ -35,17 +35,23 @@ def _manifest_indices(snapshot: Snapshot) -> tuple[dict[str, dict[str, Any]], st
     return out, ""
 
 
-@login_required
-def snapshot_detail(request: DashboardRequest, uuid: str) -> HttpResponse:
-    snapshot = _get_snapshot_for_user(request, uuid)
+def snapshot_indices(snapshot: Snapshot) -> tuple[list[dict[str, Any]], str]:
+    """Per index: what the dump recorded and what the manifest holds (the page and the API),
+    and why the manifest could not be read ("" when it could)."""
     dump = (snapshot.components or {}).get("dump") or {}
     meta, error = _manifest_indices(snapshot)
-    names = sorted(set(dump) | set(meta))
     indices = []
-    for name in names:
+    for name in sorted(set(dump) | set(meta)):
         d, m = dump.get(name) or {}, meta.get(name) or {}
         indices.append({"name": name, "docs": d.get("docs", m.get("docs")), "bytes": d.get("bytes", m.get("size")),
                         "duration": d.get("duration"), "skipped_unchanged": d.get("skipped_unchanged"), "error": d.get("error"),
                         "mappings": m.get("mappings"), "aliases": m.get("aliases") or {}, "settings": m.get("settings")})
+    return indices, error
+
+
+@login_required
+def snapshot_detail(request: DashboardRequest, uuid: str) -> HttpResponse:
+    snapshot = _get_snapshot_for_user(request, uuid)
+    indices, error = snapshot_indices(snapshot)
     return render(request, "snapshots/detail.html", {"title": snapshot.name, "snapshot": snapshot, "indices": indices,
                                                      "manifest_error": error})
