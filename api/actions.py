@@ -109,7 +109,7 @@ def check_repository(request: HttpRequest, name: str) -> Any:
 
 
 @router.get("/repositories/{name}/snapshots", response={200: LISTS["Snapshot"], **schemas.ERRORS},
-            operation_id="listRepositorySnapshots", summary="A repository's snapshots, newest first")
+            operation_id="listRepositorySnapshots", exclude_none=True, summary="A repository's snapshots, newest first")
 def repository_snapshots(request: HttpRequest, name: str, limit: int = Query(500, ge=1, le=1000),
                          offset: int = Query(0, ge=0)) -> Any:
     token = token_of(request)

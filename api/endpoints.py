@@ -147,7 +147,7 @@ def _register(router: Router, res: Resource) -> None:
                 "metadata": {"remainingItemCount": max(0, total - offset - limit)}}
 
     router.add_api_operation(f"/{res.plural}", ["GET"], list_view, response={200: list_, **schemas.ERRORS},
-                             operation_id=f"list{res.kind}", summary=f"List the team's {res.kind} resources")
+                             operation_id=f"list{res.kind}", exclude_none=True, summary=f"List the team's {res.kind} resources")
 
     if res.wait:
         def get_view(request: HttpRequest, name: str, wait: int = Query(
