@@ -109,7 +109,7 @@ def _prepared(res: Resource, raw: Any, token: ApiToken, name: str | None = None)
 
 
 def save(res: Resource, doc: dict[str, Any], token: ApiToken) -> Any:
-    name = doc["metadata"]["name"] if isinstance(doc.get("metadata"), dict) else None
+    name = doc["metadata"].get("name") if isinstance(doc.get("metadata"), dict) else None
     try:
         with transaction.atomic():
             _, obj = resources.apply_one(doc)

@@ -155,6 +155,8 @@ def test_a_body_cannot_rename_or_move_to_another_namespace(world: dict[str, Any]
     assert wrong.status_code == 400 and wrong.json()["errors"][0]["path"] == "kind"
     assert rw.post("/backupstorages", [doc]).json()["detail"].startswith("a document must be a mapping")
     assert rw.call("POST", "/backupstorages", None).status_code == 400
+    nameless = rw.post("/backupstorages", {**doc, "metadata": {"labels": {}}})
+    assert nameless.status_code == 400 and nameless.json()["errors"][0] == {"path": "metadata.name", "message": "required field is missing"}
     not_json = rw.client.post("/api/v1/backupstorages", data=b"{nope", content_type="application/json", headers=rw.headers)
     assert not_json.status_code == 400 and "not JSON" in not_json.json()["detail"]
 
