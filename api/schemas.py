@@ -51,8 +51,9 @@ class ListMeta(Schema):
 
 
 def list_model(kind: str, item: Any) -> Any:
-    return create_model(f"{kind}List", __base__=Schema, apiVersion=(Literal["v1"], ...), kind=(Literal["List"], ...),
-                        metadata=(ListMeta, ...), items=(list[item], ...))
+    fields: dict[str, Any] = {"apiVersion": (Literal["v1"], ...), "kind": (Literal["List"], ...),
+                              "metadata": (ListMeta, ...), "items": (list[item], ...)}
+    return create_model(f"{kind}List", __base__=Schema, **fields)
 
 
 def manifest_body(kind: str, api_version: str) -> dict[str, Any]:

@@ -89,7 +89,7 @@ def test_secret_values_go_in_and_never_come_back(world: dict[str, Any], rw: Api)
 
 
 def test_create_update_delete_a_storage(world: dict[str, Any], rw: Api, settings: Any, django_capture_on_commit_callbacks: Any) -> None:
-    doc = {"apiVersion": "storage.kubestash.com/v1alpha1", "kind": "BackupStorage", "metadata": {"name": "second"},
+    doc: dict[str, Any] = {"apiVersion": "storage.kubestash.com/v1alpha1", "kind": "BackupStorage", "metadata": {"name": "second"},
            "spec": {"storage": {"provider": "local", "local": {"mountPath": str(settings.LOCAL_STORAGE_ROOT / "second")}}}}
     with django_capture_on_commit_callbacks() as callbacks:
         created = rw.post("/backupstorages", doc)
