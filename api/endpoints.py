@@ -108,7 +108,7 @@ def _prepared(res: Resource, raw: Any, token: ApiToken, name: str | None = None)
     return doc
 
 
-def save(res: Resource, doc: dict[str, Any], token: ApiToken) -> Any:
+def save(res: Resource, doc: dict[str, Any]) -> Any:
     name = doc["metadata"].get("name") if isinstance(doc.get("metadata"), dict) else None
     try:
         with transaction.atomic():
@@ -136,7 +136,7 @@ def wait_until_completed(res: Resource, token: ApiToken, obj: Any, wait: int) ->
     return obj
 
 
-def _register(router: Router, res: Resource) -> None:
+def _register_reads(router: Router, res: Resource) -> None:
     model, list_ = MODELS[res.kind], LISTS[res.kind]
     one = f"/{res.plural}/{{name}}"
 
@@ -162,6 +162,10 @@ def _register(router: Router, res: Resource) -> None:
     router.add_api_operation(one, ["GET"], get_view, response={200: model, **schemas.ERRORS},
                              operation_id=f"get{res.kind}", summary=f"Get a {res.kind}", exclude_none=True)
 
+
+def _register_writes(router: Router, res: Resource) -> None:
+    model = MODELS[res.kind]
+    one = f"/{res.plural}/{{name}}"
     if res.create:
         def create_view(request: HttpRequest) -> Any:
             token = writable_token(request)
@@ -170,7 +174,7 @@ def _register(router: Router, res: Resource) -> None:
             if isinstance(name, str) and rows(res, token).filter(name=name).exists():
                 raise ApiError(409, f"{res.kind} '{name}' already exists in namespace '{token.team.slug}': "
                                     f"PUT /api/v1/{res.plural}/{name} changes it")
-            obj = save(res, doc, token)
+            obj = save(res, doc)
             notify(request, "restore" if res.kind == "RestoreSession" else "create", res.kind, obj.name)
             return 201, fresh(res, token, obj)
 
@@ -185,7 +189,7 @@ def _register(router: Router, res: Resource) -> None:
             before = get_row(res, token, name)
             old = manifest(res, before)
             old_values = before.get_data() if res.kind == "Secret" else {}
-            obj = save(res, _prepared(res, read_body(request), token, name), token)
+            obj = save(res, _prepared(res, read_body(request), token, name))
             new = fresh(res, token, obj)
             if res.kind == "Secret":
                 values = rows(res, token).get(pk=obj.pk).get_data()
@@ -224,5 +228,6 @@ def _register(router: Router, res: Resource) -> None:
 
 router = Router(tags=["resources"])
 for _res in RESOURCES:
-    _register(router, _res)
+    _register_reads(router, _res)
+    _register_writes(router, _res)
 api.add_router("/", router)
