@@ -6,8 +6,8 @@ from django.contrib import admin
 from django.http import HttpRequest
 
 from api.models import ApiToken
-from dashboard.admin import TeamScopedAdmin
-from dashboard.models import Membership
+from tenancy.admin import TeamScopedAdmin
+from tenancy.models import Membership
 
 
 @admin.register(ApiToken)

@@ -20,7 +20,7 @@ from api import schemas, signals
 from api.http import ApiError, api, token_of, writable_token
 from api.models import ApiToken
 from dashboard import deletion, resources
-from dashboard.manifests import ManifestError
+from tenancy.manifests import ManifestError
 
 
 @dataclass(frozen=True)

@@ -11,7 +11,7 @@ from ninja.errors import ValidationError as NinjaValidationError
 from ninja.security import HttpBearer
 
 from api.models import ApiToken
-from dashboard.manifests import ManifestError
+from tenancy.manifests import ManifestError
 
 
 class TokenAuth(HttpBearer):

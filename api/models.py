@@ -10,7 +10,7 @@ from django.conf import settings
 from django.db import models
 from django.utils import timezone
 
-from dashboard.models import TeamOwned, TeamOwnedQuerySet
+from tenancy.models import TeamOwned, TeamOwnedQuerySet
 
 TOKEN_PREFIX = "sbk_"
 PREFIX_LENGTH = len(TOKEN_PREFIX) + 8

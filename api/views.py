@@ -14,8 +14,8 @@ from api import signals
 from api.forms import ApiTokenForm
 from api.models import ApiToken
 from dashboard import active_team
-from dashboard.models import Team
 from dashboard.views.access import DashboardRequest, require_owner
+from tenancy.models import Team
 
 
 def _owned_team(request: DashboardRequest) -> Team:

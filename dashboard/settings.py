@@ -76,6 +76,7 @@ INSTALLED_APPS = [
     "django_htmx",
     "template_partials",
     "django_rq",
+    "tenancy",
     "dashboard",
     "storage",
     "backups",

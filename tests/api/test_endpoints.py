@@ -11,8 +11,8 @@ from django.test import Client
 from api import signals
 from api.models import ApiToken
 from dashboard import resources
-from dashboard.manifests import ManifestError
 from storage.models import BackupStorage, RetentionPolicy, Secret
+from tenancy.manifests import ManifestError
 from tests.api.conftest import Api
 
 # A name of team A's for each path's {name} (tests.api.conftest.world).
