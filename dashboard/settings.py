@@ -3,6 +3,7 @@ work with nothing set (SQLite, an embedded Redis, a local-directory storage)."""
 from __future__ import annotations
 
 import os
+from datetime import timedelta
 from pathlib import Path
 
 import dj_database_url
@@ -81,6 +82,8 @@ INSTALLED_APPS = [
     "runtime",
     "backups",
     "restores",
+    "api",
+    "axes",
 ]
 
 MIDDLEWARE = [
@@ -95,6 +98,8 @@ MIDDLEWARE = [
     "django_htmx.middleware.HtmxMiddleware",
     "dashboard.active_team.ActiveTeamMiddleware",
     "dashboard.timezones.TimeZoneMiddleware",
+    # Last, as django-axes asks: it answers a locked-out sign-in with AXES_LOCKOUT_TEMPLATE.
+    "axes.middleware.AxesMiddleware",
 ]
 
 ROOT_URLCONF = "dashboard.urls"
@@ -158,6 +163,47 @@ try:  # WhiteNoise warns on every request while collectstatic has not run yet
     STATIC_ROOT.mkdir(parents=True, exist_ok=True)
 except OSError:
     pass
+
+# Failed password sign-ins are throttled by django-axes: after AXES_FAILURE_LIMIT wrong
+# passwords for one username from one address, that pair is refused (429, the page
+# auth/locked_out.html) for AXES_COOLOFF_MINUTES; a success resets the count. Each failure
+# also sends django.contrib.auth.signals.user_login_failed, a lockout axes.signals.user_locked_out.
+AUTHENTICATION_BACKENDS = [
+    "axes.backends.AxesStandaloneBackend",
+    "django.contrib.auth.backends.ModelBackend",
+]
+AXES_FAILURE_LIMIT = envint("AXES_FAILURE_LIMIT", "5")
+AXES_COOLOFF_TIME = timedelta(minutes=envint("AXES_COOLOFF_MINUTES", "15"))
+AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
+AXES_RESET_ON_SUCCESS = True
+AXES_LOCKOUT_TEMPLATE = "auth/locked_out.html"
+AXES_CLIENT_IP_CALLABLE = "dashboard.security.client_ip"
+AXES_VERBOSE = False
+# Reverse proxies in front of the web server that append to X-Forwarded-For (0: none, the
+# client is REMOTE_ADDR). Used for the sign-in throttle's client address.
+TRUSTED_PROXIES = envint("STASHBOARD_TRUSTED_PROXIES", "0")
+
+# HTTPS and sessions (README, "Production"): off by default so that the quick start works
+# on plain http://127.0.0.1:8000; `manage.py check --deploy` is clean with the documented set.
+SECURE_SSL_REDIRECT = envbool("SECURE_SSL_REDIRECT", "False")
+# Behind a TLS proxy: the header and value it sets on HTTPS requests, e.g. "X-Forwarded-Proto: https".
+_proxy_ssl = envstr("SECURE_PROXY_SSL_HEADER")
+if _proxy_ssl:
+    _header, _, _value = _proxy_ssl.partition(":")
+    if not _value.strip():
+        raise ValueError(f"SECURE_PROXY_SSL_HEADER={_proxy_ssl!r}: use 'Header-Name: value', e.g. 'X-Forwarded-Proto: https'")
+    SECURE_PROXY_SSL_HEADER = ("HTTP_" + _header.strip().upper().replace("-", "_"), _value.strip())
+# Paths served on plain HTTP all the same (regular expressions, comma-separated), e.g. ^metrics$
+SECURE_REDIRECT_EXEMPT = [p.strip() for p in envstr("SECURE_REDIRECT_EXEMPT").split(",") if p.strip()]
+SECURE_HSTS_SECONDS = envint("SECURE_HSTS_SECONDS", "0")
+SECURE_HSTS_INCLUDE_SUBDOMAINS = envbool("SECURE_HSTS_INCLUDE_SUBDOMAINS", "False")
+SECURE_HSTS_PRELOAD = envbool("SECURE_HSTS_PRELOAD", "False")
+SESSION_COOKIE_SECURE = envbool("SESSION_COOKIE_SECURE", "False")
+CSRF_COOKIE_SECURE = envbool("CSRF_COOKIE_SECURE", "False")
+# A sign-in lasts SESSION_COOKIE_AGE seconds (default 12 hours), whatever the activity (the
+# live pages poll, so an idle timeout would never fire while one is open).
+SESSION_COOKIE_AGE = envint("SESSION_COOKIE_AGE", str(12 * 3600))
+SESSION_EXPIRE_AT_BROWSER_CLOSE = envbool("SESSION_EXPIRE_AT_BROWSER_CLOSE", "False")
 
 LOGIN_URL = "dashboard:login"
 LOGIN_REDIRECT_URL = "dashboard:overview"
@@ -264,3 +310,7 @@ CHECK_INTERVAL_HOURS = envint("STASHBOARD_CHECK_INTERVAL_HOURS", str(7 * 24))  #
 # time (so every chunk is read over t checks); 1 reads them all, 0 reads none.
 CHECK_READ_DATA_SUBSETS = envint("STASHBOARD_CHECK_READ_DATA_SUBSETS", "4")
 METRICS_TOKEN = envsecret("METRICS_TOKEN")
+# HTTP API: GET …/backupsessions/NAME?wait=N answers within min(N, API_MAX_WAIT) seconds
+# (each waiting request holds a web worker: size gunicorn's --workers/--threads for it).
+API_MAX_WAIT = envint("STASHBOARD_API_MAX_WAIT", "60")
+API_WAIT_POLL = 1.0  # seconds between looks at the row while waiting

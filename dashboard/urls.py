@@ -10,6 +10,7 @@ from django.http import HttpRequest, HttpResponse
 from django.urls import include, path
 from django_rq.urls import get_admin_urlpatterns, get_api_urlpatterns
 
+from api import urls as api_urls
 from dashboard.metrics import metrics
 from dashboard.views import (
     clusters,
@@ -132,6 +133,8 @@ django_rq_patterns = _wrapped(get_api_urlpatterns()) + get_admin_urlpatterns(vie
 
 urlpatterns = [
     path("metrics", metrics, name="metrics"),
+    path("api/v1/", api_urls.api_urls),
+    path("", include((api_urls.token_patterns, "api"))),
     path("admin/", admin.site.urls),
     path("django-rq/", include((django_rq_patterns, "django_rq"))),
     path("", include((dashboard_patterns, "dashboard"))),

@@ -12,6 +12,7 @@ from django.views.decorators.http import require_POST
 from django.views.decorators.vary import vary_on_headers
 
 from backups.models import Cluster
+from dashboard import deletion
 from dashboard.forms.resources import ClusterForm
 from dashboard.views import editing
 from dashboard.views.access import (
@@ -61,12 +62,10 @@ def cluster_edit(request: DashboardRequest, uuid: str) -> HttpResponse:
 @login_required
 def cluster_delete(request: DashboardRequest, uuid: str) -> HttpResponse:
     cluster = _get_cluster_for_user(request, uuid, write=True)
-    blockers = [f"Backup configuration {c} targets it: delete or retarget it first." for c in cluster.backup_configurations.all()]
-    blockers += [f"Restore {r} targets it: delete it first." for r in cluster.restore_sessions.all()[:5]]
     back = reverse("backups:cluster-detail", args=[cluster.uuid])
     return editing.delete(request, cluster, title=f"Delete cluster {cluster.name}", back_url=back,
                           success_url=reverse("backups:cluster-list"),
-                          losses=["Only the connection settings; the cluster's data is not touched."], blockers=blockers)
+                          losses=["Only the connection settings; the cluster's data is not touched."], blockers=deletion.blockers(cluster))
 
 
 def quick_connect(opts: dict[str, Any]) -> Any:

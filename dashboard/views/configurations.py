@@ -21,7 +21,7 @@ from backups.models import (
     Snapshot,
 )
 from backups.validators import next_runs, validate_cron, validate_timezone
-from dashboard import charts
+from dashboard import charts, deletion
 from dashboard.forms.configurations import ConfigurationForm, SessionConfigForm
 from dashboard.views import editing
 from dashboard.views.access import (
@@ -184,11 +184,8 @@ def configuration_delete(request: DashboardRequest, uuid: str) -> HttpResponse:
     n = BackupSession.objects.filter(configuration=config).count()
     kept = Snapshot.objects.filter(backup_session__configuration=config).count()
     back = reverse("backups:configuration-detail", args=[config.uuid])
-    # A running job needs its session row: deleting it under the job would lose the snapshot's outcome.
-    running = BackupSession.objects.filter(configuration=config).running().count()
-    blockers = [f"{running} backup session(s) are pending or running: wait for them or cancel them first."] if running else []
     return editing.delete(request, config, title=f"Delete {config.name}", back_url=back,
-                          success_url=reverse("backups:configuration-list"), blockers=blockers,
+                          success_url=reverse("backups:configuration-list"), blockers=deletion.blockers(config),
                           losses=[f"Its schedule: no more backups of {config.target}.",
                                   f"The history of {n} backup sessions. Their {kept} snapshots stay, in their repositories "
                                   "and on the repositories' pages, where they can still be browsed and restored."])

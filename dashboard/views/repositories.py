@@ -9,7 +9,7 @@ from django.urls import reverse
 from django.views.decorators.http import require_POST
 
 from backups.models import Snapshot
-from dashboard import charts
+from dashboard import charts, deletion
 from dashboard.forms.resources import RepositoryForm
 from dashboard.views import editing
 from dashboard.views.access import (
@@ -82,14 +82,10 @@ def repository_check(request: DashboardRequest, uuid: str) -> HttpResponse:
 @login_required
 def repository_delete(request: DashboardRequest, uuid: str) -> HttpResponse:
     repo = _get_repository_for_user(request, uuid, write=True)
-    configs = sorted({str(s.configuration) for s in repo.session_configs.select_related("configuration")})
-    blockers = [f"Configuration {c} backs up into it: remove it there first." for c in configs]
-    if repo.restore_sessions.exists():
-        blockers.append("Restore sessions read from it: delete them first.")
     back = reverse("storage:repository-detail", args=[repo.uuid])
     return editing.delete(request, repo, title=f"Delete {repo.name}", back_url=back, success_url=reverse("storage:repository-list"),
                           losses=[f"{repo.snapshot_count} snapshots ({filesizeformat(repo.size_bytes)}) leave the dashboard; "
                                   + (f"every file in {repo.storage.location()}/{repo.directory} is deleted (deletion policy WipeOut)."
                                      if repo.deletion_policy == Repository.DeletionPolicy.WIPE_OUT else
                                      f"the files stay in {repo.storage.location()}/{repo.directory} (deletion policy Delete).")],
-                          blockers=blockers, perform=lambda: flows.delete_repository(repo))
+                          blockers=deletion.blockers(repo), perform=lambda: flows.delete_repository(repo))

@@ -5,6 +5,7 @@ from django.http import HttpResponse
 from django.shortcuts import render
 from django.urls import reverse
 
+from dashboard import deletion
 from dashboard.forms.resources import SecretForm
 from dashboard.views import editing
 from dashboard.views.access import (
@@ -44,9 +45,7 @@ def secret_edit(request: DashboardRequest, uuid: str) -> HttpResponse:
 @login_required
 def secret_delete(request: DashboardRequest, uuid: str) -> HttpResponse:
     secret = _get_secret_for_user(request, uuid, write=True)
-    users = [f"storage {s}" for s in secret.storages.all()] + [f"repository {r}" for r in secret.repositories.all()] + \
-            [f"cluster {c}" for c in secret.clusters.all()]
     return editing.delete(request, secret, title=f"Delete secret {secret.name}", back_url=reverse("storage:secret-list"),
                           success_url=reverse("storage:secret-list"),
                           losses=[f"The values of {', '.join(secret.key_names) or 'no keys'} (they cannot be shown, so keep a copy)."],
-                          blockers=[f"It is used by {u}: change that first." for u in users])
+                          blockers=deletion.blockers(secret))

@@ -58,19 +58,25 @@ def _manifest_indices(snapshot: Snapshot, manifest: Any = None) -> tuple[dict[st
     return out, ""
 
 
-@login_required
-def snapshot_detail(request: DashboardRequest, uuid: str) -> HttpResponse:
-    snapshot = _get_snapshot_for_user(request, uuid)
+def snapshot_indices(snapshot: Snapshot, manifest: Any = None) -> tuple[list[dict[str, Any]], str]:
+    """Per index: what the dump recorded and what the manifest holds (the page and the API),
+    and why the manifest could not be read ("" when it could)."""
     dump = (snapshot.components or {}).get("dump") or {}
-    _, manifest, error = _open(snapshot)
-    meta, _ = _manifest_indices(snapshot, manifest)
-    names = sorted(set(dump) | set(meta))
+    meta, error = _manifest_indices(snapshot, manifest)
     indices = []
-    for name in names:
+    for name in sorted(set(dump) | set(meta)):
         d, m = dump.get(name) or {}, meta.get(name) or {}
         indices.append({"name": name, "docs": d.get("docs", m.get("docs")), "bytes": d.get("bytes", m.get("size")),
                         "duration": d.get("duration"), "skipped_unchanged": d.get("skipped_unchanged"), "error": d.get("error"),
                         "mappings": m.get("mappings"), "aliases": m.get("aliases") or {}, "settings": m.get("settings")})
+    return indices, error
+
+
+@login_required
+def snapshot_detail(request: DashboardRequest, uuid: str) -> HttpResponse:
+    snapshot = _get_snapshot_for_user(request, uuid)
+    _, manifest, error = _open(snapshot)
+    indices, _ = snapshot_indices(snapshot, manifest)
     others = (Snapshot.objects.filter(repository=snapshot.repository, phase=Snapshot.Phase.SUCCEEDED)
               .exclude(pk=snapshot.pk).exclude(snapshot_id="").order_by("-created")[:50])
     return render(request, "snapshots/detail.html", {

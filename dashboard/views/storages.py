@@ -9,6 +9,7 @@ from django.template.defaultfilters import filesizeformat
 from django.urls import reverse
 from django.views.decorators.http import require_POST
 
+from dashboard import deletion
 from dashboard.forms.resources import StorageForm
 from dashboard.views import editing
 from dashboard.views.access import (
@@ -80,13 +81,6 @@ def storage_initialize(request: DashboardRequest, uuid: str) -> HttpResponse:
 def storage_delete(request: DashboardRequest, uuid: str) -> HttpResponse:
     storage = _get_storage_for_user(request, uuid, write=True)
     repos = list(Repository.objects.filter(storage=storage).annotate(n=Count("snapshots")))
-    blockers = []
-    for r in repos:
-        configs = sorted({str(s.configuration) for s in r.session_configs.select_related("configuration")})
-        if configs:
-            blockers.append(f"Repository {r.name} is used by configuration {', '.join(configs)}: remove it there first.")
-        if r.restore_sessions.exists():
-            blockers.append(f"Repository {r.name} has restore sessions: delete them first.")
     wipe = storage.deletion_policy == BackupStorage.DeletionPolicy.WIPE_OUT
     where = f"its files in {storage.location()} are deleted, with the storage's metadata.yaml (deletion policy WipeOut)" if wipe else \
         f"the files stay in {storage.location()} (deletion policy Delete)"
@@ -98,4 +92,4 @@ def storage_delete(request: DashboardRequest, uuid: str) -> HttpResponse:
 
     return editing.delete(request, storage, title=f"Delete storage {storage.name}",
                           back_url=reverse("storage:storage-detail", args=[storage.uuid]),
-                          success_url=reverse("storage:storage-list"), losses=losses, blockers=blockers, perform=perform)
+                          success_url=reverse("storage:storage-list"), losses=losses, blockers=deletion.blockers(storage), perform=perform)

@@ -29,7 +29,7 @@ def _migrate(targets: list[tuple[str, str | None]]) -> Any:
 
 def _latest() -> list[tuple[str, str | None]]:
     graph = MigrationExecutor(connection).loader.graph
-    return [key for key in graph.leaf_nodes() if key[0] in {"tenancy", "dashboard", "storage", "backups", "restores"}]
+    return [key for key in graph.leaf_nodes() if key[0] in {"tenancy", "dashboard", "storage", "backups", "restores", "api"}]
 
 
 @pytest.fixture
