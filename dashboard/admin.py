@@ -7,6 +7,7 @@ from django.db import models
 from django.db.models import QuerySet
 from django.http import HttpRequest
 
+from audit.admin import AuditedAdmin
 from dashboard.models import WRITE_ROLES, Membership, Team
 
 
@@ -21,9 +22,10 @@ class TeamScopedRelatedFilter(admin.RelatedFieldListFilter):
         return field.get_choices(include_blank=False, limit_choices_to={"pk__in": visible}, ordering=ordering)
 
 
-class TeamScopedAdmin(admin.ModelAdmin):
+class TeamScopedAdmin(AuditedAdmin):
     """Admin pages go through the same tenancy queryset as the dashboard: staff who
-    are not superusers see their teams' rows, and change them only as owner or operator."""
+    are not superusers see their teams' rows, and change them only as owner or operator.
+    Every save and delete goes to the audit log (AuditedAdmin)."""
 
     team_field = "team"
     formfield_overrides = {models.URLField: {"assume_scheme": "https"}}
@@ -127,7 +129,7 @@ class MembershipInline(admin.TabularInline):
 
 
 @admin.register(Team)
-class TeamAdmin(admin.ModelAdmin):
+class TeamAdmin(AuditedAdmin):
     list_display = ["name", "slug", "member_count", "created"]
     search_fields = ["name", "slug"]
     readonly_fields = ["uuid", "created"]

@@ -8,6 +8,8 @@ from typing import Any
 
 from django.db import transaction
 
+import audit
+from audit.models import Action
 from backups import serializers as backups_s
 from backups.models import BackupConfiguration, BackupSession, Cluster, Snapshot
 from dashboard.manifests import DISPLAY_NAME, ManifestError, Node, metadata
@@ -81,7 +83,7 @@ def _doc_label(index: int, doc: Any) -> str:
     return f"doc {index}"
 
 
-def start_flows(objects: list[Any]) -> None:
+def start_flows(objects: list[Any], actor: Any = None) -> None:
     """What saving these rows starts, as in the dashboard: storage and repository
     initialization, a configuration's repositories (then its instant backup), a new
     restore. Records (sessions, snapshots, finished restores) start nothing."""
@@ -97,12 +99,37 @@ def start_flows(objects: list[Any]) -> None:
         elif isinstance(obj, BackupConfiguration):
             backup_flows.configuration_saved(obj)
         elif isinstance(obj, RestoreSession) and obj.phase == RestoreSession.Phase.PENDING:
-            restore_flows.start_restore(obj)
+            restore_flows.start_restore(obj, actor=actor)
 
 
-def apply(docs: list[Any], *, dry_run: bool = False, start: bool = True) -> list[str]:
+_UNTRACKED = {"status", "metadata.uid", "metadata.creationTimestamp", "metadata.resourceVersion", "metadata.generation"}
+
+
+def _state(kind: Kind, obj: Any) -> dict[str, Any] | None:
+    """A row as its manifest, to compare before and after. A Secret's values take part
+    only in memory: the audit log gets the paths that differ, never what is there."""
+    if obj is None:
+        return None
+    return kind.to_manifest(obj, include_values=True) if kind.kind == "Secret" else kind.to_manifest(obj)
+
+
+def changed_paths(before: Any, after: Any, prefix: str = "") -> list[str]:
+    """The dotted paths at which two manifests differ (lists compare whole)."""
+    if isinstance(before, dict) and isinstance(after, dict):
+        out: list[str] = []
+        for key in sorted(set(before) | set(after), key=str):
+            path = f"{prefix}.{key}" if prefix else str(key)
+            if path not in _UNTRACKED and before.get(key) != after.get(key):
+                out += changed_paths(before.get(key), after.get(key), path) if path.count(".") < 3 else [path]
+        return out
+    return [prefix] if before != after else []
+
+
+def apply(docs: list[Any], *, dry_run: bool = False, start: bool = True, actor: Any = None) -> list[str]:
     """Create or update rows from manifests, all or nothing, then start what saving them
-    starts (unless `start` is False). Returns 'kind ns/name created|configured'."""
+    starts (unless `start` is False). Returns 'kind ns/name created|configured'. With an
+    `actor` (audit.log.Actor.command("apply")), each created or changed row goes to the
+    audit log with the manifest paths that changed."""
     indexed = []
     for i, doc in enumerate(docs, 1):
         label = _doc_label(i, doc)
@@ -135,6 +162,7 @@ def apply(docs: list[Any], *, dry_run: bool = False, start: bool = True) -> list
                     annotations = raw["metadata"].get("annotations") or {}
                     team = Team.objects.filter(slug=name).first()
                     created = team is None
+                    old_name = team.name if team is not None else None
                     if team is None:
                         team = Team(slug=name, name=annotations.get(DISPLAY_NAME, name))
                         if uid:
@@ -143,6 +171,8 @@ def apply(docs: list[Any], *, dry_run: bool = False, start: bool = True) -> list
                         team.name = annotations.get(DISPLAY_NAME, team.name)
                     team.full_clean()
                     team.save()
+                    if actor is not None and (created or old_name != team.name):
+                        audit.record(actor, team, Action.CREATED if created else Action.CHANGED, team, fields=["name"])
                     doc.done()
                     results.append(f"Namespace {name} {'created' if created else 'configured'}")
                     continue
@@ -154,14 +184,20 @@ def apply(docs: list[Any], *, dry_run: bool = False, start: bool = True) -> list
                         "metadata.namespace", f"team '{namespace}' does not exist: create it first (a v1 Namespace document)"
                     )
                 kind = BY_KIND[raw["kind"]]
-                existed = kind.model.objects.filter(team=team, name=name).exists()
+                before = _state(kind, kind.model.objects.filter(team=team, name=name).select_related("team", *kind.related).first())
+                existed = before is not None
                 applied.append(kind.apply(doc, team, meta, name, uid))
                 doc.done()
+                if actor is not None:
+                    after = _state(kind, applied[-1])
+                    fields = changed_paths(before or {}, after)
+                    if fields:
+                        audit.record(actor, team, Action.CHANGED if existed else Action.CREATED, applied[-1], fields=fields)
             except ManifestError as e:
                 raise ManifestError(f"{label}: {e.path}", e.message) from None
             results.append(f"{raw['kind']} {namespace}/{name} {'configured' if existed else 'created'}")
         if dry_run:
             transaction.set_rollback(True)
         elif start:
-            start_flows(applied)
+            start_flows(applied, actor)
     return results

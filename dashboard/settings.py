@@ -79,6 +79,7 @@ INSTALLED_APPS = [
     "storage",
     "backups",
     "restores",
+    "audit",
 ]
 
 MIDDLEWARE = [
@@ -255,3 +256,11 @@ CHECK_INTERVAL_HOURS = envint("STASHBOARD_CHECK_INTERVAL_HOURS", str(7 * 24))  #
 # time (so every chunk is read over t checks); 1 reads them all, 0 reads none.
 CHECK_READ_DATA_SUBSETS = envint("STASHBOARD_CHECK_READ_DATA_SUBSETS", "4")
 METRICS_TOKEN = envsecret("METRICS_TOKEN")
+
+# -- Audit log and single sign-on (issue 19, points 2 and 3) ---------------------------
+# Entries older than this many days are deleted by the scheduler (once an hour) or
+# `manage.py audit_purge`; 0 keeps every entry.
+AUDIT_RETENTION_DAYS = envint("AUDIT_RETENTION_DAYS", "365")
+# Proxies in front of the web server that append to X-Forwarded-For: the audit log
+# records the address the outermost trusted one saw. 0: REMOTE_ADDR.
+AUDIT_TRUSTED_PROXIES = envint("AUDIT_TRUSTED_PROXIES", "0")

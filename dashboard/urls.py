@@ -12,6 +12,7 @@ from django_rq.urls import get_admin_urlpatterns, get_api_urlpatterns
 
 from dashboard.metrics import metrics
 from dashboard.views import (
+    audit,
     clusters,
     configurations,
     overview,
@@ -35,6 +36,8 @@ dashboard_patterns = [
     path("team/members/", team.member_add, name="member-add"),
     path("team/members/<int:pk>/role/", team.member_role, name="member-role"),
     path("team/members/<int:pk>/remove/", team.member_remove, name="member-remove"),
+    path("audit/", audit.audit_log, name="audit-log"),
+    path("audit/export.jsonl", audit.audit_export, name="audit-export"),
 
     path("secrets/", secrets.secret_list, name="secret-list"),
     path("secrets/new/", secrets.secret_new, name="secret-new"),

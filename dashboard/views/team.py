@@ -4,12 +4,16 @@ from __future__ import annotations
 from django.contrib import messages
 from django.contrib.auth import views as auth_views
 from django.contrib.auth.decorators import login_required
+from django.db import transaction
 from django.http import Http404, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_POST
 
+import audit
+from audit.log import form_fields, member_added, member_removed, member_role_changed
+from audit.models import Action
 from dashboard import active_team
 from dashboard.forms.team import AddMemberForm, RoleForm, TeamSettingsForm
 from dashboard.models import Membership, Team
@@ -48,7 +52,9 @@ def team_settings(request: DashboardRequest) -> HttpResponse:
     form = TeamSettingsForm(request.POST or None, instance=team, prefix="team")
     add_form = AddMemberForm(team=team, prefix="member")
     if request.method == "POST" and form.is_valid():
-        form.save()
+        with transaction.atomic():
+            form.save()
+            audit.record(request, team, Action.CHANGED, team, fields=form_fields(form))
         messages.success(request, "Team settings saved.")
         return redirect("dashboard:team-settings")
     members = Membership.objects.filter(team=team).select_related("user").order_by("user__username")
@@ -63,7 +69,8 @@ def member_add(request: DashboardRequest) -> HttpResponse:
     add_form = AddMemberForm(request.POST, team=team, prefix="member")
     if add_form.is_valid():
         user = add_form.cleaned_data["username"]
-        Membership.objects.create(team=team, user=user, role=add_form.cleaned_data["role"])
+        with transaction.atomic():
+            member_added(request, Membership.objects.create(team=team, user=user, role=add_form.cleaned_data["role"]))
         messages.success(request, f"Added {user.username} as {add_form.cleaned_data['role']}.")
         return redirect("dashboard:team-settings")
     members = Membership.objects.filter(team=team).select_related("user").order_by("user__username")
@@ -84,8 +91,10 @@ def member_role(request: DashboardRequest, pk: int) -> HttpResponse:
             not Membership.objects.filter(team=team, role=Membership.Role.OWNER).exclude(pk=m.pk).exists():
         messages.error(request, "A team needs at least one owner: make someone else owner first.")
     else:
-        m.role = form.cleaned_data["role"]
-        m.save(update_fields=["role"])
+        old_role, m.role = m.role, form.cleaned_data["role"]
+        with transaction.atomic():
+            m.save(update_fields=["role"])
+            member_role_changed(request, m, old_role)
         messages.success(request, f"{m.user.username} is now {m.role}.")
     return redirect("dashboard:team-settings")
 
@@ -98,6 +107,8 @@ def member_remove(request: DashboardRequest, pk: int) -> HttpResponse:
     if m.role == Membership.Role.OWNER and not Membership.objects.filter(team=team, role=Membership.Role.OWNER).exclude(pk=m.pk).exists():
         messages.error(request, "A team needs at least one owner: make someone else owner before removing this one.")
     else:
-        m.delete()
+        with transaction.atomic():
+            member_removed(request, m)
+            m.delete()
         messages.success(request, f"Removed {m.user.username} from {team.name}.")
     return redirect(reverse("dashboard:team-settings"))
