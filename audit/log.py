@@ -94,6 +94,8 @@ def actor_of(who: Any) -> Actor:
 def _target(obj: Any) -> Target | None:
     if obj is None or isinstance(obj, Target):
         return obj
+    if isinstance(obj, Team):  # its slug is what YAML, URLs and the entries' team column name
+        return Target("Team", obj.slug, obj.uuid)
     name = getattr(obj, "name", None) or str(obj)
     return Target(type(obj).__name__, str(name), getattr(obj, "uuid", None))
 

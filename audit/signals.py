@@ -23,7 +23,8 @@ def _via(request: Any, user: Any = None) -> str:
 def _logged_in(sender: Any, request: Any, user: Any, **kwargs: Any) -> None:
     if request is None:  # Client.force_login in tests, or a login outside a request
         return
-    record(Actor.from_request(request, via=_via(request, user)), None, Action.LOGIN)
+    actor = Actor.from_request(request, label=user.get_username(), via=_via(request, user))
+    record(Actor(actor.label, actor.via, user.pk, actor.ip, actor.user_agent), None, Action.LOGIN)
 
 
 @receiver(user_logged_out, dispatch_uid="audit-logout")

@@ -102,7 +102,7 @@ def start_flows(objects: list[Any], actor: Any = None) -> None:
             restore_flows.start_restore(obj, actor=actor)
 
 
-_UNTRACKED = {"status", "metadata.uid", "metadata.creationTimestamp", "metadata.resourceVersion", "metadata.generation"}
+_UNTRACKED = {"apiVersion", "kind", "status", "metadata.uid", "metadata.creationTimestamp", "metadata.resourceVersion", "metadata.generation"}
 
 
 def _state(kind: Kind, obj: Any) -> dict[str, Any] | None:
@@ -114,7 +114,12 @@ def _state(kind: Kind, obj: Any) -> dict[str, Any] | None:
 
 
 def changed_paths(before: Any, after: Any, prefix: str = "") -> list[str]:
-    """The dotted paths at which two manifests differ (lists compare whole)."""
+    """The dotted paths at which two manifests differ (lists compare whole; a mapping
+    that is new or gone counts as an empty one, so a created row lists its leaves)."""
+    if isinstance(before, dict) and after is None:
+        after = {}
+    if isinstance(after, dict) and before is None:
+        before = {}
     if isinstance(before, dict) and isinstance(after, dict):
         out: list[str] = []
         for key in sorted(set(before) | set(after), key=str):
