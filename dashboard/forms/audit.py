@@ -37,7 +37,7 @@ class AuditFilterForm(forms.Form):
             del self.fields["team"]
 
     def clean(self) -> dict[str, Any]:
-        data = super().clean()
+        data = super().clean() or {}
         since, until = data.get("since"), data.get("until")
         if since and until and until < since:
             self.add_error("until", f"'To' ({until}) is before 'From' ({since}): swap them or clear one.")

@@ -59,10 +59,10 @@ def _lines(entries: QuerySet[Entry]) -> Iterator[bytes]:
 
 
 @login_required
-def audit_export(request: DashboardRequest) -> HttpResponse:
+def audit_export(request: DashboardRequest) -> HttpResponse | StreamingHttpResponse:
     form, entries = _filtered(request)
     if form.errors:
-        return HttpResponse("; ".join(f"{k}: {' '.join(v)}" for k, v in form.errors.items()), status=400,
+        return HttpResponse("; ".join(f"{k}: {' '.join(str(m) for m in v)}" for k, v in form.errors.items()), status=400,
                             content_type="text/plain; charset=utf-8")
     response = StreamingHttpResponse(_lines(entries), content_type="application/x-ndjson")
     response["Content-Disposition"] = f'attachment; filename="audit-{timezone.now():%Y%m%d-%H%M%S}.jsonl"'

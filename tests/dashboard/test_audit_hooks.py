@@ -170,7 +170,7 @@ def test_the_admin_records_saves_deletes_and_inline_members(world: dict[str, Any
 
 def test_apply_records_the_changed_manifest_paths_and_the_command(teams: dict[str, Any], tmp_path: Any) -> None:
     a = teams["a"]
-    docs = [{"apiVersion": "v1", "kind": "Secret", "metadata": {"name": "creds", "namespace": a.slug},
+    docs: list[dict[str, Any]] = [{"apiVersion": "v1", "kind": "Secret", "metadata": {"name": "creds", "namespace": a.slug},
              "data": {"PASSWORD": "aHVudGVyMi10aGUtdmFsdWUtbm9ib2R5LW1heS1yZWFk"}},  # SECRET_VALUE in base64
             {"apiVersion": "storage.kubestash.com/v1alpha1", "kind": "RetentionPolicy", "metadata": {"name": "keep", "namespace": a.slug},
              "spec": {"successfulSnapshots": {"last": 3}}}]
