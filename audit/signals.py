@@ -14,7 +14,7 @@ from audit.models import Action
 def _via(request: Any, user: Any = None) -> str:
     if request is not None and request.path.startswith("/oidc/"):
         return "sso"
-    if getattr(user, "backend", "").endswith("OIDCBackend"):
+    if getattr(user, "backend", "").startswith("sso."):
         return "sso"
     return ""
 
@@ -39,6 +39,8 @@ def _login_failed(sender: Any, credentials: dict[str, Any], request: Any = None,
     # Only the name typed: `credentials` holds the password too (Django masks it, but
     # it has no place here at all).
     username = str(credentials.get("username") or "")[:150]
+    if request is not None and request.path.startswith("/oidc/"):
+        return  # sso.views.CallbackView records it, with the reason
     if request is None:
         actor = Actor(label=username or "anonymous", via="command")
     else:

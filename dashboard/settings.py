@@ -80,6 +80,7 @@ INSTALLED_APPS = [
     "backups",
     "restores",
     "audit",
+    "sso",
 ]
 
 MIDDLEWARE = [
@@ -264,3 +265,33 @@ AUDIT_RETENTION_DAYS = envint("AUDIT_RETENTION_DAYS", "365")
 # Proxies in front of the web server that append to X-Forwarded-For: the audit log
 # records the address the outermost trusted one saw. 0: REMOTE_ADDR.
 AUDIT_TRUSTED_PROXIES = envint("AUDIT_TRUSTED_PROXIES", "0")
+
+# Single sign-on with OpenID Connect (mozilla-django-oidc), on when OIDC_RP_CLIENT_ID is
+# set. The endpoints come from the provider's /.well-known/openid-configuration
+# (`manage.py oidc_discover ISSUER` prints these lines). README: "Single sign-on".
+OIDC_RP_CLIENT_ID = envstr("OIDC_RP_CLIENT_ID")
+OIDC_RP_CLIENT_SECRET = envsecret("OIDC_RP_CLIENT_SECRET")
+OIDC_ENABLED = bool(OIDC_RP_CLIENT_ID)
+OIDC_OP_ISSUER = envstr("OIDC_OP_ISSUER")
+OIDC_OP_AUTHORIZATION_ENDPOINT = envstr("OIDC_OP_AUTHORIZATION_ENDPOINT")
+OIDC_OP_TOKEN_ENDPOINT = envstr("OIDC_OP_TOKEN_ENDPOINT")
+OIDC_OP_USER_ENDPOINT = envstr("OIDC_OP_USER_ENDPOINT")
+OIDC_OP_JWKS_ENDPOINT = envstr("OIDC_OP_JWKS_ENDPOINT")
+OIDC_RP_SIGN_ALGO = envstr("OIDC_RP_SIGN_ALGO", "RS256")
+OIDC_RP_SCOPES = envstr("OIDC_RP_SCOPES", "openid email profile groups")
+OIDC_USE_PKCE = envbool("OIDC_USE_PKCE", "True")
+OIDC_VERIFY_SSL = envbool("OIDC_VERIFY_SSL", "True")
+OIDC_TIMEOUT = envint("OIDC_TIMEOUT", "10")
+# Team roles: each group PREFIX<team-slug>:<owner|operator|viewer> in the claim.
+OIDC_GROUPS_CLAIM = envstr("OIDC_GROUPS_CLAIM", "groups")
+OIDC_GROUP_PREFIX = envstr("OIDC_GROUP_PREFIX", "stashboard:")
+OIDC_USERNAME_CLAIM = envstr("OIDC_USERNAME_CLAIM", "preferred_username")
+OIDC_REQUIRE_TEAM = envbool("OIDC_REQUIRE_TEAM", "True")  # refuse a sign-in whose claim names no team
+OIDC_ONLY = envbool("OIDC_ONLY", "False")  # no password sign-in (dashboard and admin)
+OIDC_LOGIN_LABEL = envstr("OIDC_LOGIN_LABEL", "Sign in with single sign-on")
+OIDC_AUTHENTICATION_CALLBACK_URL = "sso:oidc_authentication_callback"
+LOGIN_REDIRECT_URL_FAILURE = "dashboard:login"
+if OIDC_ONLY and not OIDC_ENABLED:
+    raise ValueError("OIDC_ONLY=true needs single sign-on: set OIDC_RP_CLIENT_ID and the OIDC_OP_* endpoints")
+AUTHENTICATION_BACKENDS = (["sso.backend.StashboardOIDCBackend"] if OIDC_ENABLED else []) + (
+    [] if OIDC_ONLY else ["django.contrib.auth.backends.ModelBackend"])

@@ -25,6 +25,7 @@ from dashboard.views import (
     storages,
     team,
 )
+from sso import views as sso_views
 
 dashboard_patterns = [
     path("", overview.overview, name="overview"),
@@ -115,7 +116,9 @@ django_rq_patterns = _wrapped(get_api_urlpatterns()) + get_admin_urlpatterns(vie
 
 urlpatterns = [
     path("metrics", metrics, name="metrics"),
+    path("admin/login/", sso_views.admin_login),
     path("admin/", admin.site.urls),
+    path("oidc/", include(("sso.urls", "sso"))),
     path("django-rq/", include((django_rq_patterns, "django_rq"))),
     path("", include((dashboard_patterns, "dashboard"))),
 ]

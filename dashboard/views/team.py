@@ -1,11 +1,14 @@
 """Sign in and out, the team switcher, team settings (members, roles, notifications)."""
 from __future__ import annotations
 
+from typing import Any
+
+from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth import views as auth_views
 from django.contrib.auth.decorators import login_required
 from django.db import transaction
-from django.http import Http404, HttpResponse
+from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.utils.http import url_has_allowed_host_and_scheme
@@ -19,7 +22,28 @@ from dashboard.forms.team import AddMemberForm, RoleForm, TeamSettingsForm
 from dashboard.models import Membership, Team
 from dashboard.views.access import DashboardRequest, require_owner
 
-login = auth_views.LoginView.as_view(template_name="auth/login.html", redirect_authenticated_user=True)
+
+class SignInView(auth_views.LoginView):
+    """Password sign-in and, when configured, the single sign-on button. With OIDC_ONLY
+    the password form is neither shown nor accepted."""
+
+    template_name = "auth/login.html"
+    redirect_authenticated_user = True
+
+    def post(self, request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
+        if settings.OIDC_ONLY:
+            messages.error(request, "Password sign-in is turned off here: use single sign-on.")
+            return self.render_to_response(self.get_context_data(), status=403)
+        return super().post(request, *args, **kwargs)
+
+    def get_context_data(self, **kwargs: Any) -> dict[str, Any]:
+        ctx = super().get_context_data(**kwargs)
+        ctx.update(sso_enabled=settings.OIDC_ENABLED, sso_label=settings.OIDC_LOGIN_LABEL,
+                   password_enabled=not settings.OIDC_ONLY)
+        return ctx
+
+
+login = SignInView.as_view()
 logout = auth_views.LogoutView.as_view()
 
 
