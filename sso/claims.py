@@ -6,7 +6,7 @@ from typing import Any
 
 from dashboard.models import Membership
 
-STRENGTH = {Membership.Role.VIEWER: 1, Membership.Role.OPERATOR: 2, Membership.Role.OWNER: 3}
+STRENGTH: dict[str, int] = {Membership.Role.VIEWER: 1, Membership.Role.OPERATOR: 2, Membership.Role.OWNER: 3}
 
 
 def team_roles(claim: Any, prefix: str) -> tuple[dict[str, tuple[str, str]], list[str]]:
