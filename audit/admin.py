@@ -1,5 +1,5 @@
 """The audit log in the admin (read only: nobody adds, changes or deletes entries
-there), and `AuditedAdmin`, which records what other admin pages change."""
+there), and `AdminRecorder`, which records what the other admin pages change."""
 from __future__ import annotations
 
 from typing import Any
@@ -10,28 +10,21 @@ from django.http import HttpRequest
 
 from audit.log import form_fields, member_added, member_removed, member_role_changed, record
 from audit.models import Action, Entry
-from dashboard.models import Membership
+from tenancy.admin import AdminAuditHooks
+from tenancy.models import Membership
 
 
-class AuditedAdmin(admin.ModelAdmin):
-    """Records every save and delete made through this admin page (inline rows too)."""
+class AdminRecorder(AdminAuditHooks):
+    """Installed as tenancy.admin.audit_hooks by AuditConfig.ready(): every save and
+    delete made through a TeamScopedAdmin page or the team's members inline."""
 
-    def save_model(self, request: HttpRequest, obj: Any, form: Any, change: bool) -> None:
-        super().save_model(request, obj, form, change)
+    def saved(self, request: HttpRequest, obj: Any, form: Any, change: bool) -> None:
         record(request, None, Action.CHANGED if change else Action.CREATED, obj, fields=form_fields(form))
 
-    def delete_model(self, request: HttpRequest, obj: Any) -> None:
+    def deleted(self, request: HttpRequest, obj: Any) -> None:
         record(request, None, Action.DELETED, obj)
-        super().delete_model(request, obj)
 
-    def delete_queryset(self, request: HttpRequest, queryset: QuerySet) -> None:
-        for obj in queryset:
-            record(request, None, Action.DELETED, obj)
-        super().delete_queryset(request, queryset)
-
-    def save_formset(self, request: HttpRequest, form: Any, formset: Any, change: bool) -> None:
-        old_roles = {f.instance.pk: f.initial.get("role") for f in formset.initial_forms if f.instance.pk}
-        super().save_formset(request, form, formset, change)
+    def formset_saved(self, request: HttpRequest, form: Any, formset: Any, old_roles: dict[Any, Any]) -> None:
         if formset.model is Membership:
             for m in formset.new_objects:
                 member_added(request, m)

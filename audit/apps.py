@@ -9,3 +9,7 @@ class AuditConfig(AppConfig):
 
     def ready(self) -> None:
         from audit import signals  # noqa: F401  (sign-in, sign-out and failed sign-in receivers)
+        from audit.admin import AdminRecorder
+        from tenancy import admin as tenancy_admin
+
+        tenancy_admin.audit_hooks = AdminRecorder()

@@ -16,7 +16,7 @@ from django.conf import settings
 from django.http import HttpRequest
 
 from audit.models import Action, Entry
-from dashboard.models import Team
+from tenancy.models import Team
 
 # Keys that would carry a secret value. Names of keys (`data.PASSWORD` in `fields`) are fine.
 SECRET_KEYS = {"password", "passwd", "secret", "token", "api_key", "value", "values", "data", "client_secret"}

@@ -11,7 +11,7 @@ from django.conf import settings
 from django.db import models
 from django.utils import timezone
 
-from dashboard.models import Membership, Team
+from tenancy.models import Membership, Team
 
 
 class AppendOnlyError(RuntimeError):

@@ -8,8 +8,8 @@ from django.db import models
 
 from backups.addons import elasticsearch as addon
 from backups.models import Cluster
-from dashboard.models import TeamOwned, TeamOwnedQuerySet, slug_validator
 from storage.models import Repository
+from tenancy.models import TeamOwned, TeamOwnedQuerySet, slug_validator
 
 
 class RestoreSessionQuerySet(TeamOwnedQuerySet):

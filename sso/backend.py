@@ -25,9 +25,9 @@ from django.utils import timezone
 from mozilla_django_oidc.auth import OIDCAuthenticationBackend
 
 from audit.log import Actor, member_added, member_removed, member_role_changed
-from dashboard.models import Membership, Team
 from sso.claims import team_roles
 from sso.models import ClaimedMembership, Identity
+from tenancy.models import Membership, Team
 
 log = logging.getLogger(__name__)
 

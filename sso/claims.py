@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from dashboard.models import Membership
+from tenancy.models import Membership
 
 STRENGTH: dict[str, int] = {Membership.Role.VIEWER: 1, Membership.Role.OPERATOR: 2, Membership.Role.OWNER: 3}
 

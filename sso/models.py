@@ -5,7 +5,7 @@ from __future__ import annotations
 from django.conf import settings
 from django.db import models
 
-from dashboard.models import Membership
+from tenancy.models import Membership
 
 
 class Identity(models.Model):

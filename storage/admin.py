@@ -7,9 +7,9 @@ from django.contrib import admin
 from django.template.defaultfilters import filesizeformat
 
 from audit.log import secret_key_fields
-from dashboard.admin import TeamScopedAdmin
 from storage import flows
 from storage.models import BackupStorage, Repository, RetentionPolicy, Secret
+from tenancy.admin import TeamScopedAdmin
 
 
 def parse_secret_lines(text: str) -> dict[str, str]:

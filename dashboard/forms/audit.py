@@ -10,7 +10,7 @@ from django.utils import timezone
 
 from audit.models import Action, Entry
 from dashboard.forms.base import field_as
-from dashboard.models import Team
+from tenancy.models import Team
 
 NO_TEAM = "-"  # superusers: entries of no team (sign-ins, purges)
 

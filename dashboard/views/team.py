@@ -19,8 +19,8 @@ from audit.log import form_fields, member_added, member_removed, member_role_cha
 from audit.models import Action
 from dashboard import active_team
 from dashboard.forms.team import AddMemberForm, RoleForm, TeamSettingsForm
-from dashboard.models import Membership, Team
 from dashboard.views.access import DashboardRequest, require_owner
+from tenancy.models import Membership, Team
 
 
 class SignInView(auth_views.LoginView):

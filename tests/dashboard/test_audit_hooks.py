@@ -16,9 +16,9 @@ from django.urls import reverse
 from audit.models import Entry
 from backups.models import BackupSession
 from dashboard.forms.resources import RetentionForm
-from dashboard.models import Membership
 from restores.models import RestoreSession
 from storage.models import Secret
+from tenancy.models import Membership
 from tests import factories as f
 from tests.dashboard.conftest import client_for
 
@@ -161,7 +161,7 @@ def test_the_admin_records_saves_deletes_and_inline_members(world: dict[str, Any
                      f"memberships-{i}-role": "operator" if m.user.username == "bob" else m.role})
     n = len(members)
     data.update({f"memberships-{n}-team": team.pk, f"memberships-{n}-user": dave.pk, f"memberships-{n}-role": "viewer"})
-    r = c.post(reverse("admin:dashboard_team_change", args=[team.pk]), data)
+    r = c.post(reverse("admin:tenancy_team_change", args=[team.pk]), data)
     assert r.status_code == 302, r.content.decode()[:3000]
     assert only(action="member-added").details == {"role": "viewer"}
     assert only(action="member-role-changed").details == {"role": "operator", "previous_role": "viewer"}

@@ -61,7 +61,7 @@ def test_owners_read_their_teams_log_and_nobody_else_does(world: dict[str, Any],
 
 
 def test_an_owner_reads_only_the_active_teams_log_and_only_as_its_owner(world: dict[str, Any], entries: Any, charlie: Client) -> None:
-    from dashboard.models import Membership
+    from tenancy.models import Membership
 
     Membership.objects.create(team=world["a"], user=world["charlie"], role="viewer")
     assert charlie.get(reverse("dashboard:audit-log")).status_code == 403  # team A comes first: a viewer there

@@ -20,8 +20,8 @@ import pytest
 from django.core.management import call_command
 
 from audit.models import Entry
-from dashboard.models import Membership
 from sso.models import Identity
+from tenancy.models import Membership
 from tests import factories as f
 from tests.dashboard.test_browser import CHROMIUM_ARGS, SHOTS
 from tests.peers.oidc import OIDCProvider, start_oidc_provider

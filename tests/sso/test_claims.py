@@ -8,10 +8,10 @@ from django.urls import reverse
 
 from audit.log import Actor
 from audit.models import Entry
-from dashboard.models import Membership
 from sso.backend import sync_memberships
 from sso.claims import team_roles
 from sso.models import ClaimedMembership
+from tenancy.models import Membership
 from tests import factories as f
 
 pytestmark = pytest.mark.django_db

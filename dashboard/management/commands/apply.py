@@ -8,8 +8,8 @@ from django.core.exceptions import ValidationError
 from django.core.management.base import BaseCommand, CommandError
 
 from audit.log import Actor
-from dashboard.manifests import ManifestError
 from dashboard.resources import apply
+from tenancy.manifests import ManifestError
 
 
 class Command(BaseCommand):
