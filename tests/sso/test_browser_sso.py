@@ -117,6 +117,13 @@ def test_single_sign_on_maps_the_groups_claim_to_team_roles(live_server: Any, pa
     expect(page.get_by_role("heading", name="Overview")).to_be_visible()
     assert in_thread(lambda: dict(Membership.objects.filter(user=ada).values_list("team__slug", "role"))) == {
         "team-b": "owner", "team-c": "viewer"}
+    # owner of team B now: its audit log shows what the claim did there, and nothing of team A
+    page.get_by_role("link", name="Audit log").click()
+    row = page.locator("#results tbody tr").first
+    expect(row).to_contain_text("member added")
+    expect(row).to_contain_text("sso")
+    expect(page.locator("#results")).not_to_contain_text("member removed")  # that was team A
+    page.screenshot(path=str(shots / "03-audit-log.png"), full_page=True)
     sign_out(page)
 
     # A wrong password stays at the provider: nothing reaches Stashboard
@@ -130,7 +137,7 @@ def test_single_sign_on_maps_the_groups_claim_to_team_roles(live_server: Any, pa
     # eve is in no Stashboard group: refused, saying why
     sign_in_at_the_idp(page, base, "eve", "eve-idp-pw")
     expect(page.get_by_role("alert")).to_contain_text("Single sign-on failed: the 'groups' claim names no Stashboard team")
-    page.screenshot(path=str(shots / "03-refused.png"))
+    page.screenshot(path=str(shots / "04-refused.png"))
     assert not in_thread(lambda: Identity.objects.filter(subject="eve").exists())
 
     entries = in_thread(lambda: [(e.action, e.actor, e.via, e.team_label, e.target_name)
@@ -148,7 +155,7 @@ def test_single_sign_on_maps_the_groups_claim_to_team_roles(live_server: Any, pa
     page.goto(base + "/login/")
     expect(page.get_by_role("link", name="Sign in with single sign-on")).to_be_visible()
     expect(page.get_by_label("Password")).to_have_count(0)
-    page.screenshot(path=str(shots / "04-oidc-only.png"))
+    page.screenshot(path=str(shots / "05-oidc-only.png"))
     page.context.clear_cookies()  # eve's session at the provider
     sign_in_at_the_idp(page, base, "ada", "ada-idp-pw")
     expect(page.get_by_role("heading", name="Overview")).to_be_visible()
