@@ -292,6 +292,11 @@ OIDC_ONLY = envbool("OIDC_ONLY", "False")  # no password sign-in (dashboard and 
 OIDC_LOGIN_LABEL = envstr("OIDC_LOGIN_LABEL", "Sign in with single sign-on")
 OIDC_AUTHENTICATION_CALLBACK_URL = "sso:oidc_authentication_callback"
 LOGIN_REDIRECT_URL_FAILURE = "dashboard:login"
+_oidc_missing = [n for n in ("OIDC_OP_AUTHORIZATION_ENDPOINT", "OIDC_OP_TOKEN_ENDPOINT", "OIDC_OP_USER_ENDPOINT",
+                              "OIDC_OP_JWKS_ENDPOINT") if not globals()[n]]
+if OIDC_ENABLED and _oidc_missing:
+    raise ValueError(f"OIDC_RP_CLIENT_ID is set but {', '.join(_oidc_missing)} are not: "
+                     "`manage.py oidc_discover ISSUER` (run without OIDC_RP_CLIENT_ID) prints them from the provider")
 if OIDC_ONLY and not OIDC_ENABLED:
     raise ValueError("OIDC_ONLY=true needs single sign-on: set OIDC_RP_CLIENT_ID and the OIDC_OP_* endpoints")
 AUTHENTICATION_BACKENDS = (["sso.backend.StashboardOIDCBackend"] if OIDC_ENABLED else []) + (

@@ -73,3 +73,17 @@ def test_oidc_only_hides_and_refuses_password_sign_in_also_in_the_admin(teams: d
     settings.OIDC_ONLY = False
     settings.AUTHENTICATION_BACKENDS = ["django.contrib.auth.backends.ModelBackend"]
     assert client.get("/admin/login/").status_code == 200
+
+
+def test_incomplete_sso_settings_stop_the_start_saying_what_is_missing() -> None:
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[2]
+    for env, message in [({"OIDC_RP_CLIENT_ID": "stashboard"}, "OIDC_RP_CLIENT_ID is set but OIDC_OP_AUTHORIZATION_ENDPOINT"),
+                         ({"OIDC_ONLY": "true"}, "OIDC_ONLY=true needs single sign-on: set OIDC_RP_CLIENT_ID")]:
+        run = subprocess.run([sys.executable, "manage.py", "check"], cwd=root, capture_output=True, text=True,
+                             env={**os.environ, **env}, timeout=120)
+        assert run.returncode != 0 and message in run.stderr
