@@ -59,9 +59,11 @@ dashboard_patterns = [
 
     path("clusters/", clusters.cluster_list, name="cluster-list"),
     path("clusters/new/", clusters.cluster_new, name="cluster-new"),
+    path("clusters/test-connection/", clusters.cluster_test_form, name="cluster-test-form"),
     path("clusters/<uuid:uuid>/", clusters.cluster_detail, name="cluster-detail"),
     path("clusters/<uuid:uuid>/edit/", clusters.cluster_edit, name="cluster-edit"),
     path("clusters/<uuid:uuid>/test/", clusters.cluster_test, name="cluster-test"),
+    path("clusters/<uuid:uuid>/overview/", clusters.cluster_overview, name="cluster-overview"),
     path("clusters/<uuid:uuid>/delete/", clusters.cluster_delete, name="cluster-delete"),
 
     path("configurations/", configurations.configuration_list, name="configuration-list"),
@@ -85,10 +87,15 @@ dashboard_patterns = [
     path("sessions/<uuid:uuid>/", sessions.session_detail, name="session-detail"),
     path("sessions/<uuid:uuid>/cancel/", sessions.session_cancel, name="session-cancel"),
     path("snapshots/<uuid:uuid>/", snapshots.snapshot_detail, name="snapshot-detail"),
+    path("snapshots/<uuid:uuid>/compare/", snapshots.snapshot_compare, name="snapshot-compare"),
+    path("snapshots/<uuid:uuid>/indices/<str:index>/preview/", snapshots.snapshot_index_preview, name="snapshot-index-preview"),
+    path("snapshots/<uuid:uuid>/indices/<str:index>/download/", snapshots.snapshot_index_download,
+         name="snapshot-index-download"),
 
     path("restores/", restores.restore_list, name="restore-list"),
     path("restores/new/", restores.restore_new, name="restore-new"),
     path("restores/preview/", restores.restore_preview, name="restore-preview"),
+    path("restores/dry-run/", restores.restore_dry_run, name="restore-dry-run"),
     path("restores/<uuid:uuid>/", restores.restore_detail, name="restore-detail"),
     path("restores/<uuid:uuid>/cancel/", restores.restore_cancel, name="restore-cancel"),
 ]

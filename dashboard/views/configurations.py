@@ -138,6 +138,8 @@ def configuration_detail(request: DashboardRequest, uuid: str) -> HttpResponse:
                                          created__gte=since).order_by("created").values("created", "size_bytes", "started", "finished"))
     size_points = [(s["created"], s["size_bytes"]) for s in snaps]
     dur_points = [(s["created"], (s["finished"] - s["started"]).total_seconds()) for s in snaps if s["started"] and s["finished"]]
+    failed = list(Snapshot.objects.filter(backup_session__configuration=config, phase=Snapshot.Phase.FAILED,
+                                          created__gte=since).order_by("created").values_list("created", flat=True))
     # The page polls while it shows something on its way: repositories initializing (then
     # the instant backup) or a session pending or running.
     initializing = config.phase == BackupConfiguration.Phase.NOT_READY and any(
@@ -146,8 +148,8 @@ def configuration_detail(request: DashboardRequest, uuid: str) -> HttpResponse:
     return editing.live_detail(request, "configurations/detail.html", {
         "title": config.name, "configuration": config, "sessions": sessions, "recent": recent, "completed": completed,
         "initializing": initializing,
-        "size_chart": charts.line_chart(size_points, unit="bytes", label="Snapshot size"),
-        "duration_chart": charts.line_chart(dur_points, unit="seconds", label="Duration"),
+        "size_chart": charts.line_chart(size_points, unit="bytes", label="Snapshot size (data backed up)", failures=failed),
+        "duration_chart": charts.line_chart(dur_points, unit="seconds", label="Backup duration", failures=failed),
     }, completed=completed)
 
 

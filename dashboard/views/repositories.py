@@ -36,16 +36,23 @@ def repository_list(request: DashboardRequest) -> HttpResponse:
 def repository_detail(request: DashboardRequest, uuid: str) -> HttpResponse:
     repo = _get_repository_for_user(request, uuid)
     snapshots = list(Snapshot.objects.filter(repository=repo).select_related("backup_session").order_by("-created")[:100])
-    growth, total = [], 0
+    growth, dedup, stored, logical = [], [], 0, 0
     for s in reversed(snapshots):
         if s.phase == Snapshot.Phase.SUCCEEDED:
-            total += s.uploaded_bytes
-            growth.append((s.finished or s.created, total))
+            stored += s.uploaded_bytes
+            logical += s.size_bytes
+            growth.append((s.finished or s.created, stored))
+            if stored:
+                dedup.append((s.finished or s.created, logical / stored))
+    failed = [s.created for s in snapshots if s.phase == Snapshot.Phase.FAILED]
     # polls while the repository is being initialized or a snapshot into it is on its way
     completed = not repo.is_initializing() and all(s.is_completed() for s in snapshots)
     return editing.live_detail(request, "repositories/detail.html", {
         "title": repo.name, "repository": repo, "snapshots": snapshots, "completed": completed,
-        "growth_chart": charts.line_chart(growth, unit="bytes", label="Storage growth (new bytes written)"),
+        "growth_chart": charts.line_chart(growth, unit="bytes", label="Stored bytes (new bytes written, cumulative)",
+                                          failures=failed),
+        "dedup_chart": charts.line_chart(dedup, unit="ratio", label="Deduplication: bytes backed up per byte stored"),
+        "dedup_ratio": dedup[-1][1] if dedup else None,
     }, completed=completed)
 
 

@@ -478,7 +478,7 @@ def test_overview_puts_failing_first_and_shows_running(world: dict[str, Any], al
     assert html.index("aaa-failing") < html.index(">nightly<")
     assert html.index(">nightly<") > html.index('class="failing"')
     assert world["running"].name in html  # the running session with its progress
-    assert 'class="strip"' in html and "local" in html
+    assert 'id="last-30-days"' in html and "local" in html  # every configuration's 30 days (dashboard.charts.days_grid)
     r = alice.get(reverse("dashboard:overview-running"), HTTP_HX_REQUEST="true")
     assert r.status_code == 200 and world["running"].name in r.content.decode()
 
