@@ -15,6 +15,8 @@ from django.db import transaction
 from django.db.models import Q
 from django.utils import timezone
 
+import audit
+from audit.models import Action
 from backups.models import BackupConfiguration, BackupSession, BackupSessionConfig, SessionPhase, Snapshot, Trigger
 from storage.models import Repository
 
@@ -95,9 +97,10 @@ def update_configuration_phase(config_pk: int) -> str:
 
 
 def trigger_backup(session_config: BackupSessionConfig, trigger: str = Trigger.MANUAL, user: Any = None,
-                   now: datetime | None = None) -> BackupSession:
+                   now: datetime | None = None, actor: Any = None) -> BackupSession:
     """Create the BackupSession and its Snapshots in one transaction and enqueue one job
-    per snapshot on commit. A session still running is not doubled: the new one is Skipped."""
+    per snapshot on commit. A session still running is not doubled: the new one is Skipped.
+    `actor` (a request, user or audit Actor) asked for it: the audit log records it."""
     from backups import jobs
 
     now = now or timezone.now()
@@ -108,20 +111,22 @@ def trigger_backup(session_config: BackupSessionConfig, trigger: str = Trigger.M
             .filter(phase__in=(SessionPhase.PENDING, SessionPhase.RUNNING)).order_by("created").first()
         )
         session = BackupSession(team=config.team, configuration=config, session=session_config.name, trigger=trigger)
+        repos = list(session_config.repositories.all())
         if running is not None:
             session.phase = SessionPhase.SKIPPED
-            session.finished = now
             session.error = f"skipped: {running.name} is still {running.phase}"
-            session.save()
-            return session
-        repos = list(session_config.repositories.all())
-        if not repos:
+        elif not repos:
             session.phase = SessionPhase.FAILED
-            session.finished = now
             session.error = "the session has no repository: add one to the configuration"
-            session.save()
-            return session
+        if session.error:
+            session.finished = now
         session.save()
+        if actor is not None:
+            audit.record(actor, config.team, Action.BACKUP_NOW, config, details={
+                "session": session_config.name, "backup_session": session.name, "phase": session.phase,
+                "repositories": [r.name for r in repos]})
+        if session.error:
+            return session
         queue = django_rq.get_queue("backups")
         for repo in repos:
             snapshot = Snapshot.objects.create(team=config.team, backup_session=session, repository=repo)
@@ -130,9 +135,13 @@ def trigger_backup(session_config: BackupSessionConfig, trigger: str = Trigger.M
     return session
 
 
-def cancel_session(session: BackupSession, user: Any) -> None:
-    """Pending snapshots are cancelled at once; running ones stop at their next batch."""
+def cancel_session(session: BackupSession, user: Any, actor: Any = None) -> None:
+    """Pending snapshots are cancelled at once; running ones stop at their next batch.
+    `actor` (a request or audit Actor; default `user`) goes to the audit log."""
     who = _user_label(user) or "unknown"
+    if actor is not None or getattr(user, "is_authenticated", False):
+        audit.record(actor or user, session.team, Action.BACKUP_CANCELLED, session,
+                     details={"configuration": session.configuration.name, "phase": session.phase})
     Snapshot.objects.filter(backup_session=session, phase=Snapshot.Phase.PENDING).update(
         phase=Snapshot.Phase.CANCELLED, finished=timezone.now(), error=f"cancelled by {who}"
     )

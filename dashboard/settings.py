@@ -84,6 +84,8 @@ INSTALLED_APPS = [
     "restores",
     "api",
     "axes",
+    "audit",
+    "sso",
 ]
 
 MIDDLEWARE = [
@@ -168,10 +170,7 @@ except OSError:
 # passwords for one username from one address, that pair is refused (429, the page
 # auth/locked_out.html) for AXES_COOLOFF_MINUTES; a success resets the count. Each failure
 # also sends django.contrib.auth.signals.user_login_failed, a lockout axes.signals.user_locked_out.
-AUTHENTICATION_BACKENDS = [
-    "axes.backends.AxesStandaloneBackend",
-    "django.contrib.auth.backends.ModelBackend",
-]
+# AUTHENTICATION_BACKENDS: below, with single sign-on (axes first, as it asks).
 AXES_FAILURE_LIMIT = envint("AXES_FAILURE_LIMIT", "5")
 AXES_COOLOFF_TIME = timedelta(minutes=envint("AXES_COOLOFF_MINUTES", "15"))
 AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
@@ -314,3 +313,48 @@ METRICS_TOKEN = envsecret("METRICS_TOKEN")
 # (each waiting request holds a web worker: size gunicorn's --workers/--threads for it).
 API_MAX_WAIT = envint("STASHBOARD_API_MAX_WAIT", "60")
 API_WAIT_POLL = 1.0  # seconds between looks at the row while waiting
+
+# -- Audit log and single sign-on (issue 19, points 2 and 3) ---------------------------
+# Entries older than this many days are deleted by the scheduler (once an hour) or
+# `manage.py audit_purge`; 0 keeps every entry.
+AUDIT_RETENTION_DAYS = envint("AUDIT_RETENTION_DAYS", "365")
+# Proxies in front of the web server that append to X-Forwarded-For: the audit log
+# records the address the outermost trusted one saw. 0: REMOTE_ADDR.
+AUDIT_TRUSTED_PROXIES = envint("AUDIT_TRUSTED_PROXIES", "0")
+
+# Single sign-on with OpenID Connect (mozilla-django-oidc), on when OIDC_RP_CLIENT_ID is
+# set. The endpoints come from the provider's /.well-known/openid-configuration
+# (`manage.py oidc_discover ISSUER` prints these lines). README: "Single sign-on".
+OIDC_RP_CLIENT_ID = envstr("OIDC_RP_CLIENT_ID")
+OIDC_RP_CLIENT_SECRET = envsecret("OIDC_RP_CLIENT_SECRET")
+OIDC_ENABLED = bool(OIDC_RP_CLIENT_ID)
+OIDC_OP_ISSUER = envstr("OIDC_OP_ISSUER")
+OIDC_OP_AUTHORIZATION_ENDPOINT = envstr("OIDC_OP_AUTHORIZATION_ENDPOINT")
+OIDC_OP_TOKEN_ENDPOINT = envstr("OIDC_OP_TOKEN_ENDPOINT")
+OIDC_OP_USER_ENDPOINT = envstr("OIDC_OP_USER_ENDPOINT")
+OIDC_OP_JWKS_ENDPOINT = envstr("OIDC_OP_JWKS_ENDPOINT")
+OIDC_RP_SIGN_ALGO = envstr("OIDC_RP_SIGN_ALGO", "RS256")
+OIDC_RP_SCOPES = envstr("OIDC_RP_SCOPES", "openid email profile groups")
+OIDC_USE_PKCE = envbool("OIDC_USE_PKCE", "True")
+OIDC_VERIFY_SSL = envbool("OIDC_VERIFY_SSL", "True")
+OIDC_TIMEOUT = envint("OIDC_TIMEOUT", "10")
+# Team roles: each group PREFIX<team-slug>:<owner|operator|viewer> in the claim.
+OIDC_GROUPS_CLAIM = envstr("OIDC_GROUPS_CLAIM", "groups")
+OIDC_GROUP_PREFIX = envstr("OIDC_GROUP_PREFIX", "stashboard:")
+OIDC_USERNAME_CLAIM = envstr("OIDC_USERNAME_CLAIM", "preferred_username")
+OIDC_REQUIRE_TEAM = envbool("OIDC_REQUIRE_TEAM", "True")  # refuse a sign-in whose claim names no team
+OIDC_ONLY = envbool("OIDC_ONLY", "False")  # no password sign-in (dashboard and admin)
+OIDC_LOGIN_LABEL = envstr("OIDC_LOGIN_LABEL", "Sign in with single sign-on")
+OIDC_AUTHENTICATION_CALLBACK_URL = "sso:oidc_authentication_callback"
+LOGIN_REDIRECT_URL_FAILURE = "dashboard:login"
+_oidc_missing = [n for n in ("OIDC_OP_AUTHORIZATION_ENDPOINT", "OIDC_OP_TOKEN_ENDPOINT", "OIDC_OP_USER_ENDPOINT",
+                              "OIDC_OP_JWKS_ENDPOINT") if not globals()[n]]
+if OIDC_ENABLED and _oidc_missing:
+    raise ValueError(f"OIDC_RP_CLIENT_ID is set but {', '.join(_oidc_missing)} are not: "
+                     "`manage.py oidc_discover ISSUER` (run without OIDC_RP_CLIENT_ID) prints them from the provider")
+if OIDC_ONLY and not OIDC_ENABLED:
+    raise ValueError("OIDC_ONLY=true needs single sign-on: set OIDC_RP_CLIENT_ID and the OIDC_OP_* endpoints")
+# django-axes first: it refuses a locked-out username/address pair before any backend runs.
+AUTHENTICATION_BACKENDS = ["axes.backends.AxesStandaloneBackend"] + (
+    ["sso.backend.StashboardOIDCBackend"] if OIDC_ENABLED else []) + (
+    [] if OIDC_ONLY else ["django.contrib.auth.backends.ModelBackend"])

@@ -13,6 +13,7 @@ from django_rq.urls import get_admin_urlpatterns, get_api_urlpatterns
 from api import urls as api_urls
 from dashboard.metrics import metrics
 from dashboard.views import (
+    audit,
     clusters,
     configurations,
     overview,
@@ -26,6 +27,7 @@ from dashboard.views import (
     storages,
     team,
 )
+from sso import views as sso_views
 
 # URL names carry the app that owns the resource (`backups:session-detail`); every view
 # lives in dashboard/views, the UI app.
@@ -47,6 +49,11 @@ tenancy_patterns = [
     path("invite/<uidb64>/<token>/", team.invite, name="invite"),
     path("team/members/<int:pk>/role/", team.member_role, name="member-role"),
     path("team/members/<int:pk>/remove/", team.member_remove, name="member-remove"),
+]
+
+audit_patterns = [
+    path("audit/", audit.audit_log, name="audit-log"),
+    path("audit/export.jsonl", audit.audit_export, name="audit-export"),
 ]
 
 storage_patterns = [
@@ -135,10 +142,13 @@ urlpatterns = [
     path("metrics", metrics, name="metrics"),
     path("api/v1/", api_urls.api_urls),
     path("", include((api_urls.token_patterns, "api"))),
+    path("admin/login/", sso_views.admin_login),
     path("admin/", admin.site.urls),
+    path("oidc/", include(("sso.urls", "sso"))),
     path("django-rq/", include((django_rq_patterns, "django_rq"))),
     path("", include((dashboard_patterns, "dashboard"))),
     path("", include((tenancy_patterns, "tenancy"))),
+    path("", include((audit_patterns, "audit"))),
     path("", include((storage_patterns, "storage"))),
     path("", include((backups_patterns, "backups"))),
     path("", include((restores_patterns, "restores"))),

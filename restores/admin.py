@@ -25,7 +25,7 @@ class RestoreSessionAdmin(TeamScopedAdmin):
             obj.created_by = request.user.get_username()
         super().save_model(request, obj, form, change)
         if not change:
-            flows.start_restore(obj)
+            flows.start_restore(obj, actor=request)
 
     def get_queryset(self, request: Any) -> Any:
         return super().get_queryset(request).select_related("repository", "target")

@@ -7,6 +7,7 @@ from typing import Any
 from django import forms
 from django.core.exceptions import ValidationError
 
+from audit.log import secret_key_fields
 from backups.models import Cluster
 from dashboard.forms.base import TeamModelForm, field_as, offer_inline
 from storage.models import BackupStorage, Repository, RetentionPolicy, Secret
@@ -59,6 +60,11 @@ class SecretForm(TeamModelForm):
         if not self.instance.pk and not data.get("values") and "values" not in self.errors:
             self.add_error("values", "Give at least one KEY=value.")
         return data
+
+    def audit_fields(self) -> list[str]:
+        """What changed, for the audit log: key names, never their values."""
+        plain = [n for n in self.changed_data if n not in ("values", "remove")]
+        return plain + secret_key_fields(self.cleaned_data.get("values") or {}, self.cleaned_data.get("remove") or [])
 
     def save(self, commit: bool = True) -> Secret:
         secret = super().save(commit=False)

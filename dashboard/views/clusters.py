@@ -11,6 +11,8 @@ from django.utils import timezone
 from django.views.decorators.http import require_POST
 from django.views.decorators.vary import vary_on_headers
 
+import audit
+from audit.models import Action
 from backups.models import Cluster
 from dashboard import deletion
 from dashboard.forms.resources import ClusterForm
@@ -220,6 +222,8 @@ def cluster_test(request: DashboardRequest, uuid: str) -> HttpResponse:
     else:
         cluster.status_message = result["error"]
     cluster.save(update_fields=["distribution", "version", "cluster_uuid", "last_connected", "status_message"])
+    audit.record(request, cluster.team, Action.CLUSTER_TEST, cluster,
+                 details={"ok": result["ok"], "version": result.get("version", ""), "error": result.get("error", "")})
     ctx = {"title": cluster.name, "cluster": cluster, "result": result}
     if request.htmx:
         # The result replaces #test-result; the connection card (distribution, last error) follows out of band.

@@ -14,6 +14,9 @@ from django.urls import reverse
 from django.utils import timezone
 from django.views.decorators.http import require_POST
 
+import audit
+from audit.log import form_fields
+from audit.models import Action
 from backups.models import (
     BackupConfiguration,
     BackupSession,
@@ -70,7 +73,9 @@ def configuration_new(request: DashboardRequest) -> HttpResponse:
             try:
                 with transaction.atomic():
                     config = form.save()
-                    session_form.save_for(config)
+                    saved = session_form.save_for(config)
+                    audit.record(request, team, Action.CREATED, config,
+                                 fields=form_fields(form) + [f"sessions.{saved.name}.{n}" for n in form_fields(session_form)])
                     _ensure_repositories(config)
             except IntegrityError:
                 form.add_error("name", f"{team.name} already has a configuration named '{form.cleaned_data['name']}': choose another name.")
@@ -103,6 +108,8 @@ def session_config_edit(request: DashboardRequest, uuid: str, name: str | None =
         try:
             with transaction.atomic():
                 saved = session_form.save_for(config)
+                audit.record(request, config.team, Action.CHANGED, config,
+                             fields=[f"sessions.{saved.name}.{n}" for n in form_fields(session_form)] or [f"sessions.{saved.name}"])
                 _ensure_repositories(config)
         except IntegrityError:
             session_form.add_error("name", f"{config.name} already has a session named '{session_form.cleaned_data['name']}'.")
@@ -153,7 +160,9 @@ def configuration_detail(request: DashboardRequest, uuid: str) -> HttpResponse:
 def configuration_pause(request: DashboardRequest, uuid: str) -> HttpResponse:
     config = _get_configuration_for_user(request, uuid, write=True)
     config.paused = request.POST.get("paused", "1") == "1"
-    config.save(update_fields=["paused"])
+    with transaction.atomic():
+        config.save(update_fields=["paused"])
+        audit.record(request, config.team, Action.CHANGED, config, fields=["paused"], details={"paused": config.paused})
     messages.success(request, f"{config.name} {'paused: no scheduled backups until you resume it' if config.paused else 'resumed'}.")
     return redirect("backups:configuration-detail", uuid=config.uuid)
 
@@ -170,7 +179,7 @@ def configuration_backup_now(request: DashboardRequest, uuid: str) -> HttpRespon
     from backups import flows
 
     try:
-        session = flows.trigger_backup(session_config, trigger="manual", user=request.user)
+        session = flows.trigger_backup(session_config, trigger="manual", user=request.user, actor=request)
     except ValidationError as e:
         messages.error(request, " ".join(e.messages))
         return redirect("backups:configuration-detail", uuid=config.uuid)

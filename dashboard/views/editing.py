@@ -12,6 +12,9 @@ from django.shortcuts import redirect, render
 from django.utils.cache import patch_vary_headers
 from django_htmx.http import HttpResponseStopPolling, trigger_client_event
 
+import audit
+from audit.log import form_fields
+from audit.models import Action
 from dashboard import active_team
 from dashboard.forms.base import INLINE_PREFIX
 
@@ -40,6 +43,8 @@ def edit(request: HttpRequest, form_class: type, *, instance: models.Model | Non
         try:
             with transaction.atomic():
                 obj = form.save()
+                audit.record(request, team, Action.CHANGED if instance is not None else Action.CREATED, obj,
+                             fields=form_fields(form))
                 if after_save:
                     after_save(obj)
         except IntegrityError:
@@ -63,6 +68,7 @@ def delete(request: HttpRequest, obj: models.Model, *, title: str, back_url: str
         name = str(obj)
         try:
             with transaction.atomic():
+                audit.record(request, None, Action.DELETED, obj)
                 (perform or obj.delete)()
         except models.RestrictedError as e:
             users = sorted({str(o) for o in e.restricted_objects})[:5]

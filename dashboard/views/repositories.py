@@ -73,7 +73,7 @@ def repository_new(request: DashboardRequest) -> HttpResponse:
 def repository_check(request: DashboardRequest, uuid: str) -> HttpResponse:
     repo = _get_repository_for_user(request, uuid, write=True)
     read_data = request.POST.get("read_data") == "1"
-    flows.check_repository(repo, read_data=read_data)
+    flows.check_repository(repo, read_data=read_data, actor=request)
     what = "every chunk is read and verified" if read_data else "every manifest opens and every chunk is present"
     messages.success(request, f"Checking {repo.name}: {what}; the result appears here.")
     return redirect("storage:repository-detail", uuid=repo.uuid)

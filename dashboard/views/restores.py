@@ -110,7 +110,8 @@ def restore_new(request: DashboardRequest) -> HttpResponse:
                         restore.save()
                         from restores import flows
 
-                        flows.start_restore(restore)
+                        flows.start_restore(restore, actor=request,
+                                            indices=[(r["source"], r["target"]) for r in preview["rows"]])
                 except (IntegrityError, ValidationError) as e:
                     msg = " ".join(e.messages) if isinstance(e, ValidationError) else "choose another restore name"
                     form.add_error("name", f"A restore with this name exists or is invalid: {msg}")
@@ -220,6 +221,6 @@ def restore_cancel(request: DashboardRequest, uuid: str) -> HttpResponse:
     else:
         from restores import flows
 
-        flows.cancel_restore(restore, request.user)
+        flows.cancel_restore(restore, request.user, actor=request)
         messages.success(request, f"Cancelling {restore.name}.")
     return redirect("restores:restore-detail", uuid=restore.uuid)

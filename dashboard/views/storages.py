@@ -9,6 +9,8 @@ from django.template.defaultfilters import filesizeformat
 from django.urls import reverse
 from django.views.decorators.http import require_POST
 
+import audit
+from audit.models import Action
 from dashboard import deletion
 from dashboard.forms.resources import StorageForm
 from dashboard.views import editing
@@ -72,6 +74,7 @@ def storage_edit(request: DashboardRequest, uuid: str) -> HttpResponse:
 @require_POST
 def storage_initialize(request: DashboardRequest, uuid: str) -> HttpResponse:
     storage = _get_storage_for_user(request, uuid, write=True)
+    audit.record(request, storage.team, Action.STORAGE_INITIALIZE, storage)
     _initialize(storage)
     messages.success(request, f"Checking storage '{storage.name}' again.")
     return redirect("storage:storage-detail", uuid=storage.uuid)

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth import get_user_model
 from django.contrib.auth import views as auth_views
@@ -10,20 +11,44 @@ from django.contrib.auth.decorators import login_required
 from django.contrib.auth.tokens import default_token_generator
 from django.core.exceptions import PermissionDenied
 from django.db import transaction
-from django.http import Http404, HttpResponse
+from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse, reverse_lazy
 from django.utils.encoding import force_bytes
 from django.utils.http import url_has_allowed_host_and_scheme, urlsafe_base64_encode
 from django.views.decorators.http import require_POST
 
+import audit
+from audit.log import form_fields, member_added, member_removed, member_role_changed
+from audit.models import Action
 from dashboard import active_team
 from dashboard.forms.team import AddMemberForm, NewTeamForm, NewUserForm, RoleForm, TeamSettingsForm
 from dashboard.teams import provision_team
 from dashboard.views.access import DashboardRequest, require_owner
 from tenancy.models import Membership, Team
 
-login = auth_views.LoginView.as_view(template_name="auth/login.html", redirect_authenticated_user=True)
+
+class SignInView(auth_views.LoginView):
+    """Password sign-in and, when configured, the single sign-on button. With OIDC_ONLY
+    the password form is neither shown nor accepted."""
+
+    template_name = "auth/login.html"
+    redirect_authenticated_user = True
+
+    def post(self, request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
+        if settings.OIDC_ONLY:
+            messages.error(request, "Password sign-in is turned off here: use single sign-on.")
+            return self.render_to_response(self.get_context_data(), status=403)
+        return super().post(request, *args, **kwargs)
+
+    def get_context_data(self, **kwargs: Any) -> dict[str, Any]:
+        ctx = super().get_context_data(**kwargs)
+        ctx.update(sso_enabled=settings.OIDC_ENABLED, sso_label=settings.OIDC_LOGIN_LABEL,
+                   password_enabled=not settings.OIDC_ONLY)
+        return ctx
+
+
+login = SignInView.as_view()
 logout = auth_views.LogoutView.as_view()
 # An invitation link is a password-reset link for an account that has no password yet:
 # the token stops working once a password is set (or after PASSWORD_RESET_TIMEOUT).
@@ -72,7 +97,9 @@ def team_settings(request: DashboardRequest) -> HttpResponse:
     team = _team_for_owner(request)
     form = TeamSettingsForm(request.POST or None, instance=team, prefix="team")
     if request.method == "POST" and form.is_valid():
-        form.save()
+        with transaction.atomic():
+            form.save()
+            audit.record(request, team, Action.CHANGED, team, fields=form_fields(form))
         messages.success(request, "Team settings saved.")
         return redirect("tenancy:team-settings")
     return _settings_page(request, team, form=form)
@@ -85,7 +112,8 @@ def member_add(request: DashboardRequest) -> HttpResponse:
     add_form = AddMemberForm(request.POST, team=team, prefix="member")
     if add_form.is_valid():
         user = add_form.cleaned_data["username"]
-        Membership.objects.create(team=team, user=user, role=add_form.cleaned_data["role"])
+        with transaction.atomic():
+            member_added(request, Membership.objects.create(team=team, user=user, role=add_form.cleaned_data["role"]))
         messages.success(request, f"Added {user.username} as {add_form.cleaned_data['role']}.")
         return redirect("tenancy:team-settings")
     return _settings_page(request, team, add_form=add_form, status=400)
@@ -126,8 +154,10 @@ def member_role(request: DashboardRequest, pk: int) -> HttpResponse:
             not Membership.objects.filter(team=team, role=Membership.Role.OWNER).exclude(pk=m.pk).exists():
         messages.error(request, "A team needs at least one owner: make someone else owner first.")
     else:
-        m.role = form.cleaned_data["role"]
-        m.save(update_fields=["role"])
+        old_role, m.role = m.role, form.cleaned_data["role"]
+        with transaction.atomic():
+            m.save(update_fields=["role"])
+            member_role_changed(request, m, old_role)
         messages.success(request, f"{m.user.username} is now {m.role}.")
     return redirect("tenancy:team-settings")
 
@@ -140,7 +170,9 @@ def member_remove(request: DashboardRequest, pk: int) -> HttpResponse:
     if m.role == Membership.Role.OWNER and not Membership.objects.filter(team=team, role=Membership.Role.OWNER).exclude(pk=m.pk).exists():
         messages.error(request, "A team needs at least one owner: make someone else owner before removing this one.")
     else:
-        m.delete()
+        with transaction.atomic():
+            member_removed(request, m)
+            m.delete()
         messages.success(request, f"Removed {m.user.username} from {team.name}.")
     return redirect(reverse("tenancy:team-settings"))
 

@@ -20,6 +20,7 @@ from django.db.models import Max, Q
 from django.utils import timezone
 from redis.exceptions import LockError, LockNotOwnedError, RedisError
 
+from audit import retention as audit_retention
 from backups import notifications, scheduler
 from backups.models import BackupConfiguration, BackupSession, BackupSessionConfig, SessionPhase
 from runtime import reaper
@@ -97,6 +98,7 @@ class Command(BaseCommand):
             ("reconcile", self.reconcile),
             ("checks", lambda: self.schedule_checks(now)),
             ("alerts", lambda: self.stale_alerts(now)),
+            ("audit", lambda: self.purge_audit(now)),
         ]
         actions: list[str] = []
         for name, step in steps:
@@ -107,6 +109,13 @@ class Command(BaseCommand):
                 log.exception("scheduler step %s failed", name)
                 actions.append(f"error in {name}: {type(e).__name__}: {e}")
         return actions
+
+    def purge_audit(self, now: Any) -> list[str]:
+        """Audit entries older than AUDIT_RETENTION_DAYS go, once an hour."""
+        if not self.redis.set("stashboard:audit-purge", "1", nx=True, ex=3600):
+            return []
+        removed = audit_retention.purge(now)
+        return [f"purged {removed} audit entries"] if removed else []
 
     def reconcile(self) -> list[str]:
         """Retry what is not Ready (a storage that was unreachable, a repository waiting

@@ -6,6 +6,7 @@ from django.core.exceptions import ValidationError
 from django.core.management.base import BaseCommand, CommandError
 from django.utils import timezone
 
+from audit.log import Actor
 from backups.management.commands.backup_now import split_ref, wait_for
 from backups.models import Cluster
 from restores import flows, rules
@@ -60,7 +61,7 @@ class Command(BaseCommand):
         except ValidationError as e:
             raise CommandError("; ".join(f"{k}: {' '.join(v)}" for k, v in e.message_dict.items())) from None
         restore.save()
-        flows.start_restore(restore)
+        flows.start_restore(restore, actor=Actor.command("restore"))
         self.stdout.write(f"{restore.name}: Pending")
         if options["wait"]:
             phase = wait_for(self, RestoreSession, restore.pk, options["timeout"])
