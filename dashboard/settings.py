@@ -78,6 +78,7 @@ INSTALLED_APPS = [
     "tenancy",
     "dashboard",
     "storage",
+    "runtime",
     "backups",
     "restores",
 ]

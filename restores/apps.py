@@ -6,3 +6,10 @@ from django.apps import AppConfig
 class RestoresConfig(AppConfig):
     name = "restores"
     default_auto_field = "django.db.models.BigAutoField"
+
+    def ready(self) -> None:
+        from restores import jobs
+        from restores.models import RestoreSession
+        from runtime import reaper
+
+        reaper.register(reaper.RunningKind(RestoreSession, "restores", jobs.run_restore))

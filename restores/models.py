@@ -8,6 +8,8 @@ from django.db import models
 
 from backups.addons import elasticsearch as addon
 from backups.models import Cluster
+from restores import rules
+from runtime.models import RunningRow
 from storage.models import Repository
 from tenancy.models import TeamOwned, TeamOwnedQuerySet, slug_validator
 
@@ -17,7 +19,7 @@ class RestoreSessionQuerySet(TeamOwnedQuerySet):
         return self.select_related("target", "repository", "team").order_by("-created")
 
 
-class RestoreSession(TeamOwned):
+class RestoreSession(TeamOwned, RunningRow):
     class Phase(models.TextChoices):
         PENDING = "Pending"
         RUNNING = "Running"
@@ -37,17 +39,10 @@ class RestoreSession(TeamOwned):
     )
     created_by = models.CharField(max_length=150, blank=True)
 
+    # RunningRow's phase with Invalid (a restore that cannot start) added.
     phase = models.CharField(max_length=10, choices=Phase.choices, default=Phase.PENDING)
-    started = models.DateTimeField(null=True, blank=True)
-    finished = models.DateTimeField(null=True, blank=True)
-    components = models.JSONField(default=dict, blank=True)
-    progress = models.JSONField(default=dict, blank=True)
-    heartbeat = models.DateTimeField(null=True, blank=True)
-    cancel_requested_by = models.CharField(max_length=150, blank=True)
     cancelled_by = models.CharField(max_length=150, blank=True)
-    error = models.TextField(blank=True)
     hook_results = models.JSONField(default=list, blank=True)
-    claim = models.CharField(max_length=32, blank=True, editable=False)  # token of the run that claimed it
 
     objects = RestoreSessionQuerySet.as_manager()  # type: ignore[misc]  # a subclass of the base queryset
 
@@ -59,22 +54,18 @@ class RestoreSession(TeamOwned):
         return self.name
 
     def clean(self) -> None:
-        errors = {}
+        errors: dict[str, str | list[str]] = {}
         if self.target_id and self.team_id and self.target.team_id != self.team_id:
             errors["target"] = "Choose a cluster of the same team."
         if self.repository_id and self.team_id and self.repository.team_id != self.team_id:
             errors["repository"] = "Choose a repository of the same team."
+        if isinstance(self.task_params, dict):
+            # names and types are the field's validator; the restore's rules are restores.rules'
+            problems = rules.param_errors(self.task_params)
+            if problems:
+                errors["task_params"] = problems
         if errors:
             raise ValidationError(errors)
 
     def params(self) -> dict[str, Any]:
         return addon.with_defaults(addon.RESTORE_PARAMS, self.task_params)
-
-    def is_completed(self) -> bool:
-        return self.phase in (self.Phase.SUCCEEDED, self.Phase.FAILED, self.Phase.INVALID, self.Phase.CANCELLED)
-
-    @property
-    def duration(self) -> float | None:
-        if self.started and self.finished:
-            return (self.finished - self.started).total_seconds()
-        return None

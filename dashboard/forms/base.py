@@ -26,9 +26,9 @@ INLINE_PREFIX = "inline"
 
 # The "New …" dialog each kind of choice offers: url name, button label.
 INLINE_CREATE = {
-    "secret": ("dashboard:secret-new", "New secret…"),
-    "storage": ("dashboard:storage-new", "New storage…"),
-    "cluster": ("dashboard:cluster-new", "New cluster…"),
+    "secret": ("storage:secret-new", "New secret…"),
+    "storage": ("storage:storage-new", "New storage…"),
+    "cluster": ("backups:cluster-new", "New cluster…"),
 }
 
 

@@ -125,3 +125,12 @@ def pretty_json(value: Any) -> str:
 @register.filter
 def shortid(value: Any) -> str:
     return str(value or "")[:8]
+
+
+HEALTH_PHASE = {"green": "Succeeded", "yellow": "Skipped", "red": "Failed"}
+
+
+@register.filter
+def health_phase(value: Any) -> str:
+    """A cluster or index health colour as the phase whose badge shows it (green ok, yellow warn, red bad)."""
+    return HEALTH_PHASE.get(str(value or "").lower(), "Pending")

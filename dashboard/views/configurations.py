@@ -78,7 +78,7 @@ def configuration_new(request: DashboardRequest) -> HttpResponse:
                 session_form.add_error(None, e)
             else:
                 messages.success(request, f"Configuration '{config}' created: its repositories are being prepared, then a first backup runs.")
-                return redirect("dashboard:configuration-detail", uuid=config.uuid)
+                return redirect("backups:configuration-detail", uuid=config.uuid)
     return render(request, "configurations/form.html", {"title": "New backup configuration", "form": form,
                                                         "session_form": session_form, **_form_preview(form, session_form)},
                   status=400 if request.method == "POST" else 200)
@@ -87,7 +87,7 @@ def configuration_new(request: DashboardRequest) -> HttpResponse:
 @login_required
 def configuration_edit(request: DashboardRequest, uuid: str) -> HttpResponse:
     config = _get_configuration_for_user(request, uuid, write=True)
-    back = reverse("dashboard:configuration-detail", args=[config.uuid])
+    back = reverse("backups:configuration-detail", args=[config.uuid])
     return editing.edit(request, ConfigurationForm, instance=config, title=f"Edit {config.name}", back_url=back,
                         back_label=config.name, success=lambda o: back, saved="Configuration '{obj}' saved.")
 
@@ -110,7 +110,7 @@ def session_config_edit(request: DashboardRequest, uuid: str, name: str | None =
             session_form.add_error(None, e)
         else:
             messages.success(request, f"Session '{saved.name}' saved.")
-            return redirect("dashboard:configuration-detail", uuid=config.uuid)
+            return redirect("backups:configuration-detail", uuid=config.uuid)
     return render(request, "configurations/session_form.html",
                   {"title": f"{'Edit' if session else 'Add'} session of {config.name}", "configuration": config,
                    "form": form, "session_form": session_form, **_form_preview(form, session_form)},
@@ -133,6 +133,8 @@ def configuration_detail(request: DashboardRequest, uuid: str) -> HttpResponse:
                                          created__gte=since).order_by("created").values("created", "size_bytes", "started", "finished"))
     size_points = [(s["created"], s["size_bytes"]) for s in snaps]
     dur_points = [(s["created"], (s["finished"] - s["started"]).total_seconds()) for s in snaps if s["started"] and s["finished"]]
+    failed = list(Snapshot.objects.filter(backup_session__configuration=config, phase=Snapshot.Phase.FAILED,
+                                          created__gte=since).order_by("created").values_list("created", flat=True))
     # The page polls while it shows something on its way: repositories initializing (then
     # the instant backup) or a session pending or running.
     initializing = config.phase == BackupConfiguration.Phase.NOT_READY and any(
@@ -141,8 +143,8 @@ def configuration_detail(request: DashboardRequest, uuid: str) -> HttpResponse:
     return editing.live_detail(request, "configurations/detail.html", {
         "title": config.name, "configuration": config, "sessions": sessions, "recent": recent, "completed": completed,
         "initializing": initializing,
-        "size_chart": charts.line_chart(size_points, unit="bytes", label="Snapshot size"),
-        "duration_chart": charts.line_chart(dur_points, unit="seconds", label="Duration"),
+        "size_chart": charts.line_chart(size_points, unit="bytes", label="Snapshot size (data backed up)", failures=failed),
+        "duration_chart": charts.line_chart(dur_points, unit="seconds", label="Backup duration", failures=failed),
     }, completed=completed)
 
 
@@ -153,7 +155,7 @@ def configuration_pause(request: DashboardRequest, uuid: str) -> HttpResponse:
     config.paused = request.POST.get("paused", "1") == "1"
     config.save(update_fields=["paused"])
     messages.success(request, f"{config.name} {'paused: no scheduled backups until you resume it' if config.paused else 'resumed'}.")
-    return redirect("dashboard:configuration-detail", uuid=config.uuid)
+    return redirect("backups:configuration-detail", uuid=config.uuid)
 
 
 @login_required
@@ -164,16 +166,16 @@ def configuration_backup_now(request: DashboardRequest, uuid: str) -> HttpRespon
     session_config = (config.sessions.filter(name=name).first() if name else config.sessions.order_by("name").first())
     if session_config is None:
         messages.error(request, f"{config.name} has no session to run: add one first.")
-        return redirect("dashboard:configuration-detail", uuid=config.uuid)
+        return redirect("backups:configuration-detail", uuid=config.uuid)
     from backups import flows
 
     try:
         session = flows.trigger_backup(session_config, trigger="manual", user=request.user)
     except ValidationError as e:
         messages.error(request, " ".join(e.messages))
-        return redirect("dashboard:configuration-detail", uuid=config.uuid)
+        return redirect("backups:configuration-detail", uuid=config.uuid)
     messages.success(request, f"Backup of {config.name}/{session_config.name} started.")
-    return redirect("dashboard:session-detail", uuid=session.uuid)
+    return redirect("backups:session-detail", uuid=session.uuid)
 
 
 @login_required
@@ -181,12 +183,12 @@ def configuration_delete(request: DashboardRequest, uuid: str) -> HttpResponse:
     config = _get_configuration_for_user(request, uuid, write=True)
     n = BackupSession.objects.filter(configuration=config).count()
     kept = Snapshot.objects.filter(backup_session__configuration=config).count()
-    back = reverse("dashboard:configuration-detail", args=[config.uuid])
+    back = reverse("backups:configuration-detail", args=[config.uuid])
     # A running job needs its session row: deleting it under the job would lose the snapshot's outcome.
     running = BackupSession.objects.filter(configuration=config).running().count()
     blockers = [f"{running} backup session(s) are pending or running: wait for them or cancel them first."] if running else []
     return editing.delete(request, config, title=f"Delete {config.name}", back_url=back,
-                          success_url=reverse("dashboard:configuration-list"), blockers=blockers,
+                          success_url=reverse("backups:configuration-list"), blockers=blockers,
                           losses=[f"Its schedule: no more backups of {config.target}.",
                                   f"The history of {n} backup sessions. Their {kept} snapshots stay, in their repositories "
                                   "and on the repositories' pages, where they can still be browsed and restored."])

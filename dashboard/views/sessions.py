@@ -79,4 +79,4 @@ def session_cancel(request: DashboardRequest, uuid: str) -> HttpResponse:
 
         flows.cancel_session(session, request.user)
         messages.success(request, f"Cancelling {session.name}: the running step stops at its next checkpoint.")
-    return redirect("dashboard:session-detail", uuid=session.uuid)
+    return redirect("backups:session-detail", uuid=session.uuid)

@@ -53,15 +53,15 @@ def storage_detail(request: DashboardRequest, uuid: str) -> HttpResponse:
 @login_required
 def storage_new(request: DashboardRequest) -> HttpResponse:
     require_write(request)
-    return editing.edit(request, StorageForm, instance=None, title="New storage", back_url=reverse("dashboard:storage-list"),
-                        back_label="Storages", success=lambda o: reverse("dashboard:storage-detail", args=[o.uuid]),
+    return editing.edit(request, StorageForm, instance=None, title="New storage", back_url=reverse("storage:storage-list"),
+                        back_label="Storages", success=lambda o: reverse("storage:storage-detail", args=[o.uuid]),
                         saved="Storage '{obj}' saved; it is being initialized.", after_save=_initialize)
 
 
 @login_required
 def storage_edit(request: DashboardRequest, uuid: str) -> HttpResponse:
     storage = _get_storage_for_user(request, uuid, write=True)
-    back = reverse("dashboard:storage-detail", args=[storage.uuid])
+    back = reverse("storage:storage-detail", args=[storage.uuid])
     return editing.edit(request, StorageForm, instance=storage, title=f"Edit storage {storage.name}", back_url=back,
                         back_label=storage.name, success=lambda o: back, saved="Storage '{obj}' saved; it is being checked again.",
                         after_save=_initialize)
@@ -73,7 +73,7 @@ def storage_initialize(request: DashboardRequest, uuid: str) -> HttpResponse:
     storage = _get_storage_for_user(request, uuid, write=True)
     _initialize(storage)
     messages.success(request, f"Checking storage '{storage.name}' again.")
-    return redirect("dashboard:storage-detail", uuid=storage.uuid)
+    return redirect("storage:storage-detail", uuid=storage.uuid)
 
 
 @login_required
@@ -97,5 +97,5 @@ def storage_delete(request: DashboardRequest, uuid: str) -> HttpResponse:
         flows.delete_storage(storage)
 
     return editing.delete(request, storage, title=f"Delete storage {storage.name}",
-                          back_url=reverse("dashboard:storage-detail", args=[storage.uuid]),
-                          success_url=reverse("dashboard:storage-list"), losses=losses, blockers=blockers, perform=perform)
+                          back_url=reverse("storage:storage-detail", args=[storage.uuid]),
+                          success_url=reverse("storage:storage-list"), losses=losses, blockers=blockers, perform=perform)

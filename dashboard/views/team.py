@@ -74,7 +74,7 @@ def team_settings(request: DashboardRequest) -> HttpResponse:
     if request.method == "POST" and form.is_valid():
         form.save()
         messages.success(request, "Team settings saved.")
-        return redirect("dashboard:team-settings")
+        return redirect("tenancy:team-settings")
     return _settings_page(request, team, form=form)
 
 
@@ -87,7 +87,7 @@ def member_add(request: DashboardRequest) -> HttpResponse:
         user = add_form.cleaned_data["username"]
         Membership.objects.create(team=team, user=user, role=add_form.cleaned_data["role"])
         messages.success(request, f"Added {user.username} as {add_form.cleaned_data['role']}.")
-        return redirect("dashboard:team-settings")
+        return redirect("tenancy:team-settings")
     return _settings_page(request, team, add_form=add_form, status=400)
 
 
@@ -107,8 +107,8 @@ def member_create(request: DashboardRequest) -> HttpResponse:
         Membership.objects.create(team=team, user=user, role=d["role"])
     if d["access"] == NewUserForm.PASSWORD:
         messages.success(request, f"Created {user.username} as {d['role']} of {team.name}: give them the password you chose.")
-        return redirect("dashboard:team-settings")
-    link = request.build_absolute_uri(reverse("dashboard:invite", args=[urlsafe_base64_encode(force_bytes(user.pk)),
+        return redirect("tenancy:team-settings")
+    link = request.build_absolute_uri(reverse("tenancy:invite", args=[urlsafe_base64_encode(force_bytes(user.pk)),
                                                                        default_token_generator.make_token(user)]))
     messages.success(request, f"Created {user.username} as {d['role']} of {team.name}.")
     return _settings_page(request, team, invited=user, invite_link=link)
@@ -129,7 +129,7 @@ def member_role(request: DashboardRequest, pk: int) -> HttpResponse:
         m.role = form.cleaned_data["role"]
         m.save(update_fields=["role"])
         messages.success(request, f"{m.user.username} is now {m.role}.")
-    return redirect("dashboard:team-settings")
+    return redirect("tenancy:team-settings")
 
 
 @login_required
@@ -142,7 +142,7 @@ def member_remove(request: DashboardRequest, pk: int) -> HttpResponse:
     else:
         m.delete()
         messages.success(request, f"Removed {m.user.username} from {team.name}.")
-    return redirect(reverse("dashboard:team-settings"))
+    return redirect(reverse("tenancy:team-settings"))
 
 
 @login_required
@@ -163,5 +163,5 @@ def team_new(request: DashboardRequest) -> HttpResponse:
                 flows.initialize_storage(made.storage)
         active_team.set_active(request, team)
         messages.success(request, f"Team {team.name} created with " + " and ".join(made.lines()) + ".")
-        return redirect("dashboard:team-settings")
+        return redirect("tenancy:team-settings")
     return render(request, "team/new.html", {"title": "New team", "form": form}, status=400 if form.errors else 200)

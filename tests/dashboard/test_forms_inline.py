@@ -25,10 +25,10 @@ def _label(html: str, field_id: str) -> str:
 
 
 def test_required_fields_are_marked_and_the_new_repository_fields_say_they_go_together(world: dict[str, Any], alice: Client) -> None:
-    html = alice.get(reverse("dashboard:repository-new")).content.decode()
+    html = alice.get(reverse("storage:repository-new")).content.decode()
     for name in ("name", "storage", "directory", "encryption_secret"):
         assert 'class="required"' in _label(html, f"id_{name}"), name
-    html = alice.get(reverse("dashboard:configuration-new")).content.decode()
+    html = alice.get(reverse("backups:configuration-new")).content.decode()
     assert 'class="required"' in _label(html, "id_config-name")
     assert "(optional)" in _label(html, "id_session-retention_policy")
     for name in ("new_repo_name", "new_repo_storage", "new_repo_secret"):
@@ -41,7 +41,7 @@ def test_a_missing_encryption_secret_is_named_under_its_field_and_nothing_typed_
     data = _config_data(world, **{"session-repositories": [], "session-new_repo_name": "hourly-repo",
                                   "session-new_repo_storage": world["storage"].pk, "session-new_repo_directory": "es/hourly",
                                   "session-schedule": "30 2 * * *", "session-hooks_json": '{"preBackup": []}'})
-    r = alice.post(reverse("dashboard:configuration-new"), data)
+    r = alice.post(reverse("backups:configuration-new"), data)
     html = r.content.decode()
     assert r.status_code == 400
     secret_errors = re.search(r'id="id_session-new_repo_secret_error">(.*?)</ul>', html, re.S)
@@ -57,16 +57,16 @@ def test_a_missing_encryption_secret_is_named_under_its_field_and_nothing_typed_
 
 def test_the_edit_page_previews_the_saved_schedule(world: dict[str, Any], alice: Client) -> None:
     config = world["config"]
-    html = alice.get(reverse("dashboard:session-config-edit", args=[config.uuid, "full"])).content.decode()
+    html = alice.get(reverse("backups:session-config-edit", args=[config.uuid, "full"])).content.decode()
     assert html[html.index('id="schedule-preview"'):][:2000].count("<li>") == 5
 
 
-INLINE = [("dashboard:secret-new", Secret, {"inline-name": "made-inline", "inline-values": "RESTIC_PASSWORD=pw-inline"},
+INLINE = [("storage:secret-new", Secret, {"inline-name": "made-inline", "inline-values": "RESTIC_PASSWORD=pw-inline"},
            "id_session-new_repo_secret"),
-          ("dashboard:storage-new", BackupStorage, {"inline-name": "made-inline", "inline-provider": "local",
+          ("storage:storage-new", BackupStorage, {"inline-name": "made-inline", "inline-provider": "local",
                                                     "inline-mount_path": "{root}/made-inline", "inline-deletion_policy": "Delete"},
            "id_storage"),
-          ("dashboard:cluster-new", Cluster, {"inline-name": "made-inline", "inline-urls": "http://127.0.0.1:9200",
+          ("backups:cluster-new", Cluster, {"inline-name": "made-inline", "inline-urls": "http://127.0.0.1:9200",
                                               "inline-auth": "none", "inline-verify_tls": "on", "inline-timeout": "30"},
            "id_config-target")]
 
@@ -97,13 +97,13 @@ def test_a_dialog_makes_an_object_and_selects_it_in_the_form(world: dict[str, An
 
 
 def test_the_forms_offer_the_dialogs_and_odd_targets_get_the_page(world: dict[str, Any], alice: Client) -> None:
-    html = alice.get(reverse("dashboard:configuration-new")).content.decode()
-    assert f'hx-get="{reverse("dashboard:secret-new")}?inline=id_session-new_repo_secret"' in html
-    assert f'hx-get="{reverse("dashboard:storage-new")}?inline=id_session-new_repo_storage"' in html
-    assert f'hx-get="{reverse("dashboard:cluster-new")}?inline=id_config-target"' in html
-    html = alice.get(reverse("dashboard:repository-new")).content.decode()
-    assert f'hx-get="{reverse("dashboard:secret-new")}?inline=id_encryption_secret"' in html
-    r = alice.get(reverse("dashboard:secret-new") + '?inline="><script>', HTTP_HX_REQUEST="true")
+    html = alice.get(reverse("backups:configuration-new")).content.decode()
+    assert f'hx-get="{reverse("storage:secret-new")}?inline=id_session-new_repo_secret"' in html
+    assert f'hx-get="{reverse("storage:storage-new")}?inline=id_session-new_repo_storage"' in html
+    assert f'hx-get="{reverse("backups:cluster-new")}?inline=id_config-target"' in html
+    html = alice.get(reverse("storage:repository-new")).content.decode()
+    assert f'hx-get="{reverse("storage:secret-new")}?inline=id_encryption_secret"' in html
+    r = alice.get(reverse("storage:secret-new") + '?inline="><script>', HTTP_HX_REQUEST="true")
     assert "<html" in r.content.decode() and '"><script>' not in r.content.decode()  # the page, not a partial
 
 
@@ -115,16 +115,16 @@ def test_a_kubestash_style_directory_is_accepted_as_yaml_accepts_it(world: dict[
     data = {"name": "demo", "storage": world["storage"].pk, "directory": "/es/demo",
             "encryption_secret": world["secret"].pk, "deletion_policy": "Delete"}
     with django_capture_on_commit_callbacks(execute=False):
-        r = alice.post(reverse("dashboard:repository-new"), data)
+        r = alice.post(reverse("storage:repository-new"), data)
         assert r.status_code == 302, r.content.decode()
         assert Repository.objects.get(team=world["a"], name="demo").directory == normalize_directory("/es/demo") == "es/demo"
-        assert bob.post(reverse("dashboard:repository-new"), {**data, "name": "by-bob"}).status_code == 403
+        assert bob.post(reverse("storage:repository-new"), {**data, "name": "by-bob"}).status_code == 403
         cfg = _config_data(world, **{"session-repositories": [], "session-new_repo_name": "demo-2",
                                      "session-new_repo_storage": world["storage"].pk, "session-new_repo_directory": "/es/demo-2/",
                                      "session-new_repo_secret": world["secret"].pk})
-        assert alice.post(reverse("dashboard:configuration-new"), cfg).status_code == 302
+        assert alice.post(reverse("backups:configuration-new"), cfg).status_code == 302
     assert Repository.objects.get(team=world["a"], name="demo-2").directory == "es/demo-2"
-    r = alice.post(reverse("dashboard:configuration-new"), {**cfg, "config-name": "other", "session-new_repo_name": "demo-3",
+    r = alice.post(reverse("backups:configuration-new"), {**cfg, "config-name": "other", "session-new_repo_name": "demo-3",
                                                              "session-new_repo_directory": "/es/../x"})
     errors = re.search(r'id="id_session-new_repo_directory_error">(.*?)</ul>', r.content.decode(), re.S)
     assert r.status_code == 400 and errors and "must not contain empty, &#x27;.&#x27; or &#x27;..&#x27; parts" in errors.group(1)

@@ -23,19 +23,19 @@ def root(world: dict[str, Any]) -> User:
 def _client(user: User, team: Any) -> Client:
     c = Client()
     c.force_login(user)
-    c.post(reverse("dashboard:team-switch"), {"team": str(team.uuid)})
+    c.post(reverse("tenancy:team-switch"), {"team": str(team.uuid)})
     return c
 
 
 def test_a_superuser_who_views_team_a_is_told_why_they_can_act(world: dict[str, Any], root: User) -> None:
     Membership.objects.create(team=world["a"], user=root, role="viewer")
     c = _client(root, world["a"])
-    page = c.get(reverse("dashboard:secret-new")).content.decode()
+    page = c.get(reverse("storage:secret-new")).content.decode()
     assert "· superuser" in page and "· owner" not in page
     assert "your role in this team is viewer, but superusers may create, change and delete everything" in page
-    r = c.post(reverse("dashboard:secret-new"), {"name": "by-root", "values": "RESTIC_PASSWORD=x"})
+    r = c.post(reverse("storage:secret-new"), {"name": "by-root", "values": "RESTIC_PASSWORD=x"})
     assert r.status_code == 302 and Secret.objects.filter(team=world["a"], name="by-root").exists()
-    assert c.get(reverse("dashboard:team-settings")).status_code == 200
+    assert c.get(reverse("tenancy:team-settings")).status_code == 200
 
 
 def test_a_superuser_in_a_team_they_are_not_in(world: dict[str, Any], root: User) -> None:

@@ -23,7 +23,7 @@ def _members(team: Team) -> dict[str, str]:
 def test_an_owner_adds_an_existing_user_by_name_or_e_mail(world: dict[str, Any], alice: Client) -> None:
     User.objects.create_user("dave", "dave@example.com", "pw-dave-123")
     User.objects.create_user("erin", "Erin@Example.com", "pw-erin-123")
-    url = reverse("dashboard:member-add")
+    url = reverse("tenancy:member-add")
     assert alice.post(url, {"member-username": "dave", "member-role": "operator"}).status_code == 302
     assert alice.post(url, {"member-username": "erin@example.com", "member-role": "viewer"}).status_code == 302
     assert _members(world["a"]) == {"alice": "owner", "bob": "viewer", "dave": "operator", "erin": "viewer"}
@@ -36,32 +36,32 @@ def test_a_viewer_and_another_teams_owner_change_no_member(world: dict[str, Any]
     before = _members(world["a"])
     alice_m = Membership.objects.get(team=world["a"], user=world["alice"])
     bob_m = Membership.objects.get(team=world["a"], user=world["bob"])
-    assert bob.post(reverse("dashboard:member-add"), {"member-username": "charlie", "member-role": "owner"}).status_code == 403
-    assert bob.post(reverse("dashboard:member-create"), {"newuser-username": "mallory", "newuser-role": "owner",
+    assert bob.post(reverse("tenancy:member-add"), {"member-username": "charlie", "member-role": "owner"}).status_code == 403
+    assert bob.post(reverse("tenancy:member-create"), {"newuser-username": "mallory", "newuser-role": "owner",
                                                          "newuser-access": "invite"}).status_code == 403
-    assert bob.post(reverse("dashboard:member-role", args=[bob_m.pk]), {"role": "owner"}).status_code == 403
-    assert bob.post(reverse("dashboard:member-remove", args=[alice_m.pk])).status_code == 403
+    assert bob.post(reverse("tenancy:member-role", args=[bob_m.pk]), {"role": "owner"}).status_code == 403
+    assert bob.post(reverse("tenancy:member-remove", args=[alice_m.pk])).status_code == 403
     # charlie owns team B: team A's memberships are not his to see
-    assert charlie.post(reverse("dashboard:member-role", args=[bob_m.pk]), {"role": "owner"}).status_code == 404
-    assert charlie.post(reverse("dashboard:member-remove", args=[alice_m.pk])).status_code == 404
+    assert charlie.post(reverse("tenancy:member-role", args=[bob_m.pk]), {"role": "owner"}).status_code == 404
+    assert charlie.post(reverse("tenancy:member-remove", args=[alice_m.pk])).status_code == 404
     assert _members(world["a"]) == before
     assert not User.objects.filter(username="mallory").exists()
 
 
 def test_the_last_owner_stays(world: dict[str, Any], alice: Client) -> None:
     mine = Membership.objects.get(team=world["a"], user=world["alice"])
-    r = alice.post(reverse("dashboard:member-remove", args=[mine.pk]), follow=True)
+    r = alice.post(reverse("tenancy:member-remove", args=[mine.pk]), follow=True)
     assert "A team needs at least one owner" in r.content.decode()
-    alice.post(reverse("dashboard:member-role", args=[mine.pk]), {"role": "viewer"})
+    alice.post(reverse("tenancy:member-role", args=[mine.pk]), {"role": "viewer"})
     assert _members(world["a"])["alice"] == "owner"
     bob_m = Membership.objects.get(team=world["a"], user=world["bob"])
-    alice.post(reverse("dashboard:member-role", args=[bob_m.pk]), {"role": "owner"})
-    alice.post(reverse("dashboard:member-remove", args=[bob_m.pk]))
+    alice.post(reverse("tenancy:member-role", args=[bob_m.pk]), {"role": "owner"})
+    alice.post(reverse("tenancy:member-remove", args=[bob_m.pk]))
     assert "bob" not in _members(world["a"])
 
 
 def test_an_owner_creates_a_user_with_an_initial_password(world: dict[str, Any], alice: Client) -> None:
-    url = reverse("dashboard:member-create")
+    url = reverse("tenancy:member-create")
     r = alice.post(url, {"newuser-username": "frank", "newuser-role": "operator", "newuser-access": "password",
                          "newuser-password": "123"})
     assert r.status_code == 400 and "This password is too short" in r.content.decode()
@@ -77,7 +77,7 @@ def test_an_owner_creates_a_user_with_an_initial_password(world: dict[str, Any],
 
 
 def test_an_invitation_link_lets_the_new_user_choose_a_password_once(world: dict[str, Any], alice: Client) -> None:
-    r = alice.post(reverse("dashboard:member-create"), {"newuser-username": "gina", "newuser-role": "viewer",
+    r = alice.post(reverse("tenancy:member-create"), {"newuser-username": "gina", "newuser-role": "viewer",
                                                         "newuser-access": "invite"})
     assert r.status_code == 200
     link = re.search(r'value="(http://testserver/invite/[^"]+)"', r.content.decode())
@@ -100,16 +100,16 @@ def test_a_superuser_creates_a_team_the_way_the_quick_start_makes_the_default_on
     root = User.objects.create_superuser("root", "root@example.com", "pw-root-123")
     admin = Client()
     admin.force_login(root)
-    assert alice.get(reverse("dashboard:team-new")).status_code == 403  # an owner, not a superuser
-    r = admin.post(reverse("dashboard:team-new"), {"name": "Search Team", "slug": ""})
+    assert alice.get(reverse("tenancy:team-new")).status_code == 403  # an owner, not a superuser
+    r = admin.post(reverse("tenancy:team-new"), {"name": "Search Team", "slug": ""})
     assert r.status_code == 302
     team = Team.objects.get(slug="search-team")
     assert _members(team) == {"root": "owner"}
-    r = admin.post(reverse("dashboard:team-new"), {"name": "Search Team", "slug": "search-team"})
+    r = admin.post(reverse("tenancy:team-new"), {"name": "Search Team", "slug": "search-team"})
     assert r.status_code == 400 and "A team with the slug &#x27;search-team&#x27; exists" in r.content.decode()
-    r = admin.post(reverse("dashboard:team-new"), {"name": "Odd", "slug": "Not A Slug"})
+    r = admin.post(reverse("tenancy:team-new"), {"name": "Odd", "slug": "Not A Slug"})
     assert r.status_code == 400 and "lowercase letters" in r.content.decode()
-    assert admin.post(reverse("dashboard:team-new"), {"name": "Logs", "slug": "logs-prod"}).status_code == 302
+    assert admin.post(reverse("tenancy:team-new"), {"name": "Logs", "slug": "logs-prod"}).status_code == 302
     assert Team.objects.filter(slug="logs-prod", name="Logs").exists()
 
     Command().bootstrap()  # the quick start's default team

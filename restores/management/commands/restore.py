@@ -8,7 +8,7 @@ from django.utils import timezone
 
 from backups.management.commands.backup_now import split_ref, wait_for
 from backups.models import Cluster
-from restores import flows
+from restores import flows, rules
 from restores.models import RestoreSession
 from storage.models import Repository
 
@@ -23,8 +23,8 @@ class Command(BaseCommand):
         parser.add_argument("--indices", nargs="*", default=[], metavar="PATTERN")
         parser.add_argument("--exclude", nargs="*", default=[], metavar="PATTERN")
         parser.add_argument("--rename", nargs=2, metavar=("REGEX", "REPLACEMENT"))
-        parser.add_argument("--conflict", choices=["fail", "skip", "overwrite", "merge"], default="fail")
-        parser.add_argument("--on-index-failure", choices=["keep", "delete"], default="keep",
+        parser.add_argument("--conflict", choices=rules.CONFLICT_POLICIES, default="fail")
+        parser.add_argument("--on-index-failure", choices=rules.ON_INDEX_FAILURE, default="keep",
                             help="an index created by the restore that fails partway: keep it or delete it")
         parser.add_argument("--parallelism", type=int)
         parser.add_argument("--name", help="name of the RestoreSession (default: restore-<time>)")
