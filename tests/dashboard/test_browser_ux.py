@@ -137,7 +137,7 @@ def test_an_owner_invites_a_user_and_a_superuser_makes_a_team(live_server: Any, 
     _sign_in(admin, live_server.url, "root", "root-pw-123")
     expect(admin.get_by_role("link", name="Admin", exact=True)).to_be_visible()
     admin.get_by_role("link", name="New team").click()
-    admin.get_by_label("Name").fill("Search Team")
+    admin.get_by_label("Name", exact=True).fill("Search Team")
     expect(admin.get_by_label("Slug")).to_have_value("search-team")  # made from the name, editable
     admin.screenshot(path=str(UX_SHOTS / "team-new.png"), full_page=True)
     admin.get_by_role("button", name="Create team").click()
