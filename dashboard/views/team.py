@@ -132,7 +132,7 @@ def member_create(request: DashboardRequest) -> HttpResponse:
     with transaction.atomic():
         user = get_user_model().objects.create_user(d["username"], d["email"],
                                                     d["password"] if d["access"] == NewUserForm.PASSWORD else None)
-        Membership.objects.create(team=team, user=user, role=d["role"])
+        member_added(request, Membership.objects.create(team=team, user=user, role=d["role"]))
     if d["access"] == NewUserForm.PASSWORD:
         messages.success(request, f"Created {user.username} as {d['role']} of {team.name}: give them the password you chose.")
         return redirect("tenancy:team-settings")
@@ -189,7 +189,8 @@ def team_new(request: DashboardRequest) -> HttpResponse:
 
         with transaction.atomic():
             team = form.save()
-            Membership.objects.create(team=team, user=request.user, role=Membership.Role.OWNER)
+            audit.record(request, team, Action.CREATED, team, fields=form_fields(form))
+            member_added(request, Membership.objects.create(team=team, user=request.user, role=Membership.Role.OWNER))
             made = provision_team(team)
             if made.storage is not None:
                 flows.initialize_storage(made.storage)

@@ -72,7 +72,8 @@ def test_an_owner_creates_a_user_with_an_initial_password(world: dict[str, Any],
                          "newuser-access": "password", "newuser-password": "frank-initial-pw"})
     assert r.status_code == 302
     assert _members(world["a"])["frank"] == "operator"
-    assert Client().login(username="frank", password="frank-initial-pw")
+    signed_in = Client().post(reverse("dashboard:login"), {"username": "frank", "password": "frank-initial-pw"})
+    assert signed_in.status_code == 302 and "_auth_user_id" in signed_in.client.session
     assert "frank" not in _members(world["b"])
 
 
@@ -131,3 +132,20 @@ def test_staff_see_a_link_to_the_admin(world: dict[str, Any], alice: Client) -> 
     world["alice"].is_staff = True
     world["alice"].save()
     assert admin_link in alice.get(reverse("dashboard:overview")).content.decode()
+
+
+def test_users_made_in_team_settings_and_new_teams_reach_the_audit_log(world: dict[str, Any], alice: Client) -> None:
+    from audit.models import Action, Entry
+
+    alice.post(reverse("tenancy:member-create"), {"newuser-username": "hana", "newuser-role": "viewer",
+                                                  "newuser-access": "password", "newuser-password": "hana-initial-pw"})
+    added = Entry.objects.get(team=world["a"], action=Action.MEMBER_ADDED, target_name="hana")
+    assert added.actor == "alice" and added.details == {"role": "viewer"}
+    assert "hana-initial-pw" not in str(list(Entry.objects.values()))
+    root = User.objects.create_superuser("root", "root@example.com", "pw-root-123")
+    admin = Client()
+    admin.force_login(root)
+    admin.post(reverse("tenancy:team-new"), {"name": "Audited Team", "slug": ""})
+    team = Team.objects.get(slug="audited-team")
+    assert sorted(Entry.objects.filter(team=team).values_list("action", "actor")) == [
+        (Action.CREATED, "root"), (Action.MEMBER_ADDED, "root")]
