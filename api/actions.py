@@ -3,6 +3,7 @@ a repository's snapshots, a snapshot's indices. (A restore starts with POST
 /restoresessions; "wait for it" is GET …?wait=N on the session or the restore.)"""
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from django.core.exceptions import ValidationError
@@ -65,14 +66,7 @@ def backup_now(request: HttpRequest, name: str) -> Any:
 def cancel_session(request: HttpRequest, name: str) -> Any:
     from backups import flows
 
-    token = writable_token(request)
-    res = BY_KIND["BackupSession"]
-    session = get_row(res, token, name)
-    if session.is_completed():
-        raise ApiError(409, f"BackupSession '{name}' is already {session.phase}: there is nothing to cancel")
-    flows.cancel_session(session, f"API token {token.name}")
-    notify(request, "cancel", res.kind, name)
-    return fresh(res, token, session)
+    return _cancel(request, "BackupSession", name, flows.cancel_session)
 
 
 @router.post("/restoresessions/{name}/cancel", response={200: MODELS["RestoreSession"], **schemas.ERRORS},
@@ -81,14 +75,19 @@ def cancel_session(request: HttpRequest, name: str) -> Any:
 def cancel_restore(request: HttpRequest, name: str) -> Any:
     from restores import flows
 
+    return _cancel(request, "RestoreSession", name, flows.cancel_restore)
+
+
+def _cancel(request: HttpRequest, kind: str, name: str, cancel: Callable[[Any, str], Any]) -> Any:
+    """A session or a restore, cancelled by the request's token: 409 once it has ended."""
     token = writable_token(request)
-    res = BY_KIND["RestoreSession"]
-    restore = get_row(res, token, name)
-    if restore.is_completed():
-        raise ApiError(409, f"RestoreSession '{name}' is already {restore.phase}: there is nothing to cancel")
-    flows.cancel_restore(restore, f"API token {token.name}")
+    res = BY_KIND[kind]
+    row = get_row(res, token, name)
+    if row.is_completed():
+        raise ApiError(409, f"{kind} '{name}' is already {row.phase}: there is nothing to cancel")
+    cancel(row, f"API token {token.name}")
     notify(request, "cancel", res.kind, name)
-    return fresh(res, token, restore)
+    return fresh(res, token, row)
 
 
 @router.post("/repositories/{name}/check", response={202: MODELS["Repository"], **schemas.ERRORS},

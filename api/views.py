@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
-from django.http import Http404, HttpResponse
+from django.http import HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_POST
@@ -13,24 +13,14 @@ from django.views.decorators.http import require_POST
 from api import signals
 from api.forms import ApiTokenForm
 from api.models import ApiToken
-from dashboard import active_team
-from dashboard.views.access import DashboardRequest, require_owner
-from tenancy.models import Team
-
-
-def _owned_team(request: DashboardRequest) -> Team:
-    team = active_team.resolve(request).team
-    if team is None:
-        raise Http404("No team.")
-    require_owner(request)
-    return team
+from dashboard.views.access import DashboardRequest, owned_team
 
 
 @never_cache
 @login_required
 @require_POST
 def token_create(request: DashboardRequest) -> HttpResponse:
-    team = _owned_team(request)
+    team = owned_team(request)
     form = ApiTokenForm(request.POST, prefix="token")
     if not form.is_valid():
         return render(request, "api/token_new.html", {"title": "New API token", "form": form}, status=400)
@@ -43,7 +33,7 @@ def token_create(request: DashboardRequest) -> HttpResponse:
 @login_required
 @require_POST
 def token_revoke(request: DashboardRequest, uuid: str) -> HttpResponse:
-    team = _owned_team(request)
+    team = owned_team(request)
     token = get_object_or_404(ApiToken, team=team, uuid=uuid)
     signals.token_revoked.send(sender=ApiToken, token=token, user=request.user, request=request)
     token.delete()

@@ -24,7 +24,7 @@ from audit.models import Action
 from dashboard import active_team
 from dashboard.forms.team import AddMemberForm, NewTeamForm, NewUserForm, RoleForm, TeamSettingsForm
 from dashboard.teams import provision_team
-from dashboard.views.access import DashboardRequest, require_owner
+from dashboard.views.access import DashboardRequest, owned_team
 from tenancy.models import Membership, Team
 
 
@@ -72,13 +72,6 @@ def team_switch(request: DashboardRequest) -> HttpResponse:
     return redirect("dashboard:overview")
 
 
-def _team_for_owner(request: DashboardRequest) -> Team:
-    team = active_team.resolve(request).team
-    if team is None:
-        raise Http404("No team.")
-    require_owner(request)
-    return team
-
 
 def _settings_page(request: DashboardRequest, team: Team, *, form: TeamSettingsForm | None = None,
                    add_form: AddMemberForm | None = None, new_user_form: NewUserForm | None = None,
@@ -94,7 +87,7 @@ def _settings_page(request: DashboardRequest, team: Team, *, form: TeamSettingsF
 
 @login_required
 def team_settings(request: DashboardRequest) -> HttpResponse:
-    team = _team_for_owner(request)
+    team = owned_team(request)
     form = TeamSettingsForm(request.POST or None, instance=team, prefix="team")
     if request.method == "POST" and form.is_valid():
         with transaction.atomic():
@@ -108,7 +101,7 @@ def team_settings(request: DashboardRequest) -> HttpResponse:
 @login_required
 @require_POST
 def member_add(request: DashboardRequest) -> HttpResponse:
-    team = _team_for_owner(request)
+    team = owned_team(request)
     add_form = AddMemberForm(request.POST, team=team, prefix="member")
     if add_form.is_valid():
         user = add_form.cleaned_data["username"]
@@ -124,7 +117,7 @@ def member_add(request: DashboardRequest) -> HttpResponse:
 def member_create(request: DashboardRequest) -> HttpResponse:
     """A new account in this team. With an invitation link the page shows the link once
     (only a token derived from the account is in it, as in a password-reset link)."""
-    team = _team_for_owner(request)
+    team = owned_team(request)
     form = NewUserForm(request.POST, prefix="newuser")
     if not form.is_valid():
         return _settings_page(request, team, new_user_form=form, status=400)
@@ -145,7 +138,7 @@ def member_create(request: DashboardRequest) -> HttpResponse:
 @login_required
 @require_POST
 def member_role(request: DashboardRequest, pk: int) -> HttpResponse:
-    team = _team_for_owner(request)
+    team = owned_team(request)
     m = get_object_or_404(Membership, team=team, pk=pk)
     form = RoleForm(request.POST)
     if not form.is_valid():
@@ -165,7 +158,7 @@ def member_role(request: DashboardRequest, pk: int) -> HttpResponse:
 @login_required
 @require_POST
 def member_remove(request: DashboardRequest, pk: int) -> HttpResponse:
-    team = _team_for_owner(request)
+    team = owned_team(request)
     m = get_object_or_404(Membership, team=team, pk=pk)
     if m.role == Membership.Role.OWNER and not Membership.objects.filter(team=team, role=Membership.Role.OWNER).exclude(pk=m.pk).exists():
         messages.error(request, "A team needs at least one owner: make someone else owner before removing this one.")
