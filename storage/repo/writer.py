@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any, BinaryIO, Self, TypeVar
 from .chunking import BackgroundHasher, chunk_stream
 from .format import RepositoryError, chunk_key, snapshot_key, utcnow
 from .manifest import Manifest, StreamEntry, StreamInfo
+from .packstore import PackStore
 
 if TYPE_CHECKING:
     from .locks import Lock
@@ -71,6 +72,8 @@ class SnapshotWriter:
         # Bounds memory: at most this many chunks are held between chunker and backend.
         self._slots = threading.BoundedSemaphore(max_inflight or workers + 2)
         self._active = 0
+        # v2: chunks go into packs; v1: one object per chunk.
+        self.packs = PackStore(repo) if repo.version >= 2 else None
         self.committed: str | None = None
         self._closed = False
 
@@ -108,7 +111,8 @@ class SnapshotWriter:
                 slot = _Slot(size=len(chunk))
                 slots.append(slot)
                 self._slots.acquire()
-                futures.append(self._pool.submit(self._store, slot, chunk, errors))
+                store = self._store if self.packs is None else self._store_packed
+                futures.append(self._pool.submit(store, slot, chunk, errors))
         finally:
             for f in futures:
                 f.result()
@@ -156,6 +160,22 @@ class SnapshotWriter:
         finally:
             self._slots.release()
 
+    def _store_packed(self, slot: _Slot, chunk: bytes, errors: list[BaseException]) -> None:
+        """v2: append the chunk to this writer's open pack unless it is indexed or already
+        claimed by another stream of this writer (the pack is uploaded by commit at the latest)."""
+        repo = self.repo
+        assert self.packs is not None
+        try:
+            slot.id = repo.cipher.chunk_id(chunk)
+            if self.packs.claim(slot.id):
+                sealed = repo.cipher.seal_chunk(slot.id, chunk)
+                self.packs.add(slot.id, sealed, len(chunk))
+                slot.new, slot.stored = True, len(sealed)
+        except BaseException as e:  # noqa: BLE001 - reported by add_stream
+            errors.append(e)
+        finally:
+            self._slots.release()
+
     def reuse_stream(self, name: str, previous: Manifest | str, meta: dict[str, Any] | None = None,
                      *, source: str | None = None) -> StreamInfo:
         """Reference stream `source` (default: `name`) of an earlier snapshot; upload nothing."""
@@ -192,6 +212,15 @@ class SnapshotWriter:
             if self._active:
                 raise RepositoryError("commit() while streams are still being added")
         self.lock.check()
+        if self.packs is not None:
+            try:
+                self.packs.flush()
+            except Exception as e:
+                raise RepositoryError(f"storing the packs of a snapshot in repository "
+                                      f"{self.repo.name} failed: {e}") from e
+            # Half a TTL: prune deletes packs no index lists once our lock looks stale, so an
+            # index must not be written by a writer whose lock may have expired meanwhile.
+            self.lock.check(within=self.lock.ttl / 2)
         snapshot_id = secrets.token_hex(32)
         manifest = Manifest(id=snapshot_id, time=time or self.started,
                             meta={**self.meta, **(meta or {})}, streams=dict(self.streams),
@@ -207,6 +236,8 @@ class SnapshotWriter:
             return
         self._closed = True
         self._pool.shutdown(wait=True, cancel_futures=True)
+        if self.packs is not None:
+            self.packs.close()
         self.lock.release()
 
     def __enter__(self) -> Self:

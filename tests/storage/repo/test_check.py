@@ -9,7 +9,7 @@ import pytest
 from storage.backends import Backend
 from storage.repo import Repository
 from storage.repo.check import in_subset, parse_subset
-from storage.repo.format import chunk_key
+from tests.storage.damage import corrupt_chunk
 
 FAST_KDF = {"time_cost": 1, "memory_cost": 1024, "parallelism": 1}
 
@@ -37,10 +37,7 @@ def test_the_subsets_of_a_cycle_read_every_chunk_exactly_once(local_backend: Bac
 def test_a_corrupt_chunk_is_found_by_the_run_whose_subset_holds_it(local_backend: Backend) -> None:
     repo, chunks = small_chunk_repo(local_backend)
     bad = chunks[17]
-    path = local_backend.root / chunk_key(bad)  # type: ignore[attr-defined]
-    data = bytearray(path.read_bytes())
-    data[40] ^= 0x01
-    path.write_bytes(bytes(data))
+    corrupt_chunk(repo, bad, at=40)
     t = 4
     results = {n: repo.check(read_data_subset=(n, t)) for n in range(1, t + 1)}
     holder = next(n for n in results if in_subset(bad, n, t))
