@@ -20,7 +20,6 @@ from .format import (
     CONFIG_KEY,
     DATA_PREFIX,
     INDEX_PREFIX,
-    PACK_TARGET,
     PACKS_PREFIX,
     index_key,
     pack_key,
@@ -69,7 +68,7 @@ def migrate(repo: Repository, *, workers: int = 8) -> MigrateResult:
                     cid = key.rsplit("/", 1)[-1]
                     # Opened to learn its plaintext size (and to copy only sound chunks).
                     builder.add(cid, sealed, len(repo.cipher.open_chunk(cid, sealed)))
-                    if len(builder) >= PACK_TARGET:
+                    if len(builder) >= repo.pack_target:
                         flush()
         if builder.blobs:
             flush()

@@ -7,7 +7,7 @@ import threading
 from concurrent.futures import Future, ThreadPoolExecutor
 from typing import TYPE_CHECKING
 
-from .format import PACK_TARGET, index_key, pack_key
+from .format import index_key, pack_key
 from .index import encode_index, split_packs
 from .packs import Blob, PackBuilder
 
@@ -16,9 +16,9 @@ if TYPE_CHECKING:
 
 
 class PackStore:
-    def __init__(self, repo: Repository, *, target: int = PACK_TARGET, workers: int = 2) -> None:
+    def __init__(self, repo: Repository, *, workers: int = 2) -> None:
         self.repo = repo
-        self.target = target
+        self.target = repo.pack_target
         self._lock = threading.Lock()
         self._open = PackBuilder()
         self._claimed: set[bytes] = set()  # chunk ids this writer stores (raw, 32 bytes)

@@ -20,7 +20,6 @@ from typing import TYPE_CHECKING
 
 from .format import (
     DATA_PREFIX,
-    PACK_TARGET,
     PACKS_PREFIX,
     SNAPSHOTS_PREFIX,
     RepositoryError,
@@ -35,8 +34,8 @@ from .packs import Blob, PackBuilder
 if TYPE_CHECKING:
     from .repository import Repository
 
-REPACK_UNUSED = 0.2         # repack a pack once a fifth of its bytes is unreferenced
-SMALL_PACK = PACK_TARGET // 8
+REPACK_UNUSED = 0.2  # repack a pack once a fifth of its bytes is unreferenced
+SMALL_PACK = 8       # a pack below 1/8 of the pack target is small
 
 
 @dataclass
@@ -122,10 +121,10 @@ def _classify(repo: Repository, referenced: set[str]) -> dict[str, _Pack]:
     return packs
 
 
-def _plan(packs: dict[str, _Pack]) -> tuple[list[str], list[str], list[str]]:
+def _plan(packs: dict[str, _Pack], target: int) -> tuple[list[str], list[str], list[str]]:
     """(delete, repack, keep) pack ids by the rule in the module docstring."""
     delete, repack, keep = [], [], []
-    small = [pid for pid, p in packs.items() if p.used and p.used + p.unused < SMALL_PACK]
+    small = [pid for pid, p in packs.items() if p.used and p.used + p.unused < target // SMALL_PACK]
     for pid, p in sorted(packs.items()):
         if not p.used:
             delete.append(pid)
@@ -139,7 +138,7 @@ def _plan(packs: dict[str, _Pack]) -> tuple[list[str], list[str], list[str]]:
 def _prune_packs(repo: Repository, referenced: set[str], *, dry_run: bool,
                  workers: int) -> PruneResult:
     packs = _classify(repo, referenced)
-    delete, repack, keep = _plan(packs)
+    delete, repack, keep = _plan(packs, repo.pack_target)
     unindexed = [pid for pid in (k.rsplit("/", 1)[-1] for k in repo.backend.list(PACKS_PREFIX))
                  if pid not in packs]
     result = PruneResult(chunks_deleted=sum(1 for pid in delete + repack for _, u in packs[pid].blobs
@@ -198,7 +197,7 @@ def _repack(repo: Repository, wanted: dict[str, list[Blob]]) -> dict[str, list[B
         data = repo.backend.get(pack_key(pid))
         for b in blobs:
             builder.add(b.chunk_id, data[b.offset:b.offset + b.length], b.size)
-            if len(builder) >= PACK_TARGET:
+            if len(builder) >= repo.pack_target:
                 flush()
     if builder.blobs:
         flush()

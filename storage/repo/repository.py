@@ -23,6 +23,7 @@ from .format import (
     FORMAT_NAME,
     FORMAT_VERSION,
     KEYS_PREFIX,
+    PACK_TARGET,
     READABLE_VERSIONS,
     SNAPSHOTS_PREFIX,
     ZSTD_LEVEL,
@@ -76,6 +77,7 @@ class Repository:
                                "max_size": c["max_size"]}
         self.lock_ttl = lock_ttl
         self.version = int(config.get("version", 1))
+        self.pack_target = PACK_TARGET  # v2: bytes per pack (not stored: a writer's choice)
         self.index = Index(backend, cipher, self.id, self.name)  # v2 only
         self._manifest_cache: dict[str, Manifest] = {}
         self._known: ChunkSet | None = None
