@@ -6,7 +6,7 @@ from collections import defaultdict
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from .crypto import DecryptError
 from .format import (
@@ -154,34 +154,42 @@ def _check_packs(repo: Repository, result: CheckResult, users: dict[str, set[str
                   if pid in listed}
         wanted = {pid: entries for pid, entries in wanted.items() if entries}
         with ThreadPoolExecutor(max_workers=min(workers, 2)) as pool:
-            for problems in pool.map(lambda p: _read_pack(repo, p, wanted[p]), sorted(wanted)):
+            pack_problems = []
+            for problems, of_pack in pool.map(lambda p: _read_pack(repo, p, wanted[p]), sorted(wanted)):
                 for cid, problem in problems:
                     bad(cid, problem)
+                pack_problems += of_pack
+        result.problems += pack_problems
         result.chunks_read += sum(len(v) for v in wanted.values())
     return stored
 
 
 def _read_pack(repo: Repository, pack_id: str,
-               entries: list[tuple[str, Location]]) -> list[tuple[str, str]]:
-    """Problems of the referenced chunks of one pack, read whole."""
+               entries: list[tuple[str, Location]]) -> tuple[list[tuple[str, str]], list[str]]:
+    """(problems of the referenced chunks, problems of the pack itself) of one pack read
+    whole. Chunks are verified where the index says, so a damaged header or a pack that
+    does not match its id still names only the chunks that are bad."""
     try:
         data = repo.backend.get(pack_key(pack_id))
     except Exception as e:  # noqa: BLE001
-        return [(cid, f"cannot be read (pack {pack_id[:8]}: {e})") for cid, _ in entries]
+        return [(cid, f"cannot be read (pack {pack_id[:8]}: {e})") for cid, _ in entries], []
+    pack_problems = []
     if hashlib.sha256(data).hexdigest() != pack_id:
-        return [(cid, f"is corrupt (pack {pack_id[:8]} does not match its id)") for cid, _ in entries]
+        pack_problems.append(f"pack {pack_id} does not match its id (modified)")
+    header: dict[str, Any] = {}
     try:
         header = {b.chunk_id: b for b in parse_pack(repo.cipher, data, f"pack {pack_id[:8]}")}
     except Exception as e:  # noqa: BLE001
-        return [(cid, f"is corrupt (header of pack {pack_id[:8]}: {e})") for cid, _ in entries]
+        pack_problems.append(f"the header of pack {pack_id} is unreadable: {e}")
     problems = []
     for cid, loc in entries:
-        blob = header.get(cid)
-        if blob is None or (blob.offset, blob.length) != (loc.offset, loc.length):
-            problems.append((cid, f"is not where the index says in pack {pack_id[:8]}"))
-            continue
         try:
             repo.cipher.open_chunk(cid, data[loc.offset:loc.offset + loc.length])
         except Exception as e:  # noqa: BLE001
             problems.append((cid, f"is corrupt ({e})"))
-    return problems
+            continue
+        blob = header.get(cid)
+        if header and (blob is None or (blob.offset, blob.length) != (loc.offset, loc.length)):
+            pack_problems.append(f"pack {pack_id}: its header does not list chunk {cid} where "
+                                 f"the index does")
+    return problems, pack_problems

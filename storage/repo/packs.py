@@ -46,15 +46,14 @@ class PackBuilder:
         self.blobs.append(Blob(chunk_id, len(self.buf), len(sealed), size))
         self.buf += sealed
 
-    def finish(self, cipher: Cipher) -> tuple[str, bytes]:
-        """(pack id, the pack's bytes); the builder is empty afterwards."""
+    def finish(self, cipher: Cipher) -> tuple[str, bytearray]:
+        """(pack id, the pack's bytes, not copied); the builder is empty afterwards."""
         header = b"".join(HEADER_RECORD.pack(bytes.fromhex(b.chunk_id), b.offset, b.length, b.size)
                           for b in self.blobs)
         sealed = cipher.seal(PACK_HEADER_AAD, header)
         self.buf += sealed
         self.buf += TRAILER.pack(len(sealed), PACK_MAGIC)
-        data = bytes(self.buf)
-        self.buf = bytearray()
+        data, self.buf = self.buf, bytearray()
         return hashlib.sha256(data).hexdigest(), data
 
 

@@ -187,23 +187,23 @@ def test_scrypt_keys_work_too(local_backend: Backend) -> None:
 def test_a_crash_before_commit_leaves_no_snapshot_and_prune_reclaims_it(backend: Backend, version: int) -> None:
     import os
 
-    repo = new_repo(backend, lock_ttl=1.0, version=version)
+    repo = new_repo(backend, lock_ttl=2.0, version=version)
     kept = backup(repo, {"a": [b"kept\n"]})
     w = repo.writer()
     # Incompressible: v2 uploads a full pack before the crash (nothing indexes it).
     w.add_stream("idx", [os.urandom(20 << 20)])
-    # The worker dies here: no commit, no release; its lock stops being refreshed.
     w._pool.shutdown()
-    w.lock._stop.set()
-    assert [m.id for m in Repository.open(backend, "correct horse").snapshots()] == [kept]
-    prefix = DATA_PREFIX if version == 1 else PACKS_PREFIX
     if w.packs is not None:
         w.packs._pool.shutdown()  # the pack uploads it had started are done
-    orphans = len(list(backend.list(prefix))) - 1
-    assert orphans >= 1
+    # The worker dies here: no commit, no release; its lock stops being refreshed.
+    w.lock._stop.set()
     with pytest.raises(LockedError, match="shared lock"):
         repo.prune()
-    time.sleep(1.1)  # the crashed worker's lock expires
+    assert [m.id for m in Repository.open(backend, "correct horse").snapshots()] == [kept]
+    prefix = DATA_PREFIX if version == 1 else PACKS_PREFIX
+    orphans = len(list(backend.list(prefix))) - 1
+    assert orphans >= 1
+    time.sleep(2.1)  # the crashed worker's lock expires
     result = repo.prune()
     deleted = result.chunks_deleted if version == 1 else result.packs_deleted
     assert deleted == orphans and result.stale_locks_removed == 1

@@ -40,7 +40,7 @@ class CountingBackend(Backend):
         self.lists: list[str] = []
         self.gets: list[str] = []
 
-    def put(self, key: str, data: bytes | BinaryIO, *, if_absent: bool = False) -> None:
+    def put(self, key: str, data: bytes | bytearray | BinaryIO, *, if_absent: bool = False) -> None:
         self.puts.append(key)
         self.inner.put(key, data, if_absent=if_absent)
 
