@@ -211,7 +211,7 @@ class Index:
         self._lock = threading.Lock()
         self.loaded = False
 
-    def load(self, *, workers: int = 4) -> None:
+    def load(self, *, workers: int = 2) -> None:
         """Read the index files listed now; drop those deleted (merged by a prune)."""
         listed = {k[len(INDEX_PREFIX):] for k in self.backend.list(INDEX_PREFIX)}
         with self._lock:
