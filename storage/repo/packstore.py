@@ -4,6 +4,7 @@ flush() uploads the last pack and writes the index files of every pack uploaded.
 from __future__ import annotations
 
 import threading
+from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from typing import TYPE_CHECKING
 
@@ -67,8 +68,9 @@ class PackStore:
         finally:
             self._slots.release()
 
-    def flush(self) -> list[str]:
-        """Upload the open pack, wait for every upload, write the index files; their ids."""
+    def flush(self, before_index: Callable[[], None] = lambda: None) -> list[str]:
+        """Upload the open pack, wait for every upload, call before_index (which may
+        raise), write the index files; their ids."""
         with self._lock:
             last, self._open = self._open, PackBuilder()
         if last.blobs:
@@ -77,6 +79,7 @@ class PackStore:
             futures, self._futures = self._futures, []
         for f in futures:
             f.result()
+        before_index()
         with self._lock:
             written, self._written = self._written, {}
         ids = []

@@ -204,6 +204,26 @@ class SnapshotWriter:
 
     # -- commit ----------------------------------------------------------------------------
 
+    def persist(self) -> None:
+        """Make every chunk stored so far durable and findable: v2 uploads the open pack
+        and writes the index files of the packs uploaded since the last persist (v1 stores
+        each chunk as it goes). A checkpoint may then name these chunks (by chunk id only:
+        prune may move a chunk to another pack, the index says where it is)."""
+        if self.packs is None:
+            return
+        # Half a TTL: prune deletes packs no index lists once our lock looks stale, so an
+        # index must not be written by a writer whose lock may have expired meanwhile.
+        def lock_held() -> None:
+            self.lock.check(within=self.lock.ttl / 2)
+
+        try:
+            self.packs.flush(before_index=lock_held)
+        except RepositoryError:
+            raise
+        except Exception as e:
+            raise RepositoryError(f"storing the packs of a snapshot in repository "
+                                  f"{self.repo.name} failed: {e}") from e
+
     def commit(self, meta: dict[str, Any] | None = None, *, time: Any = None) -> str:
         """Write the manifest (the last object of a snapshot); returns the snapshot id."""
         if self._closed or self.committed:
@@ -212,15 +232,7 @@ class SnapshotWriter:
             if self._active:
                 raise RepositoryError("commit() while streams are still being added")
         self.lock.check()
-        if self.packs is not None:
-            try:
-                self.packs.flush()
-            except Exception as e:
-                raise RepositoryError(f"storing the packs of a snapshot in repository "
-                                      f"{self.repo.name} failed: {e}") from e
-            # Half a TTL: prune deletes packs no index lists once our lock looks stale, so an
-            # index must not be written by a writer whose lock may have expired meanwhile.
-            self.lock.check(within=self.lock.ttl / 2)
+        self.persist()
         snapshot_id = secrets.token_hex(32)
         manifest = Manifest(id=snapshot_id, time=time or self.started,
                             meta={**self.meta, **(meta or {})}, streams=dict(self.streams),
