@@ -16,6 +16,7 @@ from dashboard.views import (
     configurations,
     overview,
     repositories,
+    repository_keys,
     restores,
     retention,
     secrets,
@@ -76,6 +77,10 @@ dashboard_patterns = [
     path("repositories/<uuid:uuid>/", repositories.repository_detail, name="repository-detail"),
     path("repositories/<uuid:uuid>/check/", repositories.repository_check, name="repository-check"),
     path("repositories/<uuid:uuid>/delete/", repositories.repository_delete, name="repository-delete"),
+    path("repositories/<uuid:uuid>/keys/", repository_keys.repository_keys, name="repository-keys"),
+    path("repositories/<uuid:uuid>/keys/add/", repository_keys.repository_key_add, name="repository-key-add"),
+    path("repositories/<uuid:uuid>/keys/remove/", repository_keys.repository_key_remove, name="repository-key-remove"),
+    path("repositories/<uuid:uuid>/keys/passwd/", repository_keys.repository_passwd, name="repository-passwd"),
 
     path("sessions/", sessions.session_list, name="session-list"),
     path("sessions/<uuid:uuid>/", sessions.session_detail, name="session-detail"),
