@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import hashlib
 import tempfile
-from pathlib import Path
 from collections.abc import Iterator
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 import django_rq
