@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from backups.elastic.connection import ClusterError, Connection, index_list_paths, index_path
+from backups.elastic.digest import DocumentDigest
 from backups.elastic.fingerprint import IndexState, index_states
 from backups.elastic.hits import Page, parse_page
 from backups.elastic.metadata import (
@@ -355,7 +356,7 @@ def dump_index(conn: Connection, writer: Any, info: IndexInfo, params: DumpParam
             and prev.meta.get("complete") and prev.meta.get("format") == FORMAT and prepared.refreshed:
         reuse_meta = dict(meta, docs=prev.meta.get("docs", 0), complete=True,
                           reused_from=getattr(previous, "id", None), read_mode=prev.meta.get("read_mode"),
-                          count_source=prev.meta.get("count_source"))
+                          count_source=prev.meta.get("count_source"), digest=prev.meta.get("digest"))
         try:
             info_ = writer.reuse_stream(name, previous, meta=reuse_meta)
         except Exception as e:  # noqa: BLE001 - e.g. the previous chunks were pruned: read it again
@@ -384,6 +385,7 @@ def dump_index(conn: Connection, writer: Any, info: IndexInfo, params: DumpParam
                     page_docs=reader.page_docs, complete=True)
         emit("start", 0, 0, expected)
         counts = [0, 0]
+        digest = DocumentDigest()
 
         def lines() -> Iterator[bytes]:
             for page in reader.pages():
@@ -394,6 +396,7 @@ def dump_index(conn: Connection, writer: Any, info: IndexInfo, params: DumpParam
                 counts[1] += len(page.lines)
                 run_totals[0] += page.docs
                 run_totals[1] += len(page.lines)
+                digest.add_lines(page.lines)
                 yield page.lines
                 emit("data", counts[0], counts[1], expected)
             if cancel.is_set():
@@ -404,6 +407,7 @@ def dump_index(conn: Connection, writer: Any, info: IndexInfo, params: DumpParam
                     f"index {info.name}: read {counts[0]} documents but the {reader.count_source} "
                     f"count at the point in time is {expected}: the index changed during the read "
                     "or the server returned incomplete pages; retry the backup")
+            meta["digest"] = entry["digest"] = digest.as_meta()  # the stream's meta is stored after this
 
         info_ = writer.add_stream(name, lines(), meta=meta)
     finally:
