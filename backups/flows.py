@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import logging
 from datetime import datetime, timedelta
+from collections.abc import Callable
 from functools import partial
 from typing import Any
 
@@ -18,6 +19,12 @@ from backups.models import BackupConfiguration, BackupSession, BackupSessionConf
 from storage.models import Repository
 
 log = logging.getLogger(__name__)
+
+# Called with the succeeded snapshots of a session that just ended (the restores app
+# registers its verifiers' "after every N-th backup" trigger here: backups does not import it).
+on_snapshots_succeeded: list[Callable[[list[Snapshot]], object]] = []
+# Called by reap_lost_jobs with (now, heartbeat limit): other apps' running rows.
+reapers: list[Callable[[datetime, datetime], list[str]]] = []
 
 
 def _user_label(user: Any) -> str:
@@ -171,6 +178,12 @@ def finish_session(session_pk: int) -> str | None:
         notifications.session_finished(session)
     except Exception:
         log.exception("notifying the end of %s failed", session.name)
+    succeeded = [s for s in snapshots if s.phase == Snapshot.Phase.SUCCEEDED]
+    for callback in on_snapshots_succeeded if succeeded else []:
+        try:
+            callback(succeeded)
+        except Exception:
+            log.exception("after the snapshots of %s succeeded: %s failed", session.name, callback)
     _trim_history(session)
     return phase
 
@@ -292,4 +305,6 @@ def reap_lost_jobs(now: datetime | None = None, timeout: float | None = None) ->
             phase=RestoreSession.Phase.FAILED, error=message, finished=now, claim=""
         ):
             reaped.append(restore.name)
+    for reaper in reapers:
+        reaped += reaper(now, limit)
     return reaped

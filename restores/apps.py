@@ -6,3 +6,16 @@ from django.apps import AppConfig
 class RestoresConfig(AppConfig):
     name = "restores"
     default_auto_field = "django.db.models.BigAutoField"
+
+    def ready(self) -> None:
+        from backups import flows as backup_flows
+        from backups import scheduler
+        from restores import flows
+
+        # backups must not import restores: it calls back after a backup and each turn.
+        if flows.snapshots_succeeded not in backup_flows.on_snapshots_succeeded:
+            backup_flows.on_snapshots_succeeded.append(flows.snapshots_succeeded)
+        if flows.reap_verifications not in backup_flows.reapers:
+            backup_flows.reapers.append(flows.reap_verifications)
+        if all(name != "verifiers" for name, _ in scheduler.extra_steps):
+            scheduler.extra_steps.append(("verifiers", flows.schedule_verifications))

@@ -200,3 +200,95 @@ def run_restore(restore_pk: int) -> str:
         log.warning("restore %s lost its claim (the reaper failed it meanwhile): its outcome is not written", restore.name)
         return "lost claim"
     return str(outcome["phase"])
+
+
+# -- verified restores ------------------------------------------------------------------
+
+def verify_params(verifier: Any) -> Any:
+    from restores.verification import Query, VerifyParams
+
+    return VerifyParams(prefix=verifier.prefix, random_docs=verifier.random_docs,
+                        queries=[Query(q["index"], q["query"], int(q["hits"])) for q in verifier.queries or []])
+
+
+def run_verification(run_pk: int) -> str:
+    """Claim the run, refuse a prefix holding someone else's indices, restore the snapshot
+    under the prefix and check it (restores.verification), delete what was restored, and
+    record the outcome on the run and on the snapshot."""
+    from restores.models import VerificationRun
+
+    token = secrets.token_hex(16)
+    if VerificationRun.objects.filter(pk=run_pk, phase=VerificationRun.Phase.PENDING).update(
+            phase=VerificationRun.Phase.RUNNING, started=timezone.now(), heartbeat=timezone.now(), claim=token) != 1:
+        return "not claimed"
+    run = VerificationRun.objects.select_related(
+        "verifier__target__auth_secret", "verifier__repository__storage__secret", "verifier__repository__encryption_secret",
+        "snapshot", "team").get(pk=run_pk)
+    conn = None
+    try:
+        conn = connect(run.verifier.target)
+        with Heartbeat(VerificationRun, run.pk, claim=token) as beat:
+            outcome = _verify(run, conn, beat)
+    except JobFailed as e:
+        outcome = {"phase": VerificationRun.Phase.FAILED, "error": str(e), "details": {}}
+    except Exception as e:
+        log.exception("verification %s failed", run)
+        outcome = {"phase": VerificationRun.Phase.FAILED, "error": str(e) or type(e).__name__, "details": {}}
+    finally:
+        if conn is not None:
+            conn.close()
+    return _finish_verification(run, token, outcome)
+
+
+def _verify(run: Any, conn: Any, beat: Heartbeat) -> dict[str, Any]:
+    from restores.models import BackupVerifier, VerificationRun
+    from restores.verification import delete_indices, foreign_indices, planned_targets, verify_snapshot
+
+    verifier, phase = run.verifier, VerificationRun.Phase
+    foreign = foreign_indices(conn, verifier.prefix, verifier.owned_indices)
+    if foreign:
+        raise JobFailed(f"cluster {verifier.target.name} already holds indices under {verifier.prefix} that this "
+                        f"verifier did not create ({', '.join(foreign[:5])}): delete them or choose another scratch cluster")
+    delete_indices(conn, verifier.owned_indices)  # what a crashed run left behind
+    engine = storage_flows.open_repository(verifier.repository)
+    manifest = engine.manifest(run.snapshot.snapshot_id)
+    params = verify_params(verifier)
+    planned = planned_targets(manifest, params)
+    BackupVerifier.objects.filter(pk=verifier.pk).update(owned_indices=planned)
+    try:
+        result = verify_snapshot(conn, manifest, lambda name: engine.read_stream(manifest, name), params,
+                                 progress=lambda e: beat.update(docs=e.run_docs, bytes=e.run_bytes, index=e.index),
+                                 cancel=beat.cancel)
+    finally:
+        delete_indices(conn, planned)
+    BackupVerifier.objects.filter(pk=verifier.pk).update(owned_indices=[])
+    details = {"indices": result.indices, "queries": result.queries, "samples": result.samples,
+               "problems": result.problems, "notes": result.notes, "prefix": verifier.prefix}
+    if beat.cancel.is_set():
+        return {"phase": phase.CANCELLED, "error": f"cancelled by {beat.cancelled_by}", "details": details}
+    if result.ok:
+        return {"phase": phase.SUCCEEDED, "error": "", "details": details}
+    return {"phase": phase.FAILED, "error": "; ".join(result.problems)[:5000] or "the restore failed: see the details",
+            "details": details}
+
+
+def _finish_verification(run: Any, token: str, outcome: dict[str, Any]) -> str:
+    from backups import notifications
+    from backups.models import Snapshot
+    from restores.models import VerificationRun
+
+    now = timezone.now()
+    if not VerificationRun.objects.filter(pk=run.pk, phase=VerificationRun.Phase.RUNNING, claim=token).update(
+            finished=now, **outcome):
+        return "lost claim"
+    # A run that never got to check the snapshot (refused prefix, cluster down) says
+    # nothing about the snapshot: only checked outcomes are written on it.
+    if outcome["details"].get("indices") and outcome["phase"] != VerificationRun.Phase.CANCELLED:
+        verdict = Snapshot.Verification.VERIFIED if outcome["phase"] == VerificationRun.Phase.SUCCEEDED else Snapshot.Verification.FAILED
+        Snapshot.objects.filter(pk=run.snapshot_id).update(
+            verification=verdict, verified=now,
+            verification_details={**outcome["details"], "verifier": run.verifier.name, "error": outcome["error"]})
+    if outcome["phase"] == VerificationRun.Phase.FAILED:
+        run.refresh_from_db()
+        notifications.verification_failed(run)
+    return str(outcome["phase"])

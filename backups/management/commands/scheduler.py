@@ -10,6 +10,7 @@ import time
 import uuid
 from collections.abc import Callable
 from datetime import timedelta
+from functools import partial
 from typing import Any
 
 import django_rq
@@ -87,6 +88,7 @@ class Command(BaseCommand):
             ("reconcile", self.reconcile),
             ("checks", lambda: self.schedule_checks(now)),
             ("alerts", lambda: self.stale_alerts(now)),
+            *((name, partial(step, now)) for name, step in scheduler.extra_steps),
         ]
         actions: list[str] = []
         for name, step in steps:
