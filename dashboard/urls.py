@@ -24,6 +24,7 @@ from dashboard.views import (
     snapshots,
     storages,
     team,
+    verifiers,
 )
 
 dashboard_patterns = [
@@ -77,6 +78,12 @@ dashboard_patterns = [
     path("repositories/<uuid:uuid>/", repositories.repository_detail, name="repository-detail"),
     path("repositories/<uuid:uuid>/check/", repositories.repository_check, name="repository-check"),
     path("repositories/<uuid:uuid>/delete/", repositories.repository_delete, name="repository-delete"),
+    path("verifiers/", verifiers.verifier_list, name="verifier-list"),
+    path("verifiers/new/", verifiers.verifier_new, name="verifier-new"),
+    path("verifiers/<uuid:uuid>/", verifiers.verifier_detail, name="verifier-detail"),
+    path("verifiers/<uuid:uuid>/edit/", verifiers.verifier_edit, name="verifier-edit"),
+    path("verifiers/<uuid:uuid>/delete/", verifiers.verifier_delete, name="verifier-delete"),
+    path("verifiers/<uuid:uuid>/run/", verifiers.verifier_run, name="verifier-run"),
     path("repositories/<uuid:uuid>/keys/", repository_keys.repository_keys, name="repository-keys"),
     path("repositories/<uuid:uuid>/keys/add/", repository_keys.repository_key_add, name="repository-key-add"),
     path("repositories/<uuid:uuid>/keys/remove/", repository_keys.repository_key_remove, name="repository-key-remove"),

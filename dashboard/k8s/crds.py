@@ -44,6 +44,7 @@ _STATUS = {
 _SHORT_NAMES = {
     "BackupStorage": ["bs"], "RetentionPolicy": ["rp"], "Repository": ["repo"], "Snapshot": ["snap"],
     "BackupConfiguration": ["bc"], "BackupSession": ["bks"], "RestoreSession": ["rs"], "AppBinding": ["ab"],
+    "BackupVerifier": ["bv"],
 }
 
 _COLUMNS: dict[str, list[dict[str, Any]]] = {
@@ -58,6 +59,8 @@ _COLUMNS: dict[str, list[dict[str, Any]]] = {
                       {"name": "Duration", "type": "string", "jsonPath": ".status.duration"}],
     "RestoreSession": [{"name": "Repository", "type": "string", "jsonPath": ".spec.dataSource.repository"},
                        {"name": "Duration", "type": "string", "jsonPath": ".status.duration"}],
+    "BackupVerifier": [{"name": "Repository", "type": "string", "jsonPath": ".spec.repository.name"},
+                       {"name": "Last run", "type": "string", "jsonPath": ".status.lastRun.phase"}],
     "AppBinding": [{"name": "Type", "type": "string", "jsonPath": ".spec.type"},
                    {"name": "Version", "type": "string", "jsonPath": ".status.version"}],
 }
@@ -66,7 +69,7 @@ _COLUMNS: dict[str, list[dict[str, Any]]] = {
 def crd(kind: MirroredKind, suffix: str | None = None) -> dict[str, Any]:
     group = group_for(kind.source_group, suffix)
     columns = list(_COLUMNS.get(kind.kind, []))
-    if kind.kind != "AppBinding":
+    if kind.kind not in ("AppBinding", "BackupVerifier"):
         columns.append({"name": "Phase", "type": "string", "jsonPath": ".status.phase"})
     columns.append({"name": "Age", "type": "date", "jsonPath": ".metadata.creationTimestamp"})
     return {

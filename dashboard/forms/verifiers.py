@@ -1,0 +1,45 @@
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from django import forms
+from django.core.exceptions import ValidationError
+
+from dashboard.forms.base import TeamModelForm
+from restores.models import BackupVerifier
+
+
+class VerifierForm(TeamModelForm):
+    queries_json = forms.CharField(
+        label="Queries", required=False, widget=forms.Textarea(attrs={"rows": 3, "spellcheck": "false"}),
+        help_text='JSON: each query runs on the restored index and must match this many documents, e.g. '
+                  '[{"index": "logs-2026", "query": {"term": {"level": "error"}}, "hits": 12}]',
+    )
+
+    class Meta:
+        model = BackupVerifier
+        fields = ["name", "repository", "target", "schedule", "every_n_backups", "snapshots", "random_docs", "paused"]
+        labels = {"target": "Scratch cluster", "every_n_backups": "After every N backups",
+                  "random_docs": "Random documents to compare"}
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        if self.instance.pk and self.instance.queries:
+            self.initial["queries_json"] = json.dumps(self.instance.queries, indent=1)
+
+    def clean_queries_json(self) -> list[Any]:
+        text = (self.cleaned_data.get("queries_json") or "").strip()
+        if not text:
+            return []
+        try:
+            queries = json.loads(text)
+        except json.JSONDecodeError as e:
+            raise ValidationError(f"Not valid JSON at line {e.lineno}, column {e.colno}: {e.msg}.") from None
+        return queries  # type: ignore[no-any-return]
+
+    def _post_clean(self) -> None:
+        self.instance.queries = self.cleaned_data.get("queries_json") or []
+        super()._post_clean()
+        if "queries" in self.errors:  # the model's validator: show it under the field typed into
+            self.add_error("queries_json", self.errors.pop("queries"))
