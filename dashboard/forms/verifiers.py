@@ -8,6 +8,7 @@ from django.core.exceptions import ValidationError
 
 from dashboard.forms.base import TeamModelForm
 from restores.models import BackupVerifier
+from restores.validators import validate_verifier_queries
 
 
 class VerifierForm(TeamModelForm):
@@ -36,10 +37,10 @@ class VerifierForm(TeamModelForm):
             queries = json.loads(text)
         except json.JSONDecodeError as e:
             raise ValidationError(f"Not valid JSON at line {e.lineno}, column {e.colno}: {e.msg}.") from None
+        # the model field is not on the form, so its validator runs here, under the field typed into
+        validate_verifier_queries(queries)
         return queries  # type: ignore[no-any-return]
 
     def _post_clean(self) -> None:
         self.instance.queries = self.cleaned_data.get("queries_json") or []
         super()._post_clean()
-        if "queries" in self.errors:  # the model's validator: show it under the field typed into
-            self.add_error("queries_json", self.errors.pop("queries"))

@@ -62,6 +62,7 @@ def cluster_delete(request: DashboardRequest, uuid: str) -> HttpResponse:
     cluster = _get_cluster_for_user(request, uuid, write=True)
     blockers = [f"Backup configuration {c} targets it: delete or retarget it first." for c in cluster.backup_configurations.all()]
     blockers += [f"Restore {r} targets it: delete it first." for r in cluster.restore_sessions.all()[:5]]
+    blockers += [f"Verifier {v} restores into it: delete the verifier or choose another scratch cluster." for v in cluster.verifiers.all()]
     back = reverse("dashboard:cluster-detail", args=[cluster.uuid])
     return editing.delete(request, cluster, title=f"Delete cluster {cluster.name}", back_url=back,
                           success_url=reverse("dashboard:cluster-list"),

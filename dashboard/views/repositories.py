@@ -79,6 +79,7 @@ def repository_delete(request: DashboardRequest, uuid: str) -> HttpResponse:
     blockers = [f"Configuration {c} backs up into it: remove it there first." for c in configs]
     if repo.restore_sessions.exists():
         blockers.append("Restore sessions read from it: delete them first.")
+    blockers += [f"Verifier {v} verifies it: delete the verifier first." for v in repo.verifiers.all()]
     back = reverse("dashboard:repository-detail", args=[repo.uuid])
     return editing.delete(request, repo, title=f"Delete {repo.name}", back_url=back, success_url=reverse("dashboard:repository-list"),
                           losses=[f"{repo.snapshot_count} snapshots ({filesizeformat(repo.size_bytes)}) leave the dashboard; "

@@ -87,6 +87,7 @@ def storage_delete(request: DashboardRequest, uuid: str) -> HttpResponse:
             blockers.append(f"Repository {r.name} is used by configuration {', '.join(configs)}: remove it there first.")
         if r.restore_sessions.exists():
             blockers.append(f"Repository {r.name} has restore sessions: delete them first.")
+        blockers += [f"Repository {r.name} is verified by verifier {v}: delete it first." for v in r.verifiers.all()]
     wipe = storage.deletion_policy == BackupStorage.DeletionPolicy.WIPE_OUT
     where = f"its files in {storage.location()} are deleted, with the storage's metadata.yaml (deletion policy WipeOut)" if wipe else \
         f"the files stay in {storage.location()} (deletion policy Delete)"

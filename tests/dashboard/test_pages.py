@@ -29,6 +29,8 @@ READ_PAGES: list[tuple[str, str | None]] = [
     ("dashboard:snapshot-detail", "snapshot"),
     ("dashboard:restore-list", None),
     ("dashboard:restore-detail", "restore"),
+    ("dashboard:verifier-list", None),
+    ("dashboard:verifier-detail", "verifier"),
 ]
 
 WRITE_PAGES: list[tuple[str, str | None]] = [
@@ -51,6 +53,9 @@ WRITE_PAGES: list[tuple[str, str | None]] = [
     ("dashboard:repository-new", None),
     ("dashboard:repository-delete", "repo"),
     ("dashboard:restore-new", None),
+    ("dashboard:verifier-new", None),
+    ("dashboard:verifier-edit", "verifier"),
+    ("dashboard:verifier-delete", "verifier"),
 ]
 
 
