@@ -102,6 +102,7 @@ def export_verifier(obj: BackupVerifier) -> dict[str, Any]:
             "paused": obj.paused or None,
         }),
         "status": drop_empty({
+            "phase": last.phase if last is not None else None,  # of the last run
             "indexPrefix": obj.prefix,
             "lastRun": drop_empty({"phase": last.phase, "snapshotID": last.snapshot.snapshot_id, "trigger": last.trigger,
                                    "startTime": ts(last.started), "completionTime": ts(last.finished),

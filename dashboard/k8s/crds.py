@@ -60,7 +60,7 @@ _COLUMNS: dict[str, list[dict[str, Any]]] = {
     "RestoreSession": [{"name": "Repository", "type": "string", "jsonPath": ".spec.dataSource.repository"},
                        {"name": "Duration", "type": "string", "jsonPath": ".status.duration"}],
     "BackupVerifier": [{"name": "Repository", "type": "string", "jsonPath": ".spec.repository.name"},
-                       {"name": "Last run", "type": "string", "jsonPath": ".status.lastRun.phase"}],
+                       {"name": "Scratch", "type": "string", "jsonPath": ".spec.scratchTarget.name"}],
     "AppBinding": [{"name": "Type", "type": "string", "jsonPath": ".spec.type"},
                    {"name": "Version", "type": "string", "jsonPath": ".status.version"}],
 }
@@ -69,7 +69,7 @@ _COLUMNS: dict[str, list[dict[str, Any]]] = {
 def crd(kind: MirroredKind, suffix: str | None = None) -> dict[str, Any]:
     group = group_for(kind.source_group, suffix)
     columns = list(_COLUMNS.get(kind.kind, []))
-    if kind.kind not in ("AppBinding", "BackupVerifier"):
+    if kind.kind != "AppBinding":
         columns.append({"name": "Phase", "type": "string", "jsonPath": ".status.phase"})
     columns.append({"name": "Age", "type": "date", "jsonPath": ".metadata.creationTimestamp"})
     return {
