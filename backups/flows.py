@@ -4,8 +4,8 @@ of the last job ends the session; the reaper fails rows whose worker died."""
 from __future__ import annotations
 
 import logging
-from datetime import datetime, timedelta
 from collections.abc import Callable
+from datetime import datetime, timedelta
 from functools import partial
 from typing import Any
 

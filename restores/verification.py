@@ -92,7 +92,8 @@ class _PlainIndices:
     its own backing indices, which the counts and digests could not be matched to)."""
 
     def __init__(self, manifest: Any) -> None:
-        self.id, self.meta = manifest.id, {}
+        self.id = manifest.id
+        self.meta: dict[str, Any] = {}  # no cluster metadata: data only
         self.streams = {name: replace(s, meta={k: v for k, v in (s.meta or {}).items() if k != "data_stream"})
                         for name, s in manifest.streams.items()}
 

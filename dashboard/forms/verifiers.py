@@ -41,6 +41,8 @@ class VerifierForm(TeamModelForm):
         validate_verifier_queries(queries)
         return queries  # type: ignore[no-any-return]
 
-    def _post_clean(self) -> None:
-        self.instance.queries = self.cleaned_data.get("queries_json") or []
-        super()._post_clean()
+    def clean(self) -> dict[str, Any]:
+        data = super().clean() or {}
+        # not a Meta field: construct_instance() leaves it alone, so it is set here
+        self.instance.queries = data.get("queries_json") or []
+        return data

@@ -55,11 +55,11 @@ def test_every_second_backup_is_verified_and_the_restore_is_deleted(world: dict[
     work()
     run = VerificationRun.objects.get()
     assert (run.phase, run.trigger, run.error) == ("Succeeded", "backup", "")
-    newest = Snapshot.objects.order_by("-created").first()
+    newest = Snapshot.objects.order_by("-created")[0]
     assert run.snapshot == newest and newest.verification == "Verified" and newest.verified is not None
     assert newest.verification_details["indices"]["verify-me"]["docs"] == 40
     # the newest backup reused the unchanged stream; the first one read it and recorded the digest
-    first = Snapshot.objects.order_by("created").first()
+    first = Snapshot.objects.order_by("created")[0]
     assert newest.verification_details["indices"]["verify-me"]["digest"] == \
         first.components["dump"]["verify-me"]["digest"]["value"]
     assert under(es_url, v.prefix) == [] and BackupVerifier.objects.get().owned_indices == []
