@@ -7,7 +7,7 @@ from django.template.defaultfilters import filesizeformat
 
 from backups import flows
 from backups.models import BackupConfiguration, BackupSession, BackupSessionConfig, Cluster, Snapshot
-from dashboard.admin import TeamScopedAdmin, TenancyInlineMixin
+from tenancy.admin import TeamScopedAdmin, TenancyInlineMixin
 
 
 @admin.register(Cluster)

@@ -8,8 +8,8 @@ from typing import Any
 
 import urllib3
 
-from dashboard.models import Team
 from storage.models import Secret
+from tenancy.models import Team
 
 
 class HookFailed(Exception):

@@ -11,8 +11,8 @@ from django.utils import timezone
 
 from backups.addons import elasticsearch as addon
 from backups.validators import next_runs, split_list, validate_cluster_urls, validate_cron, validate_timezone
-from dashboard.models import TeamOwned, TeamOwnedQuerySet, slug_validator
 from storage.models import Repository, RetentionPolicy, Secret
+from tenancy.models import TeamOwned, TeamOwnedQuerySet, slug_validator
 
 
 class Cluster(TeamOwned):

@@ -11,7 +11,7 @@ import urllib3
 from django.conf import settings
 from django.core.mail import send_mail
 
-from dashboard.models import Team
+from tenancy.models import Team
 
 log = logging.getLogger(__name__)
 

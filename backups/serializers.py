@@ -6,7 +6,9 @@ from typing import Any
 
 from backups.addons import elasticsearch as addon
 from backups.models import BackupConfiguration, BackupSession, BackupSessionConfig, Cluster, SessionPhase, Snapshot
-from dashboard.manifests import (
+from storage.models import BackupStorage, Repository, RetentionPolicy, Secret
+from storage.validators import normalize_directory
+from tenancy.manifests import (
     APPCATALOG_GROUP,
     CORE_GROUP,
     STORAGE_GROUP,
@@ -15,14 +17,14 @@ from dashboard.manifests import (
     Node,
     condition,
     drop_empty,
+    get_or_new,
+    lookup,
     metadata,
     parse_ts,
+    save_clean,
     ts,
 )
-from dashboard.models import Team
-from storage.models import BackupStorage, Repository, RetentionPolicy, Secret
-from storage.serializers import _get_or_new, _save, lookup
-from storage.validators import normalize_directory
+from tenancy.models import Team
 
 CORE_API_VERSION = f"{CORE_GROUP}/{VERSION}"
 STORAGE_API_VERSION = f"{STORAGE_GROUP}/{VERSION}"
@@ -77,7 +79,7 @@ def export_cluster(obj: Cluster) -> dict[str, Any]:
 
 
 def apply_cluster(doc: Node, team: Team, meta: Node, name: str, uid: str | None) -> Cluster:
-    obj = _get_or_new(Cluster, team, name, uid)
+    obj = get_or_new(Cluster, team, name, uid)
     spec = doc.node("spec")
     assert spec is not None
     kind = spec.get("type", str, "elasticsearch")
@@ -112,7 +114,7 @@ def apply_cluster(doc: Node, team: Team, meta: Node, name: str, uid: str | None)
         obj.last_connected = parse_ts(status, "lastConnected")
         obj.status_message = status.get("reason", str, "")
         status.done()
-    return _save(obj, doc.path, {"urls": "spec.clientConfig.url", "auth_secret": "spec.secret.name", "name": "metadata.name"})
+    return save_clean(obj, doc.path, {"urls": "spec.clientConfig.url", "auth_secret": "spec.secret.name", "name": "metadata.name"})
 
 
 # --- BackupConfiguration --------------------------------------------------
@@ -183,7 +185,7 @@ def export_configuration(obj: BackupConfiguration) -> dict[str, Any]:
 
 
 def apply_configuration(doc: Node, team: Team, meta: Node, name: str, uid: str | None) -> BackupConfiguration:
-    obj = _get_or_new(BackupConfiguration, team, name, uid)
+    obj = get_or_new(BackupConfiguration, team, name, uid)
     spec = doc.node("spec")
     assert spec is not None
     obj.target = _target(spec, team)
@@ -206,7 +208,7 @@ def apply_configuration(doc: Node, team: Team, meta: Node, name: str, uid: str |
     session_nodes = spec.nodes("sessions")
     if not session_nodes:
         raise ManifestError(f"{spec.path}.sessions", "give at least one session with a schedule and a repository")
-    obj = _save(obj, doc.path, {"target": "spec.target.name", "timezone": "spec.timeZone", "name": "metadata.name"})
+    obj = save_clean(obj, doc.path, {"target": "spec.target.name", "timezone": "spec.timeZone", "name": "metadata.name"})
     keep = []
     for sn in session_nodes:
         sname = sn.get("name")
@@ -253,12 +255,12 @@ def apply_configuration(doc: Node, team: Team, meta: Node, name: str, uid: str |
             repo.directory = normalize_directory(rn.get("directory", str, f"{obj.name}/{sname}"))
             repo.encryption_secret = lookup(Secret, team, rn.ref_name("encryptionSecret"), f"{rn.path}.encryptionSecret.name")
             rn.done()
-            repos.append(_save(repo, rn.path, {"directory": "directory"}))
+            repos.append(save_clean(repo, rn.path, {"directory": "directory"}))
         if not repos:
             raise ManifestError(f"{sn.path}.repositories", "give at least one repository to write the snapshots to")
         session.retention_policy = shared if isinstance(shared, RetentionPolicy) else None
         sn.done()
-        _save(session, sn.path, {"schedule": "scheduler.schedule", "task_params": "addon.tasks[0].params", "hooks": "hooks", "name": "name"})
+        save_clean(session, sn.path, {"schedule": "scheduler.schedule", "task_params": "addon.tasks[0].params", "hooks": "hooks", "name": "name"})
         session.repositories.set(repos)
         keep.append(session.pk)
     obj.sessions.exclude(pk__in=keep).delete()
@@ -333,7 +335,7 @@ def apply_session(doc: Node, team: Team, meta: Node, name: str, uid: str | None)
         obj.hook_results = status.get("hooks", list, [])
         status.ignore("duration", "snapshots", "conditions")
         status.done()
-    return _save(obj, doc.path, {"trigger": "spec.trigger", "phase": "status.phase"}, exclude=["name"])
+    return save_clean(obj, doc.path, {"trigger": "spec.trigger", "phase": "status.phase"}, exclude=["name"])
 
 
 # --- Snapshot -------------------------------------------------------------
@@ -405,4 +407,4 @@ def apply_snapshot(doc: Node, team: Team, meta: Node, name: str, uid: str | None
             verification.done()
         status.ignore("conditions")  # derived from the fields above
         status.done()
-    return _save(obj, doc.path, {"phase": "status.phase", "verification": "status.verification.phase"}, exclude=["name"])
+    return save_clean(obj, doc.path, {"phase": "status.phase", "verification": "status.verification.phase"}, exclude=["name"])

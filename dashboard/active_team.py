@@ -12,7 +12,7 @@ from django.http import HttpRequest, HttpResponse
 from django.template.loader import render_to_string
 from django.utils.functional import SimpleLazyObject
 
-from dashboard.models import Membership, Team
+from tenancy.models import Membership, Team
 
 ACTIVE_TEAM_KEY = "active_team"
 

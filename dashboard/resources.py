@@ -10,12 +10,12 @@ from django.db import transaction
 
 from backups import serializers as backups_s
 from backups.models import BackupConfiguration, BackupSession, Cluster, Snapshot
-from dashboard.manifests import DISPLAY_NAME, ManifestError, Node, metadata
-from dashboard.models import Team
 from restores import serializers as restores_s
 from restores.models import BackupVerifier, RestoreSession
 from storage import serializers as storage_s
 from storage.models import BackupStorage, Repository, RetentionPolicy, Secret
+from tenancy.manifests import DISPLAY_NAME, ManifestError, Node, metadata
+from tenancy.models import Team
 
 
 @dataclass(frozen=True)

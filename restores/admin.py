@@ -4,9 +4,9 @@ from typing import Any
 
 from django.contrib import admin
 
-from dashboard.admin import TeamScopedAdmin
 from restores import flows
 from restores.models import BackupVerifier, RestoreSession, VerificationRun
+from tenancy.admin import TeamScopedAdmin
 
 
 @admin.register(RestoreSession)

@@ -9,9 +9,9 @@ from django.db import models
 from backups.addons import elasticsearch as addon
 from backups.models import Cluster, Snapshot
 from backups.validators import validate_cron
-from dashboard.models import TeamOwned, TeamOwnedQuerySet, slug_validator
 from restores.validators import validate_verifier_queries
 from storage.models import Repository
+from tenancy.models import TeamOwned, TeamOwnedQuerySet, slug_validator
 
 
 class RestoreSessionQuerySet(TeamOwnedQuerySet):

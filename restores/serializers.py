@@ -5,11 +5,21 @@ from typing import Any
 
 from backups.addons import elasticsearch as addon
 from backups.serializers import CORE_API_VERSION, _target, app_ref
-from dashboard.manifests import ManifestError, Node, condition, drop_empty, metadata, parse_ts, ts
-from dashboard.models import Team
 from restores.models import BackupVerifier, RestoreSession
 from storage.models import Repository
-from storage.serializers import _get_or_new, _save, lookup
+from tenancy.manifests import (
+    ManifestError,
+    Node,
+    condition,
+    drop_empty,
+    get_or_new,
+    lookup,
+    metadata,
+    parse_ts,
+    save_clean,
+    ts,
+)
+from tenancy.models import Team
 
 
 def export_restore(obj: RestoreSession) -> dict[str, Any]:
@@ -44,7 +54,7 @@ def export_restore(obj: RestoreSession) -> dict[str, Any]:
 
 
 def apply_restore(doc: Node, team: Team, meta: Node, name: str, uid: str | None) -> RestoreSession:
-    obj = _get_or_new(RestoreSession, team, name, uid)
+    obj = get_or_new(RestoreSession, team, name, uid)
     spec = doc.node("spec")
     assert spec is not None
     obj.target = _target(spec, team)
@@ -79,7 +89,7 @@ def apply_restore(doc: Node, team: Team, meta: Node, name: str, uid: str | None)
         obj.hook_results = status.get("hooks", list, [])
         status.ignore("duration", "conditions")
         status.done()
-    return _save(obj, doc.path, {"target": "spec.target.name", "task_params": "spec.addon.tasks[0].params",
+    return save_clean(obj, doc.path, {"target": "spec.target.name", "task_params": "spec.addon.tasks[0].params",
                                  "hooks": "spec.hooks", "name": "metadata.name"})
 
 
@@ -112,7 +122,7 @@ def export_verifier(obj: BackupVerifier) -> dict[str, Any]:
 
 
 def apply_verifier(doc: Node, team: Team, meta: Node, name: str, uid: str | None) -> BackupVerifier:
-    obj = _get_or_new(BackupVerifier, team, name, uid)
+    obj = get_or_new(BackupVerifier, team, name, uid)
     spec = doc.node("spec")
     assert spec is not None
     ref = spec.node("repository")
@@ -129,7 +139,7 @@ def apply_verifier(doc: Node, team: Team, meta: Node, name: str, uid: str | None
     obj.paused = spec.get("paused", bool, False)
     spec.done()
     doc.ignore("status")  # written by the runs
-    return _save(obj, doc.path, {"repository": "spec.repository.name", "target": "spec.scratchTarget.name",
+    return save_clean(obj, doc.path, {"repository": "spec.repository.name", "target": "spec.scratchTarget.name",
                                  "schedule": "spec.schedule", "every_n_backups": "spec.everyNBackups",
                                  "snapshots": "spec.snapshots", "random_docs": "spec.randomDocuments",
                                  "queries": "spec.queries", "name": "metadata.name"})

@@ -6,9 +6,9 @@ from django import forms
 from django.contrib import admin
 from django.template.defaultfilters import filesizeformat
 
-from dashboard.admin import TeamScopedAdmin
 from storage import flows
 from storage.models import BackupStorage, Repository, RetentionPolicy, Secret
+from tenancy.admin import TeamScopedAdmin
 
 
 def parse_secret_lines(text: str) -> dict[str, str]:

@@ -10,7 +10,6 @@ from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import models
 
-from dashboard.models import TeamOwned, slug_validator
 from storage import encryption
 from storage.validators import (
     parse_duration,
@@ -19,6 +18,7 @@ from storage.validators import (
     validate_prefix,
     validate_s3_bucket,
 )
+from tenancy.models import TeamOwned, slug_validator
 
 _KEY_RE = r"^[-._a-zA-Z0-9]+$"
 

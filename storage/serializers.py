@@ -8,7 +8,9 @@ from typing import Any
 
 from django.core.exceptions import ValidationError
 
-from dashboard.manifests import (
+from storage.models import BackupStorage, Repository, RetentionPolicy, Secret
+from storage.validators import normalize_directory
+from tenancy.manifests import (
     DESCRIPTION,
     STORAGE_GROUP,
     VERSION,
@@ -16,44 +18,16 @@ from dashboard.manifests import (
     Node,
     condition,
     drop_empty,
+    get_or_new,
+    lookup,
     metadata,
     parse_ts,
+    save_clean,
     ts,
-    validation_error,
 )
-from dashboard.models import Team
-from storage.models import BackupStorage, Repository, RetentionPolicy, Secret
-from storage.validators import normalize_directory
+from tenancy.models import Team
 
 API_VERSION = f"{STORAGE_GROUP}/{VERSION}"
-
-
-def _save(obj: Any, path: str, fields: dict[str, str], exclude: list[str] | None = None) -> Any:
-    try:
-        obj.full_clean(exclude=exclude)
-    except ValidationError as e:
-        raise validation_error(path, e, fields) from None
-    obj.save()
-    return obj
-
-
-def _get_or_new(model: Any, team: Team, name: str, uid: str | None) -> Any:
-    obj = model.objects.filter(team=team, name=name).first()
-    if obj is None:
-        obj = model(team=team, name=name)
-        if uid:
-            obj.uuid = uid
-    return obj
-
-
-def lookup(model: Any, team: Team, name: str | None, path: str) -> Any:
-    obj = model.objects.filter(team=team, name=name).first()
-    if obj is None:
-        raise ManifestError(
-            path, f"{model._meta.object_name} '{name}' not found in namespace '{team.slug}': "
-            "create it first (earlier in the file, or already applied)"
-        )
-    return obj
 
 
 # --- Secret ---------------------------------------------------------------
@@ -71,7 +45,7 @@ def export_secret(obj: Secret, include_values: bool = False) -> dict[str, Any]:
 
 
 def apply_secret(doc: Node, team: Team, meta: Node, name: str, uid: str | None) -> Secret:
-    obj = _get_or_new(Secret, team, name, uid)
+    obj = get_or_new(Secret, team, name, uid)
     annotations = meta.node("annotations", required=False)
     obj.description = (annotations.data.get(DESCRIPTION, "") if annotations else "") or ""
     if doc.get("type", str, "Opaque") != "Opaque":
@@ -96,7 +70,7 @@ def apply_secret(doc: Node, team: Team, meta: Node, name: str, uid: str | None) 
             obj.update_data(values)
         except ValidationError as e:
             raise ManifestError(f"{doc.path}.data", e.messages[0]) from None
-    return _save(obj, doc.path, {"name": "metadata.name"})
+    return save_clean(obj, doc.path, {"name": "metadata.name"})
 
 
 # --- BackupStorage --------------------------------------------------------
@@ -143,7 +117,7 @@ _STORAGE_FIELDS = {"bucket": "spec.storage.*.bucket", "prefix": "spec.storage.*.
 
 
 def apply_storage(doc: Node, team: Team, meta: Node, name: str, uid: str | None) -> BackupStorage:
-    obj = _get_or_new(BackupStorage, team, name, uid)
+    obj = get_or_new(BackupStorage, team, name, uid)
     spec = doc.node("spec")
     assert spec is not None
     storage = spec.node("storage")
@@ -188,7 +162,7 @@ def apply_storage(doc: Node, team: Team, meta: Node, name: str, uid: str | None)
         obj.last_initialized = parse_ts(status, "lastInitialized")
         status.ignore("conditions")  # derived from the fields above
         status.done()
-    return _save(obj, doc.path, _STORAGE_FIELDS)
+    return save_clean(obj, doc.path, _STORAGE_FIELDS)
 
 
 # --- RetentionPolicy ------------------------------------------------------
@@ -213,7 +187,7 @@ def export_retention(obj: RetentionPolicy) -> dict[str, Any]:
 
 
 def apply_retention(doc: Node, team: Team, meta: Node, name: str, uid: str | None) -> RetentionPolicy:
-    obj = _get_or_new(RetentionPolicy, team, name, uid)
+    obj = get_or_new(RetentionPolicy, team, name, uid)
     spec = doc.node("spec")
     assert spec is not None
     obj.max_retention_period = spec.get("maxRetentionPeriod", str, "")
@@ -231,7 +205,7 @@ def apply_retention(doc: Node, team: Team, meta: Node, name: str, uid: str | Non
     spec.done()
     fields = {"max_retention_period": "spec.maxRetentionPeriod", "__all__": "spec.successfulSnapshots"}
     fields.update({f: f"spec.successfulSnapshots.{k}" for k, f in _KEEP.items()})
-    return _save(obj, doc.path, fields)
+    return save_clean(obj, doc.path, fields)
 
 
 # --- Repository -----------------------------------------------------------
@@ -269,7 +243,7 @@ def export_repository(obj: Repository, app_ref: dict[str, Any] | None = None) ->
 
 
 def apply_repository(doc: Node, team: Team, meta: Node, name: str, uid: str | None) -> Repository:
-    obj = _get_or_new(Repository, team, name, uid)
+    obj = get_or_new(Repository, team, name, uid)
     spec = doc.node("spec")
     assert spec is not None
     spec.ignore("appRef")
@@ -279,7 +253,7 @@ def apply_repository(doc: Node, team: Team, meta: Node, name: str, uid: str | No
     obj.deletion_policy = spec.get("deletionPolicy", str, "Delete")
     spec.done()
     apply_repository_status(obj, doc.node("status", required=False))
-    return _save(obj, doc.path, {"directory": "spec.path", "name": "metadata.name"})
+    return save_clean(obj, doc.path, {"directory": "spec.path", "name": "metadata.name"})
 
 
 def apply_repository_status(obj: Repository, status: Node | None) -> None:

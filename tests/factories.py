@@ -8,9 +8,9 @@ from django.conf import settings
 from django.contrib.auth.models import User
 
 from backups.models import BackupConfiguration, BackupSession, BackupSessionConfig, Cluster, Snapshot
-from dashboard.models import Membership, Team
 from restores.models import BackupVerifier, RestoreSession
 from storage.models import BackupStorage, Repository, RetentionPolicy, Secret
+from tenancy.models import Membership, Team
 from tests.peers.clusters import external_credentials
 
 

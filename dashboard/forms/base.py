@@ -5,7 +5,7 @@ from typing import Any, TypeVar
 from django import forms
 from django.db import models
 
-from dashboard.models import Team
+from tenancy.models import Team
 
 F = TypeVar("F", bound=forms.Field)
 

@@ -9,8 +9,8 @@ from django.core.exceptions import ValidationError
 from backups.addons import elasticsearch as addon
 from backups.models import BackupConfiguration, BackupSessionConfig
 from dashboard.forms.base import TeamModelForm, field_as
-from dashboard.models import Team, slug_validator
 from storage.models import BackupStorage, Repository, RetentionPolicy, Secret
+from tenancy.models import Team, slug_validator
 
 
 class ConfigurationForm(TeamModelForm):

@@ -11,10 +11,10 @@ from backups.addons import elasticsearch as addon
 from backups.models import Cluster, Snapshot
 from backups.validators import split_list, validate_index_patterns
 from dashboard.forms.base import field_as
-from dashboard.models import Team, slug_validator
 from dashboard.templatetags.stash import format_num
 from restores.models import RestoreSession
 from storage.models import Repository
+from tenancy.models import Team, slug_validator
 
 CONFLICT_HELP = {
     "fail": "Stop before touching an index that already exists in the target.",

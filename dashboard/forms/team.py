@@ -6,7 +6,7 @@ from django import forms
 from django.contrib.auth import get_user_model
 
 from dashboard.forms.base import https_formfield
-from dashboard.models import Membership, Team
+from tenancy.models import Membership, Team
 
 
 class TeamSettingsForm(forms.ModelForm):

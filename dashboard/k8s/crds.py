@@ -11,7 +11,7 @@ import json
 from typing import Any
 
 from dashboard.k8s.mapping import KINDS, MirroredKind, group_for
-from dashboard.manifests import VERSION
+from tenancy.manifests import VERSION
 
 _OPEN = {"type": "object", "x-kubernetes-preserve-unknown-fields": True}
 

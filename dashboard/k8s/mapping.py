@@ -13,7 +13,7 @@ from typing import Any
 
 from django.conf import settings
 
-from dashboard.manifests import APPCATALOG_GROUP, CORE_GROUP, MANAGED_BY, STORAGE_GROUP, VERSION
+from tenancy.manifests import APPCATALOG_GROUP, CORE_GROUP, MANAGED_BY, STORAGE_GROUP, VERSION
 
 MANAGER = "stashboard"
 TEAM_LABEL = "stashboard.io/team"

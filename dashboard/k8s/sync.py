@@ -40,8 +40,8 @@ from dashboard.k8s.mapping import (
     to_cluster,
     to_stashboard,
 )
-from dashboard.manifests import MANAGED_BY, VERSION, ManifestError
-from dashboard.models import Team
+from tenancy.manifests import MANAGED_BY, VERSION, ManifestError
+from tenancy.models import Team
 
 log = logging.getLogger("stashboard.k8s")
 

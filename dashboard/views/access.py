@@ -12,7 +12,7 @@ from django.http import Http404, HttpRequest
 from django_htmx.middleware import HtmxDetails
 
 from dashboard import active_team
-from dashboard.models import Team, TeamOwned, TeamOwnedQuerySet
+from tenancy.models import Team, TeamOwned, TeamOwnedQuerySet
 
 M = TypeVar("M", bound=TeamOwned)
 

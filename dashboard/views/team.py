@@ -12,8 +12,8 @@ from django.views.decorators.http import require_POST
 
 from dashboard import active_team
 from dashboard.forms.team import AddMemberForm, RoleForm, TeamSettingsForm
-from dashboard.models import Membership, Team
 from dashboard.views.access import DashboardRequest, require_owner
+from tenancy.models import Membership, Team
 
 login = auth_views.LoginView.as_view(template_name="auth/login.html", redirect_authenticated_user=True)
 logout = auth_views.LogoutView.as_view()

@@ -25,7 +25,7 @@ def test_sign_in_and_out(world: dict[str, Any], client: Client) -> None:
 
 
 def test_the_team_switcher_changes_the_active_team(world: dict[str, Any], alice: Client) -> None:
-    from dashboard.models import Membership
+    from tenancy.models import Membership
 
     Membership.objects.create(team=world["b"], user=world["alice"], role="viewer")
     storage_b = reverse("dashboard:storage-detail", args=[world["other_storage"].uuid])
@@ -60,7 +60,7 @@ def test_team_settings_are_for_owners(world: dict[str, Any], alice: Client, bob:
 
 
 def test_owners_manage_members_and_keep_one_owner(world: dict[str, Any], alice: Client, bob: Client) -> None:
-    from dashboard.models import Membership
+    from tenancy.models import Membership
 
     r = alice.post(reverse("dashboard:member-add"), {"member-username": "nobody", "member-role": "viewer"})
     assert r.status_code == 400 and "No user &#x27;nobody&#x27;" in r.content.decode()
@@ -79,7 +79,7 @@ def test_owners_manage_members_and_keep_one_owner(world: dict[str, Any], alice: 
 def test_another_teams_owner_gets_404_on_the_member_views_and_changes_nothing(
     world: dict[str, Any], alice: Client, charlie: Client
 ) -> None:
-    from dashboard.models import Membership
+    from tenancy.models import Membership
 
     bob_m = Membership.objects.get(team=world["a"], user=world["bob"])
     alice_m = Membership.objects.get(team=world["a"], user=world["alice"])

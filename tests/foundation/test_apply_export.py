@@ -8,8 +8,8 @@ import yaml
 from django.core.management import call_command
 from django.core.management.base import CommandError
 
-from dashboard.models import Team
 from storage.models import Secret
+from tenancy.models import Team
 from tests import factories as f
 
 pytestmark = pytest.mark.django_db

@@ -6,9 +6,9 @@ import pytest
 from django.urls import reverse
 
 from backups.models import BackupConfiguration, BackupSession, Cluster, Snapshot
-from dashboard.models import Team
 from restores.models import BackupVerifier, RestoreSession, VerificationRun
 from storage.models import BackupStorage, Repository, RetentionPolicy, Secret
+from tenancy.models import Team
 from tests import factories as f
 
 pytestmark = pytest.mark.django_db
@@ -117,12 +117,12 @@ def test_the_admin_team_choices_offer_only_teams_the_user_may_write(world, clien
 def test_owners_manage_members_and_viewers_do_not(world, client):
     team = world["a"]
     client.force_login(world["alice"])
-    assert client.get(reverse("admin:dashboard_team_change", args=[team.pk])).status_code == 200
+    assert client.get(reverse("admin:tenancy_team_change", args=[team.pk])).status_code == 200
     client.force_login(world["bob"])
-    response = client.post(reverse("admin:dashboard_team_change", args=[team.pk]), {"name": "Hacked", "slug": "team-a"})
+    response = client.post(reverse("admin:tenancy_team_change", args=[team.pk]), {"name": "Hacked", "slug": "team-a"})
     assert response.status_code == 403
     client.force_login(world["charlie"])
-    assert client.get(reverse("admin:dashboard_team_change", args=[team.pk])).status_code == 302
+    assert client.get(reverse("admin:tenancy_team_change", args=[team.pk])).status_code == 302
 
 
 def test_anonymous_users_see_nothing(world):
@@ -133,7 +133,7 @@ def test_anonymous_users_see_nothing(world):
 
 
 def test_an_owner_adds_a_member_in_the_admin(world, client, django_user_model):
-    from dashboard.models import Membership
+    from tenancy.models import Membership
 
     team = world["a"]
     dave = django_user_model.objects.create_user("dave", password="pw")
@@ -147,7 +147,7 @@ def test_an_owner_adds_a_member_in_the_admin(world, client, django_user_model):
     n = len(existing)
     data.update({f"memberships-{n}-team": team.pk, f"memberships-{n}-user": dave.pk, f"memberships-{n}-role": "operator"})
     client.force_login(world["alice"])
-    response = client.post(reverse("admin:dashboard_team_change", args=[team.pk]), data)
+    response = client.post(reverse("admin:tenancy_team_change", args=[team.pk]), data)
     assert response.status_code == 302, response.content.decode()[:2000]
     assert Membership.objects.get(team=team, user=dave).role == "operator"
 

@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import pytest
 
-from dashboard.manifests import MANAGED_BY
+from tenancy.manifests import MANAGED_BY
 from tests.foundation.test_apply_export import one_of_each
 from tests.k8s.conftest import run_sync
 from tests.k8s.helpers import objects, writes

@@ -22,8 +22,8 @@ def _loop_command() -> Command:
 
 
 def _assert_mirror_matches_the_database(api: Any) -> None:
-    from dashboard.models import Team
     from dashboard.resources import export
+    from tenancy.models import Team
 
     expected = Counter((d["kind"], d["metadata"]["name"]) for d in export(Team.objects.filter(slug="team-a"))
                        if d["kind"] not in ("Namespace", "Secret"))

@@ -17,7 +17,7 @@ from typing import Any
 import pytest
 import yaml
 
-from dashboard.manifests import MANAGED_BY
+from tenancy.manifests import MANAGED_BY
 from tests.foundation.test_apply_export import one_of_each
 from tests.k8s.conftest import ROOT, run_sync
 

@@ -7,8 +7,8 @@ import yaml
 from django.core.exceptions import ValidationError
 from django.core.management.base import BaseCommand, CommandError
 
-from dashboard.manifests import ManifestError
 from dashboard.resources import apply
+from tenancy.manifests import ManifestError
 
 
 class Command(BaseCommand):

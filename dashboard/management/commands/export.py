@@ -5,8 +5,8 @@ from typing import Any
 import yaml
 from django.core.management.base import BaseCommand, CommandError
 
-from dashboard.models import Team
 from dashboard.resources import ORDER, export
+from tenancy.models import Team
 
 
 class Command(BaseCommand):

@@ -13,7 +13,7 @@ from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 from django.db import close_old_connections
 
-from dashboard.models import Team
+from tenancy.models import Team
 
 log = logging.getLogger("stashboard.k8s")
 

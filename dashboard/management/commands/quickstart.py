@@ -19,8 +19,8 @@ from django.core.management import call_command
 from django.core.management.base import BaseCommand
 from django.db import transaction
 
-from dashboard.models import Membership, Team
 from storage.models import BackupStorage, RetentionPolicy
+from tenancy.models import Membership, Team
 
 
 def start_embedded_redis(data_dir: Path) -> tuple[subprocess.Popen[bytes], str]:

@@ -7,7 +7,7 @@ from django.db import models
 from django.db.models import QuerySet
 from django.http import HttpRequest
 
-from dashboard.models import WRITE_ROLES, Membership, Team
+from tenancy.models import WRITE_ROLES, Membership, Team
 
 
 class TeamScopedRelatedFilter(admin.RelatedFieldListFilter):

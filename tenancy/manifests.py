@@ -1,7 +1,8 @@
 """KubeStash-shaped manifests ↔ rows: the shared machinery of the per-app serializer
 modules (storage/serializers.py, backups/serializers.py, restores/serializers.py).
 
-`manage.py apply` and `manage.py export` use it, and so does the Kubernetes sync.
+`manage.py apply` and `manage.py export` (dashboard/resources.py) use them, and so does
+the Kubernetes sync.
 Reading is strict: an unknown field or a bad reference is an error that names the
 path of the offending field (`doc 2 (BackupStorage team-a/s3): spec.storage.s3.bucket`)."""
 from __future__ import annotations
@@ -12,7 +13,10 @@ from datetime import UTC, datetime
 from typing import Any
 
 from django.core.exceptions import ValidationError
+from django.db import models
 from django.utils.dateparse import parse_datetime
+
+from tenancy.models import Team
 
 STORAGE_GROUP = "storage.kubestash.com"
 CORE_GROUP = "core.kubestash.com"
@@ -158,3 +162,35 @@ def condition(kind: str, ok: bool | None, reason: str, message: str = "", when: 
         "message": message,
         "lastTransitionTime": ts(when),
     })
+
+
+def save_clean(obj: models.Model, path: str, fields: dict[str, str], exclude: list[str] | None = None) -> Any:
+    """Validate the row as a form would (`full_clean`), report the first error at its
+    manifest path (`fields` maps model field → path), then save."""
+    try:
+        obj.full_clean(exclude=exclude)
+    except ValidationError as e:
+        raise validation_error(path, e, fields) from None
+    obj.save()
+    return obj
+
+
+def get_or_new(model: Any, team: Team, name: str, uid: str | None) -> Any:
+    """The team's row of that name, or a new unsaved one keeping the manifest's uid."""
+    obj = model.objects.filter(team=team, name=name).first()
+    if obj is None:
+        obj = model(team=team, name=name)
+        if uid:
+            obj.uuid = uid
+    return obj
+
+
+def lookup(model: Any, team: Team, name: str | None, path: str) -> Any:
+    """A reference to another of the team's resources, which must exist already."""
+    obj = model.objects.filter(team=team, name=name).first()
+    if obj is None:
+        raise ManifestError(
+            path, f"{model._meta.object_name} '{name}' not found in namespace '{team.slug}': "
+            "create it first (earlier in the file, or already applied)"
+        )
+    return obj
