@@ -9,6 +9,9 @@ class BackupsConfig(AppConfig):
 
     def ready(self) -> None:
         from backups import flows, notifications
+        from backups import jobs as backup_jobs
+        from backups.models import Snapshot
+        from runtime import reaper
         from storage import jobs
 
         # storage must not import backups: it calls back when a repository is Ready, or
@@ -19,3 +22,7 @@ class BackupsConfig(AppConfig):
             jobs.on_repository_not_ready.append(flows.repository_not_ready)
         if notifications.check_failed not in jobs.on_check_failed:
             jobs.on_check_failed.append(notifications.check_failed)
+        reaper.register(reaper.RunningKind(
+            Snapshot, "backups", backup_jobs.run_backup, due=flows.snapshot_due, retry=flows.retry_lost_snapshot,
+            on_failed=flows.snapshot_reaped, lost_note="; nothing was committed", select_related=("backup_session",),
+        ))

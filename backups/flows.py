@@ -1,6 +1,7 @@
 """The backup flow of DESIGN.md §2, step for step: configuration ready → instant
 backup; trigger → BackupSession + one Snapshot per repository + one job each; the end
-of the last job ends the session; the reaper fails rows whose worker died."""
+of the last job ends the session; what the reaper (runtime.reaper) does with a
+snapshot whose worker died."""
 from __future__ import annotations
 
 import logging
@@ -15,6 +16,8 @@ from django.db import transaction
 from django.db.models import Q
 from django.utils import timezone
 
+import audit
+from audit.models import Action
 from backups.models import BackupConfiguration, BackupSession, BackupSessionConfig, SessionPhase, Snapshot, Trigger
 from storage.models import Repository
 
@@ -23,8 +26,6 @@ log = logging.getLogger(__name__)
 # Called with the succeeded snapshots of a session that just ended (the restores app
 # registers its verifiers' "after every N-th backup" trigger here: backups does not import it).
 on_snapshots_succeeded: list[Callable[[list[Snapshot]], object]] = []
-# Called by reap_lost_jobs with (now, heartbeat limit): other apps' running rows.
-reapers: list[Callable[[datetime, datetime], list[str]]] = []
 
 
 def _user_label(user: Any) -> str:
@@ -101,9 +102,10 @@ def update_configuration_phase(config_pk: int) -> str:
 
 
 def trigger_backup(session_config: BackupSessionConfig, trigger: str = Trigger.MANUAL, user: Any = None,
-                   now: datetime | None = None) -> BackupSession:
+                   now: datetime | None = None, actor: Any = None) -> BackupSession:
     """Create the BackupSession and its Snapshots in one transaction and enqueue one job
-    per snapshot on commit. A session still running is not doubled: the new one is Skipped."""
+    per snapshot on commit. A session still running is not doubled: the new one is Skipped.
+    `actor` (a request, user or audit Actor) asked for it: the audit log records it."""
     from backups import jobs
 
     now = now or timezone.now()
@@ -114,20 +116,22 @@ def trigger_backup(session_config: BackupSessionConfig, trigger: str = Trigger.M
             .filter(phase__in=(SessionPhase.PENDING, SessionPhase.RUNNING)).order_by("created").first()
         )
         session = BackupSession(team=config.team, configuration=config, session=session_config.name, trigger=trigger)
+        repos = list(session_config.repositories.all())
         if running is not None:
             session.phase = SessionPhase.SKIPPED
-            session.finished = now
             session.error = f"skipped: {running.name} is still {running.phase}"
-            session.save()
-            return session
-        repos = list(session_config.repositories.all())
-        if not repos:
+        elif not repos:
             session.phase = SessionPhase.FAILED
-            session.finished = now
             session.error = "the session has no repository: add one to the configuration"
-            session.save()
-            return session
+        if session.error:
+            session.finished = now
         session.save()
+        if actor is not None:
+            audit.record(actor, config.team, Action.BACKUP_NOW, config, details={
+                "session": session_config.name, "backup_session": session.name, "phase": session.phase,
+                "repositories": [r.name for r in repos]})
+        if session.error:
+            return session
         queue = django_rq.get_queue("backups")
         for repo in repos:
             snapshot = Snapshot.objects.create(team=config.team, backup_session=session, repository=repo)
@@ -136,9 +140,13 @@ def trigger_backup(session_config: BackupSessionConfig, trigger: str = Trigger.M
     return session
 
 
-def cancel_session(session: BackupSession, user: Any) -> None:
-    """Pending snapshots are cancelled at once; running ones stop at their next batch."""
+def cancel_session(session: BackupSession, user: Any, actor: Any = None) -> None:
+    """Pending snapshots are cancelled at once; running ones stop at their next batch.
+    `actor` (a request or audit Actor; default `user`) goes to the audit log."""
     who = _user_label(user) or "unknown"
+    if actor is not None or getattr(user, "is_authenticated", False):
+        audit.record(actor or user, session.team, Action.BACKUP_CANCELLED, session,
+                     details={"configuration": session.configuration.name, "phase": session.phase})
     Snapshot.objects.filter(backup_session=session, phase=Snapshot.Phase.PENDING).update(
         phase=Snapshot.Phase.CANCELLED, finished=timezone.now(), error=f"cancelled by {who}"
     )
@@ -212,53 +220,10 @@ def _trim_history(session: BackupSession) -> None:
     BackupSession.objects.filter(pk__in=[s.pk for s in old]).delete()
 
 
-def _ids_in_queue(queue_name: str) -> set[int] | None:
-    """Row ids that a job queued or running on `queue_name` will work on (None if Redis
-    cannot be read: then nothing is re-enqueued)."""
-    from rq.job import Job
-
-    try:
-        queue = django_rq.get_queue(queue_name)
-        job_ids = list(queue.get_job_ids()) + list(queue.started_job_registry.get_job_ids())
-        ids = set()
-        for job in Job.fetch_many(job_ids, connection=queue.connection):
-            if job is not None and job.args:
-                ids.add(int(job.args[0]))
-        return ids
-    except Exception as e:
-        log.warning("cannot read queue %s: %s", queue_name, e)
-        return None
-
-
-def requeue_lost_pending(now: datetime | None = None, grace: float = 60) -> list[str]:
-    """Pending rows whose job is in no queue (Redis restarted without persistence, a
-    flushed queue) are enqueued again; otherwise their session would stay Pending and
-    every later trigger would be Skipped. A duplicate is harmless: jobs claim their row."""
-    from backups import jobs
-    from restores import jobs as restore_jobs
-    from restores.models import RestoreSession
-
-    now = now or timezone.now()
-    old = now - timedelta(seconds=grace)
-    out = []
-    # A retry's snapshot waits for its not_before; then it is due whatever its age.
-    pending = list(Snapshot.objects.filter(phase=Snapshot.Phase.PENDING).filter(
-        Q(not_before__isnull=True, created__lt=old) | Q(not_before__lte=now)).values_list("pk", "name"))
-    queued = _ids_in_queue("backups") if pending else None
-    if queued is not None:
-        for pk, name in pending:
-            if pk not in queued:
-                django_rq.get_queue("backups").enqueue(jobs.run_backup, pk, job_timeout=settings.RQ_QUEUES["backups"]["DEFAULT_TIMEOUT"])
-                out.append(f"requeued {name}")
-    pending = list(RestoreSession.objects.filter(phase=RestoreSession.Phase.PENDING, created__lt=old).values_list("pk", "name"))
-    queued = _ids_in_queue("restores") if pending else None
-    if queued is not None:
-        for pk, name in pending:
-            if pk not in queued:
-                django_rq.get_queue("restores").enqueue(restore_jobs.run_restore, pk,
-                                                        job_timeout=settings.RQ_QUEUES["restores"]["DEFAULT_TIMEOUT"])
-                out.append(f"requeued {name}")
-    return out
+def snapshot_due(now: datetime, old: datetime) -> Q:
+    """Pending snapshots the reaper may requeue: a retry's snapshot waits for its
+    not_before; then it is due whatever its age."""
+    return Q(not_before__isnull=True, created__lt=old) | Q(not_before__lte=now)
 
 
 def _backoff_limit(snap: Snapshot) -> int:
@@ -269,42 +234,22 @@ def _backoff_limit(snap: Snapshot) -> int:
                .values_list("backoff_limit", flat=True).first() or 0)
 
 
-def reap_lost_jobs(now: datetime | None = None, timeout: float | None = None) -> list[str]:
-    """Fail running rows whose heartbeat stopped (a worker killed mid-job)."""
-    from restores.models import RestoreSession
+def retry_lost_snapshot(snap: Snapshot, message: str, now: datetime) -> str | None:
+    """A killed job is a failed job: it runs again as its backoffLimit says (the reaper
+    fails it when this returns None)."""
+    backoff = _backoff_limit(snap)
+    attempt = max(snap.attempts, 1)  # a row from before attempts were counted ran once
+    if attempt > backoff:
+        return None
+    delay = max(0, int(settings.BACKUP_RETRY_DELAY))
+    retry = f"attempt {attempt} of {backoff + 1} failed, retrying in {delay}s (backoffLimit {backoff}): {message}"
+    if Snapshot.objects.filter(pk=snap.pk, phase=Snapshot.Phase.RUNNING).update(
+            phase=Snapshot.Phase.PENDING, error=retry, claim="", heartbeat=None, progress={},
+            not_before=now + timedelta(seconds=delay)):
+        return f"{snap.name} (retrying)"
+    return ""
 
-    now = now or timezone.now()
-    limit = now - timedelta(seconds=timeout or settings.REAPER_TIMEOUT)
-    reaped = []
-    lost = Snapshot.objects.filter(phase=Snapshot.Phase.RUNNING).filter(Q(heartbeat__lt=limit) | Q(heartbeat__isnull=True, started__lt=limit))
-    for snap in lost.select_related("backup_session"):
-        message = f"worker lost: no heartbeat since {(snap.heartbeat or snap.started):%Y-%m-%d %H:%M:%S} UTC; nothing was committed"
-        backoff = _backoff_limit(snap)
-        attempt = max(snap.attempts, 1)  # a row from before attempts were counted ran once
-        if attempt <= backoff:
-            # A killed job is a failed job: it runs again as its backoffLimit says.
-            delay = max(0, int(settings.BACKUP_RETRY_DELAY))
-            retry = (f"attempt {attempt} of {backoff + 1} failed, retrying in {delay}s (backoffLimit {backoff}): "
-                     f"{message}")
-            if Snapshot.objects.filter(pk=snap.pk, phase=Snapshot.Phase.RUNNING).update(
-                    phase=Snapshot.Phase.PENDING, error=retry, claim="", heartbeat=None, progress={},
-                    not_before=now + timedelta(seconds=delay)):
-                reaped.append(f"{snap.name} (retrying)")
-            continue
-        if Snapshot.objects.filter(pk=snap.pk, phase=Snapshot.Phase.RUNNING).update(phase=Snapshot.Phase.FAILED, error=message,
-                                                                                    finished=now, claim=""):
-            reaped.append(snap.name)
-            if snap.backup_session_id:
-                finish_session(snap.backup_session_id)
-    lost_restores = RestoreSession.objects.filter(phase=RestoreSession.Phase.RUNNING).filter(
-        Q(heartbeat__lt=limit) | Q(heartbeat__isnull=True, started__lt=limit)
-    )
-    for restore in lost_restores:
-        message = f"worker lost: no heartbeat since {(restore.heartbeat or restore.started):%Y-%m-%d %H:%M:%S} UTC"
-        if RestoreSession.objects.filter(pk=restore.pk, phase=RestoreSession.Phase.RUNNING).update(
-            phase=RestoreSession.Phase.FAILED, error=message, finished=now, claim=""
-        ):
-            reaped.append(restore.name)
-    for reaper in reapers:
-        reaped += reaper(now, limit)
-    return reaped
+
+def snapshot_reaped(snap: Snapshot) -> None:
+    if snap.backup_session_id:
+        finish_session(snap.backup_session_id)

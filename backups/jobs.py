@@ -4,7 +4,6 @@ apply retention, end the session. Takes a row id, never a secret."""
 from __future__ import annotations
 
 import logging
-import secrets
 import threading
 import time
 from datetime import timedelta
@@ -16,11 +15,13 @@ from django.db import transaction
 from django.db.models import F, Q
 from django.utils import timezone
 
-from backups import flows, hooks
+from backups import flows
 from backups.addons.elasticsearch import METADATA_KINDS
 from backups.models import BackupSession, BackupSessionConfig, SessionPhase, Snapshot
-from backups.progress import Heartbeat
 from backups.validators import split_list
+from runtime import hooks
+from runtime.heartbeat import Heartbeat
+from runtime.jobs import JobFailed, Run, error_text, run_pre_hooks
 from storage import flows as storage_flows
 from storage.models import Repository
 
@@ -84,24 +85,10 @@ def expected_docs(conn: Any, params: Any) -> int | None:
         return None
 
 
-def connect(cluster: Any) -> Any:
-    from backups.elastic.connection import ClusterConfig
-    from backups.elastic.connection import connect as engine_connect
-
-    return engine_connect(ClusterConfig(**cluster.connection_options()))
-
-
 def run_backup(snapshot_pk: int) -> str:
-    now = timezone.now()
-    # The claim token: every later write of this run filters on it (and on Running), so a
-    # run the reaper gave up on, still alive, cannot write over the reaper's outcome or
-    # over a newer attempt's.
-    token = secrets.token_hex(16)
-    claimed = Snapshot.objects.filter(pk=snapshot_pk, phase=Snapshot.Phase.PENDING).filter(
-        Q(not_before__isnull=True) | Q(not_before__lte=now)
-    ).update(phase=Snapshot.Phase.RUNNING, started=now, heartbeat=now, attempts=F("attempts") + 1, not_before=None,
-             claim=token, error="")
-    if claimed != 1:
+    run = Run.claim(Snapshot, snapshot_pk, due=Q(not_before__isnull=True) | Q(not_before__lte=timezone.now()),
+                    attempts=F("attempts") + 1, not_before=None, error="")
+    if run is None:
         return "not claimed"  # another worker has it, or it was cancelled
     snap = Snapshot.objects.select_related(
         "repository__storage__secret", "repository__encryption_secret", "backup_session__configuration__target__auth_secret",
@@ -110,7 +97,7 @@ def run_backup(snapshot_pk: int) -> str:
     session = snap.backup_session
     assert session is not None
     if not snap.repository.is_ready():
-        return _wait_for_repository(snap, session, token)
+        return _wait_for_repository(snap, session, run)
     if snap.waiting_since is not None:
         Snapshot.objects.filter(pk=snap.pk).update(waiting_since=None)
     # The one job that moves the session to Running runs its pre-backup hooks.
@@ -122,32 +109,32 @@ def run_backup(snapshot_pk: int) -> str:
     conn = None
     retry = True
     try:
-        with Heartbeat(Snapshot, snap.pk, claim=token) as beat:
+        with run.heartbeat() as beat:
             try:
-                conn = connect(config.target)
+                conn = config.target.connect()
             finally:
                 # hooks run even when the cluster cannot be reached (an http hook may page someone)
                 _pre_backup_hooks(session, session_config, conn, first=first, beat=beat)
             outcome = _dump(snap, session, session_config, conn, beat)
             if beat.lost.is_set():
-                return _lost(snap, "the reaper failed it meanwhile")
+                return run.lost(snap.name, "the reaper failed it meanwhile")
     except JobFailed as e:
         retry = e.retry
         outcome = {"phase": Snapshot.Phase.FAILED, "error": str(e)}
     except Exception as e:  # the row must say why, whatever failed
         log.exception("backup %s failed", snap.name)
-        outcome = {"phase": Snapshot.Phase.FAILED, "error": f"{type(e).__name__}: {e}" if not str(e).strip() else str(e)}
+        outcome = {"phase": Snapshot.Phase.FAILED, "error": error_text(e)}
     finally:
         if conn is not None:
             conn.close()
     fields = {k: v for k, v in outcome.items() if k in {f.name for f in Snapshot._meta.fields}}
     limit = session_config.backoff_limit
     if outcome.get("phase") == Snapshot.Phase.FAILED and retry and snap.attempts <= limit:
-        return _retry_later(snap, token, outcome, limit)
+        return _retry_later(snap, run, outcome, limit)
     if outcome.get("phase") == Snapshot.Phase.FAILED and snap.attempts > 1:
         fields["error"] = f"attempt {snap.attempts} of {limit + 1} (backoffLimit {limit}): {fields.get('error', '')}"
-    if not _claimed(snap.pk, token).update(finished=timezone.now(), **fields):
-        return _lost(snap, "its row was ended meanwhile")
+    if not run.finish(**fields):
+        return run.lost(snap.name, "its row was ended meanwhile")
     if outcome.get("phase") == Snapshot.Phase.SUCCEEDED:
         _apply_retention(snap.repository, session_config, session)
     flows.finish_session(session.pk)
@@ -157,7 +144,7 @@ def run_backup(snapshot_pk: int) -> str:
 REPOSITORY_RECHECK = 30  # seconds between two looks at a repository that is not Ready
 
 
-def _wait_for_repository(snap: Snapshot, session: BackupSession, token: str) -> str:
+def _wait_for_repository(snap: Snapshot, session: BackupSession, run: Run) -> str:
     """The repository is not Ready (its initialization may still be queued behind this
     job): back to Pending saying why, looked at again when the repository becomes Ready
     (flows.repository_ready) or by the scheduler; Failed once REPOSITORY_WAIT_TIMEOUT passed."""
@@ -169,25 +156,16 @@ def _wait_for_repository(snap: Snapshot, session: BackupSession, token: str) -> 
     if (now - since).total_seconds() >= timeout:
         error = (f"repository '{repo.name}' was not Ready within {timeout}s ({why}): fix it (see the repository's "
                  f"page) and trigger the backup again")
-        if _claimed(snap.pk, token).update(phase=Snapshot.Phase.FAILED, finished=now, error=error, waiting_since=None):
+        if run.finish(phase=Snapshot.Phase.FAILED, error=error, waiting_since=None):
             flows.finish_session(session.pk)
         return str(Snapshot.Phase.FAILED)
     message = f"waiting for repository '{repo.name}' to be Ready ({why}); waiting at most {timeout}s"
-    _claimed(snap.pk, token).update(phase=Snapshot.Phase.PENDING, error=message, waiting_since=since, claim="",
-                                    attempts=F("attempts") - 1, started=None, heartbeat=None,
-                                    not_before=now + timedelta(seconds=REPOSITORY_RECHECK))
+    run.rows().update(phase=Snapshot.Phase.PENDING, error=message, waiting_since=since, claim="",
+                      attempts=F("attempts") - 1, started=None, heartbeat=None,
+                      not_before=now + timedelta(seconds=REPOSITORY_RECHECK))
     BackupSession.objects.filter(pk=session.pk, phase=SessionPhase.PENDING).update(error=message)
     log.info("backup %s: %s", snap.name, message)
     return "waiting for the repository"
-
-
-def _claimed(pk: int, token: str) -> Any:
-    return Snapshot.objects.filter(pk=pk, phase=Snapshot.Phase.RUNNING, claim=token)
-
-
-def _lost(snap: Snapshot, why: str) -> str:
-    log.warning("backup %s lost its claim (%s): its outcome is not written", snap.name, why)
-    return "lost claim"
 
 
 def _pre_backup_hooks(session: BackupSession, session_config: BackupSessionConfig, conn: Any, *, first: bool,
@@ -201,13 +179,10 @@ def _pre_backup_hooks(session: BackupSession, session_config: BackupSessionConfi
     if first:
         ok = False
         try:
-            ok, results = hooks.run_hooks(todo, "preBackup", session.team, conn)
-            _add_hook_results(session, results)
+            run_pre_hooks(todo, "preBackup", session.team, conn, record=lambda results: _add_hook_results(session, results))
+            ok = True
         finally:
             BackupSession.objects.filter(pk=session.pk).update(pre_hooks_ok=ok)
-        if not ok:
-            failed = next(r for r in results if not r["ok"])
-            raise JobFailed(f"pre-backup hook '{failed['name']}' failed: {failed['output']}", retry=False)
         return
     wait = sum(float(h.get("timeout", 30)) for h in todo) + 60
     deadline = time.monotonic() + wait
@@ -233,7 +208,7 @@ def run_post_hooks(session_pk: int) -> str:
         return "no hooks"
     conn = None
     try:
-        conn = connect(session.configuration.target)
+        conn = session.configuration.target.connect()
     except Exception as e:  # elasticsearch hooks then fail saying so; http ones still run
         log.warning("post-backup hooks of %s: cannot reach the cluster: %s", session.name, e)
     try:
@@ -247,13 +222,7 @@ def run_post_hooks(session_pk: int) -> str:
     return "ok" if ok else "failed"
 
 
-class JobFailed(Exception):
-    def __init__(self, message: str, *, retry: bool = True) -> None:
-        super().__init__(message)
-        self.retry = retry  # False: running the job again cannot help (a session's pre-backup hook failed)
-
-
-def _retry_later(snap: Snapshot, token: str, outcome: dict[str, Any], limit: int) -> str:
+def _retry_later(snap: Snapshot, run: Run, outcome: dict[str, Any], limit: int) -> str:
     """A failed attempt with retries left (KubeStash's backoffLimit): the snapshot goes back
     to Pending with the reason, and runs again after BACKUP_RETRY_DELAY (enqueued now when
     that is 0, else by the scheduler's requeue of due Pending rows)."""
@@ -261,11 +230,11 @@ def _retry_later(snap: Snapshot, token: str, outcome: dict[str, Any], limit: int
     when = "now" if delay <= 0 else f"in {delay}s"
     error = (f"attempt {snap.attempts} of {limit + 1} failed, retrying {when} (backoffLimit {limit}): "
              f"{outcome.get('error', '')}")
-    if not _claimed(snap.pk, token).update(
+    if not run.rows().update(
         phase=Snapshot.Phase.PENDING, error=error[:5000], heartbeat=None, progress={}, claim="",
         not_before=timezone.now() + timedelta(seconds=max(0, delay)),
     ):
-        return _lost(snap, "its row was ended meanwhile")
+        return run.lost(snap.name, "its row was ended meanwhile")
     if delay <= 0:
         transaction.on_commit(lambda: django_rq.get_queue("backups").enqueue(
             run_backup, snap.pk, job_timeout=settings.RQ_QUEUES["backups"]["DEFAULT_TIMEOUT"]))

@@ -11,6 +11,7 @@ from django.utils import timezone
 
 from backups.addons import elasticsearch as addon
 from backups.validators import next_runs, split_list, validate_cluster_urls, validate_cron, validate_timezone
+from runtime.models import RunningRow, RunPhase, Timed
 from storage.models import Repository, RetentionPolicy, Secret
 from tenancy.models import TeamOwned, TeamOwnedQuerySet, slug_validator
 
@@ -84,6 +85,12 @@ class Cluster(TeamOwned):
             "connect_timeout": min(10.0, float(self.timeout)),
             "request_timeout": float(self.timeout),
         }
+
+    def connect(self) -> Any:
+        """An open engine Connection to the cluster (inside a job: it carries credentials)."""
+        from backups.elastic.connection import ClusterConfig, connect
+
+        return connect(ClusterConfig(**self.connection_options()))
 
 
 class BackupConfiguration(TeamOwned):
@@ -185,7 +192,7 @@ class BackupSessionQuerySet(TeamOwnedQuerySet):
         return self.filter(phase__in=(SessionPhase.PENDING, SessionPhase.RUNNING))
 
 
-class BackupSession(TeamOwned):
+class BackupSession(TeamOwned, Timed):
     Phase = SessionPhase
 
     configuration = models.ForeignKey(BackupConfiguration, models.CASCADE, related_name="backup_sessions")
@@ -193,8 +200,6 @@ class BackupSession(TeamOwned):
     name = models.CharField(max_length=120, editable=False)
     trigger = models.CharField(max_length=10, choices=Trigger.choices, default=Trigger.MANUAL)
     phase = models.CharField(max_length=10, choices=SessionPhase.choices, default=SessionPhase.PENDING)
-    started = models.DateTimeField(null=True, blank=True)
-    finished = models.DateTimeField(null=True, blank=True)
     error = models.TextField(blank=True)
     cancelled_by = models.CharField(max_length=150, blank=True)
     retention = models.JSONField(default=dict, blank=True, help_text="What retention kept and removed.")
@@ -222,27 +227,16 @@ class BackupSession(TeamOwned):
     def is_completed(self) -> bool:
         return self.phase in COMPLETED_PHASES
 
-    @property
-    def duration(self) -> float | None:
-        if self.started and self.finished:
-            return (self.finished - self.started).total_seconds()
-        return None
-
 
 class Verification(models.TextChoices):
     VERIFIED = "Verified"
     FAILED = "Failed"
 
 
-class Snapshot(TeamOwned):
+class Snapshot(TeamOwned, RunningRow):
     """One repository's part of a BackupSession; `components["dump"]` holds per-index results."""
 
-    class Phase(models.TextChoices):
-        PENDING = "Pending"
-        RUNNING = "Running"
-        SUCCEEDED = "Succeeded"
-        FAILED = "Failed"
-        CANCELLED = "Cancelled"
+    Phase = RunPhase
 
     Verification = Verification
 
@@ -252,23 +246,13 @@ class Snapshot(TeamOwned):
     backup_session = models.ForeignKey(BackupSession, models.SET_NULL, null=True, blank=True, related_name="snapshots")
     repository = models.ForeignKey(Repository, models.CASCADE, related_name="snapshots")
     snapshot_id = models.CharField(max_length=64, blank=True, help_text="The manifest id in the repository.")
-    phase = models.CharField(max_length=10, choices=Phase.choices, default=Phase.PENDING)
     snapshot_time = models.DateTimeField(null=True, blank=True)
-    started = models.DateTimeField(null=True, blank=True)
-    finished = models.DateTimeField(null=True, blank=True)
     size_bytes = models.BigIntegerField(default=0, help_text="Bytes of the streams (uncompressed).")
     uploaded_bytes = models.BigIntegerField(default=0, help_text="New bytes written to the storage.")
     total_docs = models.BigIntegerField(default=0)
     total_components = models.PositiveIntegerField(default=0)
     integrity = models.BooleanField(null=True)
-    components = models.JSONField(default=dict, blank=True)
-    progress = models.JSONField(default=dict, blank=True)
-    heartbeat = models.DateTimeField(null=True, blank=True)
-    cancel_requested_by = models.CharField(max_length=150, blank=True)
-    error = models.TextField(blank=True)
     attempts = models.PositiveIntegerField(default=0, editable=False, help_text="Runs of the backup job so far.")
-    # Token of the run that claimed the row; its writes filter on it (see jobs.run_backup).
-    claim = models.CharField(max_length=32, blank=True, editable=False)
     # A Pending snapshot waits until then before its job may run (a retry's delay, or the
     # next look at a repository that is not Ready yet).
     not_before = models.DateTimeField(null=True, blank=True, editable=False)
@@ -291,12 +275,3 @@ class Snapshot(TeamOwned):
             base = self.backup_session.name if self.backup_session is not None else f"{self.repository.name}-{timezone.now():%Y%m%d%H%M%S}"
             self.name = f"{self.repository.name}-{base}"[:150]
         super().save(*args, **kwargs)
-
-    def is_completed(self) -> bool:
-        return self.phase in (self.Phase.SUCCEEDED, self.Phase.FAILED, self.Phase.CANCELLED)
-
-    @property
-    def duration(self) -> float | None:
-        if self.started and self.finished:
-            return (self.finished - self.started).total_seconds()
-        return None

@@ -2,7 +2,11 @@
 
 The team is kept in the session under ACTIVE_TEAM_KEY; a user in one team never
 has to pick it. `request.team`, `request.role` and `request.can_write` are set by
-ActiveTeamMiddleware lazily (the admin and static files never pay for the query)."""
+ActiveTeamMiddleware lazily (the admin and static files never pay for the query).
+
+A superuser sees every team and may act in each, but their role is what their
+membership says (or None): the page says "superuser" and why they can act, never
+"owner" where they are not one."""
 from __future__ import annotations
 
 from typing import Any
@@ -18,10 +22,16 @@ ACTIVE_TEAM_KEY = "active_team"
 
 
 class _Active:
-    def __init__(self, team: Team | None, role: str | None, teams: list[Team]) -> None:
+    def __init__(self, team: Team | None, role: str | None, teams: list[Team], superuser: bool = False) -> None:
         self.team = team
         self.role = role
         self.teams = teams
+        self.superuser = superuser
+
+    @property
+    def by_superuser(self) -> bool:
+        """Acting on more than the membership gives: a superuser who is not this team's owner."""
+        return self.superuser and self.team is not None and self.role != Membership.Role.OWNER
 
 
 def resolve(request: HttpRequest) -> _Active:
@@ -32,17 +42,12 @@ def resolve(request: HttpRequest) -> _Active:
     if not user.is_authenticated:
         active = _Active(None, None, [])
     else:
-        roles: dict[int, str]
-        if user.is_superuser:
-            teams = list(Team.objects.all())
-            roles = {t.pk: Membership.Role.OWNER for t in teams}
-        else:
-            memberships = list(Membership.objects.filter(user=user).select_related("team").order_by("team__name"))
-            teams = [m.team for m in memberships]
-            roles = {m.team_id: m.role for m in memberships}
+        memberships = list(Membership.objects.filter(user=user).select_related("team").order_by("team__name"))
+        roles = {m.team_id: m.role for m in memberships}
+        teams = list(Team.objects.all()) if user.is_superuser else [m.team for m in memberships]
         wanted = request.session.get(ACTIVE_TEAM_KEY)
         team = next((t for t in teams if str(t.uuid) == wanted), teams[0] if teams else None)
-        active = _Active(team, roles.get(team.pk) if team else None, teams)
+        active = _Active(team, roles.get(team.pk) if team else None, teams, superuser=user.is_superuser)
     request._active_team = active  # type: ignore[attr-defined]
     return active
 
@@ -84,8 +89,17 @@ def role(request: HttpRequest) -> str | None:
 
 
 def can_write(request: HttpRequest) -> bool:
-    return role(request) in (Membership.Role.OWNER, Membership.Role.OPERATOR)
+    active = resolve(request)
+    if active.team is None:
+        return False
+    return active.superuser or active.role in (Membership.Role.OWNER, Membership.Role.OPERATOR)
 
 
 def is_owner(request: HttpRequest) -> bool:
     return role(request) == Membership.Role.OWNER
+
+
+def can_manage(request: HttpRequest) -> bool:
+    """May change the team's settings and members: its owners, and superusers."""
+    active = resolve(request)
+    return active.team is not None and (active.superuser or active.role == Membership.Role.OWNER)

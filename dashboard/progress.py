@@ -9,7 +9,7 @@ from django.utils import timezone
 
 
 def summarize(progress: dict[str, Any] | None, started: datetime | None) -> dict[str, Any]:
-    """The keys are those backups.progress.Heartbeat writes (docs, bytes, total_docs,
+    """The keys are those runtime.heartbeat.Heartbeat writes (docs, bytes, total_docs,
     rate, eta, index, index_docs, index_total); rate and ETA are computed from the start
     time when a row does not carry them yet."""
     p = progress or {}

@@ -3,6 +3,7 @@ work with nothing set (SQLite, an embedded Redis, a local-directory storage)."""
 from __future__ import annotations
 
 import os
+from datetime import timedelta
 from pathlib import Path
 
 import dj_database_url
@@ -78,8 +79,13 @@ INSTALLED_APPS = [
     "tenancy",
     "dashboard",
     "storage",
+    "runtime",
     "backups",
     "restores",
+    "api",
+    "axes",
+    "audit",
+    "sso",
 ]
 
 MIDDLEWARE = [
@@ -93,6 +99,9 @@ MIDDLEWARE = [
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
     "dashboard.active_team.ActiveTeamMiddleware",
+    "dashboard.timezones.TimeZoneMiddleware",
+    # Last, as django-axes asks: it answers a locked-out sign-in with AXES_LOCKOUT_TEMPLATE.
+    "axes.middleware.AxesMiddleware",
 ]
 
 ROOT_URLCONF = "dashboard.urls"
@@ -151,10 +160,49 @@ STORAGES = {
     "staticfiles": {"BACKEND": "whitenoise.storage.CompressedStaticFilesStorage"},
 }
 WHITENOISE_USE_FINDERS = True
+WHITENOISE_ROOT = BASE_DIR / "static" / "root"  # served at the site's root: /favicon.ico
 try:  # WhiteNoise warns on every request while collectstatic has not run yet
     STATIC_ROOT.mkdir(parents=True, exist_ok=True)
 except OSError:
     pass
+
+# Failed password sign-ins are throttled by django-axes: after AXES_FAILURE_LIMIT wrong
+# passwords for one username from one address, that pair is refused (429, the page
+# auth/locked_out.html) for AXES_COOLOFF_MINUTES; a success resets the count. Each failure
+# also sends django.contrib.auth.signals.user_login_failed, a lockout axes.signals.user_locked_out.
+# AUTHENTICATION_BACKENDS: below, with single sign-on (axes first, as it asks).
+AXES_FAILURE_LIMIT = envint("AXES_FAILURE_LIMIT", "5")
+AXES_COOLOFF_TIME = timedelta(minutes=envint("AXES_COOLOFF_MINUTES", "15"))
+AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
+AXES_RESET_ON_SUCCESS = True
+AXES_LOCKOUT_TEMPLATE = "auth/locked_out.html"
+AXES_CLIENT_IP_CALLABLE = "dashboard.security.client_ip"
+AXES_VERBOSE = False
+# Reverse proxies in front of the web server that append to X-Forwarded-For (0: none, the
+# client is REMOTE_ADDR). Used for the sign-in throttle's client address.
+TRUSTED_PROXIES = envint("STASHBOARD_TRUSTED_PROXIES", "0")
+
+# HTTPS and sessions (README, "Production"): off by default so that the quick start works
+# on plain http://127.0.0.1:8000; `manage.py check --deploy` is clean with the documented set.
+SECURE_SSL_REDIRECT = envbool("SECURE_SSL_REDIRECT", "False")
+# Behind a TLS proxy: the header and value it sets on HTTPS requests, e.g. "X-Forwarded-Proto: https".
+_proxy_ssl = envstr("SECURE_PROXY_SSL_HEADER")
+if _proxy_ssl:
+    _header, _, _value = _proxy_ssl.partition(":")
+    if not _value.strip():
+        raise ValueError(f"SECURE_PROXY_SSL_HEADER={_proxy_ssl!r}: use 'Header-Name: value', e.g. 'X-Forwarded-Proto: https'")
+    SECURE_PROXY_SSL_HEADER = ("HTTP_" + _header.strip().upper().replace("-", "_"), _value.strip())
+# Paths served on plain HTTP all the same (regular expressions, comma-separated), e.g. ^metrics$
+SECURE_REDIRECT_EXEMPT = [p.strip() for p in envstr("SECURE_REDIRECT_EXEMPT").split(",") if p.strip()]
+SECURE_HSTS_SECONDS = envint("SECURE_HSTS_SECONDS", "0")
+SECURE_HSTS_INCLUDE_SUBDOMAINS = envbool("SECURE_HSTS_INCLUDE_SUBDOMAINS", "False")
+SECURE_HSTS_PRELOAD = envbool("SECURE_HSTS_PRELOAD", "False")
+SESSION_COOKIE_SECURE = envbool("SESSION_COOKIE_SECURE", "False")
+CSRF_COOKIE_SECURE = envbool("CSRF_COOKIE_SECURE", "False")
+# A sign-in lasts SESSION_COOKIE_AGE seconds (default 12 hours), whatever the activity (the
+# live pages poll, so an idle timeout would never fire while one is open).
+SESSION_COOKIE_AGE = envint("SESSION_COOKIE_AGE", str(12 * 3600))
+SESSION_EXPIRE_AT_BROWSER_CLOSE = envbool("SESSION_EXPIRE_AT_BROWSER_CLOSE", "False")
 
 LOGIN_URL = "dashboard:login"
 LOGIN_REDIRECT_URL = "dashboard:overview"
@@ -219,6 +267,9 @@ K8S_KUBECONFIG = envstr("K8S_KUBECONFIG")
 K8S_CONTEXT = envstr("K8S_CONTEXT")
 
 LOG_FORMAT = envstr("LOG_FORMAT", "json")
+# One format for web, worker and scheduler: gunicorn reads this dict too
+# (dashboard/gunicorn_config.py), so its access and error logs go through the same
+# handler; RQ's worker adds no handler of its own when the root logger has one.
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
@@ -236,6 +287,8 @@ LOGGING = {
     "root": {"handlers": ["console"], "level": envstr("LOG_LEVEL", "INFO")},
     "loggers": {
         "django.db.backends": {"level": "WARNING"},
+        "gunicorn.error": {"handlers": [], "propagate": True},
+        "gunicorn.access": {"handlers": [], "propagate": True, "level": "INFO"},
     },
 }
 
@@ -256,3 +309,52 @@ CHECK_INTERVAL_HOURS = envint("STASHBOARD_CHECK_INTERVAL_HOURS", str(7 * 24))  #
 # time (so every chunk is read over t checks); 1 reads them all, 0 reads none.
 CHECK_READ_DATA_SUBSETS = envint("STASHBOARD_CHECK_READ_DATA_SUBSETS", "4")
 METRICS_TOKEN = envsecret("METRICS_TOKEN")
+# HTTP API: GET …/backupsessions/NAME?wait=N answers within min(N, API_MAX_WAIT) seconds
+# (each waiting request holds a web worker: size gunicorn's --workers/--threads for it).
+API_MAX_WAIT = envint("STASHBOARD_API_MAX_WAIT", "60")
+API_WAIT_POLL = 1.0  # seconds between looks at the row while waiting
+
+# -- Audit log and single sign-on (issue 19, points 2 and 3) ---------------------------
+# Entries older than this many days are deleted by the scheduler (once an hour) or
+# `manage.py audit_purge`; 0 keeps every entry.
+AUDIT_RETENTION_DAYS = envint("AUDIT_RETENTION_DAYS", "365")
+# Proxies in front of the web server that append to X-Forwarded-For: the audit log
+# records the address the outermost trusted one saw. 0: REMOTE_ADDR.
+AUDIT_TRUSTED_PROXIES = envint("AUDIT_TRUSTED_PROXIES", "0")
+
+# Single sign-on with OpenID Connect (mozilla-django-oidc), on when OIDC_RP_CLIENT_ID is
+# set. The endpoints come from the provider's /.well-known/openid-configuration
+# (`manage.py oidc_discover ISSUER` prints these lines). README: "Single sign-on".
+OIDC_RP_CLIENT_ID = envstr("OIDC_RP_CLIENT_ID")
+OIDC_RP_CLIENT_SECRET = envsecret("OIDC_RP_CLIENT_SECRET")
+OIDC_ENABLED = bool(OIDC_RP_CLIENT_ID)
+OIDC_OP_ISSUER = envstr("OIDC_OP_ISSUER")
+OIDC_OP_AUTHORIZATION_ENDPOINT = envstr("OIDC_OP_AUTHORIZATION_ENDPOINT")
+OIDC_OP_TOKEN_ENDPOINT = envstr("OIDC_OP_TOKEN_ENDPOINT")
+OIDC_OP_USER_ENDPOINT = envstr("OIDC_OP_USER_ENDPOINT")
+OIDC_OP_JWKS_ENDPOINT = envstr("OIDC_OP_JWKS_ENDPOINT")
+OIDC_RP_SIGN_ALGO = envstr("OIDC_RP_SIGN_ALGO", "RS256")
+OIDC_RP_SCOPES = envstr("OIDC_RP_SCOPES", "openid email profile groups")
+OIDC_USE_PKCE = envbool("OIDC_USE_PKCE", "True")
+OIDC_VERIFY_SSL = envbool("OIDC_VERIFY_SSL", "True")
+OIDC_TIMEOUT = envint("OIDC_TIMEOUT", "10")
+# Team roles: each group PREFIX<team-slug>:<owner|operator|viewer> in the claim.
+OIDC_GROUPS_CLAIM = envstr("OIDC_GROUPS_CLAIM", "groups")
+OIDC_GROUP_PREFIX = envstr("OIDC_GROUP_PREFIX", "stashboard:")
+OIDC_USERNAME_CLAIM = envstr("OIDC_USERNAME_CLAIM", "preferred_username")
+OIDC_REQUIRE_TEAM = envbool("OIDC_REQUIRE_TEAM", "True")  # refuse a sign-in whose claim names no team
+OIDC_ONLY = envbool("OIDC_ONLY", "False")  # no password sign-in (dashboard and admin)
+OIDC_LOGIN_LABEL = envstr("OIDC_LOGIN_LABEL", "Sign in with single sign-on")
+OIDC_AUTHENTICATION_CALLBACK_URL = "sso:oidc_authentication_callback"
+LOGIN_REDIRECT_URL_FAILURE = "dashboard:login"
+_oidc_missing = [n for n in ("OIDC_OP_AUTHORIZATION_ENDPOINT", "OIDC_OP_TOKEN_ENDPOINT", "OIDC_OP_USER_ENDPOINT",
+                              "OIDC_OP_JWKS_ENDPOINT") if not globals()[n]]
+if OIDC_ENABLED and _oidc_missing:
+    raise ValueError(f"OIDC_RP_CLIENT_ID is set but {', '.join(_oidc_missing)} are not: "
+                     "`manage.py oidc_discover ISSUER` (run without OIDC_RP_CLIENT_ID) prints them from the provider")
+if OIDC_ONLY and not OIDC_ENABLED:
+    raise ValueError("OIDC_ONLY=true needs single sign-on: set OIDC_RP_CLIENT_ID and the OIDC_OP_* endpoints")
+# django-axes first: it refuses a locked-out username/address pair before any backend runs.
+AUTHENTICATION_BACKENDS = ["axes.backends.AxesStandaloneBackend"] + (
+    ["sso.backend.StashboardOIDCBackend"] if OIDC_ENABLED else []) + (
+    [] if OIDC_ONLY else ["django.contrib.auth.backends.ModelBackend"])

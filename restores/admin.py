@@ -25,7 +25,7 @@ class RestoreSessionAdmin(TeamScopedAdmin):
             obj.created_by = request.user.get_username()
         super().save_model(request, obj, form, change)
         if not change:
-            flows.start_restore(obj)
+            flows.start_restore(obj, actor=request)
 
     def get_queryset(self, request: Any) -> Any:
         return super().get_queryset(request).select_related("repository", "target")
@@ -47,7 +47,7 @@ class VerificationRunAdmin(TeamScopedAdmin):
     list_display = ["__str__", "team", "trigger", "phase", "created", "finished"]
     list_filter = ["phase", "team"]
     search_fields = ["verifier__name", "error"]
-    readonly_fields = ["uuid", "verifier", "snapshot", "trigger", "phase", "started", "finished", "details", "progress",
+    readonly_fields = ["uuid", "verifier", "snapshot", "trigger", "phase", "started", "finished", "components", "progress",
                        "heartbeat", "cancel_requested_by", "error", "created"]
 
     def has_add_permission(self, request: Any) -> bool:

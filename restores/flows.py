@@ -8,15 +8,41 @@ from typing import Any
 import django_rq
 from django.conf import settings
 from django.db import transaction
-from django.db.models import F, Q
+from django.db.models import F
 from django.utils import timezone
 
+import audit
+from audit.models import Action
 from backups.models import Snapshot
 from restores.models import BackupVerifier, RestoreSession, VerificationRun
 
+AUDIT_MAX_INDICES = 1000  # a restore of more names this many in its audit entry, and the count
 
-def start_restore(restore: RestoreSession) -> None:
+
+def audit_details(restore: RestoreSession, indices: list[tuple[str, str]] | None = None) -> dict[str, Any]:
+    """What the audit log keeps of a restore: source, snapshot, target, index patterns,
+    rename and conflict policy, and (when the caller resolved them) the indices as
+    source → target names."""
+    params = restore.task_params or {}
+    details: dict[str, Any] = {
+        "repository": restore.repository.name, "snapshot": restore.snapshot, "target_cluster": restore.target.name,
+        "indices": params.get("indices", "*"), "exclude": params.get("exclude", ""),
+        "rename": [params["rename_pattern"], params.get("rename_replacement", "")] if params.get("rename_pattern") else None,
+        "conflict": params.get("conflict", "fail"),
+    }
+    if indices is not None:
+        details["restored_indices"] = [{"source": s, "target": t} for s, t in indices[:AUDIT_MAX_INDICES]]
+        details["restored_index_count"] = len(indices)
+    return details
+
+
+def start_restore(restore: RestoreSession, actor: Any = None, indices: list[tuple[str, str]] | None = None) -> None:
+    """Enqueue the restore on commit. `actor` (a request, user or audit Actor) started it:
+    the audit log records it with audit_details()."""
     from restores import jobs
+
+    if actor is not None:
+        audit.record(actor, restore.team, Action.RESTORE_STARTED, restore, details=audit_details(restore, indices))
 
     queue = django_rq.get_queue("restores")
     transaction.on_commit(
@@ -24,8 +50,11 @@ def start_restore(restore: RestoreSession) -> None:
     )
 
 
-def cancel_restore(restore: RestoreSession, user: Any) -> None:
+def cancel_restore(restore: RestoreSession, user: Any, actor: Any = None) -> None:
     who = getattr(user, "username", "") or str(user or "unknown")
+    if actor is not None or getattr(user, "is_authenticated", False):
+        audit.record(actor or user, restore.team, Action.RESTORE_CANCELLED, restore,
+                     details={**audit_details(restore), "phase": restore.phase})
     now = timezone.now()
     if RestoreSession.objects.filter(pk=restore.pk, phase=RestoreSession.Phase.PENDING).update(
         phase=RestoreSession.Phase.CANCELLED, cancelled_by=who, finished=now, error=f"cancelled by {who}"
@@ -89,16 +118,3 @@ def schedule_verifications(now: datetime) -> list[str]:
             runs = verify_now(verifier, "schedule")
             out.append(f"verify {verifier.team.slug}/{verifier.name} x{len(runs)}")
     return out
-
-
-def reap_verifications(now: datetime, limit: datetime) -> list[str]:
-    """backups.flows.reapers: fail running verifications whose heartbeat stopped."""
-    lost = VerificationRun.objects.filter(phase=VerificationRun.Phase.RUNNING).filter(
-        Q(heartbeat__lt=limit) | Q(heartbeat__isnull=True, started__lt=limit))
-    reaped = []
-    for run in lost.select_related("verifier", "snapshot"):
-        message = f"worker lost: no heartbeat since {(run.heartbeat or run.started):%Y-%m-%d %H:%M:%S} UTC"
-        if VerificationRun.objects.filter(pk=run.pk, phase=VerificationRun.Phase.RUNNING).update(
-                phase=VerificationRun.Phase.FAILED, error=message, finished=now, claim=""):
-            reaped.append(f"verification {run}")
-    return reaped

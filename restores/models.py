@@ -9,7 +9,9 @@ from django.db import models
 from backups.addons import elasticsearch as addon
 from backups.models import Cluster, Snapshot
 from backups.validators import validate_cron
+from restores import rules
 from restores.validators import validate_verifier_queries
+from runtime.models import RunningRow, RunPhase
 from storage.models import Repository
 from tenancy.models import TeamOwned, TeamOwnedQuerySet, slug_validator
 
@@ -19,7 +21,7 @@ class RestoreSessionQuerySet(TeamOwnedQuerySet):
         return self.select_related("target", "repository", "team").order_by("-created")
 
 
-class RestoreSession(TeamOwned):
+class RestoreSession(TeamOwned, RunningRow):
     class Phase(models.TextChoices):
         PENDING = "Pending"
         RUNNING = "Running"
@@ -39,17 +41,10 @@ class RestoreSession(TeamOwned):
     )
     created_by = models.CharField(max_length=150, blank=True)
 
+    # RunningRow's phase with Invalid (a restore that cannot start) added.
     phase = models.CharField(max_length=10, choices=Phase.choices, default=Phase.PENDING)
-    started = models.DateTimeField(null=True, blank=True)
-    finished = models.DateTimeField(null=True, blank=True)
-    components = models.JSONField(default=dict, blank=True)
-    progress = models.JSONField(default=dict, blank=True)
-    heartbeat = models.DateTimeField(null=True, blank=True)
-    cancel_requested_by = models.CharField(max_length=150, blank=True)
     cancelled_by = models.CharField(max_length=150, blank=True)
-    error = models.TextField(blank=True)
     hook_results = models.JSONField(default=list, blank=True)
-    claim = models.CharField(max_length=32, blank=True, editable=False)  # token of the run that claimed it
 
     objects = RestoreSessionQuerySet.as_manager()  # type: ignore[misc]  # a subclass of the base queryset
 
@@ -61,25 +56,21 @@ class RestoreSession(TeamOwned):
         return self.name
 
     def clean(self) -> None:
-        errors = {}
+        errors: dict[str, str | list[str]] = {}
         if self.target_id and self.team_id and self.target.team_id != self.team_id:
             errors["target"] = "Choose a cluster of the same team."
         if self.repository_id and self.team_id and self.repository.team_id != self.team_id:
             errors["repository"] = "Choose a repository of the same team."
+        if isinstance(self.task_params, dict):
+            # names and types are the field's validator; the restore's rules are restores.rules'
+            problems = rules.param_errors(self.task_params)
+            if problems:
+                errors["task_params"] = problems
         if errors:
             raise ValidationError(errors)
 
     def params(self) -> dict[str, Any]:
         return addon.with_defaults(addon.RESTORE_PARAMS, self.task_params)
-
-    def is_completed(self) -> bool:
-        return self.phase in (self.Phase.SUCCEEDED, self.Phase.FAILED, self.Phase.INVALID, self.Phase.CANCELLED)
-
-    @property
-    def duration(self) -> float | None:
-        if self.started and self.finished:
-            return (self.finished - self.started).total_seconds()
-        return None
 
 
 class BackupVerifier(TeamOwned):
@@ -135,38 +126,24 @@ class BackupVerifier(TeamOwned):
             raise ValidationError(errors)
 
 
-class VerificationRun(TeamOwned):
-    """One run of a verifier on one snapshot: the row its job claims and heartbeats."""
+class VerificationRun(TeamOwned, RunningRow):
+    """One run of a verifier on one snapshot: the row its job claims and heartbeats
+    (runtime.jobs.Run); `components` holds what the checks found."""
 
-    class Phase(models.TextChoices):
-        PENDING = "Pending"
-        RUNNING = "Running"
-        SUCCEEDED = "Succeeded"
-        FAILED = "Failed"
-        CANCELLED = "Cancelled"
+    Phase = RunPhase
 
+    name = models.CharField(max_length=150, editable=False)
     verifier = models.ForeignKey(BackupVerifier, models.CASCADE, related_name="runs")
     snapshot = models.ForeignKey(Snapshot, models.CASCADE, related_name="verification_runs")
     trigger = models.CharField(max_length=10, default="manual")  # schedule | backup | manual
-    phase = models.CharField(max_length=10, choices=Phase.choices, default=Phase.PENDING)
-    started = models.DateTimeField(null=True, blank=True)
-    finished = models.DateTimeField(null=True, blank=True)
-    details = models.JSONField(default=dict, blank=True)
-    progress = models.JSONField(default=dict, blank=True)
-    heartbeat = models.DateTimeField(null=True, blank=True)
-    cancel_requested_by = models.CharField(max_length=150, blank=True)
-    error = models.TextField(blank=True)
-    claim = models.CharField(max_length=32, blank=True, editable=False)
 
     class Meta:
         ordering = ["-created"]
 
     def __str__(self) -> str:
-        return f"{self.verifier.name}/{self.snapshot.snapshot_id[:8] or self.snapshot.name}"
+        return self.name or f"{self.verifier.name}/{self.snapshot.snapshot_id[:8] or self.snapshot.name}"
 
-    @property
-    def name(self) -> str:
-        return str(self)
-
-    def is_completed(self) -> bool:
-        return self.phase in (self.Phase.SUCCEEDED, self.Phase.FAILED, self.Phase.CANCELLED)
+    def save(self, *args: Any, **kwargs: Any) -> None:
+        if not self.name:
+            self.name = f"{self.verifier.name}/{self.snapshot.snapshot_id[:8] or self.snapshot.name}"[:150]
+        super().save(*args, **kwargs)

@@ -8,17 +8,39 @@ from dataclasses import dataclass
 from typing import Any
 
 
+def rename_errors(pattern: str, replacement: str) -> dict[str, str]:
+    """{"rename_pattern" | "rename_replacement": what to fix}, empty when the rename is
+    usable. The replacement is tried against the pattern with an always-matching empty
+    alternative, so a group the pattern lacks (\\2 of one group) or a bad escape is found
+    here, not halfway through a restore."""
+    if not pattern:
+        return {"rename_pattern": "Give the pattern the replacement applies to."} if replacement else {}
+    try:
+        compiled = re.compile(pattern)
+    except re.error as e:
+        return {"rename_pattern": f"Not a regular expression: {e}. Escape special characters like . and (."}
+    try:
+        probe = re.compile(f"(?:{pattern})|")
+    except re.error:
+        return {}  # e.g. global flags like (?i) must stay first: the pattern itself compiled
+    try:
+        probe.sub(replacement, "", count=1)
+    except (re.error, IndexError) as e:
+        groups = compiled.groups
+        return {"rename_replacement": f"Does not fit the pattern: {e}. The pattern has {groups} group"
+                                      f"{'' if groups == 1 else 's'}; refer to them as \\1, \\2 … or \\g<name>."}
+    return {}
+
+
 @dataclass(frozen=True)
 class Renamer:
     pattern: str = ""
     replacement: str = ""
 
     def __post_init__(self) -> None:
-        if self.pattern:
-            try:
-                re.compile(self.pattern)
-            except re.error as e:
-                raise ValueError(f"rename pattern {self.pattern!r} is not a valid regular expression: {e}") from e
+        errors = rename_errors(self.pattern, self.replacement)
+        if errors:
+            raise ValueError("; ".join(f"{k}: {v}" for k, v in errors.items()))
 
     def __call__(self, name: str) -> str:
         if not self.pattern:

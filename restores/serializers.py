@@ -7,18 +7,7 @@ from backups.addons import elasticsearch as addon
 from backups.serializers import CORE_API_VERSION, _target, app_ref
 from restores.models import BackupVerifier, RestoreSession
 from storage.models import Repository
-from tenancy.manifests import (
-    ManifestError,
-    Node,
-    condition,
-    drop_empty,
-    get_or_new,
-    lookup,
-    metadata,
-    parse_ts,
-    save_clean,
-    ts,
-)
+from tenancy.manifests import ManifestError, Node, condition, drop_empty, get_or_new, lookup, metadata, parse_ts, save_clean, ts
 from tenancy.models import Team
 
 

@@ -12,8 +12,8 @@ from __future__ import annotations
 import random
 import re
 import threading
-from collections.abc import Callable, Iterable
-from dataclasses import dataclass, field, replace
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field
 from typing import Any
 
 import msgspec
@@ -23,7 +23,9 @@ from backups.elastic.digest import ALGORITHM, DocumentDigest
 from backups.elastic.dump import STREAM_PREFIX, ProgressEvent
 from backups.elastic.hits import parse_page
 from backups.elastic.metadata import list_indices
-from restores.load import LoadParams, chosen_sources, load_snapshot, rename_of, split_lines
+from backups.elastic.results import SnapshotManifest
+from restores.load import LoadParams, choices, load_snapshot, split_lines
+from restores.rules import Choice
 
 _ID_ROUTING = re.compile(rb'\{"_id":("(?:[^"\\]|\\.)*")(?:,"_routing":("(?:[^"\\]|\\.)*"))?,"_source":')
 
@@ -54,19 +56,23 @@ class VerifyResult:
     notes: list[str] = field(default_factory=list)
 
 
-def load_params(params: VerifyParams) -> LoadParams:
+def load_params(params: VerifyParams, progress: Callable[[ProgressEvent], None] | None = None) -> LoadParams:
     """Data only, every index renamed under the prefix, nothing overwritten."""
     return LoadParams(rename_pattern="^(.*)$", rename_replacement=params.prefix.replace("\\", "\\\\") + r"\1",
                       conflict="fail", metadata_kinds=(), restore_aliases=False, workers=params.workers,
-                      bulk_bytes=params.bulk_bytes, on_index_failure="keep")
+                      bulk_bytes=params.bulk_bytes, on_index_failure="keep", progress=progress)
 
 
-def planned_targets(manifest: Any, params: VerifyParams) -> list[str]:
+def chosen(manifest: SnapshotManifest, params: VerifyParams) -> list[Choice]:
+    """Every index of the snapshot, each under the prefix, as the restore load chooses them
+    (restores.load.choices over the manifest the verifier loads)."""
+    return choices(_PlainIndices(manifest), load_params(params))
+
+
+def planned_targets(manifest: SnapshotManifest, params: VerifyParams) -> list[str]:
     """The index names a verification of `manifest` creates (recorded before the load, so
     that what a crashed run left behind is known to be the verifier's own)."""
-    lp = load_params(params)
-    rename = rename_of(lp)
-    return [rename(source) for source in chosen_sources(manifest, lp)]
+    return [c.target for c in chosen(manifest, params)]
 
 
 def indices_under(conn: Connection, prefix: str) -> list[str]:
@@ -86,15 +92,21 @@ def delete_indices(conn: Connection, names: Iterable[str]) -> None:
                      privilege="delete_index on the verifier's prefix")
 
 
+@dataclass(frozen=True)
+class _PlainStream:
+    meta: dict[str, Any]
+    size: int
+
+
 class _PlainIndices:
     """The manifest as the verifier loads it: a data stream's backing index is restored as
     a plain index under the prefix (a data stream would need its template and would make
     its own backing indices, which the counts and digests could not be matched to)."""
 
-    def __init__(self, manifest: Any) -> None:
+    def __init__(self, manifest: SnapshotManifest) -> None:
         self.id = manifest.id
         self.meta: dict[str, Any] = {}  # no cluster metadata: data only
-        self.streams = {name: replace(s, meta={k: v for k, v in (s.meta or {}).items() if k != "data_stream"})
+        self.streams = {name: _PlainStream({k: v for k, v in (s.meta or {}).items() if k != "data_stream"}, s.size)
                         for name, s in manifest.streams.items()}
 
 
@@ -120,7 +132,7 @@ def restored_digest(conn: Connection, index: str, page_docs: int = 1000) -> Docu
     return digest
 
 
-def check_index(conn: Connection, source: str, target: str, stream_meta: dict[str, Any]) -> dict[str, Any]:
+def check_index(conn: Connection, source: str, target: str, stream_meta: Mapping[str, Any]) -> dict[str, Any]:
     """Count and digest of one restored index against the snapshot's."""
     expected = int(stream_meta.get("docs") or 0)
     conn.request("POST", f"{index_path(target)}/_refresh", index=target)
@@ -193,16 +205,15 @@ def run_queries(conn: Connection, prefix: str, queries: list[Query]) -> list[dic
     return out
 
 
-def verify_snapshot(conn: Connection, manifest: Any, open_stream: Callable[[str], Iterable[bytes]],
+def verify_snapshot(conn: Connection, manifest: SnapshotManifest, open_stream: Callable[[str], Iterable[bytes]],
                     params: VerifyParams, *, progress: Callable[[ProgressEvent], None] | None = None,
                     cancel: threading.Event | None = None, rng: random.Random | None = None) -> VerifyResult:
     """Restore `manifest` under params.prefix and check it (see the module's docstring)."""
-    lp = load_params(params)
-    load = load_snapshot(conn, _PlainIndices(manifest), open_stream, lp, progress=progress, cancel=cancel)
+    plain = _PlainIndices(manifest)
+    load = load_snapshot(conn, plain, open_stream, load_params(params, progress), cancel=cancel)
     result = VerifyResult(ok=load.ok, notes=list(load.warnings))
-    rename = rename_of(lp)
-    for source in chosen_sources(manifest, lp):
-        target = rename(source)
+    targets = {c.source: c.target for c in chosen(manifest, params)}
+    for source, target in targets.items():
         loaded = load.indices.get(target) or {}
         if loaded.get("status") == "Failed" or loaded.get("error"):
             result.indices[source] = {"target": target, "problems": [f"index {source}: the restore failed: "
@@ -218,7 +229,7 @@ def verify_snapshot(conn: Connection, manifest: Any, open_stream: Callable[[str]
                             "digests): verified by document counts only")
     if params.random_docs and not result.problems:
         sample = sample_lines(open_stream, sorted(result.indices), params.random_docs, rng or random.Random())
-        bad = [p for source, line in sample if (p := compare_sample(conn, rename(source), line))]
+        bad = [p for source, line in sample if (p := compare_sample(conn, targets[source], line))]
         result.samples = {"compared": len(sample), "differ": len(bad)}
         result.problems += bad
     if params.queries:

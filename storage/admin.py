@@ -6,6 +6,7 @@ from django import forms
 from django.contrib import admin
 from django.template.defaultfilters import filesizeformat
 
+from audit.log import secret_key_fields
 from storage import flows
 from storage.models import BackupStorage, Repository, RetentionPolicy, Secret
 from tenancy.admin import TeamScopedAdmin
@@ -41,9 +42,17 @@ class SecretForm(forms.ModelForm):
     def clean_values(self) -> dict[str, str]:
         return parse_secret_lines(self.cleaned_data.get("values", ""))
 
+    def _removed(self) -> list[str]:
+        return [k.strip() for k in self.cleaned_data.get("remove_keys", "").split(",") if k.strip()]
+
+    def audit_fields(self) -> list[str]:
+        """What changed, for the audit log: key names, never their values."""
+        plain = [n for n in self.changed_data if n not in ("values", "remove_keys")]
+        return plain + secret_key_fields(self.cleaned_data.get("values") or {}, self._removed())
+
     def save(self, commit: bool = True) -> Secret:
         secret: Secret = super().save(commit=False)
-        remove = [k.strip() for k in self.cleaned_data.get("remove_keys", "").split(",") if k.strip()]
+        remove = self._removed()
         secret.update_data(self.cleaned_data["values"], remove=remove)
         if commit:
             secret.save()

@@ -7,11 +7,14 @@ import hashlib
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import django_rq
 from django.core.exceptions import ValidationError
 from django.db import transaction
+
+import audit
+from audit.models import Action
 
 if TYPE_CHECKING:
     from storage.backends import Backend
@@ -110,8 +113,12 @@ def initialize_repository(repo: Repository) -> None:
     transaction.on_commit(lambda: django_rq.get_queue("maintenance").enqueue(jobs.init_repository, repo.pk))
 
 
-def check_repository(repo: Repository, read_data: bool = False, scheduled: bool = False) -> None:
+def check_repository(repo: Repository, read_data: bool = False, scheduled: bool = False, actor: Any = None) -> None:
+    """Enqueue a check; `actor` (a request, user or audit Actor) asked for it: it goes to the audit log."""
     from storage import jobs
+
+    if actor is not None:
+        audit.record(actor, repo.team, Action.REPOSITORY_CHECK, repo, details={"read_data": read_data})
 
     transaction.on_commit(lambda: django_rq.get_queue("maintenance").enqueue(jobs.check_repository, repo.pk, read_data,
                                                                              scheduled))

@@ -10,6 +10,46 @@ from django.http import HttpRequest
 from tenancy.models import WRITE_ROLES, Membership, Team
 
 
+class AdminAuditHooks:
+    """What the admin pages tell the audit log. The audit app, above tenancy, installs
+    its recorder here in AuditConfig.ready(): tenancy imports nothing above it."""
+
+    def saved(self, request: HttpRequest, obj: Any, form: Any, change: bool) -> None:
+        pass
+
+    def deleted(self, request: HttpRequest, obj: Any) -> None:
+        pass
+
+    def formset_saved(self, request: HttpRequest, form: Any, formset: Any, old_roles: dict[Any, Any]) -> None:
+        pass
+
+
+audit_hooks = AdminAuditHooks()
+
+
+class AuditedAdmin(admin.ModelAdmin):
+    """Every save and delete made through this admin page (inline rows too) goes to `audit_hooks`."""
+
+    def save_model(self, request: HttpRequest, obj: Any, form: Any, change: bool) -> None:
+        super().save_model(request, obj, form, change)
+        audit_hooks.saved(request, obj, form, change)
+
+    def delete_model(self, request: HttpRequest, obj: Any) -> None:
+        audit_hooks.deleted(request, obj)
+        super().delete_model(request, obj)
+
+    def delete_queryset(self, request: HttpRequest, queryset: QuerySet) -> None:
+        for obj in queryset:
+            audit_hooks.deleted(request, obj)
+        super().delete_queryset(request, queryset)
+
+    def save_formset(self, request: HttpRequest, form: Any, formset: Any, change: bool) -> None:
+        # the roles before the save: a role change is recorded with the one it replaced
+        old_roles = {f.instance.pk: f.initial.get("role") for f in formset.initial_forms if f.instance.pk}
+        super().save_formset(request, form, formset, change)
+        audit_hooks.formset_saved(request, form, formset, old_roles)
+
+
 class TeamScopedRelatedFilter(admin.RelatedFieldListFilter):
     """A "By team" / "By repository" list filter offering only what the user may see:
     Django's own filter lists every row of the related model, other teams' names included."""
@@ -21,9 +61,10 @@ class TeamScopedRelatedFilter(admin.RelatedFieldListFilter):
         return field.get_choices(include_blank=False, limit_choices_to={"pk__in": visible}, ordering=ordering)
 
 
-class TeamScopedAdmin(admin.ModelAdmin):
+class TeamScopedAdmin(AuditedAdmin):
     """Admin pages go through the same tenancy queryset as the dashboard: staff who
-    are not superusers see their teams' rows, and change them only as owner or operator."""
+    are not superusers see their teams' rows, and change them only as owner or operator.
+    Every save and delete goes to the audit log (AuditedAdmin)."""
 
     team_field = "team"
     formfield_overrides = {models.URLField: {"assume_scheme": "https"}}
@@ -127,7 +168,7 @@ class MembershipInline(admin.TabularInline):
 
 
 @admin.register(Team)
-class TeamAdmin(admin.ModelAdmin):
+class TeamAdmin(AuditedAdmin):
     list_display = ["name", "slug", "member_count", "created"]
     search_fields = ["name", "slug"]
     readonly_fields = ["uuid", "created"]

@@ -118,3 +118,4 @@ class TeamOwned(models.Model):
 
     class Meta:
         abstract = True
+

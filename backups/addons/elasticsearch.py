@@ -16,8 +16,6 @@ METADATA_KINDS = (
     "settings", "mappings", "aliases",
     "index_templates", "component_templates", "legacy_templates", "ingest_pipelines", "lifecycle_policies",
 )
-CONFLICT_POLICIES = ("fail", "skip", "overwrite", "merge")
-ON_INDEX_FAILURE = ("keep", "delete")
 
 # name → (default, type, help)
 BACKUP_PARAMS: dict[str, tuple[Any, type, str]] = {
@@ -83,17 +81,6 @@ def validate_params(spec: dict[str, tuple[Any, type, str]], params: dict[str, An
         unknown = [k for k in split_list(params["metadata"]) if k not in METADATA_KINDS]
         if unknown:
             errors.append(f"metadata: {', '.join(unknown)} unknown; choose from {', '.join(METADATA_KINDS)}.")
-    if "conflict" in params and params["conflict"] not in CONFLICT_POLICIES:
-        errors.append(f"conflict: '{params['conflict']}' unknown; use one of {', '.join(CONFLICT_POLICIES)}.")
-    if "on_index_failure" in params and params["on_index_failure"] not in ON_INDEX_FAILURE:
-        errors.append(f"on_index_failure: '{params['on_index_failure']}' unknown; use keep or delete.")
-    if params.get("rename_pattern"):
-        import re
-
-        try:
-            re.compile(params["rename_pattern"])
-        except re.error as e:
-            errors.append(f"rename_pattern: not a regular expression ({e}).")
     for key in ("slices", "batch_size", "page_bytes", "parallelism", "bulk_bytes"):
         if key in params and params[key] == 0:
             errors.append(f"{key} must be at least 1.")
@@ -106,6 +93,8 @@ def validate_backup_params(params: dict[str, Any] | None) -> None:
 
 
 def validate_restore_params(params: dict[str, Any] | None) -> None:
+    """Names and types only: the restore's own rules (conflict policies, rename) are
+    restores.rules', which RestoreSession.clean() applies."""
     validate_params(RESTORE_PARAMS, params, RESTORE_TASK)
 
 

@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import base64
 import logging
-import random
 import ssl
 import threading
 import time
@@ -38,6 +37,8 @@ from urllib3.exceptions import (
 )
 
 from backups.elastic.dialect import Dialect
+from storage.retry import delay
+from storage.retry import retry as retry_call
 
 log = logging.getLogger(__name__)
 
@@ -95,6 +96,7 @@ class ClusterConfig:
     max_retries: int = 6           # 429/502/503/504 and connection errors
     backoff_base: float = 0.5      # seconds, doubled per attempt, with jitter
     backoff_max: float = 30.0
+    retry_budget: float = 300.0    # seconds over all the tries of one request
     connections_per_node: int = 16
 
 
@@ -133,6 +135,28 @@ def _ssl_context(cfg: ClusterConfig) -> ssl.SSLContext:
         ctx.check_hostname = False
         ctx.verify_mode = ssl.CERT_NONE
     return ctx
+
+
+@dataclass(frozen=True)
+class _Call:
+    method: str
+    target: str                 # path and query
+    data: bytes | None
+    headers: Mapping[str, str]
+    ok: tuple[int, ...]
+    privilege: str
+    index: str
+    timeout: float | None
+
+
+def _tls_error(base: str, e: SSLError) -> ClusterError:
+    # OpenSSL's words for a plain-HTTP answer to a TLS hello (3.0; 3.2 and later).
+    if any(w in str(e).lower() for w in ("wrong version number", "record layer failure")):
+        return ClusterError(f"{base} speaks plain HTTP, not TLS: write the URL as "
+                            f"{base.replace('https://', 'http://', 1)} (or point https:// at "
+                            "the port that serves TLS)")
+    return ClusterError(f"TLS failure talking to {base}: {e}. Give the cluster's CA bundle, "
+                        "or turn verification off explicitly for a test cluster")
 
 
 class Connection:
@@ -213,7 +237,8 @@ class Connection:
                 params: Mapping[str, Any] | None = None, ok: Iterable[int] = (200, 201),
                 ctype: str = "application/json", retry: bool = True, privilege: str = "",
                 index: str = "", timeout: float | None = None) -> Response:
-        """One HTTP call with retries on 429/502/503/504 and connection errors.
+        """One HTTP call with retries on 429/502/503/504 and connection errors (storage.retry:
+        `max_retries`, backoff with equal jitter, within `retry_budget`), each try on the next node.
 
         Statuses outside `ok` raise ClusterError with a message that says what to fix;
         `privilege` names what a 403 is missing, `index` turns a 404 into IndexNotFound."""
@@ -221,65 +246,46 @@ class Connection:
         target = path
         if params:
             target += "?" + "&".join(f"{k}={quote(str(v), safe=',*')}" for k, v in params.items())
-        headers = {"content-type": ctype} if ctype != "application/json" else None
-        attempts = self.cfg.max_retries + 1 if retry else 1
-        oks = tuple(ok)
-        last: ClusterError | None = None
-        for attempt in range(attempts):
-            if attempt:
-                self.backoff(attempt)
-            base, pool, prefix = self._node()
-            where = f"{base}{target.split('?')[0]}"
-            try:
-                hdrs = dict(self.headers, **headers) if headers else self.headers
-                kw: dict[str, Any] = {}
-                if timeout is not None:
-                    kw["timeout"] = urllib3.Timeout(connect=self.cfg.connect_timeout, read=timeout)
-                resp = pool.urlopen(method, prefix + target, body=data, headers=hdrs, retries=False,
-                                    preload_content=True, **kw)
-            except SSLError as e:
-                # OpenSSL's words for a plain-HTTP answer to a TLS hello (3.0; 3.2 and later).
-                if any(w in str(e).lower() for w in ("wrong version number", "record layer failure")):
-                    raise ClusterError(f"{base} speaks plain HTTP, not TLS: write the URL as "
-                                       f"{base.replace('https://', 'http://', 1)} (or point https:// at "
-                                       "the port that serves TLS)") from e
-                raise ClusterError(
-                    f"TLS failure talking to {base}: {e}. Give the cluster's CA bundle, "
-                    "or turn verification off explicitly for a test cluster") from e
-            except NewConnectionError as e:  # a subclass of ConnectTimeoutError: first
-                last = ClusterError(f"cannot reach {base}: {e}. Check the URL, that the "
-                                    "cluster is running, and firewalls", permanent=False)
-                last.__cause__ = e
-                continue
-            except (ConnectTimeoutError, ReadTimeoutError) as e:
-                last = ClusterError(f"{method} {where} timed out: the cluster is overloaded or the "
-                                    "timeout is too short", permanent=False)
-                last.__cause__ = e
-                continue
-            except (HTTPError, OSError) as e:
-                last = ClusterError(f"{method} {where}: connection failed: {e}. Check the URL, that "
-                                    "the cluster is running, and firewalls", permanent=False)
-                last.__cause__ = e
-                continue
-            status = resp.status
-            body_bytes = resp.data
-            if status in oks:
-                return Response(status, body_bytes, resp.headers)
-            etype, reason = _error_details(body_bytes)
-            if status in RETRY_STATUSES and retry:
-                last = ClusterError(f"{method} {where}: HTTP {status} {etype}: {reason}",
-                                    permanent=False, status=status, error_type=etype)
-                continue
-            raise self._status_error(method, where, status, etype, reason, privilege, index)
-        assert last is not None
-        raise last
+        headers = dict(self.headers, **{"content-type": ctype}) if ctype != "application/json" else self.headers
+        call = _Call(method, target, data, headers, tuple(ok), privilege, index, timeout)
+        if not retry:
+            return self._once(call)
+        return retry_call(lambda: self._once(call), budget=self.cfg.retry_budget, base=self.cfg.backoff_base,
+                          cap=self.cfg.backoff_max, attempts=self.cfg.max_retries + 1, jitter=0.5,
+                          is_permanent=lambda e: not isinstance(e, ClusterError) or e.permanent)
+
+    def _once(self, call: _Call) -> Response:
+        base, pool, prefix = self._node()
+        where = f"{base}{call.target.split('?')[0]}"
+        kw: dict[str, Any] = {}
+        if call.timeout is not None:
+            kw["timeout"] = urllib3.Timeout(connect=self.cfg.connect_timeout, read=call.timeout)
+        try:
+            resp = pool.urlopen(call.method, prefix + call.target, body=call.data, headers=call.headers,
+                                retries=False, preload_content=True, **kw)
+        except SSLError as e:
+            raise _tls_error(base, e) from e
+        except NewConnectionError as e:  # a subclass of ConnectTimeoutError: first
+            raise ClusterError(f"cannot reach {base}: {e}. Check the URL, that the cluster is running, "
+                               "and firewalls", permanent=False) from e
+        except (ConnectTimeoutError, ReadTimeoutError) as e:
+            raise ClusterError(f"{call.method} {where} timed out: the cluster is overloaded or the timeout "
+                               "is too short", permanent=False) from e
+        except (HTTPError, OSError) as e:
+            raise ClusterError(f"{call.method} {where}: connection failed: {e}. Check the URL, that the "
+                               "cluster is running, and firewalls", permanent=False) from e
+        if resp.status in call.ok:
+            return Response(resp.status, resp.data, resp.headers)
+        etype, reason = _error_details(resp.data)
+        if resp.status in RETRY_STATUSES:
+            raise ClusterError(f"{call.method} {where}: HTTP {resp.status} {etype}: {reason}",
+                               permanent=False, status=resp.status, error_type=etype)
+        raise self._status_error(call.method, where, resp.status, etype, reason, call.privilege, call.index)
 
     def backoff(self, attempt: int) -> None:
-        """Sleep before retry `attempt` (1-based): exponential with equal jitter
-        (half the capped delay, plus up to as much again at random), so a retry never comes
-        at once."""
-        cap = min(self.cfg.backoff_max, self.cfg.backoff_base * (2 ** (attempt - 1)))
-        time.sleep(cap / 2 + random.uniform(0, cap / 2))
+        """Sleep before retry `attempt` (1-based) of something the caller retries itself
+        (the load's rejected bulk items): the same backoff as request()'s."""
+        time.sleep(delay(attempt, base=self.cfg.backoff_base, cap=self.cfg.backoff_max, jitter=0.5))
 
     def _status_error(self, method: str, where: str, status: int, etype: str, reason: str,
                       privilege: str, index: str) -> ClusterError:

@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from backups.elastic.connection import ClusterError, Connection, index_list_paths
+from backups.elastic.results import IndexMetadata
 
 CLUSTER_KINDS = ("component_templates", "index_templates", "legacy_templates",
                  "ingest_pipelines", "lifecycle_policies")
@@ -153,7 +154,7 @@ def select_with_data_streams(indices: list[IndexInfo], streams: dict[str, Any], 
     return sorted(chosen.values(), key=lambda i: i.name), backing
 
 
-def indices_metadata(conn: Connection, infos: list[IndexInfo]) -> dict[str, dict[str, Any]]:
+def indices_metadata(conn: Connection, infos: list[IndexInfo]) -> dict[str, IndexMetadata]:
     """{index: {settings (as stored), mappings, aliases (filters, routing, write index)}},
     in two requests per few thousand characters of names instead of two per index: a
     second backup of a thousand unchanged indices should not cost two thousand round trips."""
@@ -165,11 +166,11 @@ def indices_metadata(conn: Connection, infos: list[IndexInfo]) -> dict[str, dict
         params = {"ignore_unavailable": "true", "expand_wildcards": "all"}
         mappings.update(conn.json("GET", f"{path}/_mapping", params=params, privilege=what))
         aliases.update(conn.json("GET", f"{path}/_alias", params=params, privilege=what))
-    return {i.name: {
-        "settings": i.settings,
-        "mappings": (mappings.get(i.name) or {}).get("mappings") or {},
-        "aliases": (aliases.get(i.name) or {}).get("aliases") or {},
-    } for i in infos}
+    return {i.name: IndexMetadata(
+        settings=i.settings,
+        mappings=(mappings.get(i.name) or {}).get("mappings") or {},
+        aliases=(aliases.get(i.name) or {}).get("aliases") or {},
+    ) for i in infos}
 
 
 def _unsupported(e: ClusterError) -> bool:

@@ -4,6 +4,7 @@ from typing import Any, TypeVar
 
 from django import forms
 from django.db import models
+from django.urls import reverse
 
 from tenancy.models import Team
 
@@ -17,6 +18,36 @@ def field_as(form: forms.BaseForm, name: str, kind: type[F]) -> F:
     if not isinstance(field, kind):
         raise TypeError(f"field {name!r} of {type(form).__name__} is a {type(field).__name__}, not a {kind.__name__}")
     return field
+
+
+# The prefix of a form in a "New …" dialog (dashboard.views.editing): its fields' ids never
+# clash with the page's form, and it offers no dialog of its own.
+INLINE_PREFIX = "inline"
+
+# The "New …" dialog each kind of choice offers: url name, button label.
+INLINE_CREATE = {
+    "secret": ("storage:secret-new", "New secret…"),
+    "storage": ("storage:storage-new", "New storage…"),
+    "cluster": ("backups:cluster-new", "New cluster…"),
+}
+
+
+def offer_inline(form: forms.BaseForm, **fields: str) -> None:
+    """offer_inline(form, encryption_secret="secret"): a "New secret…" button beside the
+    field opens a dialog that creates one and selects it (templates/_field.html)."""
+    if form.prefix == INLINE_PREFIX:
+        return
+    for name, kind in fields.items():
+        url_name, label = INLINE_CREATE[kind]
+        field = form.fields[name]
+        field.inline_url = reverse(url_name)  # type: ignore[attr-defined]  # read by _field.html
+        field.inline_label = label  # type: ignore[attr-defined]
+
+
+def together(form: forms.BaseForm, note: str, *names: str) -> None:
+    """Fields that are required only with each other say so beside their label."""
+    for name in names:
+        form.fields[name].together = note  # type: ignore[attr-defined]  # read by _field.html
 
 
 def https_formfield(field: models.Field, **kwargs: Any) -> forms.Field | None:

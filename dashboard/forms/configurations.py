@@ -8,8 +8,9 @@ from django.core.exceptions import ValidationError
 
 from backups.addons import elasticsearch as addon
 from backups.models import BackupConfiguration, BackupSessionConfig
-from dashboard.forms.base import TeamModelForm, field_as
+from dashboard.forms.base import TeamModelForm, field_as, offer_inline, together
 from storage.models import BackupStorage, Repository, RetentionPolicy, Secret
+from storage.validators import normalize_directory, validate_prefix
 from tenancy.models import Team, slug_validator
 
 
@@ -19,6 +20,10 @@ class ConfigurationForm(TeamModelForm):
         fields = ["name", "target", "timezone", "paused"]
         labels = {"target": "Cluster to back up"}
         help_texts = {"timezone": "Schedules run in this time zone, e.g. UTC or Europe/Berlin."}
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        offer_inline(self, target="cluster")
 
 
 class SessionConfigForm(forms.ModelForm):
@@ -46,9 +51,12 @@ class SessionConfigForm(forms.ModelForm):
     )
     new_repo_name = forms.CharField(label="New repository name", required=False, validators=[slug_validator])
     new_repo_storage = forms.ModelChoiceField(BackupStorage.objects.none(), label="in storage", required=False)
-    new_repo_directory = forms.CharField(label="directory", required=False, help_text="Path inside the storage, e.g. es/nightly.")
+    new_repo_directory = forms.CharField(label="directory", required=False,
+                                         help_text="Path inside the storage, e.g. es/nightly; empty: the repository's name.")
     new_repo_secret = forms.ModelChoiceField(Secret.objects.none(), label="encryption secret", required=False,
                                              help_text="A secret with RESTIC_PASSWORD (or password).")
+
+    NEW_REPO_REQUIRED = ("new_repo_name", "new_repo_storage", "new_repo_secret")
 
     class Meta:
         model = BackupSessionConfig
@@ -67,6 +75,8 @@ class SessionConfigForm(forms.ModelForm):
         field_as(self, "retention_policy", forms.ModelChoiceField).queryset = RetentionPolicy.objects.filter(team=team)
         field_as(self, "new_repo_storage", forms.ModelChoiceField).queryset = BackupStorage.objects.filter(team=team)
         field_as(self, "new_repo_secret", forms.ModelChoiceField).queryset = Secret.objects.filter(team=team)
+        together(self, "required for a new repository", *self.NEW_REPO_REQUIRED)
+        offer_inline(self, new_repo_storage="storage", new_repo_secret="secret")
         if self.instance.pk:
             params = self.instance.params()
             for key in ("indices", "exclude", "include_hidden", "slices", "batch_size", "page_bytes", "max_docs_per_second",
@@ -74,6 +84,16 @@ class SessionConfigForm(forms.ModelForm):
                 self.initial[key] = params[key]
             self.initial["metadata"] = [k for k in str(params["metadata"]).split(",") if k]
             self.initial["hooks_json"] = json.dumps(self.instance.hooks, indent=1) if self.instance.hooks else ""
+
+    def new_repository_started(self) -> bool:
+        """Something typed into the new-repository fields (the page keeps them open)."""
+        names = (*self.NEW_REPO_REQUIRED, "new_repo_directory")
+        return any(self[n].value() for n in names) or any(n in self.errors for n in names)
+
+    def clean_new_repo_directory(self) -> str:
+        directory = normalize_directory(self.cleaned_data.get("new_repo_directory") or "")  # as `manage.py apply` reads it
+        validate_prefix(directory)  # here, so that the error is under this field
+        return directory
 
     def clean_hooks_json(self) -> dict[str, Any]:
         text = (self.cleaned_data.get("hooks_json") or "").strip()
@@ -99,9 +119,16 @@ class SessionConfigForm(forms.ModelForm):
     def clean(self) -> dict[str, Any]:
         super().clean()
         d = self.cleaned_data
-        new = [d.get("new_repo_name"), d.get("new_repo_storage"), d.get("new_repo_secret")]
-        if any(new) and not all(new):
-            self.add_error("new_repo_name", "To make a new repository, give its name, storage and encryption secret (or clear all three).")
+        # Each missing part of a new repository is named under its own field.
+        given = {name: d.get(name) for name in self.NEW_REPO_REQUIRED if name not in self.errors}
+        started = any(given.values()) or d.get("new_repo_directory") or any(n in self.errors for n in self.NEW_REPO_REQUIRED)
+        if started:
+            what = {"new_repo_name": "its name", "new_repo_storage": "the storage to keep it in",
+                    "new_repo_secret": "the secret holding its password (RESTIC_PASSWORD)"}
+            for name, value in given.items():
+                if not value:
+                    self.add_error(name, f"A new repository needs {what[name]}: choose it here, or clear the other "
+                                         "new-repository fields.")
         if d.get("new_repo_name") and Repository.objects.filter(team=self.team, name=d["new_repo_name"]).exists():
             self.add_error("new_repo_name", f"Repository '{d['new_repo_name']}' exists: tick it above instead, or choose another name.")
         if not d.get("repositories") and not d.get("new_repo_name") and "new_repo_name" not in self.errors:

@@ -7,9 +7,11 @@ from typing import Any
 from django import forms
 from django.core.exceptions import ValidationError
 
+from audit.log import secret_key_fields
 from backups.models import Cluster
-from dashboard.forms.base import TeamModelForm, field_as
+from dashboard.forms.base import TeamModelForm, field_as, offer_inline
 from storage.models import BackupStorage, Repository, RetentionPolicy, Secret
+from storage.validators import normalize_directory
 
 
 def parse_pairs(text: str) -> dict[str, str]:
@@ -59,6 +61,11 @@ class SecretForm(TeamModelForm):
             self.add_error("values", "Give at least one KEY=value.")
         return data
 
+    def audit_fields(self) -> list[str]:
+        """What changed, for the audit log: key names, never their values."""
+        plain = [n for n in self.changed_data if n not in ("values", "remove")]
+        return plain + secret_key_fields(self.cleaned_data.get("values") or {}, self.cleaned_data.get("remove") or [])
+
     def save(self, commit: bool = True) -> Secret:
         secret = super().save(commit=False)
         secret.update_data(self.cleaned_data.get("values") or {}, remove=self.cleaned_data.get("remove") or [])
@@ -75,6 +82,10 @@ class StorageForm(TeamModelForm):
         widgets = {"ca_bundle": forms.Textarea(attrs={"rows": 3})}
         labels = {"ca_bundle": "CA bundle", "insecure_tls": "Skip TLS verification", "secret": "Credentials secret"}
 
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        offer_inline(self, secret="secret")
+
 
 class RetentionForm(TeamModelForm):
     class Meta:
@@ -90,8 +101,20 @@ class ClusterForm(TeamModelForm):
         widgets = {"urls": forms.Textarea(attrs={"rows": 2}), "ca_bundle": forms.Textarea(attrs={"rows": 3})}
         labels = {"urls": "URLs", "ca_bundle": "CA bundle", "verify_tls": "Verify TLS certificates", "timeout": "Timeout (seconds)"}
 
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        offer_inline(self, auth_secret="secret")
+
 
 class RepositoryForm(TeamModelForm):
     class Meta:
         model = Repository
         fields = ["name", "storage", "directory", "encryption_secret", "deletion_policy"]
+        help_texts = {"directory": "Path inside the storage, e.g. es/nightly (a leading '/', as KubeStash writes it, is fine)."}
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        offer_inline(self, storage="storage", encryption_secret="secret")
+
+    def clean_directory(self) -> str:
+        return normalize_directory(self.cleaned_data["directory"])  # as `manage.py apply` reads it

@@ -1,6 +1,5 @@
 from __future__ import annotations
 
-import re
 from typing import Any
 
 from django import forms
@@ -9,19 +8,13 @@ from django.utils import timezone
 
 from backups.addons import elasticsearch as addon
 from backups.models import Cluster, Snapshot
-from backups.validators import split_list, validate_index_patterns
+from backups.validators import validate_index_patterns
 from dashboard.forms.base import field_as
 from dashboard.templatetags.stash import format_num
+from restores import rules
 from restores.models import RestoreSession
 from storage.models import Repository
 from tenancy.models import Team, slug_validator
-
-CONFLICT_HELP = {
-    "fail": "Stop before touching an index that already exists in the target.",
-    "skip": "Leave existing indices alone and restore the others.",
-    "overwrite": "Delete an existing index and restore it from the snapshot (its current documents are lost).",
-    "merge": "Index the snapshot's documents into the existing index (same ids are replaced).",
-}
 
 
 class RestoreWizardForm(forms.Form):
@@ -33,7 +26,7 @@ class RestoreWizardForm(forms.Form):
                                      help_text="A regular expression on index and alias names, e.g. ^(.*)$.")
     rename_replacement = forms.CharField(required=False, label="Rename: replacement", help_text=r"e.g. restored-\1.")
     target = forms.ModelChoiceField(Cluster.objects.none(), label="Target cluster", empty_label="Choose a cluster…")
-    conflict = forms.ChoiceField(choices=[(c, c.capitalize()) for c in addon.CONFLICT_POLICIES], initial="fail",
+    conflict = forms.ChoiceField(choices=[(c, c.capitalize()) for c in rules.CONFLICT_POLICIES], initial="fail",
                                  widget=forms.RadioSelect, label="When an index already exists")
     name = forms.CharField(max_length=63, validators=[slug_validator], required=False, label="Restore name",
                            help_text="Leave empty for a generated name.")
@@ -46,12 +39,12 @@ class RestoreWizardForm(forms.Form):
         field_as(self, "repository", forms.ModelChoiceField).queryset = self.repositories
         field_as(self, "target", forms.ModelChoiceField).queryset = Cluster.objects.filter(team=team).order_by("name")
         field_as(self, "conflict", forms.ChoiceField).choices = \
-            [(c, f"{c.capitalize()}: {CONFLICT_HELP[c]}") for c in addon.CONFLICT_POLICIES]
+            [(c, f"{c.capitalize()}: {rules.CONFLICT_HELP[c]}") for c in rules.CONFLICT_POLICIES]
         repo = self._repository()
         if repo is not None:
             snaps = Snapshot.objects.filter(repository=repo, phase=Snapshot.Phase.SUCCEEDED).exclude(snapshot_id="").order_by("-created")[:50]
             field_as(self, "snapshot", forms.ChoiceField).choices = [("latest", "Latest successful snapshot")] + [
-                (s.snapshot_id, f"{s.snapshot_id[:8]} · {timezone.localtime(s.snapshot_time or s.created):%Y-%m-%d %H:%M} · {format_num(s.total_docs)} docs")
+                (s.snapshot_id, f"{s.snapshot_id[:8]} · {timezone.localtime(s.snapshot_time or s.created):%Y-%m-%d %H:%M %Z} · {format_num(s.total_docs)} docs")
                 for s in snaps]
 
     def _repository(self) -> Repository | None:
@@ -68,20 +61,11 @@ class RestoreWizardForm(forms.Form):
         validate_index_patterns(value)
         return value
 
-    def clean_rename_pattern(self) -> str:
-        value = self.cleaned_data.get("rename_pattern") or ""
-        if value:
-            try:
-                re.compile(value)
-            except re.error as e:
-                raise ValidationError(f"Not a regular expression: {e}. Escape special characters like . and (.") from None
-        return value
-
     def clean(self) -> dict[str, Any]:
         super().clean()
         d = self.cleaned_data
-        if d.get("rename_replacement") and not d.get("rename_pattern"):
-            self.add_error("rename_pattern", "Give the pattern the replacement applies to.")
+        for name, message in rules.rename_errors(d.get("rename_pattern") or "", d.get("rename_replacement") or "").items():
+            self.add_error(name, message)
         try:
             addon.validate_restore_params(self.task_params())
         except ValidationError as e:
@@ -113,11 +97,9 @@ class RestoreWizardForm(forms.Form):
 
 def preview_indices(team: Team, repository: Repository | None, snapshot: str, include: str, exclude: str,
                     pattern: str, replacement: str) -> dict[str, Any]:
-    """The snapshot's indices chosen by the patterns and their names after the rename (from the
-    Snapshot row's per-index results, so the preview needs no storage round trip)."""
-    from backups.elastic.metadata import matches
-    from restores.rename import Renamer
-
+    """The snapshot's indices chosen by the patterns and their names after the rename, as
+    the load chooses and names them (restores.rules), from the Snapshot row's per-index
+    results, so the preview needs no storage round trip."""
     if repository is None:
         return {"rows": [], "error": "", "snapshot": None}
     snaps = Snapshot.objects.filter(repository=repository, phase=Snapshot.Phase.SUCCEEDED).exclude(snapshot_id="")
@@ -125,25 +107,17 @@ def preview_indices(team: Team, repository: Repository | None, snapshot: str, in
     if snap is None:
         return {"rows": [], "error": f"{repository.name} has no successful snapshot yet.", "snapshot": None}
     try:
-        inc, exc = split_list(include) or ["*"], split_list(exclude)
-        rename = Renamer(pattern, replacement)
+        rename = rules.Renamer(pattern, replacement)
     except ValueError as e:
         return {"rows": [], "error": str(e), "snapshot": snap}
-    dump = (snap.components or {}).get("dump") or {}
-    rows: list[dict[str, Any]] = []
-    seen: dict[str, str] = {}
-    error = ""
-    for name in sorted(dump):
-        if not matches(name, inc, exc):
-            continue
-        try:
-            target = rename(name)
-        except re.error as e:
-            return {"rows": [], "error": f"The replacement does not fit the pattern: {e}.", "snapshot": snap}
-        if target in seen:
-            error = f"The rename maps both {seen[target]} and {name} to {target}: change it so names stay distinct."
-        seen[target] = name
-        rows.append({"source": name, "target": target, "docs": (dump[name] or {}).get("docs"), "bytes": (dump[name] or {}).get("bytes")})
-    if not rows and not error:
+    chosen = rules.choose(rules.facts_from_dump((snap.components or {}).get("dump") or {}), rules.patterns(include), rules.patterns(exclude),
+                          rename)
+    rows = [{"source": c.source, "target": c.target, "data_stream": c.data_stream, "writes_to": c.writes_to,
+             "docs": c.docs, "bytes": c.bytes}
+            for c in chosen]
+    error = rules.collision(chosen)
+    if error:
+        error = error[0].upper() + error[1:] + "."
+    elif not rows:
         error = "No index of this snapshot matches these patterns."
     return {"rows": rows, "error": error, "snapshot": snap}

@@ -22,6 +22,7 @@ from django.conf import settings
 from kubernetes import client
 from kubernetes.client.exceptions import ApiException
 
+from audit.log import Actor
 from backups.models import BackupConfiguration
 from backups.serializers import export_configuration
 from dashboard import resources
@@ -257,7 +258,7 @@ class Mirror:
             doc = {"apiVersion": doc["apiVersion"], "kind": doc["kind"], "metadata": doc["metadata"],
                    "spec": to_stashboard(merged, team.slug)}
             try:
-                resources.apply([doc], dry_run=self.dry_run)
+                resources.apply([doc], dry_run=self.dry_run, actor=Actor.command("k8s_sync --accept-edits"))
             except ManifestError as e:
                 message = f"{label}: edit refused, the database's spec is put back: {e}"
                 log.error(message)

@@ -1,12 +1,13 @@
 from __future__ import annotations
 
 import json
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from django import template
 from django.template.defaultfilters import filesizeformat
 from django.utils import timezone
+from django.utils.dateformat import format as date_format
 from django.utils.html import format_html
 
 register = template.Library()
@@ -51,6 +52,17 @@ def age(value: datetime | None) -> str:
     if delta < timedelta(0):
         return "in " + seconds(-delta.total_seconds())
     return seconds(delta.total_seconds()) + " ago"
+
+
+@register.filter
+def when(value: datetime | None, fmt: str = "Y-m-d H:i") -> str:
+    """A time in the user's zone (dashboard.timezones), labelled: '2026-12-01 14:03 CET',
+    in a <time> whose datetime attribute is UTC."""
+    if not value:
+        return "—"
+    local = timezone.localtime(value)
+    return format_html('<time datetime="{}">{} {}</time>', value.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
+                       date_format(local, fmt), local.tzname() or timezone.get_current_timezone_name())
 
 
 @register.filter
@@ -113,3 +125,12 @@ def pretty_json(value: Any) -> str:
 @register.filter
 def shortid(value: Any) -> str:
     return str(value or "")[:8]
+
+
+HEALTH_PHASE = {"green": "Succeeded", "yellow": "Skipped", "red": "Failed"}
+
+
+@register.filter
+def health_phase(value: Any) -> str:
+    """A cluster or index health colour as the phase whose badge shows it (green ok, yellow warn, red bad)."""
+    return HEALTH_PHASE.get(str(value or "").lower(), "Pending")

@@ -55,5 +55,15 @@ def require_write(request: HttpRequest) -> None:
 
 
 def require_owner(request: HttpRequest) -> None:
-    if not active_team.is_owner(request) and not request.user.is_superuser:
+    if not active_team.can_manage(request):
         raise PermissionDenied("Only the team's owners can change its settings and members.")
+
+
+def owned_team(request: HttpRequest) -> Team:
+    """The active team, for pages only its owners (and superusers) use: Team settings,
+    its members and its API tokens."""
+    team = active_team.resolve(request).team
+    if team is None:
+        raise Http404("No team.")
+    require_owner(request)
+    return team

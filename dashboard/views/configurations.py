@@ -1,6 +1,6 @@
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from django.contrib import messages
@@ -14,6 +14,9 @@ from django.urls import reverse
 from django.utils import timezone
 from django.views.decorators.http import require_POST
 
+import audit
+from audit.log import form_fields
+from audit.models import Action
 from backups.models import (
     BackupConfiguration,
     BackupSession,
@@ -21,7 +24,7 @@ from backups.models import (
     Snapshot,
 )
 from backups.validators import next_runs, validate_cron, validate_timezone
-from dashboard import charts
+from dashboard import charts, deletion
 from dashboard.forms.configurations import ConfigurationForm, SessionConfigForm
 from dashboard.views import editing
 from dashboard.views.access import (
@@ -70,7 +73,9 @@ def configuration_new(request: DashboardRequest) -> HttpResponse:
             try:
                 with transaction.atomic():
                     config = form.save()
-                    session_form.save_for(config)
+                    saved = session_form.save_for(config)
+                    audit.record(request, team, Action.CREATED, config,
+                                 fields=form_fields(form) + [f"sessions.{saved.name}.{n}" for n in form_fields(session_form)])
                     _ensure_repositories(config)
             except IntegrityError:
                 form.add_error("name", f"{team.name} already has a configuration named '{form.cleaned_data['name']}': choose another name.")
@@ -78,15 +83,16 @@ def configuration_new(request: DashboardRequest) -> HttpResponse:
                 session_form.add_error(None, e)
             else:
                 messages.success(request, f"Configuration '{config}' created: its repositories are being prepared, then a first backup runs.")
-                return redirect("dashboard:configuration-detail", uuid=config.uuid)
+                return redirect("backups:configuration-detail", uuid=config.uuid)
     return render(request, "configurations/form.html", {"title": "New backup configuration", "form": form,
-                                                        "session_form": session_form}, status=400 if request.method == "POST" else 200)
+                                                        "session_form": session_form, **_form_preview(form, session_form)},
+                  status=400 if request.method == "POST" else 200)
 
 
 @login_required
 def configuration_edit(request: DashboardRequest, uuid: str) -> HttpResponse:
     config = _get_configuration_for_user(request, uuid, write=True)
-    back = reverse("dashboard:configuration-detail", args=[config.uuid])
+    back = reverse("backups:configuration-detail", args=[config.uuid])
     return editing.edit(request, ConfigurationForm, instance=config, title=f"Edit {config.name}", back_url=back,
                         back_label=config.name, success=lambda o: back, saved="Configuration '{obj}' saved.")
 
@@ -102,6 +108,8 @@ def session_config_edit(request: DashboardRequest, uuid: str, name: str | None =
         try:
             with transaction.atomic():
                 saved = session_form.save_for(config)
+                audit.record(request, config.team, Action.CHANGED, config,
+                             fields=[f"sessions.{saved.name}.{n}" for n in form_fields(session_form)] or [f"sessions.{saved.name}"])
                 _ensure_repositories(config)
         except IntegrityError:
             session_form.add_error("name", f"{config.name} already has a session named '{session_form.cleaned_data['name']}'.")
@@ -109,10 +117,11 @@ def session_config_edit(request: DashboardRequest, uuid: str, name: str | None =
             session_form.add_error(None, e)
         else:
             messages.success(request, f"Session '{saved.name}' saved.")
-            return redirect("dashboard:configuration-detail", uuid=config.uuid)
+            return redirect("backups:configuration-detail", uuid=config.uuid)
     return render(request, "configurations/session_form.html",
                   {"title": f"{'Edit' if session else 'Add'} session of {config.name}", "configuration": config,
-                   "form": form, "session_form": session_form}, status=400 if session_form.errors else 200)
+                   "form": form, "session_form": session_form, **_form_preview(form, session_form)},
+                  status=400 if session_form.errors else 200)
 
 
 @login_required
@@ -131,6 +140,8 @@ def configuration_detail(request: DashboardRequest, uuid: str) -> HttpResponse:
                                          created__gte=since).order_by("created").values("created", "size_bytes", "started", "finished"))
     size_points = [(s["created"], s["size_bytes"]) for s in snaps]
     dur_points = [(s["created"], (s["finished"] - s["started"]).total_seconds()) for s in snaps if s["started"] and s["finished"]]
+    failed = list(Snapshot.objects.filter(backup_session__configuration=config, phase=Snapshot.Phase.FAILED,
+                                          created__gte=since).order_by("created").values_list("created", flat=True))
     # The page polls while it shows something on its way: repositories initializing (then
     # the instant backup) or a session pending or running.
     initializing = config.phase == BackupConfiguration.Phase.NOT_READY and any(
@@ -141,8 +152,8 @@ def configuration_detail(request: DashboardRequest, uuid: str) -> HttpResponse:
     return editing.live_detail(request, "configurations/detail.html", {
         "title": config.name, "configuration": config, "sessions": sessions, "recent": recent, "completed": completed,
         "initializing": initializing, "last_verified": verified,
-        "size_chart": charts.line_chart(size_points, unit="bytes", label="Snapshot size"),
-        "duration_chart": charts.line_chart(dur_points, unit="seconds", label="Duration"),
+        "size_chart": charts.line_chart(size_points, unit="bytes", label="Snapshot size (data backed up)", failures=failed),
+        "duration_chart": charts.line_chart(dur_points, unit="seconds", label="Backup duration", failures=failed),
     }, completed=completed)
 
 
@@ -151,9 +162,11 @@ def configuration_detail(request: DashboardRequest, uuid: str) -> HttpResponse:
 def configuration_pause(request: DashboardRequest, uuid: str) -> HttpResponse:
     config = _get_configuration_for_user(request, uuid, write=True)
     config.paused = request.POST.get("paused", "1") == "1"
-    config.save(update_fields=["paused"])
+    with transaction.atomic():
+        config.save(update_fields=["paused"])
+        audit.record(request, config.team, Action.CHANGED, config, fields=["paused"], details={"paused": config.paused})
     messages.success(request, f"{config.name} {'paused: no scheduled backups until you resume it' if config.paused else 'resumed'}.")
-    return redirect("dashboard:configuration-detail", uuid=config.uuid)
+    return redirect("backups:configuration-detail", uuid=config.uuid)
 
 
 @login_required
@@ -164,16 +177,16 @@ def configuration_backup_now(request: DashboardRequest, uuid: str) -> HttpRespon
     session_config = (config.sessions.filter(name=name).first() if name else config.sessions.order_by("name").first())
     if session_config is None:
         messages.error(request, f"{config.name} has no session to run: add one first.")
-        return redirect("dashboard:configuration-detail", uuid=config.uuid)
+        return redirect("backups:configuration-detail", uuid=config.uuid)
     from backups import flows
 
     try:
-        session = flows.trigger_backup(session_config, trigger="manual", user=request.user)
+        session = flows.trigger_backup(session_config, trigger="manual", user=request.user, actor=request)
     except ValidationError as e:
         messages.error(request, " ".join(e.messages))
-        return redirect("dashboard:configuration-detail", uuid=config.uuid)
+        return redirect("backups:configuration-detail", uuid=config.uuid)
     messages.success(request, f"Backup of {config.name}/{session_config.name} started.")
-    return redirect("dashboard:session-detail", uuid=session.uuid)
+    return redirect("backups:session-detail", uuid=session.uuid)
 
 
 @login_required
@@ -181,23 +194,21 @@ def configuration_delete(request: DashboardRequest, uuid: str) -> HttpResponse:
     config = _get_configuration_for_user(request, uuid, write=True)
     n = BackupSession.objects.filter(configuration=config).count()
     kept = Snapshot.objects.filter(backup_session__configuration=config).count()
-    back = reverse("dashboard:configuration-detail", args=[config.uuid])
-    # A running job needs its session row: deleting it under the job would lose the snapshot's outcome.
-    running = BackupSession.objects.filter(configuration=config).running().count()
-    blockers = [f"{running} backup session(s) are pending or running: wait for them or cancel them first."] if running else []
+    back = reverse("backups:configuration-detail", args=[config.uuid])
     return editing.delete(request, config, title=f"Delete {config.name}", back_url=back,
-                          success_url=reverse("dashboard:configuration-list"), blockers=blockers,
+                          success_url=reverse("backups:configuration-list"), blockers=deletion.blockers(config),
                           losses=[f"Its schedule: no more backups of {config.target}.",
                                   f"The history of {n} backup sessions. Their {kept} snapshots stay, in their repositories "
                                   "and on the repositories' pages, where they can still be browsed and restored."])
 
 
-@login_required
-def schedule_preview(request: DashboardRequest) -> HttpResponse:
-    """HTMX: the next five run times of a cron schedule, or what is wrong with it."""
-    schedule = request.GET.get("session-schedule", request.GET.get("schedule", "")).strip()
-    tz = request.GET.get("config-timezone", request.GET.get("timezone", "")).strip() or "UTC"
-    error, runs = "", []
+def _preview(schedule: str, tz: str) -> dict[str, Any]:
+    """The next five run times of a cron schedule, or what is wrong with it; nothing for
+    an empty schedule (the page asks for one)."""
+    schedule, tz = (schedule or "").strip(), (tz or "").strip() or "UTC"
+    error, runs = "", list[datetime]()
+    if not schedule:
+        return {"runs": runs, "error": error, "tz": tz}
     try:
         validate_cron(schedule)
         validate_timezone(tz)
@@ -206,4 +217,21 @@ def schedule_preview(request: DashboardRequest) -> HttpResponse:
         error = " ".join(e.messages)
     except ValueError as e:  # croniter's CroniterBadDateError: fewer than five runs within its search window
         error = f"'{schedule}' has too few runs to show: {e}"
-    return render(request, "configurations/_session_fields.html#schedule-preview", {"runs": runs, "error": error, "tz": tz})
+    return {"runs": runs, "error": error, "tz": tz}
+
+
+def _form_preview(form: ConfigurationForm, session_form: SessionConfigForm) -> dict[str, Any]:
+    """The preview of what the form holds, so a page shown again after an error (or an
+    edit page) shows it as the live preview did."""
+    return _preview(str(session_form["schedule"].value() or ""), str(form["timezone"].value() or ""))
+
+
+@login_required
+def schedule_preview(request: DashboardRequest) -> HttpResponse:
+    """HTMX: the next five run times of a cron schedule, or what is wrong with it."""
+    schedule = request.GET.get("session-schedule", request.GET.get("schedule", ""))
+    tz = request.GET.get("config-timezone", request.GET.get("timezone", ""))
+    if not schedule.strip():
+        return render(request, "configurations/_session_fields.html#schedule-preview",
+                      {"runs": [], "tz": tz, "error": "Give a cron schedule, e.g. '0 2 * * *' for every day at 02:00."})
+    return render(request, "configurations/_session_fields.html#schedule-preview", _preview(schedule, tz))

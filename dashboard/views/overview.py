@@ -20,7 +20,7 @@ from backups.models import (
     BackupSessionConfig,
     Snapshot,
 )
-from dashboard import progress
+from dashboard import charts, progress
 from dashboard.templatetags.stash import PHASE_CLASS
 from dashboard.views.access import DashboardRequest, team_qs
 from restores.models import RestoreSession
@@ -125,6 +125,7 @@ def overview(request: DashboardRequest) -> HttpResponse:
                                                              repos=Count("repositories")).order_by("name"))
     live = _running_context(request)
     ctx = {"title": "Overview", "configurations": configs, "storages": storages, **live,
+           "days_chart": charts.days_grid([(c.name, c.strip) for c in configs], today),  # type: ignore[attr-defined]  # view-only strip
            "failing_count": len(failing), "running_count": len(live["running"]) + len(live["restores"])}
     return render(request, "overview/overview.html", ctx)
 

@@ -9,7 +9,7 @@ from django.urls import reverse
 from django.views.decorators.http import require_POST
 
 from backups.models import Snapshot
-from dashboard import charts
+from dashboard import charts, deletion
 from dashboard.forms.resources import RepositoryForm
 from dashboard.views import editing
 from dashboard.views.access import (
@@ -36,16 +36,23 @@ def repository_list(request: DashboardRequest) -> HttpResponse:
 def repository_detail(request: DashboardRequest, uuid: str) -> HttpResponse:
     repo = _get_repository_for_user(request, uuid)
     snapshots = list(Snapshot.objects.filter(repository=repo).select_related("backup_session").order_by("-created")[:100])
-    growth, total = [], 0
+    growth, dedup, stored, logical = [], [], 0, 0
     for s in reversed(snapshots):
         if s.phase == Snapshot.Phase.SUCCEEDED:
-            total += s.uploaded_bytes
-            growth.append((s.finished or s.created, total))
+            stored += s.uploaded_bytes
+            logical += s.size_bytes
+            growth.append((s.finished or s.created, stored))
+            if stored:
+                dedup.append((s.finished or s.created, logical / stored))
+    failed = [s.created for s in snapshots if s.phase == Snapshot.Phase.FAILED]
     # polls while the repository is being initialized or a snapshot into it is on its way
     completed = not repo.is_initializing() and all(s.is_completed() for s in snapshots)
     return editing.live_detail(request, "repositories/detail.html", {
         "title": repo.name, "repository": repo, "snapshots": snapshots, "completed": completed,
-        "growth_chart": charts.line_chart(growth, unit="bytes", label="Storage growth (new bytes written)"),
+        "growth_chart": charts.line_chart(growth, unit="bytes", label="Stored bytes (new bytes written, cumulative)",
+                                          failures=failed),
+        "dedup_chart": charts.line_chart(dedup, unit="ratio", label="Deduplication: bytes backed up per byte stored"),
+        "dedup_ratio": dedup[-1][1] if dedup else None,
     }, completed=completed)
 
 
@@ -56,8 +63,8 @@ def _ensure(repo: Repository) -> None:
 @login_required
 def repository_new(request: DashboardRequest) -> HttpResponse:
     require_write(request)
-    return editing.edit(request, RepositoryForm, instance=None, title="New repository", back_url=reverse("dashboard:repository-list"),
-                        back_label="Repositories", success=lambda o: reverse("dashboard:repository-detail", args=[o.uuid]),
+    return editing.edit(request, RepositoryForm, instance=None, title="New repository", back_url=reverse("storage:repository-list"),
+                        back_label="Repositories", success=lambda o: reverse("storage:repository-detail", args=[o.uuid]),
                         saved="Repository '{obj}' saved.", after_save=_ensure)
 
 
@@ -66,24 +73,19 @@ def repository_new(request: DashboardRequest) -> HttpResponse:
 def repository_check(request: DashboardRequest, uuid: str) -> HttpResponse:
     repo = _get_repository_for_user(request, uuid, write=True)
     read_data = request.POST.get("read_data") == "1"
-    flows.check_repository(repo, read_data=read_data)
+    flows.check_repository(repo, read_data=read_data, actor=request)
     what = "every chunk is read and verified" if read_data else "every manifest opens and every chunk is present"
     messages.success(request, f"Checking {repo.name}: {what}; the result appears here.")
-    return redirect("dashboard:repository-detail", uuid=repo.uuid)
+    return redirect("storage:repository-detail", uuid=repo.uuid)
 
 
 @login_required
 def repository_delete(request: DashboardRequest, uuid: str) -> HttpResponse:
     repo = _get_repository_for_user(request, uuid, write=True)
-    configs = sorted({str(s.configuration) for s in repo.session_configs.select_related("configuration")})
-    blockers = [f"Configuration {c} backs up into it: remove it there first." for c in configs]
-    if repo.restore_sessions.exists():
-        blockers.append("Restore sessions read from it: delete them first.")
-    blockers += [f"Verifier {v} verifies it: delete the verifier first." for v in repo.verifiers.all()]
-    back = reverse("dashboard:repository-detail", args=[repo.uuid])
-    return editing.delete(request, repo, title=f"Delete {repo.name}", back_url=back, success_url=reverse("dashboard:repository-list"),
+    back = reverse("storage:repository-detail", args=[repo.uuid])
+    return editing.delete(request, repo, title=f"Delete {repo.name}", back_url=back, success_url=reverse("storage:repository-list"),
                           losses=[f"{repo.snapshot_count} snapshots ({filesizeformat(repo.size_bytes)}) leave the dashboard; "
                                   + (f"every file in {repo.storage.location()}/{repo.directory} is deleted (deletion policy WipeOut)."
                                      if repo.deletion_policy == Repository.DeletionPolicy.WIPE_OUT else
                                      f"the files stay in {repo.storage.location()}/{repo.directory} (deletion policy Delete).")],
-                          blockers=blockers, perform=lambda: flows.delete_repository(repo))
+                          blockers=deletion.blockers(repo), perform=lambda: flows.delete_repository(repo))

@@ -60,7 +60,7 @@ def _done(request: DashboardRequest, repo: Repository, text: str) -> HttpRespons
     messages.success(request, text)
     if request.htmx:
         return _render(request, repo)
-    return redirect("dashboard:repository-keys", uuid=repo.uuid)
+    return redirect("storage:repository-keys", uuid=repo.uuid)
 
 
 def _failed(request: DashboardRequest, repo: Repository, e: Exception) -> HttpResponse:

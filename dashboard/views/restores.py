@@ -22,7 +22,7 @@ from dashboard.views.access import (
     require_write,
     team_qs,
 )
-from dashboard.views.snapshots import _manifest_indices
+from dashboard.views.snapshots import _manifest_indices, _open
 from restores.models import RestoreSession
 from storage.models import Repository
 
@@ -110,13 +110,14 @@ def restore_new(request: DashboardRequest) -> HttpResponse:
                         restore.save()
                         from restores import flows
 
-                        flows.start_restore(restore)
+                        flows.start_restore(restore, actor=request,
+                                            indices=[(r["source"], r["target"]) for r in preview["rows"]])
                 except (IntegrityError, ValidationError) as e:
                     msg = " ".join(e.messages) if isinstance(e, ValidationError) else "choose another restore name"
                     form.add_error("name", f"A restore with this name exists or is invalid: {msg}")
                 else:
                     messages.success(request, f"Restore {restore.name} started.")
-                    return redirect("dashboard:restore-detail", uuid=restore.uuid)
+                    return redirect("restores:restore-detail", uuid=restore.uuid)
             if not form.errors:
                 return render(request, "restores/review.html", {"title": "Review the restore", "form": form, "preview": preview,
                                                                "steps": STEPS, "step": 5})
@@ -127,6 +128,64 @@ def restore_new(request: DashboardRequest) -> HttpResponse:
     template = "restores/wizard.html#snapshot-field" if request.htmx and request.GET.get("part") == "snapshot" else "restores/wizard.html"
     return render(request, template, {"title": "Restore", "form": form, "preview": _preview(request, data), "steps": STEPS,
                                       "step": _current_step(data)}, status=400 if form.errors else 200)
+
+
+def dry_run(form: RestoreWizardForm, snapshot: Any) -> dict[str, Any]:
+    """What the restore would do on its target, per index, and how long it would take.
+    Reads the manifest and lists the target's indices; writes nothing anywhere."""
+    from backups.addons import elasticsearch as addon
+    from backups.elastic.connection import ClusterError
+    from backups.elastic.dialect import UnsupportedCluster
+    from dashboard.views.clusters import describe_failure, quick_connect
+    from restores import dryrun, estimates
+    from restores.jobs import load_params
+
+    d = form.cleaned_data
+    _, manifest, error = _open(snapshot)
+    if manifest is None:
+        return {"error": error or "The snapshot has nothing in the repository."}
+    params = load_params(addon.with_defaults(addon.RESTORE_PARAMS, form.task_params()))
+    conn = None
+    try:
+        conn = quick_connect(d["target"].connection_options())
+        planned = dryrun.plan_restore(conn, manifest, params)
+        counters = dryrun.indexing_counters(conn)
+    except (ClusterError, UnsupportedCluster, OSError, ValueError) as e:
+        return {"failure": describe_failure(e)}
+    finally:
+        if conn is not None:
+            conn.close()
+    loaded = [p for p in planned if p.action in ("create", "overwrite", "merge")]
+    total_bytes, total_docs = sum(p.bytes for p in loaded), sum(p.docs for p in loaded)
+    estimate = estimates.estimate(total_bytes, total_docs, estimates.read_speed(d["repository"]),
+                                  estimates.index_speed(d["target"], counters))
+    counts = {a: sum(1 for p in planned if p.action == a) for a in ("create", "skip", "overwrite", "merge", "fail")}
+    return {"planned": planned, "counts": counts, "total_bytes": total_bytes, "total_docs": total_docs,
+            "estimate": estimate, "manifest": manifest}
+
+
+@login_required
+@vary_on_headers("HX-Request")
+def restore_dry_run(request: DashboardRequest) -> HttpResponse:
+    """The review step's dry run (HTMX, loaded with the review): the wizard's fields in
+    the query string, checked by the wizard's own form (team-scoped choices)."""
+    require_write(request)
+    form = RestoreWizardForm(request.GET, team=request.team)
+    ctx: dict[str, Any] = {"form": form}
+    if not form.is_valid():
+        ctx["error"] = "Fix the wizard first: " + "; ".join(
+            f"{form.fields[k].label or k}: {' '.join(str(m) for m in v)}" if k != "__all__" else " ".join(str(m) for m in v)
+            for k, v in form.errors.items())
+    else:
+        preview = _preview(request, request.GET)
+        if preview["snapshot"] is None or preview["error"]:
+            ctx["error"] = preview["error"] or "No such snapshot."
+        else:
+            ctx.update(dry_run(form, preview["snapshot"]), snapshot=preview["snapshot"])
+    status = 400 if "error" in ctx and not form.is_valid() else 200
+    if request.htmx:
+        return render(request, "restores/dry_run.html", ctx, status=status)
+    return render(request, "restores/dry_run_page.html", {**ctx, "title": "Restore dry run"}, status=status)
 
 
 @login_required
@@ -162,6 +221,6 @@ def restore_cancel(request: DashboardRequest, uuid: str) -> HttpResponse:
     else:
         from restores import flows
 
-        flows.cancel_restore(restore, request.user)
+        flows.cancel_restore(restore, request.user, actor=request)
         messages.success(request, f"Cancelling {restore.name}.")
-    return redirect("dashboard:restore-detail", uuid=restore.uuid)
+    return redirect("restores:restore-detail", uuid=restore.uuid)

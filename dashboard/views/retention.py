@@ -5,7 +5,7 @@ from django.http import HttpResponse
 from django.shortcuts import render
 from django.urls import reverse
 
-from backups.models import BackupSessionConfig
+from dashboard import deletion
 from dashboard.forms.resources import RetentionForm
 from dashboard.views import editing
 from dashboard.views.access import (
@@ -29,7 +29,7 @@ def retention_list(request: DashboardRequest) -> HttpResponse:
 @login_required
 def retention_new(request: DashboardRequest) -> HttpResponse:
     require_write(request)
-    back = reverse("dashboard:retention-list")
+    back = reverse("storage:retention-list")
     return editing.edit(request, RetentionForm, instance=None, title="New retention policy", back_url=back,
                         back_label="Retention policies", success=lambda o: back, saved="Retention policy '{obj}' saved.")
 
@@ -37,7 +37,7 @@ def retention_new(request: DashboardRequest) -> HttpResponse:
 @login_required
 def retention_edit(request: DashboardRequest, uuid: str) -> HttpResponse:
     policy = _get_retention_for_user(request, uuid, write=True)
-    back = reverse("dashboard:retention-list")
+    back = reverse("storage:retention-list")
     return editing.edit(request, RetentionForm, instance=policy, title=f"Edit retention policy {policy.name}", back_url=back,
                         back_label="Retention policies", success=lambda o: back, saved="Retention policy '{obj}' saved.")
 
@@ -45,7 +45,6 @@ def retention_edit(request: DashboardRequest, uuid: str) -> HttpResponse:
 @login_required
 def retention_delete(request: DashboardRequest, uuid: str) -> HttpResponse:
     policy = _get_retention_for_user(request, uuid, write=True)
-    used = BackupSessionConfig.objects.filter(retention_policy=policy).select_related("configuration")
-    back = reverse("dashboard:retention-list")
+    back = reverse("storage:retention-list")
     return editing.delete(request, policy, title=f"Delete {policy.name}", back_url=back, success_url=back, losses=[],
-                          blockers=[f"Configuration {s} uses it: choose another policy there first." for s in used])
+                          blockers=deletion.blockers(policy))

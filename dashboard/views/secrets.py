@@ -5,6 +5,7 @@ from django.http import HttpResponse
 from django.shortcuts import render
 from django.urls import reverse
 
+from dashboard import deletion
 from dashboard.forms.resources import SecretForm
 from dashboard.views import editing
 from dashboard.views.access import (
@@ -29,24 +30,22 @@ def secret_list(request: DashboardRequest) -> HttpResponse:
 @login_required
 def secret_new(request: DashboardRequest) -> HttpResponse:
     require_write(request)
-    return editing.edit(request, SecretForm, instance=None, title="New secret", back_url=reverse("dashboard:secret-list"),
-                        back_label="Secrets", success=lambda o: reverse("dashboard:secret-list"), saved="Secret '{obj}' saved.")
+    return editing.edit(request, SecretForm, instance=None, title="New secret", back_url=reverse("storage:secret-list"),
+                        back_label="Secrets", success=lambda o: reverse("storage:secret-list"), saved="Secret '{obj}' saved.")
 
 
 @login_required
 def secret_edit(request: DashboardRequest, uuid: str) -> HttpResponse:
     secret = _get_secret_for_user(request, uuid, write=True)
     return editing.edit(request, SecretForm, instance=secret, title=f"Edit secret {secret.name}",
-                        back_url=reverse("dashboard:secret-list"), back_label="Secrets",
-                        success=lambda o: reverse("dashboard:secret-list"), saved="Secret '{obj}' saved.")
+                        back_url=reverse("storage:secret-list"), back_label="Secrets",
+                        success=lambda o: reverse("storage:secret-list"), saved="Secret '{obj}' saved.")
 
 
 @login_required
 def secret_delete(request: DashboardRequest, uuid: str) -> HttpResponse:
     secret = _get_secret_for_user(request, uuid, write=True)
-    users = [f"storage {s}" for s in secret.storages.all()] + [f"repository {r}" for r in secret.repositories.all()] + \
-            [f"cluster {c}" for c in secret.clusters.all()]
-    return editing.delete(request, secret, title=f"Delete secret {secret.name}", back_url=reverse("dashboard:secret-list"),
-                          success_url=reverse("dashboard:secret-list"),
+    return editing.delete(request, secret, title=f"Delete secret {secret.name}", back_url=reverse("storage:secret-list"),
+                          success_url=reverse("storage:secret-list"),
                           losses=[f"The values of {', '.join(secret.key_names) or 'no keys'} (they cannot be shown, so keep a copy)."],
-                          blockers=[f"It is used by {u}: change that first." for u in users])
+                          blockers=deletion.blockers(secret))

@@ -77,6 +77,6 @@ def session_cancel(request: DashboardRequest, uuid: str) -> HttpResponse:
     else:
         from backups import flows
 
-        flows.cancel_session(session, request.user)
+        flows.cancel_session(session, request.user, actor=request)
         messages.success(request, f"Cancelling {session.name}: the running step stops at its next checkpoint.")
-    return redirect("dashboard:session-detail", uuid=session.uuid)
+    return redirect("backups:session-detail", uuid=session.uuid)

@@ -9,6 +9,9 @@ from django.template.defaultfilters import filesizeformat
 from django.urls import reverse
 from django.views.decorators.http import require_POST
 
+import audit
+from audit.models import Action
+from dashboard import deletion
 from dashboard.forms.resources import StorageForm
 from dashboard.views import editing
 from dashboard.views.access import (
@@ -53,15 +56,15 @@ def storage_detail(request: DashboardRequest, uuid: str) -> HttpResponse:
 @login_required
 def storage_new(request: DashboardRequest) -> HttpResponse:
     require_write(request)
-    return editing.edit(request, StorageForm, instance=None, title="New storage", back_url=reverse("dashboard:storage-list"),
-                        back_label="Storages", success=lambda o: reverse("dashboard:storage-detail", args=[o.uuid]),
+    return editing.edit(request, StorageForm, instance=None, title="New storage", back_url=reverse("storage:storage-list"),
+                        back_label="Storages", success=lambda o: reverse("storage:storage-detail", args=[o.uuid]),
                         saved="Storage '{obj}' saved; it is being initialized.", after_save=_initialize)
 
 
 @login_required
 def storage_edit(request: DashboardRequest, uuid: str) -> HttpResponse:
     storage = _get_storage_for_user(request, uuid, write=True)
-    back = reverse("dashboard:storage-detail", args=[storage.uuid])
+    back = reverse("storage:storage-detail", args=[storage.uuid])
     return editing.edit(request, StorageForm, instance=storage, title=f"Edit storage {storage.name}", back_url=back,
                         back_label=storage.name, success=lambda o: back, saved="Storage '{obj}' saved; it is being checked again.",
                         after_save=_initialize)
@@ -71,23 +74,16 @@ def storage_edit(request: DashboardRequest, uuid: str) -> HttpResponse:
 @require_POST
 def storage_initialize(request: DashboardRequest, uuid: str) -> HttpResponse:
     storage = _get_storage_for_user(request, uuid, write=True)
+    audit.record(request, storage.team, Action.STORAGE_INITIALIZE, storage)
     _initialize(storage)
     messages.success(request, f"Checking storage '{storage.name}' again.")
-    return redirect("dashboard:storage-detail", uuid=storage.uuid)
+    return redirect("storage:storage-detail", uuid=storage.uuid)
 
 
 @login_required
 def storage_delete(request: DashboardRequest, uuid: str) -> HttpResponse:
     storage = _get_storage_for_user(request, uuid, write=True)
     repos = list(Repository.objects.filter(storage=storage).annotate(n=Count("snapshots")))
-    blockers = []
-    for r in repos:
-        configs = sorted({str(s.configuration) for s in r.session_configs.select_related("configuration")})
-        if configs:
-            blockers.append(f"Repository {r.name} is used by configuration {', '.join(configs)}: remove it there first.")
-        if r.restore_sessions.exists():
-            blockers.append(f"Repository {r.name} has restore sessions: delete them first.")
-        blockers += [f"Repository {r.name} is verified by verifier {v}: delete it first." for v in r.verifiers.all()]
     wipe = storage.deletion_policy == BackupStorage.DeletionPolicy.WIPE_OUT
     where = f"its files in {storage.location()} are deleted, with the storage's metadata.yaml (deletion policy WipeOut)" if wipe else \
         f"the files stay in {storage.location()} (deletion policy Delete)"
@@ -98,5 +94,5 @@ def storage_delete(request: DashboardRequest, uuid: str) -> HttpResponse:
         flows.delete_storage(storage)
 
     return editing.delete(request, storage, title=f"Delete storage {storage.name}",
-                          back_url=reverse("dashboard:storage-detail", args=[storage.uuid]),
-                          success_url=reverse("dashboard:storage-list"), losses=losses, blockers=blockers, perform=perform)
+                          back_url=reverse("storage:storage-detail", args=[storage.uuid]),
+                          success_url=reverse("storage:storage-list"), losses=losses, blockers=deletion.blockers(storage), perform=perform)

@@ -37,15 +37,15 @@ def verifier_detail(request: DashboardRequest, uuid: str) -> HttpResponse:
 @login_required
 def verifier_new(request: DashboardRequest) -> HttpResponse:
     require_write(request)
-    return editing.edit(request, VerifierForm, instance=None, title="New verifier", back_url=reverse("dashboard:verifier-list"),
-                        back_label="Verifiers", success=lambda o: reverse("dashboard:verifier-detail", args=[o.uuid]),
+    return editing.edit(request, VerifierForm, instance=None, title="New verifier", back_url=reverse("restores:verifier-list"),
+                        back_label="Verifiers", success=lambda o: reverse("restores:verifier-detail", args=[o.uuid]),
                         saved="Verifier '{obj}' saved.")
 
 
 @login_required
 def verifier_edit(request: DashboardRequest, uuid: str) -> HttpResponse:
     verifier = _get_verifier_for_user(request, uuid, write=True)
-    back = reverse("dashboard:verifier-detail", args=[verifier.uuid])
+    back = reverse("restores:verifier-detail", args=[verifier.uuid])
     return editing.edit(request, VerifierForm, instance=verifier, title=f"Edit verifier {verifier.name}", back_url=back,
                         back_label=verifier.name, success=lambda o: back, saved="Verifier '{obj}' saved.")
 
@@ -53,9 +53,9 @@ def verifier_edit(request: DashboardRequest, uuid: str) -> HttpResponse:
 @login_required
 def verifier_delete(request: DashboardRequest, uuid: str) -> HttpResponse:
     verifier = _get_verifier_for_user(request, uuid, write=True)
-    back = reverse("dashboard:verifier-detail", args=[verifier.uuid])
+    back = reverse("restores:verifier-detail", args=[verifier.uuid])
     return editing.delete(request, verifier, title=f"Delete verifier {verifier.name}", back_url=back,
-                          success_url=reverse("dashboard:verifier-list"),
+                          success_url=reverse("restores:verifier-list"),
                           losses=["Its runs' history; the snapshots keep what their last verification found."])
 
 
@@ -68,4 +68,4 @@ def verifier_run(request: DashboardRequest, uuid: str) -> HttpResponse:
         messages.success(request, f"Verifying {len(runs)} snapshot(s) of {verifier.repository.name} into {verifier.target.name}.")
     else:
         messages.error(request, f"Repository {verifier.repository.name} has no successful snapshot to verify yet.")
-    return redirect("dashboard:verifier-detail", uuid=verifier.uuid)
+    return redirect("restores:verifier-detail", uuid=verifier.uuid)

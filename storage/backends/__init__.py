@@ -98,52 +98,60 @@ def backend_from_url(url: str, *, environ: Mapping[str, str] | None = None) -> B
             raise BackendError(f"no directory in {url!r}: use file:///absolute/path")
         return open_backend("local", root=path)
     if scheme == "s3":
-        creds = {"access_key_id": env.get("AWS_ACCESS_KEY_ID", ""),
-                 "secret_access_key": env.get("AWS_SECRET_ACCESS_KEY", ""),
-                 "session_token": env.get("AWS_SESSION_TOKEN", "")}
-        return open_backend("s3", bucket=bucket, prefix=prefix,
-                            endpoint=q.get("endpoint", env.get("AWS_ENDPOINT_URL_S3",
-                                                               env.get("AWS_ENDPOINT_URL", ""))),
-                            region=q.get("region", env.get("AWS_REGION",
-                                                           env.get("AWS_DEFAULT_REGION", ""))),
-                            path_style=_truthy(q.get("path_style", q.get("path-style", ""))),
-                            ca_bundle=q.get("ca_bundle", env.get("AWS_CA_BUNDLE", "")),
-                            insecure=_truthy(q.get("insecure", "")),
-                            credentials={k: v for k, v in creds.items() if v})
+        return _s3_from_url(bucket, prefix, q, env)
     if scheme in ("gs", "gcs"):
-        endpoint = q.get("endpoint", "")
-        if not endpoint and env.get("STORAGE_EMULATOR_HOST"):
-            endpoint = env["STORAGE_EMULATOR_HOST"]
-            if "://" not in endpoint:
-                endpoint = "http://" + endpoint
-        creds = {}
-        if env.get("GOOGLE_SERVICE_ACCOUNT_JSON"):
-            creds["service_account_json"] = env["GOOGLE_SERVICE_ACCOUNT_JSON"]
-        return open_backend("gcs", bucket=bucket, prefix=prefix, endpoint=endpoint,
-                            credentials=creds)
+        return _gcs_from_url(bucket, prefix, q, env)
     if scheme in ("azure", "az"):
-        creds = {"connection_string": q.get("connection_string",
-                                            env.get("AZURE_STORAGE_CONNECTION_STRING", "")),
-                 "account_name": q.get("account", env.get("AZURE_STORAGE_ACCOUNT", "")),
-                 "account_key": env.get("AZURE_STORAGE_KEY", ""),
-                 "sas_token": env.get("AZURE_STORAGE_SAS_TOKEN", "")}
-        endpoint = q.get("endpoint", "")
-        if endpoint and creds["connection_string"] and "endpoint" in q:
-            # An explicit endpoint wins over the connection string's.
-            creds["connection_string"] = ""
-            if not creds["account_key"]:
-                # Pull the key out of the connection string so it still applies.
-                for item in env.get("AZURE_STORAGE_CONNECTION_STRING", "").split(";"):
-                    k, _, v = item.partition("=")
-                    if k == "AccountName" and not creds["account_name"]:
-                        creds["account_name"] = v
-                    if k == "AccountKey":
-                        creds["account_key"] = v
-        return open_backend("azure", bucket=bucket, prefix=prefix, endpoint=endpoint,
-                            credentials={k: v for k, v in creds.items() if v})
+        return _azure_from_url(bucket, prefix, q, env)
     raise BackendError(f"unsupported repository URL {url!r}: use file:///path, "
                        f"s3://bucket/prefix?endpoint=…, gs://bucket/prefix or "
                        f"azure://container/prefix")
+
+
+def _s3_from_url(bucket: str, prefix: str, q: dict[str, str], env: Mapping[str, str]) -> Backend:
+    creds = {"access_key_id": env.get("AWS_ACCESS_KEY_ID", ""),
+             "secret_access_key": env.get("AWS_SECRET_ACCESS_KEY", ""),
+             "session_token": env.get("AWS_SESSION_TOKEN", "")}
+    return open_backend("s3", bucket=bucket, prefix=prefix,
+                        endpoint=q.get("endpoint", env.get("AWS_ENDPOINT_URL_S3", env.get("AWS_ENDPOINT_URL", ""))),
+                        region=q.get("region", env.get("AWS_REGION", env.get("AWS_DEFAULT_REGION", ""))),
+                        path_style=_truthy(q.get("path_style", q.get("path-style", ""))),
+                        ca_bundle=q.get("ca_bundle", env.get("AWS_CA_BUNDLE", "")),
+                        insecure=_truthy(q.get("insecure", "")),
+                        credentials={k: v for k, v in creds.items() if v})
+
+
+def _gcs_from_url(bucket: str, prefix: str, q: dict[str, str], env: Mapping[str, str]) -> Backend:
+    endpoint = q.get("endpoint", "")
+    if not endpoint and env.get("STORAGE_EMULATOR_HOST"):
+        endpoint = env["STORAGE_EMULATOR_HOST"]
+        if "://" not in endpoint:
+            endpoint = "http://" + endpoint
+    creds = {}
+    if env.get("GOOGLE_SERVICE_ACCOUNT_JSON"):
+        creds["service_account_json"] = env["GOOGLE_SERVICE_ACCOUNT_JSON"]
+    return open_backend("gcs", bucket=bucket, prefix=prefix, endpoint=endpoint, credentials=creds)
+
+
+def _azure_from_url(bucket: str, prefix: str, q: dict[str, str], env: Mapping[str, str]) -> Backend:
+    creds = {"connection_string": q.get("connection_string", env.get("AZURE_STORAGE_CONNECTION_STRING", "")),
+             "account_name": q.get("account", env.get("AZURE_STORAGE_ACCOUNT", "")),
+             "account_key": env.get("AZURE_STORAGE_KEY", ""),
+             "sas_token": env.get("AZURE_STORAGE_SAS_TOKEN", "")}
+    endpoint = q.get("endpoint", "")
+    if endpoint and creds["connection_string"] and "endpoint" in q:
+        # An explicit endpoint wins over the connection string's.
+        creds["connection_string"] = ""
+        if not creds["account_key"]:
+            # Pull the key out of the connection string so it still applies.
+            for item in env.get("AZURE_STORAGE_CONNECTION_STRING", "").split(";"):
+                k, _, v = item.partition("=")
+                if k == "AccountName" and not creds["account_name"]:
+                    creds["account_name"] = v
+                if k == "AccountKey":
+                    creds["account_key"] = v
+    return open_backend("azure", bucket=bucket, prefix=prefix, endpoint=endpoint,
+                        credentials={k: v for k, v in creds.items() if v})
 
 
 METADATA_KEY = "metadata.yaml"

@@ -111,7 +111,7 @@ class ErrorMappingReader(io.RawIOBase):
     def readable(self) -> bool:
         return True
 
-    def read(self, size: int = -1) -> bytes:  # type: ignore[override]
+    def read(self, size: int | None = -1) -> bytes:
         try:
             return self._raw.read(size) or b""
         except BackendError:

@@ -36,7 +36,7 @@ class GCSBackend(Backend):
                 from google.oauth2 import service_account
 
                 info = json.loads(creds["service_account_json"])
-                sa = service_account.Credentials.from_service_account_info(info)
+                sa = service_account.Credentials.from_service_account_info(info)  # type: ignore[no-untyped-call]
                 client = storage.Client(project=project or info.get("project_id"),
                                         credentials=sa, client_options=options)
             elif endpoint:
@@ -44,7 +44,7 @@ class GCSBackend(Backend):
                 from google.auth.credentials import AnonymousCredentials
 
                 client = storage.Client(project=project or "emulator",
-                                        credentials=AnonymousCredentials(),
+                                        credentials=AnonymousCredentials(),  # type: ignore[no-untyped-call]
                                         client_options=options)
             else:
                 client = storage.Client(project=project or None, client_options=options)
@@ -107,7 +107,8 @@ class GCSBackend(Backend):
 
     def get(self, key: str) -> bytes:
         try:
-            return self.bucket.blob(self._key(key)).download_as_bytes(retry=None)
+            data: bytes = self.bucket.blob(self._key(key)).download_as_bytes(retry=None)
+            return data
         except Exception as e:
             raise self._error(e, key) from e
 
@@ -115,8 +116,9 @@ class GCSBackend(Backend):
         if length <= 0:
             return b""
         try:
-            return self.bucket.blob(self._key(key)).download_as_bytes(
+            data: bytes = self.bucket.blob(self._key(key)).download_as_bytes(
                 start=start, end=start + length - 1, retry=None)
+            return data
         except Exception as e:
             if "416" in str(e):
                 return b""

@@ -165,7 +165,8 @@ class S3Backend(Backend):
         try:
             body = self.client.get_object(Bucket=self.bucket, Key=self._key(key))["Body"]
             try:
-                return body.read()
+                data: bytes = body.read()
+                return data
             finally:
                 body.close()
         except Exception as e:
@@ -178,7 +179,8 @@ class S3Backend(Backend):
             body = self.client.get_object(Bucket=self.bucket, Key=self._key(key),
                                           Range=f"bytes={start}-{start + length - 1}")["Body"]
             try:
-                return body.read()
+                data: bytes = body.read()
+                return data
             finally:
                 body.close()
         except Exception as e:
@@ -238,6 +240,7 @@ def _unwrap_transfer(e: BaseException) -> BaseException:
     # s3transfer wraps the ClientError of a failed part in its own exception.
     from boto3.exceptions import S3UploadFailedError
 
-    if isinstance(e, S3UploadFailedError) and e.__context__ is not None:
-        return e.__context__
+    context: BaseException | None = e.__context__
+    if isinstance(e, S3UploadFailedError) and context is not None:
+        return context
     return e

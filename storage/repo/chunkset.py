@@ -69,7 +69,7 @@ class ChunkSet:
         raw = _raw(chunk_id)
         if raw is None:
             return False
-        i = bisect.bisect_left(self._sorted, raw)  # type: ignore[call-overload]
+        i = bisect.bisect_left(self._sorted, raw)
         return i < len(self._sorted) and self._sorted[i] == raw
 
     def __contains__(self, chunk_id: object) -> bool:

@@ -8,7 +8,10 @@ import json
 import os
 import threading
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    import zstandard
 
 from .format import CHUNK_MAGIC, FLAG_ZSTD, MANIFEST_MAGIC, NONCE_SIZE, ZSTD_LEVEL
 
@@ -103,16 +106,16 @@ class Cipher:
         self._local = threading.local()
 
     # zstd (de)compressor objects are not thread-safe: one per thread.
-    def _zc(self):  # type: ignore[no-untyped-def]
-        z = getattr(self._local, "zc", None)
+    def _zc(self) -> zstandard.ZstdCompressor:
+        z: zstandard.ZstdCompressor | None = getattr(self._local, "zc", None)
         if z is None:
             import zstandard
 
             z = self._local.zc = zstandard.ZstdCompressor(level=self.level)
         return z
 
-    def _zd(self):  # type: ignore[no-untyped-def]
-        z = getattr(self._local, "zd", None)
+    def _zd(self) -> zstandard.ZstdDecompressor:
+        z: zstandard.ZstdDecompressor | None = getattr(self._local, "zd", None)
         if z is None:
             import zstandard
 

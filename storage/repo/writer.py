@@ -6,6 +6,7 @@ import socket
 import threading
 from collections.abc import Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, BinaryIO, Self, TypeVar
 
 from .chunking import BackgroundHasher, chunk_stream
@@ -32,7 +33,7 @@ def iter_source(data: Iterable[bytes] | BinaryIO | bytes) -> Iterator[bytes]:
                 return
             yield part
     else:
-        yield from data  # type: ignore[misc]
+        yield from data
 
 
 class _Upload:
@@ -43,6 +44,16 @@ class _Upload:
     def __init__(self) -> None:
         self.done = threading.Event()
         self.error: BaseException | None = None
+
+
+@dataclass
+class _Slot:
+    """One chunk of a stream being stored."""
+    size: int
+    id: str = ""
+    new: bool = False                  # uploaded by this stream
+    stored: int = 0                    # bytes written to the backend
+    waited_on: _Upload | None = None   # another stream's upload of the same chunk
 
 
 class SnapshotWriter:
@@ -85,72 +96,65 @@ class SnapshotWriter:
 
     def _add(self, name: str, data: Iterable[bytes] | BinaryIO | bytes,
              meta: dict[str, Any]) -> StreamInfo:
-        repo = self.repo
-        cipher = repo.cipher
         sha = BackgroundHasher()
-        results: list[list[Any]] = []  # per chunk: [id, size, new, stored, waited_on]
+        slots: list[_Slot] = []
         errors: list[BaseException] = []
-        waits: list[_Upload] = []
-
-        def work(slot: list[Any], chunk: bytes) -> None:
-            try:
-                cid = cipher.chunk_id(chunk)
-                slot[0] = cid
-                claimed, upload = repo._claim_chunk(cid)
-                if not claimed or upload is None:
-                    # Known already, or being uploaded for another stream: wait for that.
-                    slot[4] = upload
-                    return
-                try:
-                    sealed = cipher.seal_chunk(cid, chunk)
-                    # Retried by the backend within the storage retry budget (storage/retry.py).
-                    repo.backend.put(chunk_key(cid), sealed)
-                    slot[2], slot[3] = True, len(sealed)
-                    repo._chunk_done(cid, upload, None)
-                except BaseException as e:
-                    repo._chunk_done(cid, upload, e)
-                    raise
-            except BaseException as e:  # noqa: BLE001 - reported by add_stream
-                errors.append(e)
-            finally:
-                self._slots.release()
-
-        size = 0
         futures = []
         try:
-            for chunk in chunk_stream(iter_source(data), **repo.chunker_params):
+            for chunk in chunk_stream(iter_source(data), **self.repo.chunker_params):
                 if errors:
                     break
                 sha.update(chunk)
-                size += len(chunk)
-                slot: list[Any] = [None, len(chunk), False, 0, None]
-                results.append(slot)
+                slot = _Slot(size=len(chunk))
+                slots.append(slot)
                 self._slots.acquire()
-                futures.append(self._pool.submit(work, slot, chunk))
+                futures.append(self._pool.submit(self._store, slot, chunk, errors))
         finally:
             for f in futures:
                 f.result()
             sha.close()
-        digest = sha.hexdigest()
-        for slot in results:
-            if slot[4] is not None:
-                waits.append(slot[4])
-        for w in waits:
-            w.done.wait()
-            if w.error is not None:
-                errors.append(w.error)
+        for slot in slots:
+            if slot.waited_on is not None:
+                slot.waited_on.done.wait()
+                if slot.waited_on.error is not None:
+                    errors.append(slot.waited_on.error)
         if errors:
-            err = errors[0]
-            raise RepositoryError(f"storing stream {name!r} in repository {repo.name} failed: "
-                                  f"{err}") from err
-        entry = StreamEntry(name=name, size=size, sha256=digest, meta=meta,
-                            chunks=[s[0] for s in results], sizes=[s[1] for s in results])
+            raise RepositoryError(f"storing stream {name!r} in repository {self.repo.name} failed: "
+                                  f"{errors[0]}") from errors[0]
+        size = sum(s.size for s in slots)
+        entry = StreamEntry(name=name, size=size, sha256=sha.hexdigest(), meta=meta,
+                            chunks=[s.id for s in slots], sizes=[s.size for s in slots])
         with self._streams_lock:
             self.streams[name] = entry
         return StreamInfo(name=name, size=size, sha256=entry.sha256,
-                          chunks_new=sum(1 for s in results if s[2]),
-                          bytes_new=sum(s[1] for s in results if s[2]), reused=False,
-                          chunks=len(results), stored_bytes_new=sum(s[3] for s in results))
+                          chunks_new=sum(1 for s in slots if s.new),
+                          bytes_new=sum(s.size for s in slots if s.new), reused=False,
+                          chunks=len(slots), stored_bytes_new=sum(s.stored for s in slots))
+
+    def _store(self, slot: _Slot, chunk: bytes, errors: list[BaseException]) -> None:
+        """Upload one chunk unless the repository has it or another stream is uploading it
+        (then `slot.waited_on` is that upload); a pool thread."""
+        repo = self.repo
+        try:
+            slot.id = repo.cipher.chunk_id(chunk)
+            claimed, upload = repo._claim_chunk(slot.id)
+            if not claimed or upload is None:
+                # Known already, or being uploaded for another stream: wait for that.
+                slot.waited_on = upload
+                return
+            try:
+                sealed = repo.cipher.seal_chunk(slot.id, chunk)
+                # Retried by the backend within the storage retry budget (storage/retry.py).
+                repo.backend.put(chunk_key(slot.id), sealed)
+                slot.new, slot.stored = True, len(sealed)
+                repo._chunk_done(slot.id, upload, None)
+            except BaseException as e:
+                repo._chunk_done(slot.id, upload, e)
+                raise
+        except BaseException as e:  # noqa: BLE001 - reported by add_stream
+            errors.append(e)
+        finally:
+            self._slots.release()
 
     def reuse_stream(self, name: str, previous: Manifest | str, meta: dict[str, Any] | None = None,
                      *, source: str | None = None) -> StreamInfo:

@@ -18,7 +18,7 @@ def _production(settings: Any) -> None:
 
 def test_another_teams_object_is_a_styled_404_that_says_what_to_do(world: dict[str, Any], alice: Client,
                                                                    charlie: Client) -> None:
-    r = charlie.get(reverse("dashboard:storage-detail", args=[world["storage"].uuid]))
+    r = charlie.get(reverse("storage:storage-detail", args=[world["storage"].uuid]))
     html = r.content.decode()
     assert r.status_code == 404 and "<h1>Not found</h1>" in html and "belongs to another team" in html
     assert "stashboard.css" in html and 'class="sidebar"' in html and "Team B" in html
@@ -27,7 +27,7 @@ def test_another_teams_object_is_a_styled_404_that_says_what_to_do(world: dict[s
 
 
 def test_a_viewer_gets_a_styled_403_naming_the_role_to_ask_for(world: dict[str, Any], bob: Client) -> None:
-    r = bob.get(reverse("dashboard:storage-new"))
+    r = bob.get(reverse("storage:storage-new"))
     html = r.content.decode()
     assert r.status_code == 403 and "<h1>Not allowed</h1>" in html and "Ask an owner" in html and "Team A" in html
     assert 'class="sidebar"' in html

@@ -54,7 +54,7 @@ def test_the_configuration_page_polls_while_its_repositories_initialize_and_stop
     Snapshot.objects.update(phase="Succeeded")
     Repository.objects.update(phase="NotReady", status_message="")
     BackupConfiguration.objects.update(phase="NotReady", status_message="waiting for repositories: repo (initializing)")
-    url = reverse("dashboard:configuration-detail", args=[world["config"].uuid])
+    url = reverse("backups:configuration-detail", args=[world["config"].uuid])
     _assert_polls(world, url, alice, bob, charlie)
     html = htmx(alice, url).content.decode()
     assert 'id="phase-badge" hx-swap-oob="true"' in html and "NotReady" in html
@@ -76,7 +76,7 @@ def test_a_configuration_whose_storage_failed_does_not_poll(world: dict[str, Any
     BackupStorage.objects.update(phase="NotReady", status_message="directory not writable")
     Repository.objects.update(phase="NotReady", status_message="waiting for storage 'local' to be Ready (directory not writable)")
     BackupConfiguration.objects.update(phase="NotReady", status_message="waiting for repositories: repo (…)")
-    url = reverse("dashboard:configuration-detail", args=[world["config"].uuid])
+    url = reverse("backups:configuration-detail", args=[world["config"].uuid])
     assert htmx(alice, url).status_code == 286
 
 
@@ -84,7 +84,7 @@ def test_the_storage_page_polls_while_it_initializes(world: dict[str, Any], alic
                                                     charlie: Client) -> None:
     _finish_everything(world)
     BackupStorage.objects.filter(pk=world["storage"].pk).update(phase="NotReady", status_message="")
-    url = reverse("dashboard:storage-detail", args=[world["storage"].uuid])
+    url = reverse("storage:storage-detail", args=[world["storage"].uuid])
     _assert_polls(world, url, alice, bob, charlie)
     assert "Initializing" in alice.get(url).content.decode()
     # Ready, but its repository waits for the init the storage just enqueued
@@ -99,7 +99,7 @@ def test_the_repository_page_polls_while_it_initializes_or_a_snapshot_runs(world
                                                                           bob: Client, charlie: Client) -> None:
     _finish_everything(world)
     Repository.objects.update(phase="NotReady", status_message="")
-    url = reverse("dashboard:repository-detail", args=[world["repo"].uuid])
+    url = reverse("storage:repository-detail", args=[world["repo"].uuid])
     _assert_polls(world, url, alice, bob, charlie)
     Repository.objects.update(phase="Ready")
     Snapshot.objects.filter(backup_session=world["running"]).update(phase="Running")
@@ -136,7 +136,7 @@ def test_the_restores_list_polls_while_a_restore_runs(world: dict[str, Any], ali
     from tests import factories as f
 
     f.restore(world["a"], world["repo"], world["cluster"], name="restore-2", phase="Running")
-    url = reverse("dashboard:restore-list")
+    url = reverse("restores:restore-list")
     for member in (alice, bob):
         assert POLL in member.get(url).content.decode()
         poll = htmx(member, url)

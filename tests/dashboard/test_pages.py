@@ -13,49 +13,49 @@ pytestmark = pytest.mark.django_db
 # (url name, world key of the object in the URL or None)
 READ_PAGES: list[tuple[str, str | None]] = [
     ("dashboard:overview", None),
-    ("dashboard:secret-list", None),
-    ("dashboard:storage-list", None),
-    ("dashboard:storage-detail", "storage"),
-    ("dashboard:retention-list", None),
-    ("dashboard:cluster-list", None),
-    ("dashboard:cluster-detail", "cluster"),
-    ("dashboard:configuration-list", None),
-    ("dashboard:configuration-detail", "config"),
-    ("dashboard:repository-list", None),
-    ("dashboard:repository-detail", "repo"),
-    ("dashboard:session-list", None),
-    ("dashboard:session-detail", "session"),
-    ("dashboard:session-detail", "running"),
-    ("dashboard:snapshot-detail", "snapshot"),
-    ("dashboard:restore-list", None),
-    ("dashboard:restore-detail", "restore"),
-    ("dashboard:verifier-list", None),
-    ("dashboard:verifier-detail", "verifier"),
+    ("storage:secret-list", None),
+    ("storage:storage-list", None),
+    ("storage:storage-detail", "storage"),
+    ("storage:retention-list", None),
+    ("backups:cluster-list", None),
+    ("backups:cluster-detail", "cluster"),
+    ("backups:configuration-list", None),
+    ("backups:configuration-detail", "config"),
+    ("storage:repository-list", None),
+    ("storage:repository-detail", "repo"),
+    ("backups:session-list", None),
+    ("backups:session-detail", "session"),
+    ("backups:session-detail", "running"),
+    ("backups:snapshot-detail", "snapshot"),
+    ("restores:restore-list", None),
+    ("restores:restore-detail", "restore"),
+    ("restores:verifier-list", None),
+    ("restores:verifier-detail", "verifier"),
 ]
 
 WRITE_PAGES: list[tuple[str, str | None]] = [
-    ("dashboard:secret-new", None),
-    ("dashboard:secret-edit", "secret"),
-    ("dashboard:secret-delete", "secret"),
-    ("dashboard:storage-new", None),
-    ("dashboard:storage-edit", "storage"),
-    ("dashboard:storage-delete", "storage"),
-    ("dashboard:retention-new", None),
-    ("dashboard:retention-edit", "retention"),
-    ("dashboard:retention-delete", "retention"),
-    ("dashboard:cluster-new", None),
-    ("dashboard:cluster-edit", "cluster"),
-    ("dashboard:cluster-delete", "cluster"),
-    ("dashboard:configuration-new", None),
-    ("dashboard:configuration-edit", "config"),
-    ("dashboard:configuration-delete", "config"),
-    ("dashboard:session-config-new", "config"),
-    ("dashboard:repository-new", None),
-    ("dashboard:repository-delete", "repo"),
-    ("dashboard:restore-new", None),
-    ("dashboard:verifier-new", None),
-    ("dashboard:verifier-edit", "verifier"),
-    ("dashboard:verifier-delete", "verifier"),
+    ("storage:secret-new", None),
+    ("storage:secret-edit", "secret"),
+    ("storage:secret-delete", "secret"),
+    ("storage:storage-new", None),
+    ("storage:storage-edit", "storage"),
+    ("storage:storage-delete", "storage"),
+    ("storage:retention-new", None),
+    ("storage:retention-edit", "retention"),
+    ("storage:retention-delete", "retention"),
+    ("backups:cluster-new", None),
+    ("backups:cluster-edit", "cluster"),
+    ("backups:cluster-delete", "cluster"),
+    ("backups:configuration-new", None),
+    ("backups:configuration-edit", "config"),
+    ("backups:configuration-delete", "config"),
+    ("backups:session-config-new", "config"),
+    ("storage:repository-new", None),
+    ("storage:repository-delete", "repo"),
+    ("restores:restore-new", None),
+    ("restores:verifier-new", None),
+    ("restores:verifier-edit", "verifier"),
+    ("restores:verifier-delete", "verifier"),
 ]
 
 
@@ -82,11 +82,11 @@ def test_write_pages_are_for_owners_and_operators(world: dict[str, Any], alice: 
 
 
 def test_session_config_edit_page(world: dict[str, Any], alice: Client, bob: Client, charlie: Client) -> None:
-    u = reverse("dashboard:session-config-edit", args=[world["config"].uuid, "full"])
+    u = reverse("backups:session-config-edit", args=[world["config"].uuid, "full"])
     assert alice.get(u).status_code == 200
     assert bob.get(u).status_code == 403
     assert charlie.get(u).status_code == 404
-    assert alice.get(reverse("dashboard:session-config-edit", args=[world["config"].uuid, "nope"])).status_code == 404
+    assert alice.get(reverse("backups:session-config-edit", args=[world["config"].uuid, "nope"])).status_code == 404
 
 
 def test_anonymous_users_are_sent_to_sign_in(world: dict[str, Any], client: Client) -> None:
@@ -100,17 +100,17 @@ def test_viewers_see_no_buttons_that_change_anything(world: dict[str, Any], bob:
 
     html = bob.get(url(world, name, key)).content.decode()
     posts = re.findall(r'<form[^>]*method="post"[^>]*action="([^"]*)"', html)
-    allowed = {reverse("dashboard:logout"), reverse("dashboard:team-switch")}
+    allowed = {reverse("dashboard:logout"), reverse("tenancy:team-switch")}
     assert set(posts) <= allowed, f"{name} shows a viewer forms that change things: {set(posts) - allowed}"
     links = re.findall(r'href="([^"]*/(?:new|edit|delete)/[^"]*)"', html)
     assert not links, f"{name} shows a viewer links to change things: {links}"
 
 
 def test_owners_see_the_actions(world: dict[str, Any], alice: Client) -> None:
-    html = alice.get(url(world, "dashboard:configuration-detail", "config")).content.decode()
+    html = alice.get(url(world, "backups:configuration-detail", "config")).content.decode()
     assert ">Backup now<" in html and ">Pause<" in html
-    assert ">Check now<" in alice.get(url(world, "dashboard:repository-detail", "repo")).content.decode()
-    assert ">Test connection<" in alice.get(url(world, "dashboard:cluster-detail", "cluster")).content.decode()
+    assert ">Check now<" in alice.get(url(world, "storage:repository-detail", "repo")).content.decode()
+    assert ">Test connection<" in alice.get(url(world, "backups:cluster-detail", "cluster")).content.decode()
 
 
 def _queries(client: Client, u: str) -> int:
@@ -122,9 +122,9 @@ def _queries(client: Client, u: str) -> int:
     return len(ctx.captured_queries)
 
 
-LIST_PAGES = ["dashboard:overview", "dashboard:secret-list", "dashboard:storage-list", "dashboard:retention-list",
-              "dashboard:cluster-list", "dashboard:configuration-list", "dashboard:repository-list",
-              "dashboard:session-list", "dashboard:restore-list"]
+LIST_PAGES = ["dashboard:overview", "storage:secret-list", "storage:storage-list", "storage:retention-list",
+              "backups:cluster-list", "backups:configuration-list", "storage:repository-list",
+              "backups:session-list", "restores:restore-list"]
 
 
 @pytest.mark.parametrize("name", LIST_PAGES)

@@ -24,12 +24,12 @@ def engine(world: dict[str, Any]) -> EngineRepository:
 
 
 def urls(repo: Any) -> dict[str, str]:
-    return {name: reverse(f"dashboard:repository-{name}", args=[repo.uuid])
+    return {name: reverse(f"storage:repository-{name}", args=[repo.uuid])
             for name in ("keys", "key-add", "key-remove", "passwd")}
 
 
 def test_the_owner_lists_the_keys_and_the_page_loads_them(world: dict[str, Any], alice: Client, engine: EngineRepository) -> None:
-    page = alice.get(reverse("dashboard:repository-detail", args=[world["repo"].uuid])).content.decode()
+    page = alice.get(reverse("storage:repository-detail", args=[world["repo"].uuid])).content.decode()
     assert f'hx-get="{urls(world["repo"])["keys"]}"' in page
     r = alice.get(urls(world["repo"])["keys"], HTTP_HX_REQUEST="true")
     body = r.content.decode()
@@ -40,7 +40,7 @@ def test_the_owner_lists_the_keys_and_the_page_loads_them(world: dict[str, Any],
 def test_viewers_and_other_teams_cannot_see_or_change_keys(world: dict[str, Any], bob: Client, charlie: Client,
                                                            engine: EngineRepository) -> None:
     u = urls(world["repo"])
-    assert "repository-keys" not in bob.get(reverse("dashboard:repository-detail", args=[world["repo"].uuid])).content.decode()
+    assert "repository-keys" not in bob.get(reverse("storage:repository-detail", args=[world["repo"].uuid])).content.decode()
     for name, url in u.items():
         data = {"key_id": engine.key_id, "add-new_password": "a long pass", "add-confirm": "a long pass",
                 "passwd-new_password": "a long pass", "passwd-confirm": "a long pass"}

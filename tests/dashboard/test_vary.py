@@ -22,16 +22,16 @@ def _varies_on_hx_request(response: Any) -> bool:
 # (url name, world key of the object in the URL or None, query string)
 PARTIAL_VIEWS: list[tuple[str, str | None, str]] = [
     ("dashboard:overview", None, ""),
-    ("dashboard:session-list", None, "?phase=Succeeded"),
-    ("dashboard:session-detail", "running", ""),
-    ("dashboard:session-detail", "session", ""),
-    ("dashboard:restore-detail", "restore", ""),
-    ("dashboard:restore-new", None, "?part=snapshot"),
+    ("backups:session-list", None, "?phase=Succeeded"),
+    ("backups:session-detail", "running", ""),
+    ("backups:session-detail", "session", ""),
+    ("restores:restore-detail", "restore", ""),
+    ("restores:restore-new", None, "?part=snapshot"),
     # the pages that poll their #live partial until what they show is completed
-    ("dashboard:configuration-detail", "config", ""),
-    ("dashboard:storage-detail", "storage", ""),
-    ("dashboard:repository-detail", "repo", ""),
-    ("dashboard:restore-list", None, ""),
+    ("backups:configuration-detail", "config", ""),
+    ("storage:storage-detail", "storage", ""),
+    ("storage:repository-detail", "repo", ""),
+    ("restores:restore-list", None, ""),
 ]
 
 
@@ -47,12 +47,12 @@ def test_a_view_that_answers_htmx_with_a_partial_varies_on_hx_request(
 
 def test_the_cluster_test_answer_varies_on_hx_request(world: dict[str, Any], alice: Client) -> None:
     cluster = f.cluster(world["a"], "closed-port", url="http://127.0.0.1:1")
-    u = reverse("dashboard:cluster-test", args=[cluster.uuid])
+    u = reverse("backups:cluster-test", args=[cluster.uuid])
     for headers in ({}, {"HX-Request": "true"}):
         r = alice.post(u, headers=headers)
         assert r.status_code == 200 and _varies_on_hx_request(r), (headers, r.get("Vary"))
 
 
 def test_a_page_htmx_never_swaps_in_does_not_vary_on_hx_request(world: dict[str, Any], alice: Client) -> None:
-    r = alice.get(reverse("dashboard:storage-list"))
+    r = alice.get(reverse("storage:storage-list"))
     assert r.status_code == 200 and not _varies_on_hx_request(r)

@@ -20,21 +20,21 @@ NNBSP = "\u202f"
 
 def test_a_plain_http_cluster_says_so_instead_of_tls_verified(world: dict[str, Any], alice: Client, bob: Client,
                                                               charlie: Client) -> None:
-    url = reverse("dashboard:cluster-detail", args=[world["cluster"].uuid])  # http://127.0.0.1:9200
+    url = reverse("backups:cluster-detail", args=[world["cluster"].uuid])  # http://127.0.0.1:9200
     for member in (alice, bob):
         html = member.get(url).content.decode()
         assert "plain HTTP" in html and "verified" not in html
     assert charlie.get(url).status_code == 404
     tls = f.cluster(world["a"], "secure", url="https://es.example:9200")
-    assert "<dd>verified" in alice.get(reverse("dashboard:cluster-detail", args=[tls.uuid])).content.decode()
+    assert "<dd>verified" in alice.get(reverse("backups:cluster-detail", args=[tls.uuid])).content.decode()
     insecure = f.cluster(world["a"], "insecure", url="https://es.example:9200", verify_tls=False)
-    assert "not verified" in alice.get(reverse("dashboard:cluster-detail", args=[insecure.uuid])).content.decode()
+    assert "not verified" in alice.get(reverse("backups:cluster-detail", args=[insecure.uuid])).content.decode()
 
 
 def test_a_pending_session_is_not_started_yet_rather_than_started_never(world: dict[str, Any], alice: Client,
                                                                        bob: Client, charlie: Client) -> None:
     pending = f.backup_session(world["config"], phase="Pending")
-    url = reverse("dashboard:session-detail", args=[pending.uuid])
+    url = reverse("backups:session-detail", args=[pending.uuid])
     for member in (alice, bob):
         html = member.get(url).content.decode()
         assert "not started yet" in html and "never" not in html
@@ -46,10 +46,10 @@ def test_numbers_read_one_way_everywhere(world: dict[str, Any], alice: Client, b
     assert Template("{% load stash %}{{ n|num }}").render(Context({"n": 20000})) == f"20{NNBSP}000"
     Snapshot.objects.filter(pk=world["snapshot"].pk).update(total_docs=20000)
     for member in (alice, bob):
-        snap = member.get(reverse("dashboard:snapshot-detail", args=[world["snapshot"].uuid])).content.decode()
+        snap = member.get(reverse("backups:snapshot-detail", args=[world["snapshot"].uuid])).content.decode()
         assert f"20{NNBSP}000" in snap and "20,000" not in snap
     # the wizard's snapshot choices are built in Python: the same form
-    wizard = alice.get(reverse("dashboard:restore-new"), {"repository": str(world["repo"].uuid)}).content.decode()
+    wizard = alice.get(reverse("restores:restore-new"), {"repository": str(world["repo"].uuid)}).content.decode()
     assert f"20{NNBSP}000 docs" in wizard and "20,000" not in wizard
 
 
@@ -59,7 +59,7 @@ def test_size_parameters_are_shown_in_binary_units(world: dict[str, Any], alice:
     session.task_params = {"page_bytes": 8388608, "batch_size": 5000}
     session.save()
     for member in (alice, bob):
-        html = member.get(reverse("dashboard:configuration-detail", args=[world["config"].uuid])).content.decode()
+        html = member.get(reverse("backups:configuration-detail", args=[world["config"].uuid])).content.decode()
         assert "page_bytes=8 MiB" in html and "8388608" not in html and f"batch_size=5{NNBSP}000" in html
 
 
@@ -75,19 +75,19 @@ def test_the_restores_list_names_the_snapshot_that_was_restored(world: dict[str,
     restore.resolved_snapshot_id = "cd" * 32
     restore.save()
     for member in (alice, bob):
-        html = member.get(reverse("dashboard:restore-list")).content.decode()
+        html = member.get(reverse("restores:restore-list")).content.decode()
         assert "repo@" in html and "cdcdcdcd" in html and "repo@latest" not in html
-    assert "cdcdcdcd" not in charlie.get(reverse("dashboard:restore-list")).content.decode()
+    assert "cdcdcdcd" not in charlie.get(reverse("restores:restore-list")).content.decode()
     # not resolved yet (pending): it still says what was asked for
     f.restore(world["a"], world["repo"], world["cluster"], name="restore-pending")
-    assert "repo@latest" in alice.get(reverse("dashboard:restore-list")).content.decode()
+    assert "repo@latest" in alice.get(reverse("restores:restore-list")).content.decode()
 
 
 def test_the_restore_review_says_aliases_are_renamed_with_the_indices(world: dict[str, Any], alice: Client) -> None:
     data = {"repository": world["repo"].pk, "snapshot": "latest", "indices": "logs-*", "exclude": "", "rename_pattern": "^(.*)$",
             "rename_replacement": r"restored-\1", "target": world["cluster"].pk, "conflict": "fail", "name": "",
             "action": "review"}
-    html = alice.post(reverse("dashboard:restore-new"), data).content.decode()
+    html = alice.post(reverse("restores:restore-new"), data).content.decode()
     assert "applied to the indices and to their aliases" in html and ">Aliases<" in html
 
 
@@ -95,5 +95,5 @@ def test_a_finished_sessions_start_still_reads_as_an_age(world: dict[str, Any], 
     from django.utils import timezone
 
     BackupSession.objects.filter(pk=world["session"].pk).update(started=timezone.now())
-    html = alice.get(reverse("dashboard:session-detail", args=[world["session"].uuid])).content.decode()
+    html = alice.get(reverse("backups:session-detail", args=[world["session"].uuid])).content.decode()
     assert "ago" in html and "not started yet" not in html

@@ -239,12 +239,12 @@ def test_rename_applies_to_names_aliases_and_patterns():
 
 
 def test_metadata_the_target_cannot_take_is_skipped_and_said(conn, http, names, search):
-    from restores.load import load_cluster_metadata, rename_of
+    from restores.load import load_cluster_metadata
 
     params = LoadParams()
 
     def load(cluster_meta):  # the metadata step of load_snapshot (a snapshot without indices does not restore)
-        return load_cluster_metadata(conn, cluster_meta, params, rename_of(params))
+        return load_cluster_metadata(conn, cluster_meta, params, Renamer())
 
     managed, pipeline = names("managed"), names("pipeline")
     processors = [{"set": {"field": "x", "value": 1}}]
@@ -292,8 +292,13 @@ def test_progress_reports_the_restore(conn, http, names, repo):
     http.delete(idx)
     events = []
     res = load_snapshot(conn, m, open_stream=lambda n: repo.read_stream(m, n),
-                        params=LoadParams(metadata_kinds=(), bulk_bytes=300), progress=events.append)
+                        params=LoadParams(metadata_kinds=(), bulk_bytes=300, workers=1, progress=events.append))
     assert res.ok
+    # the index's start, then one event per acknowledged _bulk, counting up, then done
+    assert (events[0].phase, events[0].index, events[0].docs, events[0].total) == ("start", idx, 0, 50)
+    data = [e for e in events if e.phase == "data"]
+    assert len(data) >= 5 and all(a.docs < b.docs and a.bytes < b.bytes for a, b in zip(data, data[1:], strict=False))
+    assert data[0].docs < 50 and data[-1].docs == 50 and data[-1].run_docs == 50
     assert events[-1].phase == "done" and events[-1].docs == 50 and events[-1].total == 50
     assert events[-1].bytes > 0 and events[-1].run_docs == 50 and events[-1].run_bytes == events[-1].bytes
 
@@ -416,6 +421,36 @@ def test_a_data_stream_is_backed_up_and_restored_as_a_data_stream(conn, http, na
         assert hits["aggregations"]["n"]["value"] == sum(range(50))
     finally:
         http.req("DELETE", f"/_data_stream/{ds}", ok=(200, 404))
+        http.req("DELETE", f"/_index_template/{tpl}", ok=(200, 404))
+
+
+@pytest.mark.search_features("data_streams")
+def test_the_wizards_preview_of_a_data_stream_names_what_the_load_restores(conn, http, names, repo):
+    from restores import rules
+
+    ds, tpl = names("dsprev"), names("dsprevtpl")
+    http.req("PUT", f"/_index_template/{tpl}", {"index_patterns": [f"{ds}*"], "data_stream": {}, "priority": 900})
+    try:
+        http.req("POST", f"/{ds}/_doc?refresh=true", {"@timestamp": "2026-11-25T00:00:00Z", "n": 1})
+        http.req("POST", f"/{ds}/_rollover")
+        http.req("POST", f"/{ds}/_doc?refresh=true", {"@timestamp": "2026-11-25T00:00:01Z", "n": 2})
+        with repo.writer(meta={"configuration": "test"}) as w:
+            dumped = dump_cluster(conn, w, DumpParams(include=[ds], metadata_kinds=()))
+            assert dumped.ok, dumped.indices
+            w.commit(meta={"cluster_metadata": dumped.cluster_meta, "status": "Succeeded"})
+        m = repo.manifest("latest")
+        # the preview reads the Snapshot row (components["dump"] is dumped.indices), the load the manifest
+        rename = Renamer(f"^(.*){re.escape(ds)}", rf"\g<1>{ds}-r")
+        preview = rules.choose(rules.facts_from_dump(dumped.indices), [ds], [], rename)
+        assert len(preview) == 2 and {c.data_stream for c in preview} == {f"{ds}-r"}
+        res = restore(conn, repo, m, include=[ds], metadata_kinds=(), rename_pattern=rename.pattern,
+                      rename_replacement=rename.replacement)
+        assert res.ok, res.indices
+        assert sorted(res.indices) == [c.target for c in preview]
+        assert {e["data_stream"] for e in res.indices.values()} == {f"{ds}-r"} and http.count(f"{ds}-r") == 2
+    finally:
+        for name in (ds, f"{ds}-r"):
+            http.req("DELETE", f"/_data_stream/{name}", ok=(200, 404))
         http.req("DELETE", f"/_index_template/{tpl}", ok=(200, 404))
 
 

@@ -6,6 +6,7 @@ from typing import Any
 import pytest
 from kubernetes import client
 
+from audit.models import Entry
 from backups.models import BackupConfiguration
 from tests.foundation.test_apply_export import one_of_each
 from tests.k8s.conftest import run_sync
@@ -37,6 +38,8 @@ def test_accept_edits_applies_a_pause_made_on_the_cr(teams, k8s_api):
     assert "1 edits applied" in out and "0 errors" in out
     assert BackupConfiguration.objects.get(name="nightly").paused is True
     assert config_cr(k8s_api)["spec"]["paused"] is True
+    edit = Entry.objects.get(action="changed", target_name="nightly")  # the audit log names the command
+    assert edit.actor.startswith("manage.py k8s_sync --accept-edits (") and edit.fields == ["spec.paused"]
     # The CR now says it was written from the database again: nothing more to do.
     assert "0 created, 0 patched, 0 status patched, 0 deleted, 0 edits applied" in run_sync("--accept-edits")
 

@@ -14,6 +14,7 @@ from backups import flows
 from backups import jobs as backup_jobs
 from backups.management.commands.scheduler import Command as SchedulerCommand
 from backups.models import BackupConfiguration, BackupSession, BackupSessionConfig, Snapshot
+from runtime import reaper
 from storage import flows as storage_flows
 from storage import jobs as storage_jobs
 from storage.models import BackupStorage, Repository
@@ -186,6 +187,24 @@ def test_only_the_leader_scheduler_acts(world):
     assert a.is_leader() and not b.is_leader() and a.is_leader()
 
 
+def test_a_lost_leader_is_replaced_and_then_stands_down(world):
+    import time
+
+    from backups.management.commands.scheduler import LOCK_KEY
+
+    a, b = SchedulerCommand(), SchedulerCommand()
+    for cmd, ident in ((a, "a"), (b, "b")):
+        cmd.identity = ident
+        cmd.redis = django_rq.get_connection("default")
+    assert a.is_leader() and not b.is_leader()
+    assert 0 < a.redis.ttl(LOCK_KEY) <= 15 and a.redis.get(LOCK_KEY) == b"a"
+    # a stops renewing (its process hangs or dies): Redis lets the lock expire
+    a.redis.pexpire(LOCK_KEY, 1)
+    time.sleep(0.05)
+    assert b.is_leader() and a.redis.get(LOCK_KEY) == b"b"
+    assert not a.is_leader() and b.is_leader()  # a comes back: it finds b holding the lock
+
+
 def test_cancel_stops_a_pending_session_and_commits_nothing(world, es_url):
     seed(es_url, "cancel-1", 10)
     config = make_config(world, "cancel-*")
@@ -285,7 +304,7 @@ def test_the_reaper_fails_a_row_whose_heartbeat_stopped(world):
     snap = session.snapshots.get()
     old = timezone.now() - timedelta(minutes=5)
     Snapshot.objects.filter(pk=snap.pk).update(phase="Running", started=old, heartbeat=old)
-    assert flows.reap_lost_jobs() == [snap.name]
+    assert reaper.reap_lost_jobs() == [snap.name]
     session.refresh_from_db()
     assert session.phase == "Failed" and "worker lost" in session.error
 
@@ -348,11 +367,11 @@ def test_a_pending_snapshot_whose_job_was_lost_is_enqueued_again(world, es_url):
     config = make_config(world, "lost-*")
     ready(world, config)
     session = flows.trigger_backup(config.sessions.get(), "manual")
-    assert flows.requeue_lost_pending(timezone.now() + timedelta(minutes=5)) == []  # its job is queued
+    assert reaper.requeue_lost_pending(timezone.now() + timedelta(minutes=5)) == []  # its job is queued
     django_rq.get_queue("backups").empty()  # Redis lost its queues
-    assert flows.requeue_lost_pending() == []  # not before the grace period
+    assert reaper.requeue_lost_pending() == []  # not before the grace period
     later = timezone.now() + timedelta(minutes=5)
-    assert flows.requeue_lost_pending(later) == [f"requeued {session.snapshots.get().name}"]
+    assert reaper.requeue_lost_pending(later) == [f"requeued {session.snapshots.get().name}"]
     work()
     session.refresh_from_db()
     assert session.phase == "Succeeded"
@@ -407,9 +426,9 @@ def test_a_backup_that_keeps_failing_is_failed_after_its_last_attempt_and_waits_
         assert (snap.phase, snap.attempts) == ("Pending", 1)
         assert "attempt 1 of 2 failed, retrying in 30s (backoffLimit 1)" in snap.error and "403" in snap.error
         assert backup_jobs.run_backup(snap.pk) == "not claimed"  # not before its delay
-        assert flows.requeue_lost_pending(timezone.now()) == []
+        assert reaper.requeue_lost_pending(timezone.now()) == []
         Snapshot.objects.filter(pk=snap.pk).update(not_before=timezone.now() - timedelta(seconds=1))  # 30 s later
-        assert flows.requeue_lost_pending(timezone.now()) == [f"requeued {snap.name}"]
+        assert reaper.requeue_lost_pending(timezone.now()) == [f"requeued {snap.name}"]
         work()
     finally:
         proxy.close()
@@ -466,7 +485,7 @@ def test_a_backup_whose_repository_never_gets_ready_fails_after_the_timeout(worl
     session = flows.trigger_backup(config.sessions.get(), "manual")
     snap = session.snapshots.get()
     assert backup_jobs.run_backup(snap.pk) == "waiting for the repository"
-    assert flows.requeue_lost_pending(timezone.now()) == []  # looked at again in 30 s, not before
+    assert reaper.requeue_lost_pending(timezone.now()) == []  # looked at again in 30 s, not before
     # 61 s later
     Snapshot.objects.filter(pk=snap.pk).update(waiting_since=timezone.now() - timedelta(seconds=61),
                                                not_before=timezone.now() - timedelta(seconds=1))

@@ -6,7 +6,7 @@ import threading
 
 import pytest
 
-from backups.hooks import run_hook
+from runtime.hooks import run_hook
 from tests import factories as f
 
 

@@ -20,6 +20,7 @@ from backups import flows
 from backups.models import BackupSession, Snapshot
 from restores import flows as restore_flows
 from restores.models import RestoreSession
+from runtime import reaper
 from storage import flows as storage_flows
 from storage.models import Repository
 from tests import factories as f
@@ -207,10 +208,10 @@ def test_a_worker_killed_mid_backup_is_reaped_commits_nothing_and_the_next_run_s
     worker.send_signal(signal.SIGKILL)
     worker.wait()
     # The reaper acts once the heartbeat is older than its timeout.
-    assert flows.reap_lost_jobs(timeout=60) == []
+    assert reaper.reap_lost_jobs(timeout=60) == []
     from django.utils import timezone
 
-    reaped = flows.reap_lost_jobs(now=timezone.now() + timedelta(seconds=settings.REAPER_TIMEOUT + 2))
+    reaped = reaper.reap_lost_jobs(now=timezone.now() + timedelta(seconds=settings.REAPER_TIMEOUT + 2))
     assert reaped == [snap.name]
     session.refresh_from_db()
     assert session.phase == "Failed" and "worker lost" in session.error
@@ -345,7 +346,7 @@ def test_a_job_reaped_as_lost_but_still_running_does_not_write_over_the_reaper(w
             break
         time.sleep(0.1)
     # The worker is alive but, say, its heartbeat could not be written for a while.
-    reaped = flows.reap_lost_jobs(now=timezone.now() + timedelta(seconds=settings.REAPER_TIMEOUT + 2))
+    reaped = reaper.reap_lost_jobs(now=timezone.now() + timedelta(seconds=settings.REAPER_TIMEOUT + 2))
     assert reaped == [snap.name]
     reaped_row = Snapshot.objects.values("phase", "error", "finished").get(pk=snap.pk)
     thread.join(60)
@@ -383,7 +384,7 @@ def test_a_restore_reaped_as_lost_but_still_running_does_not_write_over_the_reap
             if restore.phase == "Running" and (restore.progress or {}).get("docs", 0) > 0:
                 break
             time.sleep(0.1)
-        reaped = flows.reap_lost_jobs(now=timezone.now() + timedelta(seconds=settings.REAPER_TIMEOUT + 2))
+        reaped = reaper.reap_lost_jobs(now=timezone.now() + timedelta(seconds=settings.REAPER_TIMEOUT + 2))
         assert reaped == [restore.name]
         row = RestoreSession.objects.values("phase", "error", "finished", "components").get(pk=restore.pk)
         thread.join(60)
@@ -404,7 +405,7 @@ def test_a_killed_job_with_retries_left_is_run_again_not_failed(world, es_url, s
     # as a worker killed mid-job leaves it: Running, first attempt, heartbeat stopped
     Snapshot.objects.filter(pk=snap.pk).update(phase="Running", attempts=1, claim="dead", started=timezone.now(),
                                                heartbeat=timezone.now())
-    reaped = flows.reap_lost_jobs(now=timezone.now() + timedelta(seconds=settings.REAPER_TIMEOUT + 2))
+    reaped = reaper.reap_lost_jobs(now=timezone.now() + timedelta(seconds=settings.REAPER_TIMEOUT + 2))
     assert reaped == [f"{snap.name} (retrying)"]
     snap.refresh_from_db()
     assert snap.phase == "Pending" and "attempt 1 of 2 failed" in snap.error and "worker lost" in snap.error

@@ -8,9 +8,9 @@ import pytest
 from django.test import Client
 from django.urls import reverse
 
-from backups.progress import Heartbeat
 from restores import jobs as restore_jobs
 from restores.models import RestoreSession
+from runtime.heartbeat import Heartbeat
 from storage.models import Repository
 from tests import factories as f
 from tests.orchestration.test_backup_flow import make_config, ready
@@ -84,7 +84,7 @@ def test_the_restore_page_shows_the_running_indices_from_the_jobs_progress(world
     owner = f.user("alice", world["team"], "owner")
     c = Client()
     c.force_login(owner)
-    html = c.get(reverse("dashboard:restore-detail", args=[restore.uuid]), HTTP_HX_REQUEST="true").content.decode()
+    html = c.get(reverse("restores:restore-detail", args=[restore.uuid]), HTTP_HX_REQUEST="true").content.decode()
     assert "Waiting for the first index" not in html
     assert "logs-a" in html and "logs-b" in html and "/ 500" in html  # of the chosen 500
     assert "badge-ok\">Succeeded" in html and "badge-run\">Running" in html

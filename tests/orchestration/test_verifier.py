@@ -15,6 +15,7 @@ from backups import flows
 from backups.models import Snapshot
 from restores import flows as restore_flows
 from restores.models import BackupVerifier, VerificationRun
+from runtime import reaper
 from tests.orchestration.conftest import work
 from tests.orchestration.test_backup_flow import make_config, ready
 from tests.peers.osmem import es, seed
@@ -128,6 +129,9 @@ def test_the_reaper_fails_a_verification_whose_worker_died(world: dict[str, Any]
     run = restore_flows.start_verification(v, Snapshot.objects.get())
     VerificationRun.objects.filter(pk=run.pk).update(phase="Running", started=timezone.now() - timedelta(hours=1),
                                                      heartbeat=timezone.now() - timedelta(hours=1))
-    assert f"verification {run}" in flows.reap_lost_jobs()
+    world["team"].notify_emails = "ops@example.com"
+    world["team"].save()
+    assert run.name in reaper.reap_lost_jobs()
     run.refresh_from_db()
     assert run.phase == "Failed" and run.error.startswith("worker lost")
+    assert any("Verification of snapshot" in m.subject and "worker lost" in m.body for m in mail.outbox)

@@ -96,3 +96,17 @@ def test_an_unreachable_endpoint_is_retried_for_the_budget_then_says_so() -> Non
     with pytest.raises(BackendError, match="gave up after .* attempts") as e:
         backend.get("repository.yaml")
     assert 2 <= time.monotonic() - t0 < 6 and not e.value.permanent
+
+
+def test_attempts_bound_the_tries_and_jitter_keeps_waits_in_the_top_of_the_range() -> None:
+    from storage.retry import delay
+
+    clock = Clock()
+    fn, calls = flaky(10, BackendError("503", permanent=False))
+    with pytest.raises(BackendError):
+        retry(fn, budget=600, base=1, cap=8, attempts=4, jitter=0.5, is_permanent=lambda e: False,
+              sleep=clock.sleep, clock=lambda: clock.now)
+    assert calls[0] == 4 and len(clock.waits) == 3
+    assert all(b / 2 <= w <= b for w, b in zip(clock.waits, [1, 2, 4], strict=True))
+    assert all(0.8 <= delay(1, base=1, cap=30, jitter=0.2) <= 1.0 for _ in range(50))
+    assert delay(6, base=1, cap=30, jitter=0.0) == delay(7, base=1, cap=30, jitter=0.0) == 30

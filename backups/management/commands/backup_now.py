@@ -6,6 +6,7 @@ from typing import Any
 from django.core.management.base import BaseCommand, CommandError
 from django.template.defaultfilters import filesizeformat
 
+from audit.log import Actor
 from backups import flows
 from backups.models import BackupConfiguration, BackupSession, Trigger
 
@@ -37,7 +38,8 @@ class Command(BaseCommand):
             if not sessions:
                 raise CommandError(f"configuration {team}/{name} has no session '{options['session']}': "
                                    f"use one of {', '.join(config.sessions.values_list('name', flat=True))}")
-        started = [flows.trigger_backup(s, Trigger.MANUAL, user="manage.py backup_now") for s in sessions]
+        actor = Actor.command("backup_now")
+        started = [flows.trigger_backup(s, Trigger.MANUAL, user="manage.py backup_now", actor=actor) for s in sessions]
         for s in started:
             self.stdout.write(f"{s.name}: {s.phase}" + (f" ({s.error})" if s.error else ""))
         if not options["wait"]:

@@ -19,10 +19,12 @@ from django.core.management.base import BaseCommand
 from django.db import close_old_connections
 from django.db.models import Max, Q
 from django.utils import timezone
-from redis.exceptions import RedisError
+from redis.exceptions import LockError, LockNotOwnedError, RedisError
 
-from backups import flows, notifications, scheduler
+from audit import retention as audit_retention
+from backups import notifications, scheduler
 from backups.models import BackupConfiguration, BackupSession, BackupSessionConfig, SessionPhase
+from runtime import reaper
 from storage import flows as storage_flows
 from storage.models import BackupStorage, Repository
 
@@ -30,8 +32,6 @@ log = logging.getLogger(__name__)
 
 LOCK_KEY = "stashboard:scheduler:leader"
 RECONCILE_EVERY = 60  # seconds between initialization attempts of a NotReady storage or repository
-# Renew only if the lock is still ours; compare-and-set in one Redis call.
-RENEW = "if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('expire', KEYS[1], ARGV[2]) else return 0 end"
 
 
 class Command(BaseCommand):
@@ -50,31 +50,42 @@ class Command(BaseCommand):
             return
         signal.signal(signal.SIGTERM, self._stop)
         signal.signal(signal.SIGINT, self._stop)
+        # The loop logs what it does (LOG_FORMAT, as the web server and the workers do).
         while not self.stopping:
             close_old_connections()
             try:
                 for line in self.handle_one():
-                    self.stdout.write(line)
-            except Exception as e:  # a turn that fails must not stop the scheduler
-                self.stderr.write(f"scheduler turn failed: {type(e).__name__}: {e}")
+                    log.info("scheduler: %s", line)
+            except Exception:  # a turn that fails must not stop the scheduler
+                log.exception("scheduler turn failed")
             for _ in range(int(options["interval"] * 10)):
                 if self.stopping:
                     break
                 time.sleep(0.1)
         try:
-            if self.redis.get(LOCK_KEY) == self.identity.encode():
-                self.redis.delete(LOCK_KEY)
-        except RedisError as e:  # Redis went first: the lock expires by itself
-            self.stderr.write(f"scheduler stopped without releasing its lock ({e}): it expires by itself")
+            lock = getattr(self, "lock", None)
+            if lock is not None and lock.owned():
+                lock.release()
+        except (RedisError, LockError) as e:  # Redis went first: the lock expires by itself
+            log.warning("scheduler stopped without releasing its lock (%s): it expires by itself", e)
 
     def _stop(self, signum: int, frame: Any) -> None:
         self.stopping = True
 
     def is_leader(self) -> bool:
+        """Hold the leader lock (redis-py's Lock: the key holds this scheduler's identity and
+        expires unless renewed); a leader that stops renewing it is replaced after the TTL."""
         ttl = max(3 * settings.SCHEDULER_INTERVAL, 15)
-        if self.redis.set(LOCK_KEY, self.identity, nx=True, ex=ttl):
-            return True
-        return bool(self.redis.eval(RENEW, 1, LOCK_KEY, self.identity, ttl))
+        if getattr(self, "lock", None) is None:
+            # not thread-local: the token is this scheduler's, whichever thread renews it
+            self.lock = self.redis.lock(LOCK_KEY, timeout=ttl, blocking=False, thread_local=False)
+        if self.lock.owned():
+            try:
+                self.lock.extend(ttl, replace_ttl=True)
+                return True
+            except LockNotOwnedError:
+                pass  # it expired and another scheduler took it meanwhile
+        return bool(self.lock.acquire(token=self.identity))
 
     def handle_one(self, now: Any = None) -> list[str]:
         if not self.is_leader():
@@ -82,12 +93,13 @@ class Command(BaseCommand):
         now = now or timezone.now()
         steps: list[tuple[str, Callable[[], list[str]]]] = [
             ("schedule", lambda: scheduler.tick(now)),
-            ("reap", lambda: [f"reaped {name}" for name in flows.reap_lost_jobs(now)]),
-            ("requeue", lambda: flows.requeue_lost_pending(now)
+            ("reap", lambda: [f"reaped {name}" for name in reaper.reap_lost_jobs(now)]),
+            ("requeue", lambda: reaper.requeue_lost_pending(now)
                 if self.redis.set("stashboard:requeue-check", "1", nx=True, ex=60) else []),  # once a minute is enough
             ("reconcile", self.reconcile),
             ("checks", lambda: self.schedule_checks(now)),
             ("alerts", lambda: self.stale_alerts(now)),
+            ("audit", lambda: self.purge_audit(now)),
             *((name, partial(step, now)) for name, step in scheduler.extra_steps),
         ]
         actions: list[str] = []
@@ -99,6 +111,13 @@ class Command(BaseCommand):
                 log.exception("scheduler step %s failed", name)
                 actions.append(f"error in {name}: {type(e).__name__}: {e}")
         return actions
+
+    def purge_audit(self, now: Any) -> list[str]:
+        """Audit entries older than AUDIT_RETENTION_DAYS go, once an hour."""
+        if not self.redis.set("stashboard:audit-purge", "1", nx=True, ex=3600):
+            return []
+        removed = audit_retention.purge(now)
+        return [f"purged {removed} audit entries"] if removed else []
 
     def reconcile(self) -> list[str]:
         """Retry what is not Ready (a storage that was unreachable, a repository waiting

@@ -7,6 +7,7 @@ import yaml
 from django.core.exceptions import ValidationError
 from django.core.management.base import BaseCommand, CommandError
 
+from audit.log import Actor
 from dashboard.resources import apply
 from tenancy.manifests import ManifestError
 
@@ -37,7 +38,7 @@ class Command(BaseCommand):
             except yaml.YAMLError as e:
                 raise CommandError(f"{name}: not valid YAML: {e}") from None
         try:
-            results = apply(docs, dry_run=options["dry_run"], start=not options["no_start"])
+            results = apply(docs, dry_run=options["dry_run"], start=not options["no_start"], actor=Actor.command("apply"))
         except ManifestError as e:
             raise CommandError(str(e)) from None
         except ValidationError as e:

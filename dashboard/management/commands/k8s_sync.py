@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import logging
-import random
 import signal
 import threading
 from pathlib import Path
@@ -13,6 +12,7 @@ from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 from django.db import close_old_connections
 
+from storage.retry import delay as backoff_delay
 from tenancy.models import Team
 
 log = logging.getLogger("stashboard.k8s")
@@ -95,8 +95,9 @@ class Command(BaseCommand):
                 delay = float(settings.K8S_SYNC_INTERVAL)
             except APIUnavailable as e:
                 failures += 1
-                # Exponential, capped, with jitter so that restarted replicas do not knock in step.
-                delay = min(float(settings.K8S_SYNC_MAX_BACKOFF), 2.0 ** (failures - 1)) * random.uniform(0.8, 1.0)
+                # Exponential, capped, with jitter so that restarted replicas do not knock in step
+                # (the one retry helper's backoff; the loop itself never gives up).
+                delay = backoff_delay(failures, base=1.0, cap=float(settings.K8S_SYNC_MAX_BACKOFF), jitter=0.2)
                 log.warning("k8s sync: %s; attempt %d failed, trying again in %.1fs", e, failures, delay)
             finally:
                 close_old_connections()

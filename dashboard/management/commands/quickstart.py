@@ -4,6 +4,7 @@ server, an RQ worker and the scheduler together; Ctrl-C stops them all."""
 from __future__ import annotations
 
 import contextlib
+import io
 import os
 import secrets
 import signal
@@ -19,7 +20,7 @@ from django.core.management import call_command
 from django.core.management.base import BaseCommand
 from django.db import transaction
 
-from storage.models import BackupStorage, RetentionPolicy
+from dashboard.teams import provision_team
 from tenancy.models import Membership, Team
 
 
@@ -47,6 +48,14 @@ def start_embedded_redis(data_dir: Path) -> tuple[subprocess.Popen[bytes], str]:
     return proc, f"unix://{sock}?db=0"
 
 
+def bind_address(bind: str, port: int | None) -> str:
+    """'0.0.0.0' → '0.0.0.0:8000'; with a port, the host of bind and that port."""
+    host, sep, current = bind.rpartition(":") if not bind.endswith("]") else (bind, "", "")
+    if not sep or host == "":
+        host, current = bind, "8000"
+    return f"{host}:{port or current}"
+
+
 def _stop_groups(procs: list[subprocess.Popen[bytes]], timeout: float) -> None:
     """SIGTERM to each process, SIGKILL to its whole group if it is not done after
     `timeout`. The TERM goes to the leader only: gunicorn's master stops its workers, and
@@ -64,16 +73,36 @@ def _stop_groups(procs: list[subprocess.Popen[bytes]], timeout: float) -> None:
             proc.wait()
 
 
+class _MigrationProgress(io.TextIOBase):
+    """migrate's "  Applying app.0001_initial..." as "[n/total] app.0001_initial" (the
+    command writes the name and its " OK" in two calls, so each name is printed as it starts)."""
+
+    def __init__(self, out: Any, total: int) -> None:
+        self.out, self.total, self.done = out, total, 0
+
+    def write(self, text: str) -> int:
+        line = text.strip()
+        if line.startswith("Applying "):
+            self.done += 1
+            self.out.write(f"    [{self.done}/{self.total}] {line.removeprefix('Applying ').rstrip('.')}")
+            self.out.flush()
+        return len(text)
+
+
 class Command(BaseCommand):
     help = "Set up and run Stashboard (web, worker, scheduler) on this machine."
 
     def add_arguments(self, parser: Any) -> None:
-        parser.add_argument("--bind", default=os.environ.get("BIND", "127.0.0.1:8000"))
+        parser.add_argument("--bind", default=os.environ.get("BIND", "127.0.0.1:8000"),
+                            help="HOST:PORT (or HOST) the web server listens on; default 127.0.0.1:8000, or $BIND")
+        parser.add_argument("--port", type=int, help="the port, keeping --bind's host (e.g. --port 8080)")
         parser.add_argument("--workers", type=int, default=1, help="RQ worker processes")
         parser.add_argument("--setup-only", action="store_true", help="Migrate and bootstrap, then exit")
 
     def handle(self, *args: Any, **options: Any) -> None:
-        call_command("migrate", interactive=False, verbosity=0)
+        options["bind"] = bind_address(options["bind"], options["port"])
+        self.migrate()
+        self.step("Collecting static files")
         call_command("collectstatic", interactive=False, verbosity=0)
         self.bootstrap()
         if options["setup_only"]:
@@ -98,9 +127,10 @@ class Command(BaseCommand):
                 self.stdout.write(f"embedded Redis at {url}")
             python = sys.executable
             manage = str(settings.BASE_DIR / "manage.py")
+            self.step(f"Starting the web server on {options['bind']}, {options['workers']} worker(s) and the scheduler")
             commands = {
-                "web": [python, "-m", "gunicorn", "dashboard.wsgi", "--bind", options["bind"], "--workers", "2",
-                        "--threads", "4", "--access-logfile", "-", "--chdir", str(settings.BASE_DIR)],
+                "web": [python, "-m", "gunicorn", "-c", "python:dashboard.gunicorn_config", "dashboard.wsgi",
+                        "--bind", options["bind"], "--workers", "2", "--threads", "4", "--chdir", str(settings.BASE_DIR)],
                 "scheduler": [python, manage, "scheduler", "--loop"],
             }
             for i in range(options["workers"]):
@@ -130,6 +160,23 @@ class Command(BaseCommand):
             _stop_groups([redis], timeout=15)  # SIGTERM: Redis saves its data, then exits
             self.stdout.write("stopped Redis")
 
+    def step(self, what: str) -> None:
+        self.stdout.write(f"==> {what}…")
+        self.stdout.flush()
+
+    def migrate(self) -> None:
+        """Migrations with a line per migration ([n/total]): the first run applies them all."""
+        from django.db import connection
+        from django.db.migrations.executor import MigrationExecutor
+
+        executor = MigrationExecutor(connection)
+        total = len(executor.migration_plan(executor.loader.graph.leaf_nodes()))
+        if not total:
+            self.step("Database up to date")
+            return
+        self.step(f"Migrating the database ({total} migrations)")
+        call_command("migrate", interactive=False, verbosity=1, stdout=_MigrationProgress(self.stdout, total))
+
     @transaction.atomic
     def bootstrap(self) -> None:
         User = get_user_model()
@@ -140,12 +187,5 @@ class Command(BaseCommand):
             Membership.objects.get_or_create(team=team, user=admin, defaults={"role": Membership.Role.OWNER})
             # Printed once; only its hash is kept.
             self.stdout.write(self.style.WARNING(f"First admin user: admin / {password}  (shown once: write it down)"))
-        if not BackupStorage.objects.filter(team=team).exists():
-            root = settings.LOCAL_STORAGE_ROOT / team.slug
-            root.mkdir(parents=True, exist_ok=True)
-            storage = BackupStorage(team=team, name="local", provider="local", mount_path=str(root), default=True)
-            storage.full_clean()
-            storage.save()
-            self.stdout.write(f"local-directory storage 'local' at {root}")
-        if not RetentionPolicy.objects.filter(team=team).exists():
-            RetentionPolicy.objects.create(team=team, name="keep-a-week", keep_last=5, keep_daily=7, failed_keep_last=2, default=True)
+        for line in provision_team(team).lines():
+            self.stdout.write(line)

@@ -16,6 +16,8 @@ from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError
 
+from restores import rules
+
 
 class Command(BaseCommand):
     help = "Restore a snapshot from a repository into a cluster without the database (disaster recovery)."
@@ -30,8 +32,8 @@ class Command(BaseCommand):
         parser.add_argument("--indices", nargs="*", default=["*"], metavar="PATTERN")
         parser.add_argument("--exclude", nargs="*", default=[], metavar="PATTERN")
         parser.add_argument("--rename", nargs=2, metavar=("REGEX", "REPLACEMENT"))
-        parser.add_argument("--conflict", choices=["fail", "skip", "overwrite", "merge"], default="fail")
-        parser.add_argument("--on-index-failure", choices=["keep", "delete"], default="keep",
+        parser.add_argument("--conflict", choices=rules.CONFLICT_POLICIES, default="fail")
+        parser.add_argument("--on-index-failure", choices=rules.ON_INDEX_FAILURE, default="keep",
                             help="an index created by the restore that fails partway: keep it or delete it")
         parser.add_argument("--parallelism", type=int, default=2)
         parser.add_argument("--no-metadata", action="store_true", help="data only: no templates, pipelines or policies")
@@ -62,7 +64,7 @@ class Command(BaseCommand):
                 verify_tls=not o["insecure"],
             ))
             params = LoadParams(
-                include=o["indices"], exclude=o["exclude"], conflict=o["conflict"], workers=o["parallelism"],
+                include=rules.patterns(o["indices"]) or ["*"], exclude=rules.patterns(o["exclude"]), conflict=o["conflict"], workers=o["parallelism"],
                 on_index_failure=o["on_index_failure"],
                 rename_pattern=o["rename"][0] if o["rename"] else "", rename_replacement=o["rename"][1] if o["rename"] else "",
                 metadata_kinds=() if o["no_metadata"] else CLUSTER_KINDS,

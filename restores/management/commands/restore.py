@@ -6,9 +6,10 @@ from django.core.exceptions import ValidationError
 from django.core.management.base import BaseCommand, CommandError
 from django.utils import timezone
 
+from audit.log import Actor
 from backups.management.commands.backup_now import split_ref, wait_for
 from backups.models import Cluster
-from restores import flows
+from restores import flows, rules
 from restores.models import RestoreSession
 from storage.models import Repository
 
@@ -23,8 +24,8 @@ class Command(BaseCommand):
         parser.add_argument("--indices", nargs="*", default=[], metavar="PATTERN")
         parser.add_argument("--exclude", nargs="*", default=[], metavar="PATTERN")
         parser.add_argument("--rename", nargs=2, metavar=("REGEX", "REPLACEMENT"))
-        parser.add_argument("--conflict", choices=["fail", "skip", "overwrite", "merge"], default="fail")
-        parser.add_argument("--on-index-failure", choices=["keep", "delete"], default="keep",
+        parser.add_argument("--conflict", choices=rules.CONFLICT_POLICIES, default="fail")
+        parser.add_argument("--on-index-failure", choices=rules.ON_INDEX_FAILURE, default="keep",
                             help="an index created by the restore that fails partway: keep it or delete it")
         parser.add_argument("--parallelism", type=int)
         parser.add_argument("--name", help="name of the RestoreSession (default: restore-<time>)")
@@ -60,7 +61,7 @@ class Command(BaseCommand):
         except ValidationError as e:
             raise CommandError("; ".join(f"{k}: {' '.join(v)}" for k, v in e.message_dict.items())) from None
         restore.save()
-        flows.start_restore(restore)
+        flows.start_restore(restore, actor=Actor.command("restore"))
         self.stdout.write(f"{restore.name}: Pending")
         if options["wait"]:
             phase = wait_for(self, RestoreSession, restore.pk, options["timeout"])

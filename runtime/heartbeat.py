@@ -2,7 +2,7 @@
 
 A job's progress callbacks only update memory; one thread writes the row (progress and
 heartbeat) every second and reads back whether someone asked to cancel. The reaper
-(backups.flows.reap_lost_jobs) fails rows whose heartbeat stopped: a worker that
+(runtime.reaper.reap_lost_jobs) fails rows whose heartbeat stopped: a worker that
 died with kill -9 leaves such a row."""
 from __future__ import annotations
 

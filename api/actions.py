@@ -1,0 +1,134 @@
+"""The actions: back up now, cancel a backup session or a restore, check a repository,
+a repository's snapshots, a snapshot's indices. (A restore starts with POST
+/restoresessions; "wait for it" is GET …?wait=N on the session or the restore.)"""
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from django.core.exceptions import ValidationError
+from django.http import HttpRequest
+from ninja import Query, Router
+
+from api import schemas
+from api.endpoints import BY_KIND, LISTS, MODELS, fresh, get_row, manifest, notify, read_body, rows
+from api.http import ApiError, api, token_of, writable_token
+from dashboard.views.snapshots import snapshot_indices
+
+router = Router(tags=["actions"])
+
+
+def _options(request: HttpRequest, allowed: dict[str, type]) -> dict[str, Any]:
+    """An optional JSON object body of a few options, checked like a manifest's fields."""
+    raw = read_body(request) if request.body else None
+    if raw is None:
+        return {}
+    if not isinstance(raw, dict):
+        raise ApiError(400, f"expected a JSON object, found {type(raw).__name__}", [{"path": "", "message": "send an object"}])
+    for key, value in raw.items():
+        kind = allowed.get(key)
+        if kind is None:
+            raise ApiError(400, f"{key}: unknown field; the fields here are: {', '.join(sorted(allowed))}",
+                           [{"path": key, "message": "unknown field"}])
+        if not isinstance(value, kind) or (kind is not bool and isinstance(value, bool)):
+            raise ApiError(400, f"{key}: expected {kind.__name__}, found {type(value).__name__} {value!r}",
+                           [{"path": key, "message": f"expected {kind.__name__}"}])
+    return raw
+
+
+@router.post("/backupconfigurations/{name}/backup", response={201: MODELS["BackupSession"], **schemas.ERRORS},
+             operation_id="backupNow", exclude_none=True,
+             summary="Back up now: a BackupSession of one of the configuration's sessions (default: the first by name)",
+             openapi_extra=schemas.json_body({"type": "object", "properties": {"session": {"type": "string"}},
+                                              "additionalProperties": False}))
+def backup_now(request: HttpRequest, name: str) -> Any:
+    from backups import flows
+
+    token = writable_token(request)
+    config = get_row(BY_KIND["BackupConfiguration"], token, name)
+    wanted = _options(request, {"session": str}).get("session")
+    session_config = config.sessions.filter(name=wanted).first() if wanted else config.sessions.order_by("name").first()
+    if session_config is None:
+        names = ", ".join(config.sessions.order_by("name").values_list("name", flat=True)) or "none"
+        raise ApiError(400, f"session: configuration '{name}' has no session '{wanted}': use one of {names}",
+                       [{"path": "session", "message": f"use one of {names}"}])
+    try:
+        session = flows.trigger_backup(session_config, trigger="manual", user=f"API token {token.name}")
+    except ValidationError as e:
+        raise ApiError(409, " ".join(e.messages))
+    notify(request, "backup", "BackupSession", session.name)
+    return 201, fresh(BY_KIND["BackupSession"], token, session)
+
+
+@router.post("/backupsessions/{name}/cancel", response={200: MODELS["BackupSession"], **schemas.ERRORS},
+             operation_id="cancelBackupSession", exclude_none=True,
+             summary="Cancel a backup session: pending snapshots at once, running ones at their next batch")
+def cancel_session(request: HttpRequest, name: str) -> Any:
+    from backups import flows
+
+    return _cancel(request, "BackupSession", name, flows.cancel_session)
+
+
+@router.post("/restoresessions/{name}/cancel", response={200: MODELS["RestoreSession"], **schemas.ERRORS},
+             operation_id="cancelRestoreSession", exclude_none=True,
+             summary="Cancel a restore: a pending one at once, a running one at its next batch")
+def cancel_restore(request: HttpRequest, name: str) -> Any:
+    from restores import flows
+
+    return _cancel(request, "RestoreSession", name, flows.cancel_restore)
+
+
+def _cancel(request: HttpRequest, kind: str, name: str, cancel: Callable[[Any, str], Any]) -> Any:
+    """A session or a restore, cancelled by the request's token: 409 once it has ended."""
+    token = writable_token(request)
+    res = BY_KIND[kind]
+    row = get_row(res, token, name)
+    if row.is_completed():
+        raise ApiError(409, f"{kind} '{name}' is already {row.phase}: there is nothing to cancel")
+    cancel(row, f"API token {token.name}")
+    notify(request, "cancel", res.kind, name)
+    return fresh(res, token, row)
+
+
+@router.post("/repositories/{name}/check", response={202: MODELS["Repository"], **schemas.ERRORS},
+             operation_id="checkRepository", exclude_none=True,
+             summary="Check a repository (every manifest opens, every chunk is there; readData: also read and verify "
+                     "every chunk); the result appears in its status",
+             openapi_extra=schemas.json_body({"type": "object", "properties": {"readData": {"type": "boolean"}},
+                                              "additionalProperties": False}))
+def check_repository(request: HttpRequest, name: str) -> Any:
+    from storage import flows
+
+    token = writable_token(request)
+    res = BY_KIND["Repository"]
+    repo = get_row(res, token, name)
+    flows.check_repository(repo, read_data=bool(_options(request, {"readData": bool}).get("readData")))
+    notify(request, "check", res.kind, name)
+    return 202, fresh(res, token, repo)
+
+
+@router.get("/repositories/{name}/snapshots", response={200: LISTS["Snapshot"], **schemas.ERRORS},
+            operation_id="listRepositorySnapshots", exclude_none=True, summary="A repository's snapshots, newest first")
+def repository_snapshots(request: HttpRequest, name: str, limit: int = Query(500, ge=1, le=1000),
+                         offset: int = Query(0, ge=0)) -> Any:
+    token = token_of(request)
+    repo = get_row(BY_KIND["Repository"], token, name)
+    res = BY_KIND["Snapshot"]
+    qs = rows(res, token).filter(repository=repo).order_by("-created", "-pk")
+    total = qs.count()
+    return {"apiVersion": "v1", "kind": "List", "items": [manifest(res, s) for s in qs[offset:offset + limit]],
+            "metadata": {"remainingItemCount": max(0, total - offset - limit)}}
+
+
+@router.get("/snapshots/{name}/indices", response={200: schemas.IndexList, **schemas.ERRORS},
+            operation_id="listSnapshotIndices",
+            summary="A snapshot's indices: what the backup recorded, with settings, mappings and aliases from its manifest")
+def snapshot_index_list(request: HttpRequest, name: str) -> Any:
+    snapshot = get_row(BY_KIND["Snapshot"], token_of(request), name)
+    indices, error = snapshot_indices(snapshot)
+    items = [{**{k: v for k, v in i.items() if k != "skipped_unchanged"}, "skippedUnchanged": i["skipped_unchanged"]}
+             for i in indices]
+    return {"snapshot": snapshot.name, "snapshotID": snapshot.snapshot_id, "items": items, "manifestError": error}
+
+
+api.add_router("/", router)

@@ -1,0 +1,124 @@
+"""The engine's typed seams: progress events and run totals, the writer and the previous
+snapshot the dump is given, and the JSON it hands on (the per-index results the jobs
+store in Snapshot.components["dump"], and a stream's meta in the repository's manifest).
+The JSON keeps the keys it always had (tests/elastic/test_component_keys.py)."""
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from typing import Any, Protocol, TypedDict
+
+
+@dataclass(frozen=True)
+class ProgressEvent:
+    index: str
+    phase: str            # "start" | "data" | "done" | "skipped" | "failed"
+    docs: int             # documents of this index so far
+    bytes: int            # stream bytes of this index so far
+    total: int | None     # documents expected for this index
+    run_docs: int = 0     # all indices so far
+    run_bytes: int = 0
+
+
+@dataclass
+class RunTotals:
+    """Documents and bytes of the whole run so far; added to from several threads."""
+    docs: int = 0
+    bytes: int = 0
+    _lock: threading.Lock = field(default_factory=threading.Lock, repr=False, compare=False)
+
+    def add(self, docs: int, nbytes: int) -> tuple[int, int]:
+        with self._lock:
+            self.docs += docs
+            self.bytes += nbytes
+            return self.docs, self.bytes
+
+
+# -- what the dump writes into, and reads the previous snapshot from -----------------------
+class Stored(Protocol):
+    @property
+    def size(self) -> int: ...
+
+
+class ManifestStream(Protocol):
+    @property
+    def meta(self) -> Mapping[str, Any]: ...
+    @property
+    def size(self) -> int: ...
+
+
+class SnapshotManifest(Protocol):
+    """A committed manifest (storage.repo.manifest.Manifest, or a test's stand-in): the
+    dump's previous snapshot, the load's source."""
+    @property
+    def id(self) -> str: ...
+    @property
+    def meta(self) -> Mapping[str, Any]: ...
+    @property
+    def streams(self) -> Mapping[str, ManifestStream]: ...
+
+
+class StreamWriter(Protocol):
+    """The repository's SnapshotWriter as the dump uses it (docs/engine-interface.md)."""
+    def add_stream(self, name: str, data: Iterable[bytes], meta: dict[str, Any]) -> Stored: ...
+    def reuse_stream(self, name: str, previous: Any, meta: dict[str, Any]) -> Stored: ...
+
+
+# -- the JSON --------------------------------------------------------------------------------
+class IndexMetadata(TypedDict):
+    settings: dict[str, Any]
+    mappings: dict[str, Any]
+    aliases: dict[str, Any]
+
+
+class StreamMeta(IndexMetadata, total=False):
+    """A stream's meta in the manifest, in the order the dump writes it."""
+    index: str
+    uuid: str
+    format: str
+    fingerprint: str
+    fingerprint_signals: dict[str, Any]
+    shards: int
+    data_stream: str
+    docs: int | None
+    read_mode: str | None
+    slices: int
+    count_source: str | None
+    page_docs: int
+    complete: bool
+    reused_from: str | None
+    digest: dict[str, Any]     # backups.elastic.digest's as_meta(), once the stream is read
+
+
+class DumpEntry(TypedDict, total=False):
+    """One index of Snapshot.components["dump"]."""
+    docs: int
+    bytes: int
+    duration: float
+    skipped_unchanged: bool
+    closed: bool
+    error: str | None
+    uuid: str
+    data_stream: str
+    read_mode: str
+    slices: int
+    digest: dict[str, Any]
+
+
+class LoadEntry(TypedDict, total=False):
+    """One index of RestoreSession.components["load"]."""
+    source: str
+    docs: int
+    bytes: int
+    failed: int
+    failures: list[str]
+    duration: float
+    error: str | None
+    status: str
+    expected: int
+    data_stream: str
+    skipped: str
+    partial: bool
+    left: str
+    count: int

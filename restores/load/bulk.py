@@ -1,0 +1,229 @@
+"""Bulk bodies from a snapshot's stream, and the parallel senders that index them.
+
+Throttling (429), 502/503/504 and connection errors are retried by the connection with
+backoff and jitter; items the cluster rejects for load are resent; items that can never
+index are counted and reported with the first reasons."""
+from __future__ import annotations
+
+import queue
+import re
+import threading
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass
+from typing import Any
+
+import orjson
+
+from backups.elastic.connection import ClusterError, Connection, index_path
+from backups.elastic.dump import Cancelled
+
+RETRY_ITEM_STATUSES = frozenset({429, 502, 503, 504})
+MAX_REASONS = 5
+
+LINE = re.compile(rb'\{"_id":("(?:[^"\\]|\\.)*")(?:,"_routing":("(?:[^"\\]|\\.)*"))?,"_source":')
+_ACTION_ID = re.compile(rb'\{"(?:index|create)":\{"_id":("(?:[^"\\]|\\.)*")')
+
+OnAck = Callable[[int, int], None]     # (documents indexed, bytes answered) of one _bulk
+
+
+@dataclass(frozen=True)
+class Batch:
+    body: bytes
+    offsets: tuple[int, ...]      # item k is body[offsets[k]:offsets[k+1]]
+    attempt: int = 0
+
+    @property
+    def n(self) -> int:
+        return len(self.offsets) - 1
+
+    def item(self, k: int) -> bytes:
+        return self.body[self.offsets[k]:self.offsets[k + 1]]
+
+    def subset(self, ks: Iterable[int]) -> Batch:
+        """The items `ks` as a new batch, one attempt later."""
+        parts, offsets, pos = [], [0], 0
+        for k in ks:
+            it = self.item(k)
+            parts.append(it)
+            pos += len(it)
+            offsets.append(pos)
+        return Batch(b"".join(parts), tuple(offsets), self.attempt + 1)
+
+
+def _id_of(item: bytes) -> str:
+    m = _ACTION_ID.match(item)
+    return str(orjson.loads(m.group(1))) if m else "?"
+
+
+def split_lines(chunks: Iterable[bytes]) -> Iterator[bytes]:
+    rest = b""
+    for chunk in chunks:
+        if not chunk:
+            continue
+        buf = rest + chunk if rest else bytes(chunk)
+        lines = buf.split(b"\n")
+        rest = lines.pop()
+        yield from lines
+    if rest:
+        yield rest
+
+
+class Batches:
+    """Bulk bodies from dump lines, without parsing `_source`; `read` counts the lines."""
+
+    def __init__(self, lines: Iterable[bytes], *, op: str, bulk_bytes: int, bulk_docs: int) -> None:
+        self.lines, self.op = lines, op.encode()
+        self.bulk_bytes, self.limit_docs = bulk_bytes, bulk_docs or 1 << 62
+        self.read = 0
+
+    def _action(self, line: bytes) -> tuple[bytes, bytes]:
+        m = LINE.match(line)
+        if m is None or not line.endswith(b"}"):
+            raise ValueError(f"snapshot stream line {self.read + 1} is not a dump line: {line[:120]!r}")
+        rid = m.group(2)
+        action = b'{"' + self.op + b'":{"_id":' + m.group(1) + (b',"routing":' + rid if rid else b"") + b"}}\n"
+        return action, line[m.end():-1]
+
+    def __iter__(self) -> Iterator[Batch]:
+        parts: list[bytes] = []
+        offsets, pos = [0], 0
+        for line in self.lines:
+            if not line:
+                continue
+            action, src = self._action(line)
+            parts += (action, src, b"\n")
+            pos += len(action) + len(src) + 1
+            offsets.append(pos)
+            self.read += 1
+            if pos >= self.bulk_bytes or len(offsets) > self.limit_docs:
+                yield Batch(b"".join(parts), tuple(offsets))
+                parts, offsets, pos = [], [0], 0
+        if len(offsets) > 1:
+            yield Batch(b"".join(parts), tuple(offsets))
+
+
+def _reason(status: int, err: Any) -> str:
+    if not isinstance(err, dict):
+        return f"HTTP {status} {err}"
+    reason = f"{err.get('type', '')}: {err.get('reason', '')}"
+    cb = err.get("caused_by")
+    if isinstance(cb, dict) and cb.get("reason"):
+        reason += f" (caused by: {cb.get('type', '')}: {cb['reason']})"
+    return f"HTTP {status} {reason}"
+
+
+class BulkSender:
+    """`workers` threads sending the batches put on `q` into `target`; `indexed`,
+    `failed` and the first `reasons` as they are answered, `fatal` the error that stops it."""
+
+    def __init__(self, conn: Connection, target: str, *, op: str, workers: int, max_item_retries: int,
+                 cancel: threading.Event, on_ack: OnAck | None = None) -> None:
+        self.conn, self.target, self.op, self.cancel = conn, target, op, cancel
+        self.max_item_retries, self.on_ack = max_item_retries, on_ack
+        self.path = index_path(target) + "/_bulk"
+        # memory: workers sending + this many built ahead, each up to bulk_bytes
+        self.q: queue.Queue[Batch | None] = queue.Queue(maxsize=max(1, workers // 2))
+        self.lock = threading.Lock()
+        self.indexed = 0
+        self.failed = 0
+        self.reasons: list[str] = []
+        self.fatal: BaseException | None = None
+        self.threads = [threading.Thread(target=self._work, name=f"load-{target}-{i}", daemon=True)
+                        for i in range(max(1, workers))]
+
+    def __enter__(self) -> BulkSender:
+        for t in self.threads:
+            t.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        for _ in self.threads:
+            self.q.put(None)
+        for t in self.threads:
+            t.join()
+
+    def _work(self) -> None:
+        while True:
+            batch = self.q.get()
+            if batch is None:
+                return
+            if self.fatal is not None:
+                continue  # drain
+            try:
+                self.send(batch)
+            except BaseException as e:  # noqa: BLE001 - handed to the loop that feeds the queue
+                with self.lock:
+                    if self.fatal is None:
+                        self.fatal = e
+
+    def _fail(self, ids_reasons: list[tuple[str, str]]) -> None:
+        with self.lock:
+            self.failed += len(ids_reasons)
+            for _id, reason in ids_reasons:
+                if len(self.reasons) < MAX_REASONS:
+                    self.reasons.append(f"{_id}: {reason}")
+
+    def _acked(self, docs: int, nbytes: int) -> None:
+        with self.lock:
+            self.indexed += docs
+        if self.on_ack is not None:
+            self.on_ack(docs, nbytes)
+
+    def send(self, batch: Batch | None) -> None:
+        """Index `batch`, halving it when the server finds it too large and resending the
+        items it rejects for load; raises when retries are exhausted."""
+        while batch is not None and batch.n:
+            if self.cancel.is_set():
+                raise Cancelled(f"restore of {self.target} cancelled")
+            try:
+                r = self.conn.request("POST", self.path, raw=batch.body, ctype="application/x-ndjson",
+                                      index=self.target, privilege=f"write (or index) on index {self.target}")
+            except ClusterError as e:
+                if e.status == 413 and batch.n > 1:
+                    # larger than the server's http.max_content_length: halve and go on
+                    half = batch.n // 2
+                    self.send(batch.subset(range(half)))
+                    batch = batch.subset(range(half, batch.n))
+                    continue
+                if e.permanent:
+                    self._fail([(_id_of(batch.item(k)), str(e)) for k in range(batch.n)])
+                    return
+                raise  # retries exhausted: the index fails, nothing is counted as done
+            batch = self._answered(batch, orjson.loads(r.body))
+
+    def _answered(self, batch: Batch, doc: dict[str, Any]) -> Batch | None:
+        """Count an answer's items; the batch of items to resend, or None."""
+        items = doc.get("items") or []
+        if not doc.get("errors"):
+            self._acked(batch.n, len(batch.body))
+            return None
+        if len(items) != batch.n:
+            raise ClusterError(f"_bulk into {self.target} answered {len(items)} items "
+                               f"for {batch.n} sent: the server is misbehaving; retry the restore")
+        retry, bad, good = [], [], 0
+        for k, it in enumerate(items):
+            res = next(iter(it.values()))
+            status = int(res.get("status", 500))
+            err = res.get("error") or {}
+            if status < 300 or (status == 409 and self.op == "create"):
+                # a create that conflicts was already written (its answer was lost or
+                # rejected after the fact): resent items into a data stream are not lost
+                good += 1
+            elif status in RETRY_ITEM_STATUSES or (isinstance(err, dict) and err.get("type") == "es_rejected_execution_exception"):
+                retry.append(k)
+            else:
+                bad.append((res.get("_id") or _id_of(batch.item(k)), _reason(status, err)))
+        self._acked(good, len(batch.body) - sum(len(batch.item(k)) for k in retry))
+        if bad:
+            self._fail(bad)
+        return self._resend(batch, retry) if retry else None
+
+    def _resend(self, batch: Batch, retry: list[int]) -> Batch | None:
+        again = batch.subset(retry)
+        if again.attempt > self.max_item_retries:
+            why = (f"still rejected (429/503) after {self.max_item_retries} retries: the "
+                   "cluster is overloaded; lower the restore's workers or bulk size")
+            self._fail([(_id_of(again.item(k)), why) for k in range(again.n)])
+            return None
+        self.conn.backoff(again.attempt)
+        return again
