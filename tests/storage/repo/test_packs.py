@@ -369,3 +369,44 @@ def test_persist_makes_the_chunks_so_far_durable_for_a_checkpoint(local_backend:
         assert again.add_stream("indices/a", part).chunks_new == 0
         sid = again.commit()
     assert restore(fresh, sid, "indices/a") == part
+
+
+@pytest.mark.parametrize("fails_at", [INDEX_PREFIX, PACKS_PREFIX])
+def test_a_prune_interrupted_between_its_steps_leaves_every_index_entry_on_a_pack(
+        tmp_path: Path, fails_at: str) -> None:
+    """Prune writes new packs, then the merged index, then deletes the old index files,
+    then the packs: cut short at either deletion, no index entry names a missing pack and
+    the next prune finishes the job."""
+    from storage.backends import BackendError, open_backend
+
+    class DeletesFail(CountingBackend):
+        def delete(self, key: str) -> None:
+            if key.startswith(fails_at):
+                raise BackendError(f"injected: the storage refuses to delete {key}")
+            self.inner.delete(key)
+
+    inner = open_backend("local", root=str(tmp_path / "repo"))
+    repo = new_repo(inner, chunker=SMALL)
+    keep = os.urandom(60_000)
+    sid = backup(repo, {"keep": keep, "drop": os.urandom(60_000)})
+    gone = backup(repo, {"other": os.urandom(60_000)})
+    with repo.writer() as w:
+        w.reuse_stream("keep", sid)
+        kept = w.commit()
+    repo.delete_snapshot(sid)
+    repo.delete_snapshot(gone)
+
+    broken = Repository.open(DeletesFail(inner), "pw")
+    with pytest.raises(BackendError, match="injected"):
+        broken.prune()
+    halfway = Repository.open(inner, "pw")
+    checked = halfway.check(read_data=True)
+    assert checked.ok, checked.problems
+    if fails_at == PACKS_PREFIX:  # the old index files went, their packs stayed: unindexed
+        assert checked.packs_unindexed >= 1 and len(list(inner.list(INDEX_PREFIX))) == 1
+    else:  # old and merged index files side by side, every pack still there
+        assert checked.packs_unindexed == 0 and len(list(inner.list(INDEX_PREFIX))) > 1
+    assert restore(halfway, kept, "keep") == keep
+    halfway.prune()
+    done = Repository.open(inner, "pw").check(read_data=True)
+    assert done.ok and done.packs_unindexed == 0 and done.packs == 1 and done.chunks_unreferenced == 0
