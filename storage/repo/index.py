@@ -16,6 +16,7 @@ import contextlib
 import hashlib
 import os
 import struct
+import sys
 import threading
 from array import array
 from collections.abc import Iterable, Iterator
@@ -84,18 +85,24 @@ def decode_index(cipher: Cipher, sealed: bytes, what: str) -> bytes:
     return body
 
 
-class _Ids:
-    """The records' chunk ids of an in-memory body as a sequence, for bisect."""
-
-    def __init__(self, body: bytes, base: int, count: int) -> None:
-        self.body, self.base, self.count = body, base, count
-
-    def __len__(self) -> int:
-        return self.count
-
-    def __getitem__(self, i: int) -> bytes:
-        start = self.base + i * RECORD.size
-        return self.body[start:start + ID]
+def _fanout(body: bytes, base: int, count: int, bits: int) -> array[int]:
+    """fanout[b] = the first record whose id's leading `bits` bits are >= b (and a last
+    entry = count). The leading 16 bits of every id are gathered by strided slices (C
+    loops, not Python ones): opening a large index must not cost a Python call per record."""
+    end = base + count * RECORD.size
+    pairs = bytearray(2 * count)
+    pairs[0::2] = body[base:end:RECORD.size]
+    pairs[1::2] = body[base + 1:end:RECORD.size]
+    lead = array("H")
+    lead.frombytes(bytes(pairs))
+    if lead.itemsize != 2:  # pragma: no cover - every CPython platform has 2-byte "H"
+        raise RuntimeError("array('H') is not 16-bit here")
+    if sys.byteorder == "little":
+        lead.byteswap()  # the ids' leading bytes are big-endian
+    shift = 16 - bits
+    out = array("I", (bisect.bisect_left(lead, b << shift) for b in range(1 << bits)))
+    out.append(count)
+    return out
 
 
 class IndexTable:
@@ -107,10 +114,7 @@ class IndexTable:
         self._packs_at = HEAD.size
         self._base = HEAD.size + ID * self.packs_n
         self.bits = max(0, min(16, (max(self.count, 1) // 16).bit_length()))
-        ids = _Ids(body, self._base, self.count)
-        self.fanout = array("I", (bisect.bisect_left(ids, (i << (32 - self.bits)).to_bytes(4, "big"))
-                                  for i in range(1 << self.bits)))
-        self.fanout.append(self.count)
+        self.fanout = _fanout(body, self._base, self.count, self.bits)
         self._body: bytes | None = body
         self._fd: int | None = None
         if cache is not None and self.count > MEMORY_MAX:
