@@ -11,12 +11,10 @@ A lookup reads the handful of records of one fan-out bucket per table.
 """
 from __future__ import annotations
 
-import bisect
 import contextlib
 import hashlib
 import os
 import struct
-import sys
 import threading
 from array import array
 from collections.abc import Iterable, Iterator
@@ -85,22 +83,33 @@ def decode_index(cipher: Cipher, sealed: bytes, what: str) -> bytes:
     return body
 
 
+def _firsts(keys: bytes, values: int, start: int, end: int) -> list[int]:
+    """For sorted one-byte keys: the first position of a key >= v, for v in 0..values
+    (the last entry is `end`); positions are offset by `start`. bytes.find does the scans."""
+    out = [end] * (values + 1)
+    for v in range(values - 1, -1, -1):
+        found = keys.find(v.to_bytes(1, "big"))
+        out[v] = start + found if found >= 0 else out[v + 1]
+    return out
+
+
 def _fanout(body: bytes, base: int, count: int, bits: int) -> array[int]:
     """fanout[b] = the first record whose id's leading `bits` bits are >= b (and a last
-    entry = count). The leading 16 bits of every id are gathered by strided slices (C
-    loops, not Python ones): opening a large index must not cost a Python call per record."""
+    entry = count). The leading bytes of every id are gathered by strided slices and
+    searched with bytes.find (C loops): opening a large index must not cost Python work per
+    record."""
     end = base + count * RECORD.size
-    pairs = bytearray(2 * count)
-    pairs[0::2] = body[base:end:RECORD.size]
-    pairs[1::2] = body[base + 1:end:RECORD.size]
-    lead = array("H")
-    lead.frombytes(bytes(pairs))
-    if lead.itemsize != 2:  # pragma: no cover - every CPython platform has 2-byte "H"
-        raise RuntimeError("array('H') is not 16-bit here")
-    if sys.byteorder == "little":
-        lead.byteswap()  # the ids' leading bytes are big-endian
-    shift = 16 - bits
-    out = array("I", (bisect.bisect_left(lead, b << shift) for b in range(1 << bits)))
+    first = body[base:end:RECORD.size]
+    if bits <= 8:
+        shift = bytes(x >> (8 - bits) for x in range(256))
+        return array("I", _firsts(first.translate(shift), 1 << bits, 0, count))
+    low_bits = bits - 8
+    second = body[base + 1:end:RECORD.size].translate(bytes(x >> (8 - low_bits) for x in range(256)))
+    tops = _firsts(first, 256, 0, count)
+    out = array("I")
+    for top in range(256):
+        lo, hi = tops[top], tops[top + 1]
+        out.extend(_firsts(second[lo:hi], 1 << low_bits, lo, hi)[:-1])
     out.append(count)
     return out
 
