@@ -338,7 +338,7 @@ def test_backups_restores_and_prunes_at_once_lose_nothing_with_packs(kind: str, 
         for t in threads:
             t.join()
     assert not errors, errors
-    assert sum(p.packs_repacked for p in prunes) >= 1 and sum(p.packs_deleted for p in prunes) >= 1
+    assert sum(p.packs_repacked + p.packs_deleted for p in prunes) >= 1
     assert restored[0] >= 1
     pruner_repo.prune()
     result = Repository.open(backend, "pw").check(read_data=True)
