@@ -187,6 +187,12 @@ def _verify(run: Any, conn: Any, beat: Heartbeat) -> dict[str, Any]:
     from restores.verification import delete_indices, foreign_indices, planned_targets, verify_snapshot
 
     verifier, phase = run.verifier, VerificationRun.Phase
+    # The flows only pair a verifier with its own repository's snapshots; a row made
+    # otherwise (the admin, a script) must not read or write another team's data.
+    if not (run.team_id == verifier.team_id == verifier.target.team_id == run.snapshot.team_id
+            and run.snapshot.repository_id == verifier.repository_id):
+        raise JobFailed(f"snapshot {run.snapshot.name} is not of repository {verifier.repository.name} of the "
+                        f"verifier's team: a verifier verifies its own repository's snapshots only", retry=False)
     foreign = foreign_indices(conn, verifier.prefix, verifier.owned_indices)
     if foreign:
         raise JobFailed(f"cluster {verifier.target.name} already holds indices under {verifier.prefix} that this "
