@@ -12,7 +12,7 @@ from storage.repo.crypto import wrap_keys
 from storage.repo.format import KEYS_PREFIX
 
 from ..conftest import make_backend
-from ..test_repository import backup, new_repo, restore
+from .helpers import backup, new_repo, restore
 
 
 @pytest.fixture(params=["local", "s3"])

@@ -16,8 +16,7 @@ from backups.models import Snapshot
 from restores import flows as restore_flows
 from restores.models import BackupVerifier, VerificationRun
 from runtime import reaper
-from tests.orchestration.conftest import work
-from tests.orchestration.test_backup_flow import make_config, ready
+from tests.fixtures.flows import make_config, ready, work
 from tests.peers.osmem import es, seed
 
 pytestmark = [pytest.mark.slow, pytest.mark.search_kinds("osmem")]

@@ -20,8 +20,8 @@ from restores.verification import (
     planned_targets,
     verify_snapshot,
 )
-from tests.elastic.test_dump import tricky_docs
-from tests.elastic.test_load import backup
+from tests.fixtures.documents import tricky_docs
+from tests.restores.load.test_load import backup
 
 
 def test_the_digest_does_not_depend_on_the_order_of_documents() -> None:

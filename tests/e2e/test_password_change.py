@@ -15,8 +15,7 @@ from storage.models import Repository
 from storage.repo import Repository as EngineRepository
 from storage.repo import WrongPassword
 from tests import factories as f
-from tests.orchestration.conftest import work
-from tests.orchestration.test_backup_flow import make_config, ready
+from tests.fixtures.flows import make_config, ready, work
 from tests.peers.osmem import seed
 from tests.peers.seaweedfs import SeaweedS3, start_seaweedfs
 
