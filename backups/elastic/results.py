@@ -88,6 +88,7 @@ class StreamMeta(IndexMetadata, total=False):
     page_docs: int
     complete: bool
     reused_from: str | None
+    digest: dict[str, Any]     # backups.elastic.digest's as_meta(), once the stream is read
 
 
 class DumpEntry(TypedDict, total=False):
@@ -102,6 +103,7 @@ class DumpEntry(TypedDict, total=False):
     data_stream: str
     read_mode: str
     slices: int
+    digest: dict[str, Any]
 
 
 class LoadEntry(TypedDict, total=False):
