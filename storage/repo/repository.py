@@ -192,8 +192,12 @@ class Repository:
     # -- writing ---------------------------------------------------------------------------
 
     def writer(self, meta: dict[str, Any] | None = None, *, workers: int = 4,
-               max_inflight: int | None = None, lock_wait: float = 60.0) -> SnapshotWriter:
-        """A writer holding a shared lock; nothing is visible until its commit()."""
+               max_inflight: int | None = None, lock_wait: float = 60.0,
+               checkpoint: str = "") -> SnapshotWriter:
+        """A writer holding a shared lock; nothing is visible until its commit(). With a
+        `checkpoint` key (the configuration's), what it stores is recorded as it is
+        stored, for the next run of that key to resume from (storage/repo/checkpoint.py)."""
+        from .checkpoint import Recorder
         from .writer import SnapshotWriter
 
         lock = self.lock("shared", wait=lock_wait)
@@ -204,7 +208,19 @@ class Repository:
         except BaseException:
             lock.release()
             raise
-        return SnapshotWriter(self, lock, meta, workers=workers, max_inflight=max_inflight)
+        recorder = Recorder(self, checkpoint, lock.id) if checkpoint else None
+        return SnapshotWriter(self, lock, meta, workers=workers, max_inflight=max_inflight, checkpoint=recorder)
+
+    def resume_point(self, key: str) -> Any:
+        """The uncommitted work of the runs of `key` (a Checkpoint), or None."""
+        from .checkpoint import resume_point
+
+        return resume_point(self, key)
+
+    def checkpoints(self) -> list[Any]:
+        from .checkpoint import list_checkpoints
+
+        return list_checkpoints(self)
 
     # -- reading ---------------------------------------------------------------------------
 
