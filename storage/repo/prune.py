@@ -67,7 +67,8 @@ def _checkpoints(repo: Repository, max_age: float) -> tuple[list[Checkpoint], li
 
     now = utcnow()
     live = {lock.id for lock in read_locks(repo.backend) if lock.why_removable() is None}
-    kept, stale = [], []
+    kept: list[Checkpoint] = []
+    stale: list[Checkpoint] = []
     for c in list_checkpoints(repo):
         (stale if c.stale(now, max_age, live) else kept).append(c)
     return kept, stale
