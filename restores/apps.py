@@ -8,8 +8,8 @@ class RestoresConfig(AppConfig):
     default_auto_field = "django.db.models.BigAutoField"
 
     def ready(self) -> None:
-        from restores import jobs
+        from restores import flows, jobs
         from restores.models import RestoreSession
         from runtime import reaper
 
-        reaper.register(reaper.RunningKind(RestoreSession, "restores", jobs.run_restore))
+        reaper.register(reaper.RunningKind(RestoreSession, "restores", jobs.run_restore, retry=flows.retry_lost_restore))

@@ -124,3 +124,4 @@ class LoadEntry(TypedDict, total=False):
     partial: bool
     left: str
     count: int
+    resumed: str

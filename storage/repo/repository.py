@@ -193,7 +193,7 @@ class Repository:
 
     def writer(self, meta: dict[str, Any] | None = None, *, workers: int = 4,
                max_inflight: int | None = None, lock_wait: float = 60.0,
-               checkpoint: str = "") -> SnapshotWriter:
+               checkpoint: str = "", checkpoint_every: float = 10.0) -> SnapshotWriter:
         """A writer holding a shared lock; nothing is visible until its commit(). With a
         `checkpoint` key (the configuration's), what it stores is recorded as it is
         stored, for the next run of that key to resume from (storage/repo/checkpoint.py)."""
@@ -209,7 +209,8 @@ class Repository:
             lock.release()
             raise
         recorder = Recorder(self, checkpoint, lock.id) if checkpoint else None
-        return SnapshotWriter(self, lock, meta, workers=workers, max_inflight=max_inflight, checkpoint=recorder)
+        return SnapshotWriter(self, lock, meta, workers=workers, max_inflight=max_inflight, checkpoint=recorder,
+                              checkpoint_every=checkpoint_every)
 
     def resume_point(self, key: str) -> Any:
         """The uncommitted work of the runs of `key` (a Checkpoint), or None."""

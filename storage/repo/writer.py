@@ -4,6 +4,7 @@ from __future__ import annotations
 import secrets
 import socket
 import threading
+import time
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -20,7 +21,8 @@ if TYPE_CHECKING:
 
 T = TypeVar("T")
 READ_SIZE = 1 << 20
-SEGMENT_BYTES = 16 << 20   # a resumable stream is cut and checkpointed this often
+SEGMENT_BYTES = 16 << 20   # a resumable stream is cut and checkpointed this often,
+SEGMENT_MIN_BYTES = 256 << 10  # ...or every `checkpoint_every` seconds once it holds this much
 
 
 def iter_source(data: Iterable[bytes] | BinaryIO | bytes) -> Iterator[bytes]:
@@ -39,18 +41,20 @@ def iter_source(data: Iterable[bytes] | BinaryIO | bytes) -> Iterator[bytes]:
 
 
 class _Segments:
-    """The pieces of a source, ending every `limit` bytes (0: never) at a piece boundary;
-    iterate again for the next segment until `ended`."""
+    """The pieces of a source, ending at a piece boundary every `limit` bytes, or after
+    `seconds` once SEGMENT_MIN_BYTES were taken (limit 0: never); iterate again for the
+    next segment until `ended`."""
 
-    def __init__(self, pieces: Iterator[bytes], limit: int) -> None:
-        self.pieces, self.limit, self.ended = pieces, limit, False
+    def __init__(self, pieces: Iterator[bytes], limit: int, seconds: float) -> None:
+        self.pieces, self.limit, self.seconds, self.ended = pieces, limit, seconds, False
 
     def __iter__(self) -> Iterator[bytes]:
-        taken = 0
+        taken, t0 = 0, time.monotonic()
         for piece in self.pieces:
             yield piece
             taken += len(piece)
-            if self.limit and taken >= self.limit:
+            if self.limit and (taken >= self.limit or (
+                    taken >= SEGMENT_MIN_BYTES and time.monotonic() - t0 >= self.seconds)):
                 return
         self.ended = True
 
@@ -79,10 +83,13 @@ class SnapshotWriter:
     """Use through `Repository.writer()`. Nothing becomes visible until commit()."""
 
     def __init__(self, repo: Repository, lock: Lock, meta: dict[str, Any] | None, *,
-                 workers: int = 4, max_inflight: int | None = None, checkpoint: Recorder | None = None) -> None:
+                 workers: int = 4, max_inflight: int | None = None, checkpoint: Recorder | None = None,
+                 checkpoint_every: float = 10.0) -> None:
         self.repo = repo
         self.lock = lock
         self.checkpoint = checkpoint
+        # a cut waits for the chunks before it to be stored: a short stall, this often at most
+        self.checkpoint_every = checkpoint_every
         self.meta = dict(meta or {})
         self.started = utcnow()
         self.streams: dict[str, StreamEntry] = {}
@@ -101,8 +108,8 @@ class SnapshotWriter:
                    position: Callable[[], dict[str, Any]] | None = None) -> StreamInfo:
         """Read `data` to its end, store its new chunks, and record the stream. Thread-safe.
 
-        With a checkpoint and `position`, the stream is cut every SEGMENT_BYTES at a piece
-        boundary; once a cut's chunks are stored, the prefix and `position()` (called while
+        With a checkpoint and `position`, the stream is cut at a piece boundary every
+        SEGMENT_BYTES or `checkpoint_every` seconds; once a cut's chunks are stored, the prefix and `position()` (called while
         the source is suspended just after its last piece) go to the checkpoint. `resume`
         is such a prefix: `data` then continues after it (see storage/repo/checkpoint.py)."""
         self._begin(name)
@@ -128,7 +135,7 @@ class SnapshotWriter:
         slots: list[_Slot] = []
         errors: list[BaseException] = []
         futures = []
-        source = _Segments(iter_source(data), SEGMENT_BYTES if position else 0)
+        source = _Segments(iter_source(data), SEGMENT_BYTES if position else 0, self.checkpoint_every)
         try:
             if resume is not None:
                 slots = self._resume_prefix(resume.entry, sha)

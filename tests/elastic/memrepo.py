@@ -45,7 +45,9 @@ class MemWriter:
     def __exit__(self, *exc: object) -> None:
         pass
 
-    def add_stream(self, name: str, data: Iterable[bytes], meta: dict[str, Any]) -> StreamInfo:
+    def add_stream(self, name: str, data: Iterable[bytes], meta: dict[str, Any], *, resume: Any = None,
+                   position: Any = None) -> StreamInfo:
+        assert resume is None  # a MemRepo writer keeps no checkpoint
         h = hashlib.sha256()
         parts = []
         for b in data:  # an exception here means no stream, like the real writer
