@@ -170,8 +170,9 @@ def delete_checkpoints(repo: Repository, key: str, *, keep: str = "") -> int:
 
 class Recorder:
     """Keeps one writer's checkpoint object up to date. Thread-safe. A stream is recorded
-    only once every chunk it references is stored; writes are at most SAVE_INTERVAL apart
-    (what a skipped write misses is read again on resume, never lost)."""
+    only once every chunk it references is stored; finished streams are written at most
+    SAVE_INTERVAL apart (what a skipped write misses is read again on resume, never lost)
+    and at the next stream's start."""
 
     def __init__(self, repo: Repository, key: str, lock_id: str) -> None:
         now = utcnow()
@@ -191,9 +192,10 @@ class Recorder:
             self._save()
 
     def partial(self, entry: StreamEntry, position: dict[str, Any]) -> None:
+        """Saved at once: the writer's cuts are already spaced (checkpoint_every)."""
         with self._lock:
             self.checkpoint.partial[entry.name] = PartialStream(entry, position)
-            self._save()
+            self._save(force=True)
 
     def forget(self, name: str) -> None:
         """A stream that failed: its prefix is not worth resuming from (it is kept until the end)."""

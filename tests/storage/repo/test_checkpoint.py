@@ -10,8 +10,8 @@ import pytest
 from storage.backends import Backend
 from storage.repo import Repository, RetentionRules
 from storage.repo import writer as writer_module
-from storage.repo.checkpoint import CHECKPOINTS_PREFIX, list_checkpoints
-from storage.repo.format import SNAPSHOTS_PREFIX, RepositoryError
+from storage.repo.checkpoint import list_checkpoints
+from storage.repo.format import CHECKPOINTS_PREFIX, SNAPSHOTS_PREFIX, RepositoryError
 
 FAST_KDF = {"time_cost": 1, "memory_cost": 1024, "parallelism": 1}
 KEY = "config-uuid/full"
