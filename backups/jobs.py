@@ -274,7 +274,8 @@ def _dump(snap: Snapshot, session: BackupSession, session_config: BackupSessionC
     }
     t0 = time.monotonic()
     key, point = _resume_point(engine, session)
-    with engine.writer(meta=meta, checkpoint=key, checkpoint_every=settings.BACKUP_CHECKPOINT_SECONDS) as writer:
+    with engine.writer(meta=meta, checkpoint=key, checkpoint_every=settings.BACKUP_CHECKPOINT_SECONDS,
+                       resume=point) as writer:
         counting = _CountingWriter(writer)
         result = dump_cluster(conn, counting, dump_params(params), previous=previous, progress=progress, cancel=beat.cancel,
                               resume=point)

@@ -174,12 +174,18 @@ class Recorder:
     SAVE_INTERVAL apart (what a skipped write misses is read again on resume, never lost)
     and at the next stream's start."""
 
-    def __init__(self, repo: Repository, key: str, lock_id: str) -> None:
+    def __init__(self, repo: Repository, key: str, lock_id: str, carry: Checkpoint | None = None) -> None:
         now = utcnow()
         self.repo = repo
         self.checkpoint = Checkpoint(id=secrets.token_hex(32), key=key, started=now, updated=now,
                                      host=socket.gethostname(), pid=os.getpid(), lock=lock_id,
                                      repository_id=repo.id)
+        # A run that resumes carries what it resumes from over into its own checkpoint,
+        # which then replaces the older ones of the key (deleted after its first write).
+        self._carried = carry is not None
+        if carry is not None:
+            self.checkpoint.streams.update(carry.streams)
+            self.checkpoint.partial.update(carry.partial)
         self._lock = threading.Lock()
         self._last = 0.0
         self._dirty = False
@@ -198,9 +204,10 @@ class Recorder:
             self._save(force=True)
 
     def forget(self, name: str) -> None:
-        """A stream that failed: its prefix is not worth resuming from (it is kept until the end)."""
+        """A resumed stream that failed: the next run reads it from its start."""
         with self._lock:
-            self.checkpoint.partial.pop(name, None)
+            if self.checkpoint.partial.pop(name, None) is not None:
+                self._save(force=True)
 
     def flush(self) -> None:
         with self._lock:
@@ -216,6 +223,9 @@ class Recorder:
         sealed = self.repo.cipher.seal_manifest(c.id, c.to_doc(), magic=CHECKPOINT_MAGIC)
         self.repo.backend.put(checkpoint_key(c.id), sealed)
         self._last, self._dirty, self.saved = time.monotonic(), False, True
+        if self._carried:
+            self._carried = False
+            delete_checkpoints(self.repo, c.key, keep=c.id)
 
     def delete(self) -> None:
         with self._lock:

@@ -193,10 +193,11 @@ class Repository:
 
     def writer(self, meta: dict[str, Any] | None = None, *, workers: int = 4,
                max_inflight: int | None = None, lock_wait: float = 60.0,
-               checkpoint: str = "", checkpoint_every: float = 10.0) -> SnapshotWriter:
+               checkpoint: str = "", checkpoint_every: float = 10.0, resume: Any = None) -> SnapshotWriter:
         """A writer holding a shared lock; nothing is visible until its commit(). With a
         `checkpoint` key (the configuration's), what it stores is recorded as it is
-        stored, for the next run of that key to resume from (storage/repo/checkpoint.py)."""
+        stored, for the next run of that key to resume from (storage/repo/checkpoint.py);
+        `resume`, the resume_point() this run resumes from, is carried over into it."""
         from .checkpoint import Recorder
         from .writer import SnapshotWriter
 
@@ -208,7 +209,7 @@ class Repository:
         except BaseException:
             lock.release()
             raise
-        recorder = Recorder(self, checkpoint, lock.id) if checkpoint else None
+        recorder = Recorder(self, checkpoint, lock.id, carry=resume) if checkpoint else None
         return SnapshotWriter(self, lock, meta, workers=workers, max_inflight=max_inflight, checkpoint=recorder,
                               checkpoint_every=checkpoint_every)
 

@@ -117,6 +117,11 @@ class SnapshotWriter:
             self.checkpoint.flush()
         try:
             return self._add(name, data, meta or {}, resume, position if self.checkpoint else None)
+        except BaseException:
+            if resume is not None and self.checkpoint is not None:
+                # a resumed stream that fails (a count mismatch, say) starts afresh next time
+                self.checkpoint.forget(name)
+            raise
         finally:
             with self._streams_lock:
                 self._active -= 1

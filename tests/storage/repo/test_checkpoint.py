@@ -120,3 +120,19 @@ def test_a_failed_commit_keeps_its_own_checkpoint_for_the_next_run(local_backend
         w.commit(meta={"status": "Failed"})
     (cp,) = repo.checkpoints()
     assert cp.id == w.checkpoint.checkpoint.id and list(cp.streams) == ["indices/b"]  # type: ignore[union-attr]
+
+
+def test_a_resumed_run_interrupted_again_carries_what_it_had_not_reached(local_backend: Backend,
+                                                                         monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(writer_module, "SEGMENT_BYTES", 10_000)
+    repo = small_repo(local_backend)
+    interrupted(repo, {"indices/a": os.urandom(20_000)}, ("indices/big", os.urandom(100_000), 50))
+    point = repo.resume_point(KEY)
+    w = repo.writer(checkpoint=KEY, resume=point)
+    w.add_stream("indices/c", os.urandom(20_000))   # dies again before it reaches indices/big
+    w.checkpoint.flush()  # type: ignore[union-attr]
+    w.lock.release()
+    (only,) = repo.checkpoints()   # the older one was replaced by the carrying one
+    assert only.id == w.checkpoint.checkpoint.id  # type: ignore[union-attr]
+    assert sorted(only.streams) == ["indices/a", "indices/c"] and list(only.partial) == ["indices/big"]
+    assert only.partial["indices/big"].position == point.partial["indices/big"].position
