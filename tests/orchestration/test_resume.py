@@ -123,6 +123,7 @@ def test_a_backup_killed_halfway_resumes_from_its_checkpoint(world, es_url, sear
     assert snap.phase == "Succeeded", snap.error
     dump = snap.components["dump"]
     read = sum(i["docs_read"] for i in dump.values())
+    print(f"resumed backup read {read} of {N} documents (the killed run showed {shown})")
     assert sum(i["docs"] for i in dump.values()) == N and read <= 0.6 * N, (read, shown)
     assert snap.components["resumed_from"]["indices"], snap.components
     manifest = engine.manifest(snap.snapshot_id)
@@ -154,6 +155,7 @@ def test_a_restore_killed_halfway_resumes_and_verifies(world, es_url, es_url2, s
     assert restore.phase == "Succeeded", restore.error
     load = restore.components["load"]
     sent = sum(i["docs"] for i in load.values())
+    print(f"resumed restore sent {sent} of {N} documents (the killed run showed {shown})")
     assert sent <= 0.6 * N, (sent, shown)
     assert sorted(i.get("resumed", "") for i in load.values()).count("verified") == len(
         [i for i in before.values() if i["state"] == "verified"])
