@@ -1,7 +1,7 @@
 """The engine's typed seams: progress events and run totals, the writer and the previous
 snapshot the dump is given, and the JSON it hands on (the per-index results the jobs
 store in Snapshot.components["dump"], and a stream's meta in the repository's manifest).
-The JSON keeps the keys it always had (tests/elastic/test_component_keys.py)."""
+The JSON keeps the keys it always had (tests/backups/elastic/test_results.py)."""
 from __future__ import annotations
 
 import threading

@@ -6,7 +6,7 @@ import pytest
 from django.test import Client
 
 from tests import factories as f
-from tests.dashboard.backed_up import backed_up, queues  # noqa: F401 - fixtures of the pages that read real snapshots
+from tests.dashboard.backed_up import backed_up  # noqa: F401 - fixtures of the pages that read real snapshots
 
 
 @pytest.fixture

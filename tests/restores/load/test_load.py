@@ -12,8 +12,8 @@ from backups.elastic.connection import ClusterConfig, connect
 from backups.elastic.dump import DumpParams, dump_cluster
 from restores.load import LoadParams, creatable_settings, load_snapshot
 from restores.rename import Renamer
-from tests.elastic.conftest import read_index
-from tests.elastic.test_dump import expected_source, strip_ws, tricky_docs
+from tests.fixtures.documents import expected_source, strip_ws, tricky_docs
+from tests.fixtures.elastic import read_index
 
 
 def backup(conn, repo, include, **kw):
@@ -304,7 +304,7 @@ def test_progress_reports_the_restore(conn, http, names, repo):
 
 
 def test_a_data_stream_restores_as_one_or_fails_saying_the_target_has_none(conn, http, names, search):
-    from tests.elastic.memrepo import MemRepo
+    from tests.fixtures.memrepo import MemRepo
 
     mem = MemRepo()
     w = mem.writer()
@@ -341,7 +341,7 @@ def test_a_data_stream_restores_as_one_or_fails_saying_the_target_has_none(conn,
 
 def test_settings_another_distribution_refuses_are_dropped_and_said(conn, http, names, search):
     # an Elasticsearch snapshot (ILM setting) restored into a server that does not know it
-    from tests.elastic.memrepo import MemRepo
+    from tests.fixtures.memrepo import MemRepo
 
     src = names("crossdist")
     mem = MemRepo()
@@ -547,7 +547,7 @@ def test_a_cluster_outage_in_the_middle_of_one_index_fails_that_index_only(clust
 
 
 def test_replicas_given_as_the_integer_0_stay_0(conn, http, names):
-    from tests.elastic.memrepo import MemRepo
+    from tests.fixtures.memrepo import MemRepo
 
     idx = names("intreplicas")
     mem = MemRepo()

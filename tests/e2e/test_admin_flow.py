@@ -10,7 +10,7 @@ from backups.models import BackupConfiguration, BackupSession, Cluster, Snapshot
 from restores.models import RestoreSession
 from storage.models import BackupStorage, Repository, Secret
 from tests import factories as f
-from tests.orchestration.conftest import work
+from tests.fixtures.flows import work
 from tests.peers.clusters import LOCAL_KINDS
 from tests.peers.osmem import count, seed
 

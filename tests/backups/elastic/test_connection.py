@@ -11,7 +11,7 @@ from backups.elastic.connection import (
 )
 from backups.elastic.dialect import Dialect, UnsupportedCluster
 from backups.elastic.dump import DumpParams, dump_cluster
-from tests.elastic.memrepo import MemRepo
+from tests.fixtures.memrepo import MemRepo
 from tests.peers.clusters import LOCAL_KINDS
 from tests.peers.osmem import free_port
 

@@ -19,24 +19,10 @@ from storage import flows as storage_flows
 from storage import jobs as storage_jobs
 from storage.models import BackupStorage, Repository
 from tests import factories as f
-from tests.orchestration.conftest import work
+from tests.fixtures.flows import make_config, ready, work
 from tests.peers.osmem import es, seed
 
 pytestmark = pytest.mark.slow
-
-
-def make_config(world, index: str, **kw) -> BackupConfiguration:
-    config = f.configuration(world["team"], kw.pop("name", "nightly"), target=world["cluster"], repositories=[world["repo"]], **kw)
-    session = config.sessions.get()
-    session.task_params = {"indices": index}
-    session.save()
-    return config
-
-
-def ready(world, config) -> None:
-    storage_flows.initialize_storage(world["storage"])
-    flows.configuration_saved(config)
-    work()
 
 
 def test_a_saved_configuration_gets_ready_and_its_instant_backup_lands_in_the_repository(world, es_url):
@@ -379,7 +365,7 @@ def test_a_pending_snapshot_whose_job_was_lost_is_enqueued_again(world, es_url):
 
 def _flaky_cluster(world, es_url, failures: int):  # type: ignore[no-untyped-def]
     """The world's cluster behind a proxy that refuses the first `failures` requests."""
-    from tests.elastic.conftest import FaultProxy
+    from tests.fixtures.elastic import FaultProxy
 
     proxy = FaultProxy(es_url)
     left = [failures]

@@ -26,8 +26,7 @@ from runtime import reaper
 from storage import flows as storage_flows
 from storage.models import Repository
 from tests import factories as f
-from tests.orchestration.conftest import work
-from tests.orchestration.test_backup_flow import make_config, ready
+from tests.fixtures.flows import make_config, ready, work
 from tests.peers.osmem import count, es
 
 pytestmark = [pytest.mark.slow]
@@ -65,7 +64,7 @@ def start_worker(settings: Any, queue: str) -> subprocess.Popen[bytes]:
 
     env = {**os.environ, "REDIS_URL": settings.RQ_QUEUES[queue]["URL"], "DJANGO_SETTINGS_MODULE": "dashboard.settings",
            "STASHBOARD_TEST_DB_NAME": connection.settings_dict["NAME"], "STASHBOARD_BACKUP_CHECKPOINT_SECONDS": "1"}
-    return subprocess.Popen([sys.executable, "-m", "tests.orchestration.worker_main", queue], env=env, cwd=os.getcwd())
+    return subprocess.Popen([sys.executable, "-m", "tests.fixtures.worker_main", queue], env=env, cwd=os.getcwd())
 
 
 def kill_halfway(worker: subprocess.Popen[bytes], model: Any, pk: int) -> int:

@@ -7,7 +7,7 @@ from django.core.management import call_command
 
 from backups.models import BackupConfiguration, BackupSession, Snapshot
 from storage.models import BackupStorage, Repository
-from tests.orchestration.conftest import work
+from tests.fixtures.flows import work
 from tests.peers.clusters import LOCAL_KINDS
 from tests.peers.osmem import count, seed
 

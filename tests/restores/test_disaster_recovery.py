@@ -8,7 +8,7 @@ import pytest
 from django.core.management import call_command
 from django.core.management.base import CommandError
 
-from tests.orchestration.test_backup_flow import make_config, ready
+from tests.fixtures.flows import make_config, ready
 from tests.peers.clusters import external_credentials
 from tests.peers.osmem import count, seed
 

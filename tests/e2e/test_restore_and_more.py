@@ -24,8 +24,7 @@ from runtime import reaper
 from storage import flows as storage_flows
 from storage.models import Repository
 from tests import factories as f
-from tests.orchestration.conftest import work
-from tests.orchestration.test_backup_flow import make_config, ready
+from tests.fixtures.flows import make_config, ready, work
 from tests.peers.osmem import count, es, seed
 
 pytestmark = pytest.mark.slow
@@ -196,7 +195,7 @@ def test_a_worker_killed_mid_backup_is_reaped_commits_nothing_and_the_next_run_s
     from django.db import connection
 
     env["STASHBOARD_TEST_DB_NAME"] = connection.settings_dict["NAME"]
-    worker = subprocess.Popen([sys.executable, "-m", "tests.orchestration.worker_main"], env=env, cwd=os.getcwd())
+    worker = subprocess.Popen([sys.executable, "-m", "tests.fixtures.worker_main"], env=env, cwd=os.getcwd())
     snap = session.snapshots.get()
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:
@@ -360,7 +359,7 @@ def test_a_job_reaped_as_lost_but_still_running_does_not_write_over_the_reaper(w
 
 def test_a_restore_reaped_as_lost_but_still_running_does_not_write_over_the_reaper(world, es_url, es_url2, settings):
     from restores import jobs as restore_jobs
-    from tests.elastic.conftest import FaultProxy
+    from tests.fixtures.elastic import FaultProxy
 
     seed(es_url, "ralive-1", 1200)
     ready(world, make_config(world, "ralive-*"))

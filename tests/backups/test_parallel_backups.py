@@ -19,8 +19,7 @@ from backups import flows
 from backups.models import BackupSession, Snapshot
 from storage.models import Repository
 from tests import factories as f
-from tests.orchestration.conftest import work
-from tests.orchestration.test_backup_flow import ready
+from tests.fixtures.flows import ready, work
 from tests.peers.osmem import seed
 
 pytestmark = pytest.mark.slow
@@ -30,7 +29,7 @@ def start_workers(settings: Any, n: int) -> list[subprocess.Popen[bytes]]:
     env = {**os.environ, "DATABASE_URL": os.environ.get("DATABASE_URL", ""),
            "REDIS_URL": settings.RQ_QUEUES["backups"]["URL"], "DJANGO_SETTINGS_MODULE": "dashboard.settings",
            "STASHBOARD_TEST_DB_NAME": connection.settings_dict["NAME"]}
-    return [subprocess.Popen([sys.executable, "-m", "tests.orchestration.worker_main", "backups"], env=env,
+    return [subprocess.Popen([sys.executable, "-m", "tests.fixtures.worker_main", "backups"], env=env,
                              cwd=os.getcwd()) for _ in range(n)]
 
 

@@ -2,7 +2,6 @@ from __future__ import annotations
 
 import json
 import os
-import re
 import threading
 import time
 
@@ -12,35 +11,9 @@ import pytest
 from backups.elastic.connection import ClusterConfig, ClusterError, connect
 from backups.elastic.dump import DumpParams, ProgressEvent, dump_cluster
 from backups.elastic.hits import parse_page
-from tests.elastic.conftest import parse_stream, read_index
-from tests.elastic.memrepo import MemRepo
-
-# Numbers at and beyond the edges of int64 / uint64 / double, written as raw JSON so
-# nothing on our side can round them before they reach the server.
-EDGE_NUMBERS = (b'{"i63": 9223372036854775807, "neg63": -9223372036854775808, "u64": 18446744073709551615, '
-                b'"beyond": 18446744073709551617, "huge": 123456789012345678901234567890123456789, '
-                b'"dec": 3.14159265358979323846264338327950288, "tiny": 5e-324, "big": 1.7976931348623157e308, '
-                b'"trail": 1.50, "exp": 1E+5, "neg0": -0.0, "p53": 9007199254740993}')
-
-TRICKY_IDS = ["plain", "with space", "slash/and?query#frag&amp", "unicod\u00e9-\u6f22\u5b57-\U0001f600",
-              'quote"back\\slash', "percent%2F", "+plus", "x" * 500]
-
-
-def tricky_docs() -> list[tuple[str, bytes, str | None]]:
-    deep: object = {"leaf": "bottom"}
-    for i in range(60):
-        deep = {f"l{i}": deep}
-    docs = [
-        ("plain", b'{"msg":"hello"}', None),
-        ("with space", EDGE_NUMBERS, None),
-        ("slash/and?query#frag&amp", '{"t":"caf\u00e9 \u6f22\u5b57 \U0001f600 \\u00e9 <&> \\/ \\n\\t"}'.encode(), None),
-        ("unicod\u00e9-\u6f22\u5b57-\U0001f600", orjson.dumps({"deep": deep}), None),
-        ('quote"back\\slash', b'{ "spaced" : [ 1 , 2.0 , {"a" :null} ] ,\n "pretty": true }', None),
-        ("percent%2F", orjson.dumps({"big": "x" * 1_500_000, "n": 1}), None),   # a large document
-        ("+plus", b'{"routed": 1}', "shard-key-\u00e9"),
-        ("x" * 500, b'{"empty":{},"arr":[],"s":""}', "r2"),
-    ]
-    return docs
+from tests.fixtures.documents import expected_source, strip_ws, tricky_docs
+from tests.fixtures.elastic import parse_stream, read_index
+from tests.fixtures.memrepo import MemRepo
 
 
 @pytest.fixture
@@ -49,20 +22,6 @@ def tricky(http, names):
     http.create(idx, shards=3, mappings={"dynamic": False, "properties": {"msg": {"type": "text"}}})
     http.bulk(idx, tricky_docs())
     return idx
-
-
-_TOKENS = re.compile(rb'"(?:[^"\\]|\\.)*"|\s+|[^"\s]+')
-
-
-def strip_ws(src: bytes) -> bytes:
-    """The JSON text without whitespace between tokens: osmem compacts _source that way
-    (Elasticsearch keeps it as sent); every other byte, digits and escapes included, must
-    come back unchanged."""
-    return b"".join(t for t in _TOKENS.findall(src) if not t.isspace())
-
-
-def expected_source(src: bytes) -> bytes:
-    return strip_ws(src)
 
 
 @pytest.mark.parametrize(("mode", "shards"), [("scroll", 3), ("pit", 3), ("pit", 1)])

@@ -10,8 +10,7 @@ from backups.models import BackupSession, Snapshot
 from restores import flows as restore_flows
 from storage.models import BackupStorage, Repository
 from tests import factories as f
-from tests.orchestration.conftest import work
-from tests.orchestration.test_backup_flow import ready
+from tests.fixtures.flows import ready, work
 from tests.peers.osmem import count, seed
 from tests.peers.seaweedfs import SeaweedS3, start_seaweedfs
 

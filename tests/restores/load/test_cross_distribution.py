@@ -16,8 +16,8 @@ from backups.elastic.dump import DumpParams, dump_cluster
 from restores.load import LoadParams, creatable_settings, load_snapshot
 from storage.backends import open_backend
 from storage.repo import Repository
-from tests.elastic.conftest import Http, read_index
-from tests.elastic.test_dump import strip_ws, tricky_docs
+from tests.fixtures.documents import strip_ws, tricky_docs
+from tests.fixtures.elastic import Http, read_index
 from tests.peers.clusters import SearchCluster, selected_kinds, start_cluster
 
 pytestmark = pytest.mark.slow

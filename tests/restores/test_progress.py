@@ -13,7 +13,7 @@ from restores.models import RestoreSession
 from runtime.heartbeat import Heartbeat
 from storage.models import Repository
 from tests import factories as f
-from tests.orchestration.test_backup_flow import make_config, ready
+from tests.fixtures.flows import make_config, ready
 from tests.peers.osmem import count, seed
 
 pytestmark = pytest.mark.slow
