@@ -13,7 +13,8 @@ in the repository (storage/repo/checkpoint.py).
 
 What a position holds (JSON, in the checkpoint's `partial[stream].position`):
 `{"mode": "pit", "slices": n, "sort": [...], "docs": documents in the prefix, "bytes":
-their bytes, "after": {"<slice>": <last sort values>}}`.
+their bytes, "after": {"<slice>": <last sort values>}, "digest": the prefix's document
+digest (backups/elastic/digest.py; a sum, so the rest adds to it)}`.
 """
 from __future__ import annotations
 
@@ -21,6 +22,7 @@ import threading
 from collections.abc import Mapping
 from typing import Any
 
+from backups.elastic.digest import ALGORITHM, DocumentDigest
 from backups.elastic.hits import Page
 from backups.elastic.results import StreamMeta
 from storage.repo.checkpoint import Checkpoint, PartialStream
@@ -70,16 +72,22 @@ class Positions:
         self.docs = int(pos.get("docs") or 0)
         self.bytes = int(pos.get("bytes") or 0)
         self.after: dict[int, list[Any]] = {int(k): v for k, v in (pos.get("after") or {}).items()}
+        # the document digest is a sum: the prefix's goes on with the rest
+        self.digest = DocumentDigest()
+        if pos.get("digest", {}).get("algorithm") == ALGORITHM:
+            self.digest.total, self.digest.docs = int(pos["digest"]["value"], 16), int(pos["digest"]["docs"])
         self._lock = threading.Lock()
 
     def take(self, page: Page) -> None:
         with self._lock:
             self.docs += page.docs
             self.bytes += len(page.lines)
+            self.digest.add_lines(page.lines)
             if page.last_sort is not None:
                 self.after[page.slice] = page.last_sort
 
     def __call__(self) -> dict[str, Any]:
         with self._lock:
             return {"mode": "pit", "slices": self.slices, "sort": self.sort, "docs": self.docs,
-                    "bytes": self.bytes, "after": {str(k): v for k, v in sorted(self.after.items())}}
+                    "bytes": self.bytes, "after": {str(k): v for k, v in sorted(self.after.items())},
+                    "digest": self.digest.as_meta()}

@@ -16,6 +16,7 @@ from typing import Any
 
 from backups.elastic.checkpoint import Positions, ResumeFrom
 from backups.elastic.connection import ClusterError, Connection, index_list_paths
+from backups.elastic.digest import DocumentDigest
 from backups.elastic.fingerprint import IndexState, index_states
 from backups.elastic.hits import Page
 from backups.elastic.metadata import (
@@ -96,6 +97,7 @@ class IndexDumped:
     closed: bool = False
     docs_read: int = 0               # read from the cluster by this run (not reused, not resumed)
     resumed_from: str = ""           # the checkpoint this run took the stream or its prefix from
+    digest: dict[str, Any] | None = None   # the documents' digest (backups.elastic.digest), when read
 
     def to_json(self) -> DumpEntry:
         head: DumpEntry = {"docs": self.docs, "bytes": self.bytes, "duration": self.duration,
@@ -111,6 +113,8 @@ class IndexDumped:
             out["read_mode"], out["slices"] = self.read_mode, self.slices
         if self.resumed_from:
             out["resumed_from"] = self.resumed_from
+        if self.digest is not None:
+            out["digest"] = self.digest
         return out
 
 
@@ -227,7 +231,8 @@ def _dump_index(run: _Run, info: IndexInfo, data_stream: str) -> IndexDumped:
     pages, reader = _read(run, info, meta, state)
     return IndexDumped(pages.docs, pages.stored, time.monotonic() - t0, False, None, info.uuid, data_stream,
                        reader.mode, reader.slices, docs_read=pages.read,
-                       resumed_from=run.resume.short_id if run.resume and pages.resumed else "")
+                       resumed_from=run.resume.short_id if run.resume and pages.resumed else "",
+                       digest=pages.digest.as_meta())
 
 
 def _readable_state(prepared: Prepared, info: IndexInfo) -> IndexState:
@@ -265,7 +270,7 @@ def _take_over(run: _Run, info: IndexInfo, meta: StreamMeta) -> _Reused | None:
     if entry is None or run.resume is None:
         return None
     took = meta.copy()
-    for k in ("docs", "read_mode", "slices", "count_source", "page_docs"):
+    for k in ("docs", "read_mode", "slices", "count_source", "page_docs", "digest"):
         if k in entry.meta:
             took[k] = entry.meta[k]
     took["complete"], took["resumed_from"] = True, run.resume.point.id
@@ -294,6 +299,8 @@ def _reuse(run: _Run, info: IndexInfo, meta: StreamMeta) -> _Reused | None:
     reuse_meta["reused_from"] = getattr(run.previous, "id", None)
     reuse_meta["read_mode"] = prev.meta.get("read_mode")
     reuse_meta["count_source"] = prev.meta.get("count_source")
+    if prev.meta.get("digest"):
+        reuse_meta["digest"] = prev.meta["digest"]
     try:
         stored = run.writer.reuse_stream(name, run.previous, meta=dict(reuse_meta))
     except Exception as e:  # noqa: BLE001 - e.g. the previous chunks were pruned: read it again
@@ -340,10 +347,10 @@ def _read_from(run: _Run, info: IndexInfo, meta: StreamMeta, state: IndexState, 
         assert run.conn.dialect is not None
         positions = Positions(reader.slices, run.conn.dialect.pit_sort(info.shards), start) \
             if reader.mode == "pit" else None
-        pages = _Pages(run, info.name, reader, positions)
+        pages = _Pages(run, info.name, reader, dict(meta), positions)
         run.emit(info.name, "start", pages.docs, pages.bytes, reader.expected)
         try:
-            stored = run.writer.add_stream(stream_name(info.name), pages.lines(), meta=dict(meta), resume=start,
+            stored = run.writer.add_stream(stream_name(info.name), pages.lines(), meta=pages.meta, resume=start,
                                            position=positions)
         except RepositoryError as e:
             if start is not None and not pages.started:
@@ -358,13 +365,17 @@ def _read_from(run: _Run, info: IndexInfo, meta: StreamMeta, state: IndexState, 
 
 class _Pages:
     """The pages of one index on their way to the writer: counted, throttled, checked
-    against the view's count at the end. Every page passes through `_take()`."""
+    against the view's count at the end, digested (backups.elastic.digest). Every page
+    passes through `_take()`. `meta` is the stream's: the writer stores it once the
+    lines are read to their end, which is when the digest is put in it."""
 
-    def __init__(self, run: _Run, index: str, reader: Reader, positions: Positions | None = None) -> None:
-        self.run, self.index, self.reader, self.positions = run, index, reader, positions
-        # a resumed read counts the checkpointed prefix's documents (the count check is
-        # over the whole stream) but reads only the rest: `read`
-        self.resumed = bool(reader.after)
+    def __init__(self, run: _Run, index: str, reader: Reader, meta: dict[str, Any],
+                 positions: Positions | None = None) -> None:
+        self.run, self.index, self.reader, self.meta, self.positions = run, index, reader, meta, positions
+        # a resumed read counts the checkpointed prefix's documents (the count check and
+        # the digest are over the whole stream) but reads only the rest: `read`
+        self.resumed = bool(reader.after) and positions is not None
+        self.digest = positions.digest if positions is not None else DocumentDigest()
         self.docs = positions.docs if positions is not None and self.resumed else 0
         self.bytes = positions.bytes if positions is not None and self.resumed else 0
         self.read = 0
@@ -378,7 +389,9 @@ class _Pages:
         self.bytes += len(page.lines)
         self.run.totals.add(page.docs, len(page.lines))
         if self.positions is not None:
-            self.positions.take(page)
+            self.positions.take(page)   # the digest too, under the positions' lock
+        else:
+            self.digest.add_lines(page.lines)
 
     def lines(self) -> Iterator[bytes]:
         self.started = True
@@ -397,6 +410,7 @@ class _Pages:
                 f"index {self.index}: read {self.docs} documents but the {self.reader.count_source} "
                 f"count at the point in time is {expected}: the index changed during the read "
                 "or the server returned incomplete pages; retry the backup")
+        self.meta["digest"] = self.digest.as_meta()
 
 
 def _previous_stream(previous: SnapshotManifest | None, name: str) -> ManifestStream | None:

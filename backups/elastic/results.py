@@ -90,6 +90,7 @@ class StreamMeta(IndexMetadata, total=False):
     complete: bool
     reused_from: str | None
     resumed_from: str                  # the checkpoint of an interrupted run it was taken from
+    digest: dict[str, Any]     # backups.elastic.digest's as_meta(), once the stream is read
 
 
 class DumpEntry(TypedDict, total=False):
@@ -106,6 +107,7 @@ class DumpEntry(TypedDict, total=False):
     read_mode: str
     slices: int
     resumed_from: str
+    digest: dict[str, Any]
 
 
 class LoadEntry(TypedDict, total=False):

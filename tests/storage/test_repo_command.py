@@ -126,3 +126,31 @@ def test_snapshots_names_a_checkpoint_as_one_and_check_counts_it(tmp_path: Path,
     assert listing.splitlines()[1:] == [line for line in listing.splitlines()[1:] if line.startswith("checkpoint")]
     assert f"checkpoint {cp.short_id} of an uncommitted backup (conf/full)" in listing and "not a snapshot" in listing
     assert "0 snapshots, 1 checkpoints" in repo(url, pwfile, "check", "--read-data")[0]
+
+
+def _current_key(url: str, pwfile: str) -> str:
+    import json
+
+    return next(k["id"] for k in json.loads(repo(url, pwfile, "key", "list", "--json")[0]) if k["current"])
+
+
+def test_key_verbs_add_list_change_and_remove_passwords(tmp_path: Path, pwfile: str) -> None:
+    url = f"file://{tmp_path}/repo"
+    repo(url, pwfile, "init", "--kdf", "scrypt")
+    first = _current_key(url, pwfile)
+    second, third = tmp_path / "second", tmp_path / "third"
+    second.write_text("second pw\n")
+    third.write_text("third pw\n")
+    added = repo(url, pwfile, "key", "add", "--new-password-file", str(second))[0].split()[-1]
+    listing = repo(url, str(second), "key", "list")[0]
+    assert f"* {added}" in listing and f"  {first}" in listing and listing.count("scrypt") == 2
+    out = repo(url, str(second), "key", "passwd", "--new-password-file", str(third))[0]
+    assert f"replaced key {added}" in out
+    with pytest.raises(CommandError, match="wrong password"):
+        repo(url, str(second), "key", "list")
+    with pytest.raises(CommandError, match="is the one this password opened"):
+        repo(url, pwfile, "key", "remove", first)
+    assert f"removed key {first}" in repo(url, str(third), "key", "remove", first[:8])[0]
+    with pytest.raises(CommandError, match="wrong password"):
+        repo(url, pwfile, "snapshots")
+    assert len(repo(url, str(third), "key", "list")[0].splitlines()) == 2
