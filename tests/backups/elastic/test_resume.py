@@ -51,7 +51,8 @@ def test_finished_streams_are_taken_over_unless_their_index_changed(conn, http, 
     assert second.indices[a]["docs_read"] == 21 and "resumed_from" not in second.indices[a]
     assert second.indices[b]["docs_read"] == 0 and second.indices[b]["resumed_from"] == point.short_id
     assert second.indices[b]["docs"] == 20 and second.indices[c]["docs_read"] == 20
-    assert repo.manifest(snapshot_id).streams[f"indices/{b}"].meta["resumed_from"] == point.id
+    taken = repo.manifest(snapshot_id).streams[f"indices/{b}"].meta
+    assert taken["resumed_from"] == point.id and taken["digest"] == point.streams[f"indices/{b}"].meta["digest"]
     assert len(lines_of(repo, snapshot_id, a)) == 21 and repo.checkpoints() == []
 
 
@@ -87,4 +88,6 @@ def test_a_point_in_time_read_resumes_from_each_slices_position(conn, http, name
         dump_cluster(conn, w, params)
         whole = w.commit(meta={"status": "Succeeded"})
     assert lines_of(repo, snapshot_id, big) == lines_of(repo, whole, big)
+    digest = repo.manifest(snapshot_id).streams[f"indices/{big}"].meta["digest"]   # the prefix's went on
+    assert digest == repo.manifest(whole).streams[f"indices/{big}"].meta["digest"] == entry["digest"]
     assert repo.check(read_data=True).ok
