@@ -66,11 +66,12 @@ class Dialect:
         no such tiebreaker and refuses `preference` with a point in time, so only a
         one-shard index can be paged exactly there; a multi-shard one is read with sliced
         scroll. `unmapped_type`: an index that never held a document has no `_seq_no` to
-        sort on ("No mapping found for [_seq_no]")."""
+        sort on ("No mapping found for [_seq_no]"); a server that cannot sort on it
+        (osmem-server gives every document the same value) is paged by the tiebreaker."""
         seq_no = {"_seq_no": {"order": "asc", "unmapped_type": "long"}}
         if not self.is_opensearch:
             return [seq_no, {"_shard_doc": "asc"}]
-        return [seq_no] if shards == 1 else None
+        return [seq_no, "_doc"] if shards == 1 else None
 
     def pit_open_path(self, index_path: str) -> str:
         return f"{index_path}/_search/point_in_time" if self.is_opensearch else f"{index_path}/_pit"
