@@ -19,8 +19,11 @@ class Reader:
     """Parallel slice readers feeding one ordered-by-arrival queue of pages."""
 
     def __init__(self, conn: Connection, info: IndexInfo, mode: str, cancel: threading.Event, *,
-                 page_docs: int, max_slices: int, keep_alive: str) -> None:
+                 page_docs: int, max_slices: int, keep_alive: str,
+                 after: dict[int, list[Any]] | None = None) -> None:
         self.conn, self.info, self.mode, self.keep_alive = conn, info, mode, keep_alive
+        # point in time only: each slice's search_after to start from (a resumed read)
+        self.after = dict(after or {})
         self.page_docs = page_docs
         self.cancel = cancel
         self.slices = max(1, min(info.shards, max_slices))
@@ -149,7 +152,7 @@ class Reader:
     def _run_pit(self, i: int) -> None:
         assert self.conn.dialect is not None
         sort = self.conn.dialect.pit_sort(self.info.shards)
-        after = None
+        after = self.after.get(i)
         while not self.stop.is_set() and not self.cancel.is_set():
             body: dict[str, Any] = {"size": self.page_docs, "sort": sort,
                                     "track_total_hits": False,
@@ -162,6 +165,7 @@ class Reader:
             self._check(page, None)
             if page.docs == 0:
                 return
+            page.slice = i
             self._put(page)
             after = page.last_sort
 

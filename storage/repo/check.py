@@ -11,6 +11,7 @@ from .format import (
     DATA_PREFIX,
     SNAPSHOTS_PREFIX,
     CorruptChunk,
+    RepositoryError,
     SnapshotNotFound,
     chunk_key,
 )
@@ -30,6 +31,7 @@ class CheckResult:
     bad_chunks: dict[str, list[str]] = field(default_factory=dict)  # id -> "snapshot/stream"
     chunks_read: int = 0
     read_data_subset: str = ""  # "n/t" when only a subset was read
+    checkpoints: int = 0        # uncommitted backups' checkpoints (their chunks count as referenced)
 
 
 def parse_subset(text: str) -> tuple[int, int]:
@@ -48,6 +50,23 @@ def in_subset(chunk_id: str, n: int, t: int) -> bool:
     """Bucket n of t: the first 8 hex digits (32 bits) of the id modulo t is n-1. Ids are
     keyed hashes, so the t buckets are about equal and runs 1..t read every chunk once."""
     return int(chunk_id[:8], 16) % t == n - 1
+
+
+def _checkpoint_users(repo: Repository, result: CheckResult, users: dict[str, set[str]]) -> None:
+    """A checkpoint's chunks are referenced (prune keeps them) and checked like a snapshot's,
+    named "checkpoint <id>/<stream>" where they break something."""
+    from .checkpoint import list_checkpoints
+
+    try:
+        checkpoints = list_checkpoints(repo)
+    except RepositoryError as e:
+        result.problems.append(str(e))
+        return
+    for c in checkpoints:
+        result.checkpoints += 1
+        for stream in [*c.streams.values(), *(p.entry for p in c.partial.values())]:
+            for cid in stream.chunks:
+                users[cid].add(f"checkpoint {c.short_id}/{stream.name}")
 
 
 def check(repo: Repository, *, read_data: bool = False, read_data_subset: tuple[int, int] | None = None,
@@ -69,6 +88,7 @@ def check(repo: Repository, *, read_data: bool = False, read_data_subset: tuple[
         for stream in manifest.streams.values():
             for cid in stream.chunks:
                 users[cid].add(f"{manifest.short_id}/{stream.name}")
+    _checkpoint_users(repo, result, users)
     stored = {k.rsplit("/", 1)[-1] for k in repo.backend.list(DATA_PREFIX)}
     result.chunks_referenced = len(users)
     result.chunks_stored = len(stored)

@@ -14,6 +14,7 @@ KEYS_PREFIX = "keys/"
 DATA_PREFIX = "data/"
 SNAPSHOTS_PREFIX = "snapshots/"
 LOCKS_PREFIX = "locks/"
+CHECKPOINTS_PREFIX = "checkpoints/"
 
 # FastCDC parameters (bytes). Measured on NDJSON: 1 MiB average keeps per-chunk overhead
 # (one object, one request) small while a changed document rewrites little.
@@ -26,6 +27,7 @@ ZSTD_LEVEL = 3
 # Envelope magic of encrypted objects: 3 letters + format version byte.
 CHUNK_MAGIC = b"SBC\x01"
 MANIFEST_MAGIC = b"SBM\x01"
+CHECKPOINT_MAGIC = b"SBR\x01"   # R: resume
 NONCE_SIZE = 12
 
 # Flags byte after the chunk magic.

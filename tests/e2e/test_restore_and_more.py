@@ -358,14 +358,28 @@ def test_a_restore_reaped_as_lost_but_still_running_does_not_write_over_the_reap
         thread, result = _in_thread(restore_jobs.run_restore, restore.pk)
         wait_until_mid_way(restore)
         reaped = reaper.reap_lost_jobs(now=timezone.now() + timedelta(seconds=settings.REAPER_TIMEOUT + 2))
-        assert reaped == [restore.name]
+        assert reaped == [f"{restore.name} (resuming)"]   # back to Pending for its next attempt
         row = RestoreSession.objects.values("phase", "error", "finished", "components").get(pk=restore.pk)
         thread.join(60)
     finally:
         proxy.close()
     assert result == ["lost claim"]
     assert RestoreSession.objects.values("phase", "error", "finished", "components").get(pk=restore.pk) == row
-    assert row["phase"] == "Failed" and "worker lost" in row["error"]
+    assert row["phase"] == "Pending" and "attempt 1 of 3 was lost, resuming: worker lost" in row["error"]
+
+
+def test_a_lost_restore_without_attempts_left_is_failed(world, es_url, es_url2, settings):
+    settings.RESTORE_ATTEMPTS = 1
+    seed(es_url, "rlost-1", 5)
+    ready(world, make_config(world, "rlost-*"))
+    target = f.cluster(world["team"], "es2", url=es_url2)
+    restore = f.restore(world["team"], Repository.objects.get(), target, "lost-restore")
+    RestoreSession.objects.filter(pk=restore.pk).update(phase="Running", claim="dead", started=timezone.now(),
+                                                        heartbeat=timezone.now())
+    reaped = reaper.reap_lost_jobs(now=timezone.now() + timedelta(seconds=settings.REAPER_TIMEOUT + 2))
+    assert reaped == [restore.name]
+    restore.refresh_from_db()
+    assert restore.phase == "Failed" and "worker lost" in restore.error
 
 
 def test_a_killed_job_with_retries_left_is_run_again_not_failed(world, es_url, settings):
