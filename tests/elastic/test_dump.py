@@ -291,6 +291,46 @@ def test_skip_unchanged_reads_nothing_and_rereads_what_changed(conn, http, names
     assert w3.bytes_read == 0
 
 
+def test_a_merge_does_not_move_the_fingerprint_and_every_kind_of_write_does(conn, http, names, search):
+    """A real engine merges segments and commits after the merge long after the last
+    write (new Lucene commit id, deleted documents expunged): that must not make the next
+    backup read the index again; a write, a delete and a write nobody refreshed must."""
+    idx = names("merged")
+    http.create(idx, shards=2, settings={"refresh_interval": "-1"})
+    for k in range(4):   # several segments, and deleted documents for the merge to expunge
+        http.bulk(idx, [(str(i), b'{"n":%d,"k":%d}' % (i, k), None) for i in range(k * 20, k * 20 + 30)])
+    mem = MemRepo()
+
+    def backup() -> dict:
+        w = mem.writer()
+        res = dump_cluster(conn, w, DumpParams(include=[idx], metadata_kinds=()), previous=mem.latest())
+        assert res.ok, res.indices
+        w.commit()
+        return res.indices[idx]
+
+    assert backup()["docs"] == 90
+    if search.is_real:   # osmem has no segments to merge
+        http.req("POST", f"/{idx}/_forcemerge?max_num_segments=1")
+        http.req("POST", f"/{idx}/_flush?force=true")
+        stats = http.req("GET", f"/{idx}/_stats/docs?level=shards")["indices"][idx]
+        assert stats["primaries"]["docs"]["deleted"] == 0   # the merge expunged the overwritten copies
+    assert backup()["skipped_unchanged"] is True
+
+    def seen(change: str) -> dict[str, tuple[bytes, str | None]]:
+        e = backup()
+        assert e["skipped_unchanged"] is False, change
+        return parse_stream(b"".join(mem.read_stream(mem.latest(), f"indices/{idx}")))
+
+    # neither refreshed by the write nor by the index (refresh_interval -1): the dump's own refresh makes them visible
+    http.req("PUT", f"/{idx}/_doc/late", {"n": -1})
+    assert seen("a write nobody refreshed")["late"][0] == b'{"n":-1}'
+    http.req("DELETE", f"/{idx}/_doc/5")
+    assert "5" not in seen("a delete")
+    http.req("PUT", f"/{idx}/_doc/7?refresh=true", {"n": 1007})
+    assert seen("an update in place")["7"][0] == b'{"n":1007}'
+    assert backup()["skipped_unchanged"] is True
+
+
 def test_fingerprints_come_before_the_refresh_and_many_indices_cost_few_requests(http, names, proxy):
     idxs = [names(f"many{i}") for i in range(6)]
     for idx in idxs:
