@@ -120,3 +120,5 @@ class LoadEntry(TypedDict, total=False):
     partial: bool
     left: str
     count: int
+    backoffs: int          # times the cluster's rejections (429) halved the bulks in flight
+    fewest_senders: int    # ...down to this many

@@ -53,6 +53,8 @@ class IndexLoaded:
     skipped: str = ""
     count: int | None = None           # the index's _count after the load (not for data streams)
     left: str = ""                     # a load that failed partway: "kept" | "deleted"
+    backoffs: int = 0                  # rejections for load (429) that halved the bulks in flight
+    fewest_senders: int = 0            # ...down to this many at the least
 
     def to_json(self) -> LoadEntry:
         if self.expected is None:
@@ -68,6 +70,8 @@ class IndexLoaded:
             out["skipped"] = self.skipped
             return out
         out["bytes"] = self.bytes or 0
+        if self.backoffs:
+            out["backoffs"], out["fewest_senders"] = self.backoffs, self.fewest_senders
         if self.left:
             out["partial"], out["left"] = True, self.left
         if self.count is not None:
