@@ -42,6 +42,7 @@ class IndexState:
     fingerprint: str
     signals: dict[str, Any]
     doc_bytes: float | None   # stored bytes per document: a guess at a page's size, not a signal
+    docs: int = 0             # primaries' live documents (not refreshed ones included)
 
 
 def index_states(conn: Connection, names: list[str]) -> dict[str, IndexState]:
@@ -65,7 +66,7 @@ def index_states(conn: Connection, names: list[str]) -> dict[str, IndexState]:
             prim = ix.get("primaries") or {}
             docs = (prim.get("docs") or {}).get("count") or 0
             stored = (prim.get("store") or {}).get("size_in_bytes") or 0
-            out[name] = IndexState(digest, signals, stored / docs if docs and stored else None)
+            out[name] = IndexState(digest, signals, stored / docs if docs and stored else None, docs)
     return out
 
 
