@@ -586,5 +586,5 @@ def test_a_node_that_rejects_for_load_gets_fewer_bulks_at_once_and_the_restore_i
         assert res.ok and e["count"] == 3000 and e["failed"] == 0, e
         assert e["backoffs"] >= 1 and e["fewest_senders"] <= 2, e
         assert len(read_index(tiny, src)) == 3000
-        pools = Http(node.url).req("GET", "/_nodes/stats/thread_pool/write")["nodes"]
+        pools = Http(node.url).req("GET", "/_nodes/stats/thread_pool")["nodes"]
         assert sum(n["thread_pool"]["write"]["rejected"] for n in pools.values()) > 0
