@@ -95,7 +95,7 @@ def child_dump(args: argparse.Namespace) -> dict[str, Any]:
         return {"ok": res.ok, "docs": res.docs, "bytes": res.bytes, "indices": len(res.indices), "engine_secs": dt,
                 "skipped_unchanged": sum(bool(e["skipped_unchanged"]) for e in res.indices.values()),
                 "parallel_indices": args.parallel_indices,
-                "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}
+                "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, "cpu_secs": cpu_secs()}
     e = res.indices[INDEX]
     changed = None
     if prev is not None and not e["skipped_unchanged"]:
@@ -108,13 +108,19 @@ def child_dump(args: argparse.Namespace) -> dict[str, Any]:
             "server_stats_secs": stats,
             "skipped_unchanged": e["skipped_unchanged"], "error": e["error"],
             "read_mode": e.get("read_mode"), "slices": e.get("slices"),
-            "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}
+            "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, "cpu_secs": cpu_secs()}
 
 
 def _diff(a: Any, b: Any, path: str = "") -> list[str]:
     if isinstance(a, dict) and isinstance(b, dict):
         return [p for k in sorted(set(a) | set(b)) for p in _diff(a.get(k), b.get(k), f"{path}.{k}" if path else k)]
     return [] if a == b else [f"{path}: {a!r} -> {b!r}"]
+
+
+def cpu_secs() -> float:
+    """This process's CPU time (user + system, every thread): the client's share of a step."""
+    r = resource.getrusage(resource.RUSAGE_SELF)
+    return round(r.ru_utime + r.ru_stime, 2)
 
 
 def child_init(args: argparse.Namespace) -> dict[str, Any]:
@@ -137,7 +143,7 @@ def child_restore(args: argparse.Namespace) -> dict[str, Any]:
     dt = time.perf_counter() - t
     e = res.indices["bench-ours"]
     return {"ok": res.ok, "docs": e["docs"], "count": e.get("count"), "engine_secs": dt, "error": e["error"],
-            "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}
+            "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, "cpu_secs": cpu_secs()}
 
 
 # -- orchestration ----------------------------------------------------------------------
@@ -335,9 +341,9 @@ class _Bench:
                                                   "peak_rss_mb": [rss_of(f"{W}/5a.rss"), rss_of(f"{W}/5b.rss")]})
         run(["curl", "-s", "-XDELETE", f"{url}/bench-restore"])
 
-    def raw_write(self, label: str, senders: int, mb: float) -> dict[str, Any]:
+    def raw_write(self, label: str, senders: int, mb: float, ref: str = "") -> dict[str, Any]:
         batch = max(1, int(mb * 1e6 / self.doc_bulk_bytes))
-        dt, out, _ = run(timed_rss(f"{self.py} {self.args.anchor}/rawwrite.py {self.ref} --index bench-rawwrite "
+        dt, out, _ = run(timed_rss(f"{self.py} {self.args.anchor}/rawwrite.py {ref or self.ref} --index bench-rawwrite "
                                    f"--like {INDEX} --batch {batch} --senders {senders}", f"{self.W}/4.rss"),
                          self.env, shell=True)
         r = json.loads(out.strip().splitlines()[-1])
@@ -348,14 +354,20 @@ class _Bench:
                                 "batch_docs": batch, "peak_rss_mb": rss_of(f"{self.W}/4.rss")})
 
     def sweep(self) -> None:
-        """The raw writer's knee: 1, 2, 4, 8 senders x 5, 10, 20 MB bulks."""
+        """The raw writer's knee: 1, 2, 4, 8 senders x 5, 10, 20 MB bulks, each run on the first
+        --sweep-docs reference documents (a rate: docs/s compare across sizes)."""
+        n = min(self.args.sweep_docs or self.args.n, self.args.n)
+        ref = f"{self.W}/ref-sweep.ndjson"
+        with open(self.ref, "rb") as src, open(ref, "wb") as dst:
+            for _ in range(n):
+                dst.write(next(src))
         grid = {}
         for mb in (5, 10, 20):
             for senders in (1, 2, 4, 8):
-                grid[(senders, mb)] = self.raw_write(f"sweep {senders}x{mb}MB", senders, mb)["engine_secs"]
+                grid[(senders, mb)] = self.raw_write(f"sweep {senders}x{mb}MB", senders, mb, ref)["engine_secs"]
         (s, mb), best = min(grid.items(), key=lambda kv: kv[1])
-        self.res["sweep"] = {"best": f"{s} senders x {mb} MB", "engine_secs": best,
-                             "grid_docs_per_s": {f"{k[0]}x{k[1]}MB": round(self.args.n / v) for k, v in grid.items()}}
+        self.res["sweep"] = {"best": f"{s} senders x {mb} MB", "docs": n,
+                             "grid_docs_per_s": {f"{k[0]}x{k[1]}MB": round(n / v) for k, v in grid.items()}}
         print("sweep:", json.dumps(self.res["sweep"]), flush=True)
         self.knee = (s, mb)
 
@@ -435,7 +447,7 @@ class _Bench:
               "| load avg |")
         print("|---|---|---|---|---|---|")
         for k, v in sorted(res.items()):
-            if k in ("seed", "settle", "sweep") or " run " in k or k.startswith(("profile", "1_raw_read ", "many")):
+            if k in ("seed", "settle") or " run " in k or k.startswith(("profile", "1_raw_read ", "many", "sweep")):
                 continue
             print(f"| {k} | {v['secs']:.2f} | {n / v['secs']:,.0f} | {e[k]:.2f} | {v.get('peak_rss_mb')} "
                   f"| {v.get('load_avg')} |")
@@ -504,6 +516,7 @@ def main() -> None:
     ap.add_argument("--parallel-indices", type=int, default=dump_default("parallel_indices"))
     ap.add_argument("--sweep", action="store_true",
                     help="also the raw writer at 1, 2, 4, 8 senders x 5, 10, 20 MB bulks (the knee)")
+    ap.add_argument("--sweep-docs", type=int, default=50_000, help="documents per sweep run (0: all)")
     ap.add_argument("--many", type=int, default=0,
                     help="also N indices of --many-docs documents: our dump one index at a time vs several at once")
     ap.add_argument("--many-docs", type=int, default=1000)

@@ -543,3 +543,41 @@ def test_a_server_that_cannot_make_data_streams_lists_none(conn, http, names):
     http.create(idx, shards=1)
     res = dump_cluster(conn, MemRepo().writer(), DumpParams(include=[idx], metadata_kinds=()))
     assert res.cluster_meta["data_streams"] == {"items": {}}
+
+
+def test_small_indices_are_read_several_at_once_and_a_large_one_alone(conn, http, names):
+    small = [names(f"{'a' if i < 3 else 'z'}small{i}") for i in range(7)]
+    large = names("m-large")   # between the small ones in the cluster's (name) order
+    for k, idx in enumerate(small):
+        http.create(idx)
+        http.bulk(idx, [(f"{k}-{i}", b'{"n":%d}' % i, None) for i in range(8)])
+    http.create(large, shards=2)
+    http.bulk(large, [(str(i), b'{"n":%d}' % i, None) for i in range(60)])   # more than one page of 10
+    order = [*small[:3], large, *small[3:]]
+    running: set[str] = set()
+    most = {"small": 0, "beside_large": 0}
+
+    def progress(ev: ProgressEvent) -> None:   # called by one index at a time
+        if ev.phase == "start":
+            running.add(ev.index)
+            most["small"] = max(most["small"], len(running))
+        if large in running:
+            most["beside_large"] = max(most["beside_large"], len(running) - 1)
+        if ev.phase in ("done", "failed"):
+            running.discard(ev.index)
+
+    mem = MemRepo()
+    w = mem.writer()
+    res = dump_cluster(conn, w, DumpParams(include=order, batch_size=10, parallel_indices=3, metadata_kinds=()),
+                       progress=progress)
+    assert res.ok, res.indices
+    w.commit()
+    assert list(res.indices) == sorted(order)   # the cluster's order (by name), as one at a time gives
+    assert most["small"] >= 2 and most["beside_large"] == 0, most
+    m = mem.latest()
+    for k, idx in enumerate(small):
+        assert sorted(parse_stream(b"".join(mem.read_stream(m, f"indices/{idx}")))) == sorted(f"{k}-{i}" for i in range(8))
+    assert len(parse_stream(b"".join(mem.read_stream(m, f"indices/{large}")))) == 60
+    one = dump_cluster(conn, mem.writer(), DumpParams(include=order, parallel_indices=1, metadata_kinds=(),
+                                                      skip_unchanged=False))
+    assert {k: v["docs"] for k, v in one.indices.items()} == {k: v["docs"] for k, v in res.indices.items()}
