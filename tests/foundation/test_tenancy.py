@@ -6,14 +6,15 @@ import pytest
 from django.urls import reverse
 
 from backups.models import BackupConfiguration, BackupSession, Cluster, Snapshot
-from restores.models import RestoreSession
+from restores.models import BackupVerifier, RestoreSession, VerificationRun
 from storage.models import BackupStorage, Repository, RetentionPolicy, Secret
 from tenancy.models import Team
 from tests import factories as f
 
 pytestmark = pytest.mark.django_db
 
-MODELS = [Secret, BackupStorage, RetentionPolicy, Repository, Cluster, BackupConfiguration, BackupSession, Snapshot, RestoreSession]
+MODELS = [Secret, BackupStorage, RetentionPolicy, Repository, Cluster, BackupConfiguration, BackupSession, Snapshot, RestoreSession,
+          BackupVerifier, VerificationRun]
 
 
 @pytest.fixture
@@ -38,6 +39,9 @@ def world(teams):
             Snapshot: f.snapshot(session, repo),
             RestoreSession: f.restore(team, repo, config.target),
         }
+        objs[key][BackupVerifier] = f.verifier(team, "check", repo, config.target)
+        objs[key][VerificationRun] = VerificationRun.objects.create(team=team, verifier=objs[key][BackupVerifier],
+                                                                    snapshot=objs[key][Snapshot])
     return {**teams, "objs": objs}
 
 
