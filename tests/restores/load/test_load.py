@@ -570,7 +570,7 @@ def test_a_node_that_rejects_for_load_gets_fewer_bulks_at_once_and_the_restore_i
     burn their retries; the window halves instead and the restore finishes complete."""
     if not search.is_real:
         pytest.skip("needs a real engine's write thread pool")
-    from tests.elastic.conftest import Http
+    from tests.fixtures.elastic import Http
     from tests.peers.searchnode import start_search_node
 
     src = names("rejects")
