@@ -11,6 +11,7 @@ import pytest
 from backups.elastic.connection import ClusterConfig, ClusterError, connect
 from backups.elastic.dump import DumpParams, ProgressEvent, dump_cluster
 from backups.elastic.hits import parse_page
+from backups.elastic.results import DumpEntry
 from tests.fixtures.documents import expected_source, strip_ws, tricky_docs
 from tests.fixtures.elastic import parse_stream, read_index
 from tests.fixtures.memrepo import MemRepo
@@ -260,7 +261,7 @@ def test_a_merge_does_not_move_the_fingerprint_and_every_kind_of_write_does(conn
         http.bulk(idx, [(str(i), b'{"n":%d,"k":%d}' % (i, k), None) for i in range(k * 20, k * 20 + 30)])
     mem = MemRepo()
 
-    def backup() -> dict:
+    def backup() -> DumpEntry:
         w = mem.writer()
         res = dump_cluster(conn, w, DumpParams(include=[idx], metadata_kinds=()), previous=mem.latest())
         assert res.ok, res.indices
