@@ -60,6 +60,7 @@ def dump_params(params: dict[str, Any]) -> Any:
         batch_size=int(params["batch_size"]),
         page_bytes=int(params["page_bytes"]),
         max_slices=int(params["slices"]),
+        parallel_indices=int(params["parallel_indices"]),
         max_docs_per_second=float(params["max_docs_per_second"]),
         metadata_kinds=tuple(k for k in CLUSTER_KINDS if k in kinds),
         skip_unchanged=bool(params["skip_unchanged"]),

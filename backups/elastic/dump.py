@@ -11,6 +11,7 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Callable, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -70,6 +71,7 @@ class DumpParams:
     batch_size: int = 5000                   # documents per page, at most
     page_bytes: int = 8 << 20                # ...and fewer when documents are large (memory)
     max_slices: int = 4                      # slices per index = min(shards, max_slices)
+    parallel_indices: int = 4                # small indices (one page) read at once; a larger one alone
     read_mode: str = "auto"                  # "auto" (dialect's fastest) | "scroll" | "pit"
     keep_alive: str = "5m"
     max_docs_per_second: float = 0.0         # 0: no throttling
@@ -141,12 +143,14 @@ class RateLimiter:
         self.rate = rate
         self.start = time.monotonic()
         self.done = 0
+        self._lock = threading.Lock()
 
     def take(self, n: int) -> None:
         if self.rate <= 0:
             return
-        self.done += n
-        ahead = self.done / self.rate - (time.monotonic() - self.start)
+        with self._lock:
+            self.done += n
+            ahead = self.done / self.rate - (time.monotonic() - self.start)
         if ahead > 0:
             time.sleep(ahead)
 
@@ -195,10 +199,13 @@ class _Run:
     totals: RunTotals
     warnings: list[str]
     resume: ResumeFrom | None = None
+    # several indices may be read at once: the progress callback is called by one at a time
+    _lock: threading.Lock = field(default_factory=threading.Lock)
 
     def emit(self, index: str, phase: str, docs: int, nbytes: int, total: int | None) -> None:
         if self.progress:
-            self.progress(ProgressEvent(index, phase, docs, nbytes, total, self.totals.docs, self.totals.bytes))
+            with self._lock:
+                self.progress(ProgressEvent(index, phase, docs, nbytes, total, self.totals.docs, self.totals.bytes))
 
 
 def dump_index(conn: Connection, writer: StreamWriter, info: IndexInfo, params: DumpParams, prepared: Prepared, *,
@@ -446,12 +453,54 @@ def dump_cluster(conn: Connection, writer: StreamWriter, params: DumpParams | No
     run = _Run(conn, writer, params, prepared, previous, progress, cancel or threading.Event(),
                RateLimiter(params.max_docs_per_second), RunTotals(), result.warnings,
                ResumeFrom(resume, FORMAT) if resume is not None else None)
-    for info in selected:
-        done = _dump_one(run, info, backing.get(info.name, ""))
+    for info, done in _dump_all(run, selected, backing):
         result.indices[info.name] = done.to_json()
         if done.error:
             result.ok = False
     return result
+
+
+def _small(run: _Run, info: IndexInfo) -> bool:
+    """An index whose documents fit in one page: read beside others, its memory is one page."""
+    state = run.prepared.states.get(info.name)
+    if state is None or info.status != "open":
+        return True   # not read at all
+    return state.docs <= page_docs(run.params, state.doc_bytes)
+
+
+def _dump_all(run: _Run, selected: list[IndexInfo], backing: dict[str, str]) -> Iterator[tuple[IndexInfo, IndexDumped]]:
+    """_dump_one() over `selected`, in their order: up to `parallel_indices` small indices
+    at once (many small indices cost round trips more than bytes), a larger one alone, with
+    all its slices, so memory stays what one index needs."""
+    if run.params.parallel_indices <= 1:
+        for info in selected:
+            yield info, _dump_one(run, info, backing.get(info.name, ""))
+        return
+    pending: list[tuple[IndexInfo, Future[IndexDumped]]] = []
+    with ThreadPoolExecutor(max_workers=run.params.parallel_indices, thread_name_prefix="dump-index") as pool:
+        try:
+            yield from _in_order(run, selected, backing, pool, pending)
+        finally:   # an error (the repository failing) stops the run: start nothing more
+            for _, f in pending:
+                f.cancel()
+
+
+def _in_order(run: _Run, selected: list[IndexInfo], backing: dict[str, str], pool: ThreadPoolExecutor,
+              pending: list[tuple[IndexInfo, Future[IndexDumped]]]) -> Iterator[tuple[IndexInfo, IndexDumped]]:
+    for info in selected:
+        if not _small(run, info):
+            while pending:
+                i, f = pending.pop(0)
+                yield i, f.result()
+            yield info, _dump_one(run, info, backing.get(info.name, ""))
+            continue
+        pending.append((info, pool.submit(_dump_one, run, info, backing.get(info.name, ""))))
+        if len(pending) > 2 * run.params.parallel_indices:   # results in order, a bounded backlog
+            i, f = pending.pop(0)
+            yield i, f.result()
+    while pending:
+        i, f = pending.pop(0)
+        yield i, f.result()
 
 
 def _dump_one(run: _Run, info: IndexInfo, data_stream: str) -> IndexDumped:

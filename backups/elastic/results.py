@@ -127,3 +127,5 @@ class LoadEntry(TypedDict, total=False):
     left: str
     count: int
     resumed: str
+    backoffs: int          # times the cluster's rejections (429) halved the bulks in flight
+    fewest_senders: int    # ...down to this many

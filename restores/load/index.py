@@ -147,6 +147,8 @@ class _IndexLoad:
 
     def result(self, status: str, dest: _Target, **kw: Any) -> IndexLoaded:
         s = self.sender
+        if s is not None and s.window.cuts:
+            kw.update(backoffs=s.window.cuts, fewest_senders=s.window.lowest)
         return IndexLoaded(self.source, status, self.expected, self.indexed, self.sent, s.failed if s else 0,
                            tuple(s.reasons) if s else (), data_stream=self.ds, **kw)
 

@@ -57,6 +57,8 @@ class IndexLoaded:
     count: int | None = None           # the index's _count after the load (not for data streams)
     left: str = ""                     # a load that failed partway: "kept" | "deleted"
     resumed: str = ""                  # "verified": done by an earlier attempt; "continued": begun by one
+    backoffs: int = 0                  # rejections for load (429) that halved the bulks in flight
+    fewest_senders: int = 0            # ...down to this many at the least
 
     def to_json(self) -> LoadEntry:
         if self.expected is None:
@@ -72,6 +74,8 @@ class IndexLoaded:
             out["skipped"] = self.skipped
             return out
         out["bytes"] = self.bytes or 0
+        if self.backoffs:
+            out["backoffs"], out["fewest_senders"] = self.backoffs, self.fewest_senders
         if self.left:
             out["partial"], out["left"] = True, self.left
         if self.count is not None:

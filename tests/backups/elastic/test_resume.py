@@ -37,7 +37,7 @@ def test_finished_streams_are_taken_over_unless_their_index_changed(conn, http, 
         if event.index == b and event.phase == "done":
             cancel.set()
 
-    params = DumpParams(include=[a, b, c], metadata_kinds=())
+    params = DumpParams(include=[a, b, c], metadata_kinds=(), parallel_indices=1)   # one at a time: c after b
     with repo.writer(checkpoint=KEY) as w:
         first = dump_cluster(conn, w, params, progress=stop_after_b, cancel=cancel)
     assert first.indices[c]["error"] == "cancelled" and repo.snapshot_ids() == []
