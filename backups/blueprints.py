@@ -27,6 +27,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from django.db import IntegrityError, transaction
+from django.db.models import Q
 
 import audit
 from audit.log import Actor
@@ -363,7 +364,61 @@ def reconcile_all() -> list[str]:
 
 
 def detach(config: BackupConfiguration, actor: Any) -> None:
-    """The configuration becomes its users' own: its blueprint no longer changes or pauses it."""
+    """The configuration becomes its users' own: its blueprint no longer changes or pauses
+    it (nor makes another one for its cluster). `actor` (None: the caller records it) goes
+    to the audit log."""
     BackupConfiguration.objects.filter(pk=config.pk).update(blueprint=None, blueprint_hash="", blueprint_paused=False)
-    audit.record(actor, config.team, Action.CHANGED, config, fields=["blueprint"], details={"detached_from": config.blueprint_name})
+    if actor is not None:
+        audit.record(actor, config.team, Action.CHANGED, config, fields=["blueprint"],
+                     details={"detached_from": config.blueprint_name})
     config.refresh_from_db()
+
+
+# --- what the pages show ------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class PreviewRow:
+    cluster: Cluster
+    state: str  # Following, Paused, Detached, Conflict, Problem, Pending
+    configuration: BackupConfiguration | None
+    note: str
+
+
+def preview(bp: BackupBlueprint) -> list[PreviewRow]:
+    """Per cluster of the team that the blueprint selects or made a configuration for:
+    what it has from the blueprint. Works on an unsaved blueprint (the form's live preview)."""
+    selector_ok = not selector_errors(bp.selector)
+    clusters = list(Cluster.objects.filter(team_id=bp.team_id).order_by("name"))
+    made: dict[int, BackupConfiguration] = {}
+    if bp.pk:
+        qs = BackupConfiguration.objects.filter(team_id=bp.team_id).filter(
+            Q(blueprint=bp) | Q(blueprint__isnull=True, blueprint_name=bp.name))
+        made = {c.target_id: c for c in qs.select_related("target").order_by("pk")}
+    others = [o for o in BackupBlueprint.objects.filter(team_id=bp.team_id).exclude(pk=bp.pk).order_by("name")
+              if not selector_errors(o.selector)]
+    rows = []
+    for cluster in clusters:
+        matched = selector_ok and matches(bp.selector, cluster.labels or {})
+        config = made.get(cluster.pk)
+        if not matched and config is None:
+            continue
+        rows.append(_row(bp, cluster, config, matched, [o.name for o in others if matches(o.selector, cluster.labels or {})]))
+    return rows
+
+
+def _row(bp: BackupBlueprint, cluster: Cluster, config: BackupConfiguration | None, matched: bool, also: list[str]) -> PreviewRow:
+    problem = (bp.problems or {}).get(cluster.name, "") if bp.pk else ""
+    if config is not None and config.blueprint_id is None:
+        return PreviewRow(cluster, "Detached", config, "its own configuration now: the blueprint leaves this cluster alone")
+    if config is not None and not matched:
+        return PreviewRow(cluster, "Paused", config, "its labels no longer match: paused, its snapshots are kept; it resumes "
+                                                     "if they match again" if bp.pk else "its labels would no longer match: it "
+                                                     "would be paused")
+    if also and (config is None):
+        return PreviewRow(cluster, "Conflict", None, f"also matched by blueprint '{also[0]}': a cluster follows one blueprint")
+    if problem:
+        return PreviewRow(cluster, "Problem", config, problem)
+    if config is not None:
+        return PreviewRow(cluster, "Following", config, "paused by the template" if config.paused else "")
+    return PreviewRow(cluster, "Pending", None, "gets its configuration when the blueprint is saved" if not bp.pk
+                      else "gets its configuration at the next reconcile")
