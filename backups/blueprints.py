@@ -60,9 +60,14 @@ class Problem:
     field: str
     path: str
     message: str
+    clusters: tuple[str, ...] = ()  # the clusters whose configuration it concerns
 
     def text(self) -> str:
-        return f"{self.path}: {self.message}" if self.path else self.message
+        text = f"{self.path}: {self.message}" if self.path else self.message
+        if not self.clusters:
+            return text
+        names = ", ".join(f"'{c}'" for c in self.clusters)
+        return f"for cluster{'s' if len(self.clusters) > 1 else ''} {names}: {text}"
 
 
 def variable_help() -> str:
@@ -158,14 +163,19 @@ def problems(bp: BackupBlueprint) -> list[Problem]:
     matching = _matching(bp, clusters)
     others = [o for o in BackupBlueprint.objects.filter(team_id=bp.team_id).exclude(pk=bp.pk).order_by("name")
               if not selector_errors(o.selector)]
+    detached = set(BackupConfiguration.objects.filter(team_id=bp.team_id, blueprint__isnull=True, blueprint_name=bp.name)
+                   .values_list("target_id", flat=True)) if bp.name else set()
+    matching = [c for c in matching if c.pk not in detached]  # the blueprint leaves them alone
     for cluster in matching:
         also = [o.name for o in others if matches(o.selector, cluster.labels)]
         if also:
             found.append(Problem("selector", "", f"cluster '{cluster.name}' matches blueprint '{also[0]}' too, and a cluster "
                                                  "follows one blueprint: narrow this selector, or the other one"))
+    by_problem: dict[tuple[str, str, str], list[str]] = {}
     for cluster in matching or [None]:
-        found += _dry_run(bp, cluster)
-    return found
+        for p in _dry_run(bp, cluster):
+            by_problem.setdefault((p.field, p.path, p.message), []).extend(p.clusters)
+    return found + [Problem(*key, tuple(names)) for key, names in by_problem.items()]
 
 
 def blueprint_errors(bp: BackupBlueprint) -> dict[str, list[str]]:
@@ -181,7 +191,7 @@ class _RolledBack(Exception):
 
 
 def _dry_run(bp: BackupBlueprint, cluster: Cluster | None) -> list[Problem]:
-    for_whom = f"for cluster '{cluster.name}': " if cluster is not None else ""
+    for_whom = (cluster.name,) if cluster is not None else ()
     try:
         with transaction.atomic():
             if cluster is None:  # nothing matches yet: a sample cluster, gone with the rollback
@@ -192,7 +202,7 @@ def _dry_run(bp: BackupBlueprint, cluster: Cluster | None) -> list[Problem]:
         return []
     except ManifestError as e:
         p = _problem(e)
-        return [Problem(p.field, p.path, for_whom + p.message)]
+        return [Problem(p.field, p.path, p.message, for_whom)]
 
 
 def _free_name(team: Team) -> str:
@@ -243,7 +253,11 @@ def _ownership(bp: BackupBlueprint, doc: dict[str, Any], config: BackupConfigura
             path = f"spec.sessions[{i}].repositories[{j}]"
             repo = Repository.objects.filter(team=team, name=rdoc["name"]).first()
             directory = normalize_directory(str(rdoc.get("directory") or ""))
-            if repo is not None and repo.pk not in own:
+            # A repository no configuration uses, at the very place the template names, is
+            # the same one (an export applied again, a configuration deleted): it is taken.
+            unused_here = repo is not None and not repo.session_configs.exists() and repo.directory == directory \
+                and repo.storage.name == storages.get(rdoc.get("backend"))
+            if repo is not None and repo.pk not in own and not unused_here:
                 raise ManifestError(f"{path}.name", f"repository '{repo.name}' exists already and is not this configuration's: "
                                                     "choose another name (e.g. with ${CLUSTER_NAME} and ${BLUEPRINT_NAME})")
             if repo is not None and repo.repository_id and repo.directory != directory:

@@ -31,7 +31,7 @@ def example_template(team: Team) -> str:
             "scheduler": {"schedule": "0 2 * * *"},
             "repositories": [{"name": "${CLUSTER_NAME}-full", "backend": "main", "directory": "/es/${TEAM}/${CLUSTER_NAME}",
                               "encryptionSecret": {"name": secret.name if secret else "SECRET"}}],
-            "addon": {"name": "elasticsearch-addon", "tasks": [{"name": "logical-backup-restore", "params": {"indices": "*"}}]},
+            "addon": {"name": "elasticsearch-addon", "tasks": [{"name": "logical-backup", "params": {"indices": "*"}}]},
         }],
     }
     return yaml.safe_dump(template, sort_keys=False)
