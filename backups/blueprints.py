@@ -172,8 +172,9 @@ def problems(bp: BackupBlueprint) -> list[Problem]:
             found.append(Problem("selector", "", f"cluster '{cluster.name}' matches blueprint '{also[0]}' too, and a cluster "
                                                  "follows one blueprint: narrow this selector, or the other one"))
     by_problem: dict[tuple[str, str, str], list[str]] = {}
-    for cluster in matching or [None]:
-        for p in _dry_run(bp, cluster):
+    targets: list[Cluster | None] = list(matching) or [None]
+    for target in targets:
+        for p in _dry_run(bp, target):
             by_problem.setdefault((p.field, p.path, p.message), []).extend(p.clusters)
     return found + [Problem(*key, tuple(names)) for key, names in by_problem.items()]
 

@@ -163,17 +163,17 @@ def format_selector(selector: dict[str, Any]) -> str:
 
 
 def parse_labels(text: str) -> dict[str, str]:
-    """'key=value' lines (or comma-separated) → labels; each error names the line."""
+    """'key=value' lines (or comma-separated: each is a line) → labels; each error names the line."""
     labels: dict[str, str] = {}
     for n, line in enumerate(re.split(r"[\n,]", text or ""), 1):
         if not line.strip():
             continue
         if "=" not in line:
-            raise ValidationError(f"'{line.strip()}' has no '=': write one key=value per line, e.g. env=prod.")
+            raise ValidationError(f"Line {n}: '{line.strip()}' has no '=': write one key=value per line, e.g. env=prod.")
         key, value = (s.strip() for s in line.split("=", 1))
         error = key_error(key) or value_error(key, value)
         if error:
-            raise ValidationError(error[0].upper() + error[1:] + ".")
+            raise ValidationError(f"Line {n}: {error}.")
         labels[key] = value
     return labels
 

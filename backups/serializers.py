@@ -8,7 +8,15 @@ from django.core.exceptions import ValidationError
 
 from backups.addons import elasticsearch as addon
 from backups.labels import validate_labels
-from backups.models import BackupBlueprint, BackupConfiguration, BackupSession, BackupSessionConfig, Cluster, SessionPhase, Snapshot
+from backups.models import (
+    BackupBlueprint,
+    BackupConfiguration,
+    BackupSession,
+    BackupSessionConfig,
+    Cluster,
+    SessionPhase,
+    Snapshot,
+)
 from storage.models import BackupStorage, Repository, RetentionPolicy, Secret
 from storage.validators import normalize_directory
 from tenancy.manifests import (
