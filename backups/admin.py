@@ -64,6 +64,14 @@ class BackupConfigurationAdmin(TeamScopedAdmin):
         super().save_related(request, form, formsets, change)
         flows.configuration_saved(form.instance)
 
+    # A configuration that follows its blueprint is changed through the blueprint (or
+    # detached first, on its page): here it is read only, as on the dashboard.
+    def has_change_permission(self, request: Any, obj: BackupConfiguration | None = None) -> bool:
+        return super().has_change_permission(request, obj) and not (obj is not None and obj.follows_blueprint())
+
+    def has_delete_permission(self, request: Any, obj: BackupConfiguration | None = None) -> bool:
+        return super().has_delete_permission(request, obj) and not (obj is not None and obj.follows_blueprint())
+
     @admin.display(description="schedules")
     def schedules(self, obj: BackupConfiguration) -> str:
         return "; ".join(f"{s.name}: {s.schedule}" for s in obj.sessions.all())

@@ -245,11 +245,11 @@ def _ownership(bp: BackupBlueprint, doc: dict[str, Any], config: BackupConfigura
         raise ManifestError("metadata.name", f"configuration '{name}' exists already and is not made from blueprint '{bp.name}' "
                                              "for this cluster: rename that one, or change the configuration name")
     spec = doc["spec"]
-    storages = {b.get("name"): (b.get("storageRef") or {}).get("name") for b in spec.get("backends") or [] if isinstance(b, dict)}
+    storages = {b.get("name"): _ref_name(b.get("storageRef")) for b in _items(spec.get("backends"))}
     own = set(Repository.objects.filter(session_configs__configuration=config).values_list("pk", flat=True)) if config else set()
-    for i, session in enumerate(spec.get("sessions") or []):
-        for j, rdoc in enumerate((session or {}).get("repositories") or [] if isinstance(session, dict) else []):
-            if not isinstance(rdoc, dict) or not isinstance(rdoc.get("name"), str):
+    for i, session in enumerate(_items(spec.get("sessions"))):
+        for j, rdoc in enumerate(_items(session.get("repositories"))):
+            if not isinstance(rdoc.get("name"), str):
                 continue
             path = f"spec.sessions[{i}].repositories[{j}]"
             repo = Repository.objects.filter(team=team, name=rdoc["name"]).first()
@@ -270,6 +270,15 @@ def _ownership(bp: BackupBlueprint, doc: dict[str, Any], config: BackupConfigura
             if clash is not None:
                 raise ManifestError(f"{path}.directory", f"repository '{clash.name}' uses directory '{directory}' in that storage "
                                                          "already: put ${CLUSTER_NAME} in the directory")
+
+
+def _items(value: Any) -> list[dict[str, Any]]:
+    """The mappings of a list in a rendered manifest (its shape is checked when it is written)."""
+    return [v for v in value if isinstance(v, dict)] if isinstance(value, list) else []
+
+
+def _ref_name(ref: Any) -> Any:
+    return ref.get("name") if isinstance(ref, dict) else None
 
 
 def _realize(bp: BackupBlueprint, cluster: Cluster, config: BackupConfiguration | None, dry_run: bool = False) -> str | None:
