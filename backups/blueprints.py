@@ -289,6 +289,8 @@ def _realize(bp: BackupBlueprint, cluster: Cluster, config: BackupConfiguration 
     doc = render(bp, cluster)
     rendered = digest(doc)
     if config is not None and config.blueprint_hash == rendered and not config.blueprint_paused and not dry_run:
+        if config.blueprint_name != bp.name:  # the blueprint was renamed; the template did not use its name
+            BackupConfiguration.objects.filter(pk=config.pk).update(blueprint_name=bp.name)
         return None
     _ownership(bp, doc, config)
     name = doc["metadata"]["name"]
