@@ -5,6 +5,7 @@ snapshot whose worker died."""
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from datetime import datetime, timedelta
 from functools import partial
 from typing import Any
@@ -21,6 +22,10 @@ from backups.models import BackupConfiguration, BackupSession, BackupSessionConf
 from storage.models import Repository
 
 log = logging.getLogger(__name__)
+
+# Called with the succeeded snapshots of a session that just ended (the restores app
+# registers its verifiers' "after every N-th backup" trigger here: backups does not import it).
+on_snapshots_succeeded: list[Callable[[list[Snapshot]], object]] = []
 
 
 def _user_label(user: Any) -> str:
@@ -181,6 +186,12 @@ def finish_session(session_pk: int) -> str | None:
         notifications.session_finished(session)
     except Exception:
         log.exception("notifying the end of %s failed", session.name)
+    succeeded = [s for s in snapshots if s.phase == Snapshot.Phase.SUCCEEDED]
+    for callback in on_snapshots_succeeded if succeeded else []:
+        try:
+            callback(succeeded)
+        except Exception:
+            log.exception("after the snapshots of %s succeeded: %s failed", session.name, callback)
     _trim_history(session)
     return phase
 

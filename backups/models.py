@@ -289,10 +289,17 @@ class BackupSession(TeamOwned, Timed):
         return self.phase in COMPLETED_PHASES
 
 
+class Verification(models.TextChoices):
+    VERIFIED = "Verified"
+    FAILED = "Failed"
+
+
 class Snapshot(TeamOwned, RunningRow):
     """One repository's part of a BackupSession; `components["dump"]` holds per-index results."""
 
     Phase = RunPhase
+
+    Verification = Verification
 
     name = models.CharField(max_length=150, editable=False)
     # SET_NULL: deleting a configuration (and its sessions) leaves its snapshots, which the
@@ -312,6 +319,10 @@ class Snapshot(TeamOwned, RunningRow):
     not_before = models.DateTimeField(null=True, blank=True, editable=False)
     # Since when it waits for its repository to be Ready (null: it does not).
     waiting_since = models.DateTimeField(null=True, blank=True, editable=False)
+    # What the last verified restore (a BackupVerifier's run, restores app) found.
+    verification = models.CharField(max_length=10, choices=Verification.choices, blank=True, editable=False)
+    verified = models.DateTimeField(null=True, blank=True, editable=False)
+    verification_details = models.JSONField(default=dict, blank=True, editable=False)
 
     class Meta:
         ordering = ["-created"]

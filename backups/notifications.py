@@ -74,3 +74,11 @@ def check_failed(repo: Any, summary: dict[str, Any]) -> list[str]:
                                                         if summary.get("read_data_subset") else "no data")
     return send(repo.team, f"Repository {repo.name} failed its check", f"{text}\n{link}",
                 fields={"repository": repo.name, "read": read, "bad chunks": len(summary.get("bad_chunks") or [])})
+
+
+def verification_failed(run: Any) -> list[str]:
+    """A BackupVerifier's run failed: its restore did not match the snapshot, or it could not run."""
+    link = f"{settings.SITE_URL}/verifiers/{run.verifier.uuid}/"
+    return send(run.team, f"Verification of snapshot {run.snapshot.snapshot_id[:8] or run.snapshot.name} failed",
+                f"{run.error or 'see the verifier'}\n{link}",
+                fields={"verifier": run.verifier.name, "repository": run.snapshot.repository.name, "trigger": run.trigger})

@@ -4,6 +4,7 @@ was down) are recorded as a Skipped session, never replayed as a burst."""
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
@@ -15,6 +16,10 @@ from backups import flows
 from backups.models import BackupConfiguration, BackupSession, BackupSessionConfig, SessionPhase, Trigger
 
 log = logging.getLogger(__name__)
+
+# More scheduler steps, (name, step(now) -> actions), registered by apps above backups
+# (the restores app's verifiers) from their AppConfig.ready().
+extra_steps: list[tuple[str, Callable[[datetime], list[str]]]] = []
 
 
 def due_ticks(schedule: str, tz: str, after: datetime, now: datetime) -> list[datetime]:

@@ -427,6 +427,8 @@ def export_snapshot(obj: Snapshot) -> dict[str, Any]:
             "integrity": obj.integrity,
             "components": obj.components or None,
             "error": obj.error,
+            "verification": drop_empty({"phase": obj.verification, "time": ts(obj.verified),
+                                        "details": obj.verification_details or None}) or None,
             "conditions": [condition("SnapshotMetadataUploaded", True, "ManifestCommitted", "", obj.snapshot_time)]
             if obj.snapshot_id else None,
         }),
@@ -458,6 +460,12 @@ def apply_snapshot(doc: Node, team: Team, meta: Node, name: str, uid: str | None
         obj.integrity = status.get("integrity", bool, None)
         obj.components = status.get("components", dict, {})
         obj.error = status.get("error", str, "")
+        verification = status.node("verification", required=False)
+        if verification is not None:
+            obj.verification = verification.get("phase", str, "")
+            obj.verified = parse_ts(verification, "time")
+            obj.verification_details = verification.get("details", dict, {})
+            verification.done()
         status.ignore("conditions")  # derived from the fields above
         status.done()
-    return save_clean(obj, doc.path, {"phase": "status.phase"}, exclude=["name"])
+    return save_clean(obj, doc.path, {"phase": "status.phase", "verification": "status.verification.phase"}, exclude=["name"])

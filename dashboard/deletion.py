@@ -25,17 +25,21 @@ def blockers(obj: Any) -> list[str]:
                 out.append(f"Repository {r.name} is used by configuration {', '.join(configs)}: remove it there first.")
             if r.restore_sessions.exists():
                 out.append(f"Repository {r.name} has restore sessions: delete them first.")
+            out += [f"Repository {r.name} is verified by verifier {v}: delete it first." for v in r.verifiers.all()]
         return out
     if isinstance(obj, RetentionPolicy):
         used = BackupSessionConfig.objects.filter(retention_policy=obj).select_related("configuration")
         return [f"Configuration {s} uses it: choose another policy there first." for s in used]
     if isinstance(obj, Cluster):
         out = [f"Backup configuration {c} targets it: delete or retarget it first." for c in obj.backup_configurations.all()]
-        return out + [f"Restore {r} targets it: delete it first." for r in obj.restore_sessions.all()[:5]]
+        out += [f"Restore {r} targets it: delete it first." for r in obj.restore_sessions.all()[:5]]
+        return out + [f"Verifier {v} restores into it: delete the verifier or choose another scratch cluster."
+                      for v in obj.verifiers.all()]
     if isinstance(obj, Repository):
         configs = sorted({str(s.configuration) for s in obj.session_configs.select_related("configuration")})
         out = [f"Configuration {c} backs up into it: remove it there first." for c in configs]
-        return out + (["Restore sessions read from it: delete them first."] if obj.restore_sessions.exists() else [])
+        out += ["Restore sessions read from it: delete them first."] if obj.restore_sessions.exists() else []
+        return out + [f"Verifier {v} verifies it: delete the verifier first." for v in obj.verifiers.all()]
     if isinstance(obj, BackupConfiguration) and obj.follows_blueprint():
         return [f"It is made from blueprint '{obj.blueprint_name}', which would make it again: detach it first, or change "
                 "the cluster's labels (the blueprint then pauses it) or the blueprint's selector."]

@@ -14,7 +14,7 @@ from backups import blueprint_manifests as blueprints_s
 from backups import serializers as backups_s
 from backups.models import BackupBlueprint, BackupConfiguration, BackupSession, Cluster, Snapshot
 from restores import serializers as restores_s
-from restores.models import RestoreSession
+from restores.models import BackupVerifier, RestoreSession
 from storage import serializers as storage_s
 from storage.models import BackupStorage, Repository, RetentionPolicy, Secret
 from tenancy.manifests import DISPLAY_NAME, ManifestError, Node, metadata
@@ -55,6 +55,8 @@ KINDS: list[Kind] = [
          ("repository", "backup_session")),
     Kind(backups_s.CORE_API_VERSION, "RestoreSession", RestoreSession, restores_s.export_restore, restores_s.apply_restore,
          ("target", "repository__encryption_secret")),
+    Kind(backups_s.CORE_API_VERSION, "BackupVerifier", BackupVerifier, restores_s.export_verifier, restores_s.apply_verifier,
+         ("target", "repository")),
 ]
 ORDER = ["Namespace"] + [k.kind for k in KINDS]
 BY_KIND = {k.kind: k for k in KINDS}

@@ -20,6 +20,7 @@ from dashboard.views import (
     overview,
     profile,
     repositories,
+    repository_keys,
     restores,
     retention,
     secrets,
@@ -27,6 +28,7 @@ from dashboard.views import (
     snapshots,
     storages,
     team,
+    verifiers,
 )
 from sso import views as sso_views
 
@@ -77,6 +79,10 @@ storage_patterns = [
     path("repositories/<uuid:uuid>/", repositories.repository_detail, name="repository-detail"),
     path("repositories/<uuid:uuid>/check/", repositories.repository_check, name="repository-check"),
     path("repositories/<uuid:uuid>/delete/", repositories.repository_delete, name="repository-delete"),
+    path("repositories/<uuid:uuid>/keys/", repository_keys.repository_keys, name="repository-keys"),
+    path("repositories/<uuid:uuid>/keys/add/", repository_keys.repository_key_add, name="repository-key-add"),
+    path("repositories/<uuid:uuid>/keys/remove/", repository_keys.repository_key_remove, name="repository-key-remove"),
+    path("repositories/<uuid:uuid>/keys/passwd/", repository_keys.repository_passwd, name="repository-passwd"),
 ]
 
 backups_patterns = [
@@ -122,6 +128,12 @@ restores_patterns = [
     path("restores/dry-run/", restores.restore_dry_run, name="restore-dry-run"),
     path("restores/<uuid:uuid>/", restores.restore_detail, name="restore-detail"),
     path("restores/<uuid:uuid>/cancel/", restores.restore_cancel, name="restore-cancel"),
+    path("verifiers/", verifiers.verifier_list, name="verifier-list"),
+    path("verifiers/new/", verifiers.verifier_new, name="verifier-new"),
+    path("verifiers/<uuid:uuid>/", verifiers.verifier_detail, name="verifier-detail"),
+    path("verifiers/<uuid:uuid>/edit/", verifiers.verifier_edit, name="verifier-edit"),
+    path("verifiers/<uuid:uuid>/delete/", verifiers.verifier_delete, name="verifier-delete"),
+    path("verifiers/<uuid:uuid>/run/", verifiers.verifier_run, name="verifier-run"),
 ]
 
 

@@ -5,7 +5,7 @@ from typing import Any
 from django.contrib import admin
 
 from restores import flows
-from restores.models import RestoreSession
+from restores.models import BackupVerifier, RestoreSession, VerificationRun
 from tenancy.admin import TeamScopedAdmin
 
 
@@ -29,3 +29,29 @@ class RestoreSessionAdmin(TeamScopedAdmin):
 
     def get_queryset(self, request: Any) -> Any:
         return super().get_queryset(request).select_related("repository", "target")
+
+
+@admin.register(BackupVerifier)
+class BackupVerifierAdmin(TeamScopedAdmin):
+    list_display = ["name", "team", "repository", "target", "schedule", "every_n_backups", "snapshots", "paused"]
+    list_filter = ["paused", "team"]
+    search_fields = ["name", "repository__name", "target__name"]
+    readonly_fields = ["uuid", "last_scheduled", "backups_seen", "owned_indices", "created"]
+
+    def get_queryset(self, request: Any) -> Any:
+        return super().get_queryset(request).select_related("repository", "target")
+
+
+@admin.register(VerificationRun)
+class VerificationRunAdmin(TeamScopedAdmin):
+    list_display = ["__str__", "team", "trigger", "phase", "created", "finished"]
+    list_filter = ["phase", "team"]
+    search_fields = ["verifier__name", "error"]
+    readonly_fields = ["uuid", "verifier", "snapshot", "trigger", "phase", "started", "finished", "components", "progress",
+                       "heartbeat", "cancel_requested_by", "error", "created"]
+
+    def has_add_permission(self, request: Any) -> bool:
+        return False  # runs are started by their verifier
+
+    def get_queryset(self, request: Any) -> Any:
+        return super().get_queryset(request).select_related("verifier", "snapshot")

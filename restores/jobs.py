@@ -6,6 +6,8 @@ import logging
 import threading
 from typing import Any
 
+from django.utils import timezone
+
 from backups.addons.elasticsearch import METADATA_KINDS
 from backups.validators import split_list
 from restores import rules
@@ -138,3 +140,108 @@ def run_restore(restore_pk: int) -> str:
     if not run.finish(hook_results=hook_results, **outcome):
         return run.lost(restore.name, "the reaper failed it meanwhile")
     return str(outcome["phase"])
+
+
+# -- verified restores ------------------------------------------------------------------
+
+def verify_params(verifier: Any) -> Any:
+    from restores.verification import Query, VerifyParams
+
+    return VerifyParams(prefix=verifier.prefix, random_docs=verifier.random_docs,
+                        queries=[Query(q["index"], q["query"], int(q["hits"])) for q in verifier.queries or []])
+
+
+def run_verification(run_pk: int) -> str:
+    """Claim the run, refuse a prefix holding someone else's indices, restore the snapshot
+    under the prefix and check it (restores.verification), delete what was restored, and
+    record the outcome on the run and on the snapshot."""
+    from restores.models import VerificationRun
+
+    run = Run.claim(VerificationRun, run_pk)
+    if run is None:
+        return "not claimed"  # another worker has it, or it was cancelled
+    row = VerificationRun.objects.select_related(
+        "verifier__target__auth_secret", "verifier__repository__storage__secret", "verifier__repository__encryption_secret",
+        "snapshot__repository", "team").get(pk=run_pk)
+    conn = None
+    try:
+        conn = row.verifier.target.connect()
+        with run.heartbeat() as beat:
+            outcome = _verify(row, conn, beat)
+    except JobFailed as e:
+        outcome = {"phase": VerificationRun.Phase.FAILED, "error": str(e), "components": {}}
+    except Exception as e:
+        log.exception("verification %s failed", row)
+        outcome = {"phase": VerificationRun.Phase.FAILED, "error": error_text(e), "components": {}}
+    finally:
+        if conn is not None:
+            conn.close()
+    if not run.finish(**outcome):
+        return run.lost(row.name, "the reaper failed it meanwhile")
+    verification_finished(row, outcome)
+    return str(outcome["phase"])
+
+
+def _verify(run: Any, conn: Any, beat: Heartbeat) -> dict[str, Any]:
+    from restores.models import BackupVerifier, VerificationRun
+    from restores.verification import delete_indices, foreign_indices, planned_targets, verify_snapshot
+
+    verifier, phase = run.verifier, VerificationRun.Phase
+    foreign = foreign_indices(conn, verifier.prefix, verifier.owned_indices)
+    if foreign:
+        raise JobFailed(f"cluster {verifier.target.name} already holds indices under {verifier.prefix} that this "
+                        f"verifier did not create ({', '.join(foreign[:5])}): delete them or choose another scratch cluster")
+    delete_indices(conn, verifier.owned_indices)  # what a crashed run left behind
+    engine = storage_flows.open_repository(verifier.repository)
+    manifest = engine.manifest(run.snapshot.snapshot_id)
+    params = verify_params(verifier)
+    planned = planned_targets(manifest, params)
+    BackupVerifier.objects.filter(pk=verifier.pk).update(owned_indices=planned)
+    try:
+        result = verify_snapshot(conn, manifest, lambda name: engine.read_stream(manifest, name), params,
+                                 progress=lambda e: beat.update(docs=e.run_docs, bytes=e.run_bytes, index=e.index),
+                                 cancel=beat.cancel)
+    finally:
+        delete_indices(conn, planned)
+    BackupVerifier.objects.filter(pk=verifier.pk).update(owned_indices=[])
+    found = {"indices": result.indices, "queries": result.queries, "samples": result.samples,
+             "problems": result.problems, "notes": result.notes, "prefix": verifier.prefix}
+    if beat.cancel.is_set():
+        return {"phase": phase.CANCELLED, "error": f"cancelled by {beat.cancelled_by}", "components": found}
+    if result.ok:
+        return {"phase": phase.SUCCEEDED, "error": "", "components": found}
+    return {"phase": phase.FAILED, "error": "; ".join(result.problems)[:5000] or "the restore failed: see the details",
+            "components": found}
+
+
+def verification_finished(run: Any, outcome: dict[str, Any]) -> None:
+    """Write a checked outcome on the snapshot, and notify a failure as a failed backup is.
+    A run that never got to check the snapshot (refused prefix, cluster down) says
+    nothing about the snapshot: only checked outcomes are written on it."""
+    from backups import notifications
+    from backups.models import Snapshot
+    from restores.models import VerificationRun
+
+    found, failed = outcome.get("components") or {}, outcome["phase"] == VerificationRun.Phase.FAILED
+    if found.get("indices") and outcome["phase"] != VerificationRun.Phase.CANCELLED:
+        verdict = Snapshot.Verification.FAILED if failed else Snapshot.Verification.VERIFIED
+        Snapshot.objects.filter(pk=run.snapshot_id).update(
+            verification=verdict, verified=timezone.now(),
+            verification_details={**found, "verifier": run.verifier.name, "error": outcome["error"]})
+    if failed:
+        run.refresh_from_db()
+        try:
+            notifications.verification_failed(run)
+        except Exception:
+            log.exception("notifying the failed verification %s failed", run.name)
+
+
+def verification_reaped(run: Any) -> None:
+    """runtime.reaper's on_failed: a run whose worker died failed, and says so as a failed run does."""
+    from backups import notifications
+
+    run.refresh_from_db()
+    try:
+        notifications.verification_failed(run)
+    except Exception:
+        log.exception("notifying the lost verification %s failed", run.name)

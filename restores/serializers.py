@@ -5,7 +5,7 @@ from typing import Any
 
 from backups.addons import elasticsearch as addon
 from backups.serializers import CORE_API_VERSION, _target, app_ref
-from restores.models import RestoreSession
+from restores.models import BackupVerifier, RestoreSession
 from storage.models import Repository
 from tenancy.manifests import ManifestError, Node, condition, drop_empty, get_or_new, lookup, metadata, parse_ts, save_clean, ts
 from tenancy.models import Team
@@ -80,3 +80,55 @@ def apply_restore(doc: Node, team: Team, meta: Node, name: str, uid: str | None)
         status.done()
     return save_clean(obj, doc.path, {"target": "spec.target.name", "task_params": "spec.addon.tasks[0].params",
                                  "hooks": "spec.hooks", "name": "metadata.name"})
+
+
+# --- BackupVerifier -------------------------------------------------------------
+
+def export_verifier(obj: BackupVerifier) -> dict[str, Any]:
+    last = obj.runs.order_by("-created").first()
+    return {
+        "apiVersion": CORE_API_VERSION,
+        "kind": "BackupVerifier",
+        "metadata": metadata(obj.name, obj.team.slug, obj.uuid),
+        "spec": drop_empty({
+            "repository": {"name": obj.repository.name, "namespace": obj.team.slug},
+            "scratchTarget": app_ref(obj.target),
+            "schedule": obj.schedule,
+            "everyNBackups": obj.every_n_backups,
+            "snapshots": obj.snapshots,
+            "randomDocuments": obj.random_docs or None,
+            "queries": obj.queries or None,
+            "paused": obj.paused or None,
+        }),
+        "status": drop_empty({
+            "phase": last.phase if last is not None else None,  # of the last run
+            "indexPrefix": obj.prefix,
+            "lastRun": drop_empty({"phase": last.phase, "snapshotID": last.snapshot.snapshot_id, "trigger": last.trigger,
+                                   "startTime": ts(last.started), "completionTime": ts(last.finished),
+                                   "error": last.error}) if last is not None else None,
+        }),
+    }
+
+
+def apply_verifier(doc: Node, team: Team, meta: Node, name: str, uid: str | None) -> BackupVerifier:
+    obj = get_or_new(BackupVerifier, team, name, uid)
+    spec = doc.node("spec")
+    assert spec is not None
+    ref = spec.node("repository")
+    assert ref is not None
+    ref.get("namespace", str, "")
+    obj.repository = lookup(Repository, team, ref.get("name"), f"{ref.path}.name")
+    ref.done()
+    obj.target = _target(spec, team, "scratchTarget")
+    obj.schedule = spec.get("schedule", str, "")
+    obj.every_n_backups = spec.get("everyNBackups", int, None)
+    obj.snapshots = spec.get("snapshots", str, BackupVerifier.Snapshots.LATEST)
+    obj.random_docs = spec.get("randomDocuments", int, 0)
+    obj.queries = spec.get("queries", list, [])
+    obj.paused = spec.get("paused", bool, False)
+    spec.done()
+    doc.ignore("status")  # written by the runs
+    return save_clean(obj, doc.path, {"repository": "spec.repository.name", "target": "spec.scratchTarget.name",
+                                 "schedule": "spec.schedule", "every_n_backups": "spec.everyNBackups",
+                                 "snapshots": "spec.snapshots", "random_docs": "spec.randomDocuments",
+                                 "queries": "spec.queries", "name": "metadata.name"})

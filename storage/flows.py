@@ -5,10 +5,12 @@ from __future__ import annotations
 
 import hashlib
 import tempfile
+from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import django_rq
+from django.core.exceptions import ValidationError
 from django.db import transaction
 
 import audit
@@ -51,8 +53,52 @@ def repository_backend(repo: Repository) -> Backend:
 
 def open_repository(repo: Repository) -> EngineRepository:
     from storage.repo import Repository as EngineRepository
+    from storage.repo import WrongPassword
 
-    return EngineRepository.open(repository_backend(repo), repo.password(), name=repo.display_name())
+    backend = repository_backend(repo)
+    try:
+        return EngineRepository.open(backend, repo.password(), name=repo.display_name())
+    except WrongPassword:
+        # A password change (password_change_steps) may have saved the Secret and removed
+        # the old key between our read of the Secret and the open: read it once more.
+        repo.encryption_secret.refresh_from_db()
+        return EngineRepository.open(backend, repo.password(), name=repo.display_name())
+
+
+def password_change_steps(repo: Repository, new_password: str) -> Iterator[str]:
+    """Change the password of a repository and of its Secret with no moment at which the
+    Secret's password fails to open it: add a key for the new password, save the Secret,
+    then remove the old key. Yields the name of each step once it is done (tests run a
+    backup between them); change_repository_password() runs them all."""
+    from storage.models import Secret
+    from storage.repo import keys
+
+    if not new_password:
+        raise ValidationError({"new_password": "Type the new password."})
+    shared = sorted(repo.encryption_secret.repositories.exclude(pk=repo.pk).values_list("name", flat=True))
+    if shared:
+        raise ValidationError({"new_password": f"Secret '{repo.encryption_secret.name}' is also the password of "
+                               f"{', '.join(shared)}: give this repository a secret of its own first."})
+    engine = open_repository(repo)
+    old_key, field = engine.key_id, "RESTIC_PASSWORD" if repo.encryption_secret.get("RESTIC_PASSWORD") else "password"
+    if repo.password() == new_password:
+        raise ValidationError({"new_password": "This is the current password: type another one."})
+    new_key = keys.add_key(engine, new_password)
+    yield "key added"
+    with transaction.atomic():
+        secret = Secret.objects.select_for_update().get(pk=repo.encryption_secret_id)
+        secret.update_data({field: new_password})
+        secret.save(update_fields=["encrypted_data", "key_names", "updated"])
+    repo.encryption_secret = secret
+    yield "secret saved"
+    engine.key_id = new_key
+    keys.remove_key(engine, old_key)
+    yield "old key removed"
+
+
+def change_repository_password(repo: Repository, new_password: str) -> None:
+    for _step in password_change_steps(repo, new_password):
+        pass
 
 
 def initialize_storage(storage: BackupStorage, adopt: bool = False) -> None:

@@ -1,12 +1,17 @@
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
 from typing import Any
 
+import django_rq
 import pytest
 
 from tests import factories as f
 from tests.peers.clusters import SearchCluster, kind_features, selected_kinds, start_cluster
+
+# Fixtures shared across test folders (the engine's and the flows'), one place each.
+pytest_plugins = ["tests.fixtures.elastic", "tests.fixtures.flows"]
 
 
 @pytest.fixture(autouse=True)
@@ -26,6 +31,21 @@ def teams(db: Any) -> dict[str, Any]:
         "bob": f.user("bob", a, "viewer"),
         "charlie": f.user("charlie", b, "owner"),
     }
+
+
+@pytest.fixture
+def queues(settings: Any) -> Iterator[Any]:
+    """The real Redis, on a database of its own, emptied before and after
+    (STASHBOARD_TEST_REDIS_DB moves it when two test runs share one Redis); yields its
+    connection. Saving and triggering enqueue jobs on commit; tests run them with
+    tests.fixtures.flows.work or the job functions."""
+    base = os.environ.get("REDIS_URL", "redis://127.0.0.1:6379/0").rsplit("/", 1)[0]
+    url = f"{base}/{os.environ.get('STASHBOARD_TEST_REDIS_DB', '14')}"
+    settings.RQ_QUEUES = {name: {"URL": url, "DEFAULT_TIMEOUT": 600} for name in ("default", "backups", "restores", "maintenance")}
+    conn = django_rq.get_connection("default")
+    conn.flushdb()
+    yield conn
+    conn.flushdb()
 
 
 # -- the search servers ----------------------------------------------------------------

@@ -8,7 +8,7 @@ from django.conf import settings
 from django.contrib.auth.models import User
 
 from backups.models import BackupConfiguration, BackupSession, BackupSessionConfig, Cluster, Snapshot
-from restores.models import RestoreSession
+from restores.models import BackupVerifier, RestoreSession
 from storage.models import BackupStorage, Repository, RetentionPolicy, Secret
 from tenancy.models import Membership, Team
 from tests.peers.clusters import external_credentials
@@ -127,3 +127,13 @@ def blueprint(team: Team, name: str = "gold", selector: dict[str, Any] | None = 
     b.full_clean()
     b.save()
     return b
+
+
+def verifier(team: Team, name: str = "verify", repo: Repository | None = None, target: Cluster | None = None,
+             **kw: Any) -> BackupVerifier:
+    kw.setdefault("every_n_backups", 1)
+    v = BackupVerifier(team=team, name=name, repository=repo or repository(team, f"{name}-repo"),
+                       target=target or cluster(team, f"{name}-scratch"), **kw)
+    v.full_clean()
+    v.save()
+    return v

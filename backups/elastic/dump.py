@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from backups.elastic.connection import ClusterError, Connection, index_list_paths
+from backups.elastic.digest import DocumentDigest
 from backups.elastic.fingerprint import IndexState, index_states
 from backups.elastic.metadata import (
     CLUSTER_KINDS,
@@ -90,6 +91,7 @@ class IndexDumped:
     read_mode: str | None = None     # None: reused from the previous snapshot
     slices: int = 0
     closed: bool = False
+    digest: dict[str, Any] | None = None   # the documents' digest (backups.elastic.digest), when read
 
     def to_json(self) -> DumpEntry:
         head: DumpEntry = {"docs": self.docs, "bytes": self.bytes, "duration": self.duration,
@@ -103,6 +105,8 @@ class IndexDumped:
             out["data_stream"] = self.data_stream
         if self.read_mode is not None:
             out["read_mode"], out["slices"] = self.read_mode, self.slices
+        if self.digest is not None:
+            out["digest"] = self.digest
         return out
 
 
@@ -212,7 +216,7 @@ def _dump_index(run: _Run, info: IndexInfo, data_stream: str) -> IndexDumped:
         return done
     pages, reader = _read(run, info, meta, state)
     return IndexDumped(pages.docs, pages.stored, time.monotonic() - t0, False, None, info.uuid, data_stream,
-                       reader.mode, reader.slices)
+                       reader.mode, reader.slices, digest=pages.digest.as_meta())
 
 
 def _readable_state(prepared: Prepared, info: IndexInfo) -> IndexState:
@@ -255,6 +259,8 @@ def _reuse(run: _Run, info: IndexInfo, meta: StreamMeta) -> _Reused | None:
     reuse_meta["reused_from"] = getattr(run.previous, "id", None)
     reuse_meta["read_mode"] = prev.meta.get("read_mode")
     reuse_meta["count_source"] = prev.meta.get("count_source")
+    if prev.meta.get("digest"):
+        reuse_meta["digest"] = prev.meta["digest"]
     try:
         stored = run.writer.reuse_stream(name, run.previous, meta=dict(reuse_meta))
     except Exception as e:  # noqa: BLE001 - e.g. the previous chunks were pruned: read it again
@@ -277,8 +283,8 @@ def _read(run: _Run, info: IndexInfo, meta: StreamMeta, state: IndexState) -> tu
         meta["docs"], meta["read_mode"], meta["slices"] = reader.expected, reader.mode, reader.slices
         meta["count_source"], meta["page_docs"], meta["complete"] = reader.count_source, reader.page_docs, True
         run.emit(info.name, "start", 0, 0, reader.expected)
-        pages = _Pages(run, info.name, reader)
-        stored = run.writer.add_stream(stream_name(info.name), pages.lines(), meta=dict(meta))
+        pages = _Pages(run, info.name, reader, dict(meta))
+        stored = run.writer.add_stream(stream_name(info.name), pages.lines(), meta=pages.meta)
     finally:
         reader.close()
     pages.stored = int(getattr(stored, "size", pages.bytes) or pages.bytes)
@@ -288,10 +294,13 @@ def _read(run: _Run, info: IndexInfo, meta: StreamMeta, state: IndexState) -> tu
 
 class _Pages:
     """The pages of one index on their way to the writer: counted, throttled, checked
-    against the view's count at the end. Every page passes through `_take()`."""
+    against the view's count at the end, digested (backups.elastic.digest). Every page
+    passes through `_take()`. `meta` is the stream's: the writer stores it once the
+    lines are read to their end, which is when the digest is put in it."""
 
-    def __init__(self, run: _Run, index: str, reader: Reader) -> None:
-        self.run, self.index, self.reader = run, index, reader
+    def __init__(self, run: _Run, index: str, reader: Reader, meta: dict[str, Any]) -> None:
+        self.run, self.index, self.reader, self.meta = run, index, reader, meta
+        self.digest = DocumentDigest()
         self.docs = 0
         self.bytes = 0
         self.stored = 0     # bytes the repository says the stream holds, once written
@@ -301,6 +310,7 @@ class _Pages:
         self.docs += docs
         self.bytes += len(lines)
         self.run.totals.add(docs, len(lines))
+        self.digest.add_lines(lines)
 
     def lines(self) -> Iterator[bytes]:
         expected = self.reader.expected
@@ -318,6 +328,7 @@ class _Pages:
                 f"index {self.index}: read {self.docs} documents but the {self.reader.count_source} "
                 f"count at the point in time is {expected}: the index changed during the read "
                 "or the server returned incomplete pages; retry the backup")
+        self.meta["digest"] = self.digest.as_meta()
 
 
 def _previous_stream(previous: SnapshotManifest | None, name: str) -> ManifestStream | None:

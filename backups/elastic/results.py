@@ -1,7 +1,7 @@
 """The engine's typed seams: progress events and run totals, the writer and the previous
 snapshot the dump is given, and the JSON it hands on (the per-index results the jobs
 store in Snapshot.components["dump"], and a stream's meta in the repository's manifest).
-The JSON keeps the keys it always had (tests/elastic/test_component_keys.py)."""
+The JSON keeps the keys it always had (tests/backups/elastic/test_results.py)."""
 from __future__ import annotations
 
 import threading
@@ -88,6 +88,7 @@ class StreamMeta(IndexMetadata, total=False):
     page_docs: int
     complete: bool
     reused_from: str | None
+    digest: dict[str, Any]     # backups.elastic.digest's as_meta(), once the stream is read
 
 
 class DumpEntry(TypedDict, total=False):
@@ -102,6 +103,7 @@ class DumpEntry(TypedDict, total=False):
     data_stream: str
     read_mode: str
     slices: int
+    digest: dict[str, Any]
 
 
 class LoadEntry(TypedDict, total=False):

@@ -44,7 +44,7 @@ _STATUS = {
 _SHORT_NAMES = {
     "BackupStorage": ["bs"], "RetentionPolicy": ["rp"], "Repository": ["repo"], "Snapshot": ["snap"],
     "BackupConfiguration": ["bc"], "BackupSession": ["bks"], "RestoreSession": ["rs"], "AppBinding": ["ab"],
-    "BackupBlueprint": ["bb"],
+    "BackupBlueprint": ["bb"], "BackupVerifier": ["bv"],
 }
 
 _COLUMNS: dict[str, list[dict[str, Any]]] = {
@@ -60,6 +60,8 @@ _COLUMNS: dict[str, list[dict[str, Any]]] = {
                       {"name": "Duration", "type": "string", "jsonPath": ".status.duration"}],
     "RestoreSession": [{"name": "Repository", "type": "string", "jsonPath": ".spec.dataSource.repository"},
                        {"name": "Duration", "type": "string", "jsonPath": ".status.duration"}],
+    "BackupVerifier": [{"name": "Repository", "type": "string", "jsonPath": ".spec.repository.name"},
+                       {"name": "Scratch", "type": "string", "jsonPath": ".spec.scratchTarget.name"}],
     "AppBinding": [{"name": "Type", "type": "string", "jsonPath": ".spec.type"},
                    {"name": "Version", "type": "string", "jsonPath": ".status.version"}],
 }

@@ -46,6 +46,7 @@ KINDS: list[MirroredKind] = [
     MirroredKind("BackupSession", CORE_GROUP, "backupsessions"),
     MirroredKind("Snapshot", STORAGE_GROUP, "snapshots"),
     MirroredKind("RestoreSession", CORE_GROUP, "restoresessions"),
+    MirroredKind("BackupVerifier", CORE_GROUP, "backupverifiers"),
 ]
 BY_KIND = {k.kind: k for k in KINDS}
 

@@ -13,7 +13,7 @@ from django.utils.html import format_html
 register = template.Library()
 
 PHASE_CLASS = {
-    "Succeeded": "ok", "Ready": "ok",
+    "Succeeded": "ok", "Ready": "ok", "Verified": "ok",
     "Failed": "bad", "NotReady": "bad", "Invalid": "bad",
     "Running": "run",
     "Pending": "wait",

@@ -163,9 +163,11 @@ def configuration_detail(request: DashboardRequest, uuid: str) -> HttpResponse:
     initializing = config.phase == BackupConfiguration.Phase.NOT_READY and any(
         r.is_initializing() for s in sessions for r in s.repositories.all())
     completed = not initializing and all(s.is_completed() for s in recent)
+    verified = (Snapshot.objects.filter(backup_session__configuration=config).exclude(verified=None)
+                .order_by("-verified").only("uuid", "verification", "verified", "snapshot_id").first())
     return editing.live_detail(request, "configurations/detail.html", {
         "title": config.name, "configuration": config, "sessions": sessions, "recent": recent, "completed": completed,
-        "initializing": initializing,
+        "initializing": initializing, "last_verified": verified,
         "size_chart": charts.line_chart(size_points, unit="bytes", label="Snapshot size (data backed up)", failures=failed),
         "duration_chart": charts.line_chart(dur_points, unit="seconds", label="Backup duration", failures=failed),
     }, completed=completed)

@@ -86,10 +86,13 @@ def overview(request: DashboardRequest) -> HttpResponse:
     now = timezone.now()
     since = now - timedelta(days=DAYS)
     last = BackupSession.objects.filter(configuration=OuterRef("pk")).order_by("-created")
+    checked = Snapshot.objects.filter(backup_session__configuration=OuterRef("pk")).exclude(verified=None).order_by("-verified")
     configs = list(team_qs(request, BackupConfiguration).select_related("target")
                    .prefetch_related(Prefetch("sessions", queryset=BackupSessionConfig.objects.order_by("name")))
                    .annotate(last_phase=Subquery(last.values("phase")[:1]), last_created=Subquery(last.values("created")[:1]),
-                             last_uuid=Subquery(last.values("uuid")[:1]))
+                             last_uuid=Subquery(last.values("uuid")[:1]),
+                             last_verified=Subquery(checked.values("verified")[:1]),
+                             last_verification=Subquery(checked.values("verification")[:1]))
                    .order_by("name"))
     history: dict[int, list[dict[str, Any]]] = defaultdict(list)
     for s in (team_qs(request, BackupSession).filter(created__gte=since).annotate(size=Sum("snapshots__size_bytes"))

@@ -60,8 +60,9 @@ class Repository:
     """An opened repository. Thread-safe; create it with init() or open()."""
 
     def __init__(self, backend: Backend, cipher: Cipher, config: dict[str, Any], name: str, *,
-                 lock_ttl: float = DEFAULT_TTL) -> None:
+                 lock_ttl: float = DEFAULT_TTL, key_id: str = "") -> None:
         self.backend = backend
+        self.key_id = key_id  # the key file the password opened (storage.repo.keys)
         self.cipher = cipher
         self.config = config
         self.name = name or backend.describe()
@@ -109,7 +110,8 @@ class Repository:
         except AlreadyExists:
             raise RepositoryError(f"repository {label} is already initialized") from None
         backend.put(KEYS_PREFIX + key_id, key_doc, if_absent=True)
-        repo = cls(backend, Cipher(keys, level=zstd_level), config, name, lock_ttl=lock_ttl)
+        repo = cls(backend, Cipher(keys, level=zstd_level), config, name, lock_ttl=lock_ttl,
+                   key_id=key_id)
         repo._known = ChunkSet()
         return repo
 
@@ -131,7 +133,7 @@ class Repository:
         if int(config.get("version", 0)) > FORMAT_VERSION:
             raise RepositoryError(f"repository {label} has format version {config['version']}; "
                                   f"this Stashboard reads up to {FORMAT_VERSION}: upgrade it")
-        keys = None
+        keys, key_id = None, ""
         for key in sorted(backend.list(KEYS_PREFIX)):
             try:
                 keys = unwrap_keys(backend.get(key), _pw(password))
@@ -139,11 +141,13 @@ class Repository:
                 raise RepositoryError(f"key file {key} of repository {label} is damaged: "
                                       f"{e}") from e
             if keys is not None:
+                key_id = key[len(KEYS_PREFIX):]
                 break
         if keys is None:
             raise WrongPassword(f"wrong password for repository {label}")
         level = int(config.get("compression", {}).get("level", ZSTD_LEVEL))
-        return cls(backend, Cipher(keys, level=level), config, name, lock_ttl=lock_ttl)
+        return cls(backend, Cipher(keys, level=level), config, name, lock_ttl=lock_ttl,
+                   key_id=key_id)
 
     # -- locks and chunk bookkeeping -------------------------------------------------------
 

@@ -113,13 +113,13 @@ def test_the_purge_command_and_the_scheduler_purge(teams: dict[str, Any], settin
         call_command("audit_purge")
 
 
-def test_the_scheduler_purges_once_an_hour(teams: dict[str, Any], settings: Any, redis_db: Any) -> None:
+def test_the_scheduler_purges_once_an_hour(teams: dict[str, Any], settings: Any, queues: Any) -> None:
     from backups.management.commands.scheduler import Command
 
     settings.AUDIT_RETENTION_DAYS = 7
     Entry.objects.create(actor="old", via="command", action=Action.LOGIN, time=timezone.now() - timedelta(days=8))
     cmd = Command()
-    cmd.redis = redis_db
+    cmd.redis = queues
     assert cmd.purge_audit(timezone.now()) == ["purged 1 audit entries"]
     Entry.objects.create(actor="old", via="command", action=Action.LOGIN, time=timezone.now() - timedelta(days=8))
     assert cmd.purge_audit(timezone.now()) == []  # not again within the hour

@@ -1,14 +1,11 @@
 """Real snapshots for the pages that read the repository (snapshot browser, restore dry
 run, charts): team A's cluster on the run's search server, a local storage, and backups
 run in this process by the real job function. tests/dashboard/conftest.py makes the
-fixtures available to every test there."""
+fixtures available to every test there; `queues` is tests/conftest.py's."""
 from __future__ import annotations
 
-import os
-from collections.abc import Iterator
 from typing import Any
 
-import django_rq
 import pytest
 
 from backups import jobs as backup_jobs
@@ -20,19 +17,6 @@ from tests.peers.clusters import SearchCluster
 from tests.peers.osmem import es, reset, seed
 
 DOCS = {"logs-a": 40, "logs-b": 25, "users": 10}
-
-
-@pytest.fixture
-def queues(settings: Any) -> Iterator[None]:
-    """The real Redis, on the run's test database, emptied before and after: saving and
-    triggering enqueue jobs on commit, which the tests run themselves instead."""
-    base = os.environ.get("REDIS_URL", "redis://127.0.0.1:6379/0").rsplit("/", 1)[0]
-    url = f"{base}/{os.environ.get('STASHBOARD_TEST_REDIS_DB', '14')}"
-    settings.RQ_QUEUES = {n: {"URL": url, "DEFAULT_TIMEOUT": 600} for n in ("default", "backups", "restores", "maintenance")}
-    conn = django_rq.get_connection("default")
-    conn.flushdb()
-    yield
-    conn.flushdb()
 
 
 def backup_now(config: BackupConfiguration) -> Snapshot:

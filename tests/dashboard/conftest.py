@@ -6,7 +6,7 @@ import pytest
 from django.test import Client
 
 from tests import factories as f
-from tests.dashboard.backed_up import backed_up, queues  # noqa: F401 - fixtures of the pages that read real snapshots
+from tests.dashboard.backed_up import backed_up  # noqa: F401 - fixtures of the pages that read real snapshots
 
 
 @pytest.fixture
@@ -30,9 +30,13 @@ def world(teams: dict[str, Any], settings: Any, tmp_path: Any) -> dict[str, Any]
     restore = f.restore(a, repo, cluster, name="restore-1", phase="Succeeded",
                         components={"load": {"restored-logs-1": {"source": "logs-1", "docs": 10, "failed": 1, "status": "Succeeded",
                                                                  "failures": [{"id": "doc-3", "reason": "mapper_parsing_exception"}], "duration": 1.0, "error": ""}}})
+    verifier = f.verifier(a, "weekly-check", repo, cluster)
+    snap.verification, snap.verified = "Failed", snap.created
+    snap.verification_details = {"error": "index logs-1: 9 documents restored, the snapshot has 10"}
+    snap.save()
     b = teams["b"]
     other_storage = f.storage(b, "theirs")
-    return {**teams, "secret": secret, "storage": storage, "retention": retention, "cluster": cluster, "repo": repo,
+    return {**teams, "verifier": verifier, "secret": secret, "storage": storage, "retention": retention, "cluster": cluster, "repo": repo,
             "config": config, "session": done, "snapshot": snap, "running": running, "restore": restore,
             "other_storage": other_storage}
 

@@ -161,12 +161,14 @@ def test_deleting_a_storage_says_what_is_lost(world: dict[str, Any], alice: Clie
     u = reverse("storage:storage-delete", args=[world["storage"].uuid])
     html = alice.get(u).content.decode()
     assert "Repository repo: 2 snapshot records" in html and "used by configuration nightly" in html
+    assert "Repository repo is verified by verifier weekly-check: delete it first." in html
     assert alice.post(u).status_code == 409
     assert bob.post(u).status_code == 403
     assert charlie.post(u).status_code == 404
     # a storage whose repository is not used any more goes, with its snapshot records
     world["config"].delete()
     RestoreSession.objects.all().delete()
+    world["verifier"].delete()
     assert alice.post(u).status_code == 302
     assert not BackupStorage.objects.filter(pk=world["storage"].pk).exists()
     assert not Snapshot.objects.filter(repository=world["repo"]).exists()

@@ -29,6 +29,8 @@ READ_PAGES: list[tuple[str, str | None]] = [
     ("backups:snapshot-detail", "snapshot"),
     ("restores:restore-list", None),
     ("restores:restore-detail", "restore"),
+    ("restores:verifier-list", None),
+    ("restores:verifier-detail", "verifier"),
 ]
 
 WRITE_PAGES: list[tuple[str, str | None]] = [
@@ -51,6 +53,9 @@ WRITE_PAGES: list[tuple[str, str | None]] = [
     ("storage:repository-new", None),
     ("storage:repository-delete", "repo"),
     ("restores:restore-new", None),
+    ("restores:verifier-new", None),
+    ("restores:verifier-edit", "verifier"),
+    ("restores:verifier-delete", "verifier"),
 ]
 
 

@@ -38,7 +38,10 @@ def one_of_each(team: Team) -> None:
     session = f.backup_session(config, trigger="schedule", phase="Succeeded", started=t0, finished=t1)
     f.snapshot(session, repo, phase="Succeeded", snapshot_id="ab12cd", snapshot_time=t1, started=t0, finished=t1,
                size_bytes=1234, total_docs=10, total_components=1, integrity=True,
-               components={"dump": {"logs-1": {"docs": 10, "bytes": 1234, "duration": 0.5, "skipped_unchanged": False}}})
+               components={"dump": {"logs-1": {"docs": 10, "bytes": 1234, "duration": 0.5, "skipped_unchanged": False}}},
+               verification="Verified", verified=t1, verification_details={"verifier": "weekly", "problems": []})
+    f.verifier(team, "weekly", repo, cluster, schedule="0 6 * * 1", every_n_backups=7, snapshots="EachNew", random_docs=10,
+               queries=[{"index": "logs-1", "query": {"match_all": {}}, "hits": 10}])
     f.restore(team, repo, cluster, "restore-logs", snapshot="latest",
               task_params={"indices": "logs-*", "rename_pattern": "^(.*)$", "rename_replacement": "restored-\\1", "conflict": "skip"})
 
@@ -54,7 +57,7 @@ def test_export_then_apply_into_an_empty_database_gives_the_same_yaml(teams, tmp
     first = export_text("--team", "team-a", "--include-secret-values")
     kinds = {d["kind"] for d in yaml.safe_load_all(first)}
     assert kinds == {"Namespace", "Secret", "BackupStorage", "RetentionPolicy", "AppBinding", "Repository",
-                     "BackupConfiguration", "BackupSession", "Snapshot", "RestoreSession"}
+                     "BackupConfiguration", "BackupSession", "Snapshot", "RestoreSession", "BackupVerifier"}
     Team.objects.all().delete()
     assert not Secret.objects.exists()
     path = tmp_path / "all.yaml"
@@ -180,3 +183,19 @@ def test_kubestash_directories_with_a_leading_slash_are_accepted_as_the_same_dir
     # a path that is only a slash is still refused, saying what to write
     message = apply_error(tmp_path, text.replace("directory: /es/demo", "directory: /").replace("path: /es/demo", "path: /"))
     assert "directory" in message or "spec.path" in message
+
+
+def test_a_verifier_with_a_bad_query_or_no_trigger_is_refused_with_the_field(teams, tmp_path):
+    one_of_each(teams["a"])
+    doc = {"apiVersion": "core.kubestash.com/v1alpha1", "kind": "BackupVerifier",
+           "metadata": {"name": "bad", "namespace": "team-a"},
+           "spec": {"repository": {"name": "es-s3"}, "scratchTarget": {"name": "es"}, "schedule": "0 6 * * *",
+                    "queries": [{"index": "logs-1", "query": {"match_all": {}}}]}}
+    path = tmp_path / "v.yaml"
+    path.write_text(yaml.safe_dump(doc))
+    with pytest.raises(CommandError, match=r"spec.queries: Query 1 needs hits"):
+        call_command("apply", "-f", str(path), stdout=io.StringIO())
+    doc["spec"] = {"repository": {"name": "es-s3"}, "scratchTarget": {"name": "es"}}
+    path.write_text(yaml.safe_dump(doc))
+    with pytest.raises(CommandError, match=r"spec.schedule: Set a schedule, or verify after every N backups"):
+        call_command("apply", "-f", str(path), stdout=io.StringIO())

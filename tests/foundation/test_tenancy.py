@@ -6,7 +6,7 @@ import pytest
 from django.urls import reverse
 
 from backups.models import BackupBlueprint, BackupConfiguration, BackupSession, Cluster, Snapshot
-from restores.models import RestoreSession
+from restores.models import BackupVerifier, RestoreSession, VerificationRun
 from storage.models import BackupStorage, Repository, RetentionPolicy, Secret
 from tenancy.models import Team
 from tests import factories as f
@@ -14,7 +14,7 @@ from tests import factories as f
 pytestmark = pytest.mark.django_db
 
 MODELS = [Secret, BackupStorage, RetentionPolicy, Repository, Cluster, BackupConfiguration, BackupSession, Snapshot, RestoreSession,
-          BackupBlueprint]
+          BackupVerifier, VerificationRun, BackupBlueprint]
 
 
 @pytest.fixture
@@ -40,6 +40,9 @@ def world(teams):
             RestoreSession: f.restore(team, repo, config.target),
             BackupBlueprint: f.blueprint(team, "gold", template=f.blueprint_template(secret_name=repo.encryption_secret.name)),
         }
+        objs[key][BackupVerifier] = f.verifier(team, "check", repo, config.target)
+        objs[key][VerificationRun] = VerificationRun.objects.create(team=team, verifier=objs[key][BackupVerifier],
+                                                                    snapshot=objs[key][Snapshot])
     return {**teams, "objs": objs}
 
 

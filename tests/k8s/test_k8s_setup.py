@@ -45,7 +45,7 @@ def test_the_crds_in_deploy_are_the_generated_ones(settings):
     settings.K8S_API_GROUP_SUFFIX = "stashboard.io"
     crds = all_crds()
     files = sorted((ROOT / "deploy" / "crds").glob("*.yaml"))
-    assert len(files) == len(crds) == 9
+    assert len(files) == len(crds) == 10
     for crd in crds:
         path = ROOT / "deploy" / "crds" / f"{crd['spec']['group']}_{crd['spec']['names']['plural']}.yaml"
         assert path.read_text() == crd_yaml(crd), f"{path} is stale: run manage.py k8s_sync --write-crds deploy/crds"

@@ -19,7 +19,12 @@ def test_once_mirrors_a_team_with_one_of_everything(teams, k8s_api):
         ("AppBinding", "es"), ("BackupConfiguration", "nightly"), ("BackupSession", _session_name(mirrored)),
         ("BackupStorage", "local"), ("BackupStorage", "s3"), ("Repository", "es-local"), ("Repository", "es-s3"),
         ("RestoreSession", "restore-logs"), ("RetentionPolicy", "keep-daily"), ("Snapshot", _snapshot_name(mirrored)),
+        ("BackupVerifier", "weekly"),
     ])
+    verifier = mirrored[("BackupVerifier", "team-a", "weekly")]
+    assert verifier["apiVersion"] == "core.stashboard.io/v1alpha1"
+    assert verifier["spec"]["scratchTarget"]["apiGroup"] == "appcatalog.stashboard.io"
+    assert verifier["status"]["indexPrefix"].startswith("verify-")
     config = mirrored[("BackupConfiguration", "team-a", "nightly")]
     assert config["apiVersion"] == "core.stashboard.io/v1alpha1"
     assert config["metadata"]["labels"][MANAGED_BY] == "stashboard"

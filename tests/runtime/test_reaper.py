@@ -4,16 +4,17 @@ from __future__ import annotations
 from django.apps import apps
 
 from backups.models import Snapshot
-from restores.models import RestoreSession
+from restores.models import RestoreSession, VerificationRun
 from runtime import reaper
 from runtime.models import RunningRow
 
 
 def test_every_model_a_job_runs_is_registered_with_the_reaper() -> None:
     running = {m for m in apps.get_models() if issubclass(m, RunningRow)}
-    assert running == {Snapshot, RestoreSession}
+    assert running == {Snapshot, RestoreSession, VerificationRun}
     assert {kind.model for kind in reaper.KINDS} == running
-    assert {kind.model: kind.queue for kind in reaper.KINDS} == {Snapshot: "backups", RestoreSession: "restores"}
+    assert {kind.model: kind.queue for kind in reaper.KINDS} == {
+        Snapshot: "backups", RestoreSession: "restores", VerificationRun: "restores"}
 
 
 def test_registering_a_model_again_replaces_it() -> None:

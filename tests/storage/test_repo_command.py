@@ -109,3 +109,31 @@ def test_the_exit_status_and_standard_error_of_a_real_run(tmp_path: Path, pwfile
     assert fail.returncode == 1
     assert fail.stderr.decode().strip().count("\n") == 0
     assert "no snapshot 'deadbeef'" in fail.stderr.decode()
+
+
+def _current_key(url: str, pwfile: str) -> str:
+    import json
+
+    return next(k["id"] for k in json.loads(repo(url, pwfile, "key", "list", "--json")[0]) if k["current"])
+
+
+def test_key_verbs_add_list_change_and_remove_passwords(tmp_path: Path, pwfile: str) -> None:
+    url = f"file://{tmp_path}/repo"
+    repo(url, pwfile, "init", "--kdf", "scrypt")
+    first = _current_key(url, pwfile)
+    second, third = tmp_path / "second", tmp_path / "third"
+    second.write_text("second pw\n")
+    third.write_text("third pw\n")
+    added = repo(url, pwfile, "key", "add", "--new-password-file", str(second))[0].split()[-1]
+    listing = repo(url, str(second), "key", "list")[0]
+    assert f"* {added}" in listing and f"  {first}" in listing and listing.count("scrypt") == 2
+    out = repo(url, str(second), "key", "passwd", "--new-password-file", str(third))[0]
+    assert f"replaced key {added}" in out
+    with pytest.raises(CommandError, match="wrong password"):
+        repo(url, str(second), "key", "list")
+    with pytest.raises(CommandError, match="is the one this password opened"):
+        repo(url, pwfile, "key", "remove", first)
+    assert f"removed key {first}" in repo(url, str(third), "key", "remove", first[:8])[0]
+    with pytest.raises(CommandError, match="wrong password"):
+        repo(url, pwfile, "snapshots")
+    assert len(repo(url, str(third), "key", "list")[0].splitlines()) == 2

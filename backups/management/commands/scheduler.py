@@ -10,6 +10,7 @@ import time
 import uuid
 from collections.abc import Callable
 from datetime import timedelta
+from functools import partial
 from typing import Any
 
 import django_rq
@@ -100,6 +101,7 @@ class Command(BaseCommand):
             ("checks", lambda: self.schedule_checks(now)),
             ("alerts", lambda: self.stale_alerts(now)),
             ("audit", lambda: self.purge_audit(now)),
+            *((name, partial(step, now)) for name, step in scheduler.extra_steps),
         ]
         actions: list[str] = []
         for name, step in steps:

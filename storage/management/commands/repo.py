@@ -70,6 +70,15 @@ class Command(BaseCommand):
         p.add_argument("--prune", action="store_true", help="prune afterwards")
         p = sub.add_parser("prune", help="delete chunks no snapshot references")
         p.add_argument("--dry-run", action="store_true")
+        p = sub.add_parser("key", help="list, add or remove passwords (key files)")
+        keys = p.add_subparsers(dest="key_verb", required=True, metavar="KEY_VERB")
+        keys.add_parser("list", help="list the key files").add_argument("--json", action="store_true")
+        for verb, text in (("add", "add a key for another password"),
+                           ("passwd", "replace this password's key with one for a new password")):
+            keys.add_parser(verb, help=text).add_argument(
+                "--new-password-file", required=True, help="file whose first line is the new password")
+        keys.add_parser("remove", help="remove a key file: its password stops opening the "
+                                       "repository").add_argument("key_id")
         p = sub.add_parser("unlock", help="remove stale locks")
         p.add_argument("--remove-all", action="store_true", help="remove live locks too")
 
@@ -207,3 +216,25 @@ class Command(BaseCommand):
         for lock in removed:
             self.stdout.write(f"removed {lock.describe()}")
         self.stdout.write(f"removed {len(removed)} locks")
+
+    def _key(self, repo: Any, o: dict[str, Any]) -> None:
+        from storage.repo import keys
+
+        verb = o["key_verb"]
+        if verb == "list":
+            found = keys.list_keys(repo)
+            if o["json"]:
+                self.stdout.write(json.dumps([vars(k) for k in found], indent=1))
+                return
+            self.stdout.write(f"{'':2}{'ID':<34}{'CREATED':<22}{'HOST':<20}KDF")
+            for k in found:
+                self.stdout.write(f"{'*' if k.current else ' ':2}{k.id:<34}{k.created:<22}{k.host:<20}{k.kdf}")
+        elif verb == "add":
+            key_id = keys.add_key(repo, self._password(o["new_password_file"]))
+            self.stdout.write(f"added key {key_id}")
+        elif verb == "passwd":
+            old = repo.key_id
+            key_id = keys.change_password(repo, self._password(o["new_password_file"]))
+            self.stdout.write(f"replaced key {old} by {key_id}: the old password no longer opens it")
+        else:
+            self.stdout.write(f"removed key {keys.remove_key(repo, o['key_id'])}")

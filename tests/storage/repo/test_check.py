@@ -1,4 +1,5 @@
-"""`check` with --read-data-subset n/t (issue 13, point 7): runs 1..t read every chunk
+"""storage/repo/check.py: a corrupt or missing chunk is named by check and by restore;
+`check` with --read-data-subset n/t (issue 13, point 7): runs 1..t read every chunk
 exactly once between them, and the run whose subset holds a corrupt chunk names it."""
 from __future__ import annotations
 
@@ -7,11 +8,11 @@ import os
 import pytest
 
 from storage.backends import Backend
-from storage.repo import Repository
+from storage.repo import CorruptChunk, Repository
 from storage.repo.check import in_subset, parse_subset
-from storage.repo.format import chunk_key
-
-FAST_KDF = {"time_cost": 1, "memory_cost": 1024, "parallelism": 1}
+from storage.repo.format import DATA_PREFIX, chunk_key
+from tests.storage.repo.helpers import FAST_KDF, backup, new_repo, restore
+from tests.storage.streams import ndjson_stream
 
 
 def small_chunk_repo(backend: Backend) -> tuple[Repository, list[str]]:
@@ -54,3 +55,27 @@ def test_a_corrupt_chunk_is_found_by_the_run_whose_subset_holds_it(local_backend
 def test_a_bad_subset_says_how_to_write_it(text: str) -> None:
     with pytest.raises(ValueError, match="n/t with 1 <= n <= t"):
         parse_subset(text)
+
+
+def test_a_corrupted_chunk_is_named_by_check_and_by_restore(backend: Backend) -> None:
+    repo = new_repo(backend)
+    sid = backup(repo, {"idx": ndjson_stream(3 << 20, seed=4), "other": [b"fine\n"]})
+    bad_id = repo.manifest(sid).streams["idx"].chunks[1]
+    key = f"{DATA_PREFIX}{bad_id[:2]}/{bad_id}"
+    sealed = bytearray(backend.get(key))
+    sealed[len(sealed) // 2] ^= 0xFF
+    backend.put(key, bytes(sealed))
+
+    assert repo.check().ok  # present, so the quick check passes
+    result = repo.check(read_data=True)
+    assert not result.ok
+    assert result.bad_chunks == {bad_id: [f"{sid[:8]}/idx"]}
+    assert bad_id in result.problems[0] and f"{sid[:8]}/idx" in result.problems[0]
+    with pytest.raises(CorruptChunk) as e:
+        restore(repo, sid, "idx")
+    assert bad_id in str(e.value) and "idx" in str(e.value) and sid[:8] in str(e.value)
+    assert restore(repo, sid, "other") == b"fine\n"
+
+    backend.delete(key)
+    missing = repo.check()
+    assert not missing.ok and "missing" in missing.problems[0]

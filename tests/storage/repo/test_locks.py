@@ -1,5 +1,7 @@
-"""Stale locks (issue 13, point 10): a lock whose holder is provably gone (this host, pid
-not running) or that expired is removed by the next writer or prune, and the log says so."""
+"""storage/repo/locks.py: backups share the repository and prune holds it alone, each
+refusing while the other runs; stale locks (issue 13, point 10): a lock whose holder is
+provably gone (this host, pid not running) or that expired is removed by the next writer
+or prune, and the log says so."""
 from __future__ import annotations
 
 import datetime as dt
@@ -18,13 +20,9 @@ import pytest
 from storage.backends import Backend
 from storage.repo import LockedError, Repository
 from storage.repo.format import LOCKS_PREFIX, isoformat, utcnow
+from tests.storage.repo.helpers import PASSWORD, new_repo
 
-FAST_KDF = {"time_cost": 1, "memory_cost": 1024, "parallelism": 1}
 ROOT = Path(__file__).resolve().parents[3]
-
-
-def new_repo(backend: Backend) -> Repository:
-    return Repository.init(backend, "pw", "team/locks", kdf_params=FAST_KDF)
 
 
 def killed_holder(repo_root: Path, kind: str = "shared") -> int:
@@ -34,7 +32,7 @@ def killed_holder(repo_root: Path, kind: str = "shared") -> int:
         "import sys, time\n"
         "from storage.backends import open_backend\n"
         "from storage.repo import Repository\n"
-        f"repo = Repository.open(open_backend('local', root={str(repo_root)!r}), 'pw')\n"
+        f"repo = Repository.open(open_backend('local', root={str(repo_root)!r}), {PASSWORD!r})\n"
         f"repo.lock({kind!r})\n"
         "print('locked', flush=True)\n"
         "time.sleep(600)\n"
@@ -94,3 +92,31 @@ def test_a_live_lock_is_kept_and_still_blocks_prune(local_backend: Backend) -> N
     with pytest.raises(LockedError, match=f"pid {os.getpid()}"):
         repo.prune()
     assert len(list(local_backend.list(LOCKS_PREFIX))) == 1
+
+
+def test_prune_waits_for_no_one_and_refuses_while_a_backup_runs(backend: Backend) -> None:
+    repo = new_repo(backend)
+    with repo.writer() as w:
+        w.add_stream("idx", [b"data"])
+        with pytest.raises(LockedError, match="locked: shared lock"):
+            repo.prune()
+        w.commit()
+    assert repo.prune().chunks_deleted == 0
+
+
+def test_a_backup_waits_while_prune_holds_the_exclusive_lock(local_backend: Backend) -> None:
+    repo = new_repo(local_backend)
+    with repo.lock("exclusive"), pytest.raises(LockedError, match="exclusive lock"):
+        repo.writer(lock_wait=0.3)
+
+
+def test_unlock_removes_stale_locks_and_remove_all_removes_live_ones(local_backend: Backend) -> None:
+    repo = new_repo(local_backend, lock_ttl=0.5)
+    stale = repo.lock("shared")
+    stale._stop.set()  # a crashed holder
+    time.sleep(0.6)
+    assert [lock.id for lock in repo.unlock()] == [stale.id]
+    live = Repository.open(local_backend, "correct horse").lock("shared")
+    assert repo.unlock() == []
+    assert [lock.id for lock in repo.unlock(remove_all=True)] == [live.id]
+    live.release()
