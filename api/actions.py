@@ -60,6 +60,23 @@ def backup_now(request: HttpRequest, name: str) -> Any:
     return 201, fresh(BY_KIND["BackupSession"], token, session)
 
 
+@router.post("/backupconfigurations/{name}/detach", response={200: MODELS["BackupConfiguration"], **schemas.ERRORS},
+             operation_id="detachBackupConfiguration", exclude_none=True,
+             summary="Detach a configuration from the blueprint it was made from: it becomes the team's own, and the "
+                     "blueprint no longer changes or pauses it")
+def detach_configuration(request: HttpRequest, name: str) -> Any:
+    from backups import blueprints
+
+    token = writable_token(request)
+    res = BY_KIND["BackupConfiguration"]
+    config = get_row(res, token, name)
+    if config.blueprint_id is None:
+        raise ApiError(409, f"configuration '{name}' follows no blueprint: there is nothing to detach")
+    blueprints.detach(config, None)  # the API's own audit entry (api/audit_log.py) records it
+    notify(request, "detach", res.kind, name, ["blueprint"])
+    return fresh(res, token, config)
+
+
 @router.post("/backupsessions/{name}/cancel", response={200: MODELS["BackupSession"], **schemas.ERRORS},
              operation_id="cancelBackupSession", exclude_none=True,
              summary="Cancel a backup session: pending snapshots at once, running ones at their next batch")

@@ -44,6 +44,7 @@ RESOURCES = [
     Resource("RetentionPolicy", "retentionpolicies"),
     Resource("AppBinding", "appbindings"),
     Resource("Repository", "repositories"),
+    Resource("BackupBlueprint", "backupblueprints"),
     Resource("BackupConfiguration", "backupconfigurations"),
     Resource("BackupSession", "backupsessions", update=False, create=False, delete=False, wait=True, order="-created"),
     Resource("Snapshot", "snapshots", update=False, create=False, delete=False, order="-created"),

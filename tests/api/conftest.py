@@ -61,6 +61,7 @@ def world(teams: dict[str, Any], settings: Any, tmp_path: Any) -> dict[str, Any]
     pending_restore = f.restore(a, repo, cluster, name="restore-2", phase="Pending")
     verifier = f.verifier(a, "weekly-check", repo=repo, target=cluster)
     f.storage(b, "theirs")
+    f.blueprint(a, "gold")  # selects backup=gold, which no cluster has yet
     tokens = {}
     for key, team, scope, user in (("rw", a, "write", teams["alice"]), ("ro", a, "read", teams["alice"]),
                                    ("b", b, "write", teams["charlie"])):

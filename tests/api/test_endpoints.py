@@ -18,11 +18,12 @@ from tests.api.conftest import Api
 # A name of team A's for each path's {name} (tests.api.conftest.world).
 NAMES = {"secrets": "repo-key", "backupstorages": "local", "retentionpolicies": "keep-5", "appbindings": "es",
          "repositories": "repo", "backupconfigurations": "nightly", "backupsessions": "nightly-running",
-         "snapshots": "nightly-done-repo", "restoresessions": "restore-2", "backupverifiers": "weekly-check"}
+         "snapshots": "nightly-done-repo", "restoresessions": "restore-2", "backupverifiers": "weekly-check",
+         "backupblueprints": "gold"}
 KINDS = {"secrets": "Secret", "backupstorages": "BackupStorage", "retentionpolicies": "RetentionPolicy",
          "appbindings": "AppBinding", "repositories": "Repository", "backupconfigurations": "BackupConfiguration",
          "backupsessions": "BackupSession", "snapshots": "Snapshot", "restoresessions": "RestoreSession",
-         "backupverifiers": "BackupVerifier"}
+         "backupverifiers": "BackupVerifier", "backupblueprints": "BackupBlueprint"}
 
 
 def operations() -> list[tuple[str, str]]:
