@@ -236,6 +236,7 @@ class BulkSender:
     def send(self, batch: Batch | None) -> None:
         """Index `batch`, halving it when the server finds it too large and resending the
         items it rejects for load; raises when retries are exhausted."""
+        overloaded = 0   # whole requests refused for load after the connection's own retries
         while batch is not None and batch.n:
             if self.cancel.is_set():
                 raise Cancelled(f"restore of {self.target} cancelled")
@@ -244,6 +245,12 @@ class BulkSender:
                 r = self._post(batch, ticket)
             except ClusterError as e:
                 self.window.release(clean=False)
+                if _for_load(e) and overloaded < self.max_item_retries:
+                    # Elasticsearch refuses a whole bulk (429) where OpenSearch refuses its
+                    # items: the window is smaller now, so wait and send it again
+                    overloaded += 1
+                    self.conn.backoff(overloaded)
+                    continue
                 if e.status == 413 and batch.n > 1:
                     # larger than the server's http.max_content_length: halve and go on
                     half = batch.n // 2
