@@ -1,5 +1,5 @@
 """The actions: back up now, cancel a backup session or a restore, check a repository,
-a repository's snapshots, a snapshot's indices. (A restore starts with POST
+a repository's snapshots, a snapshot's indices, verify now (a BackupVerifier's run). (A restore starts with POST
 /restoresessions; "wait for it" is GET …?wait=N on the session or the restore.)"""
 from __future__ import annotations
 
@@ -60,6 +60,23 @@ def backup_now(request: HttpRequest, name: str) -> Any:
     return 201, fresh(BY_KIND["BackupSession"], token, session)
 
 
+@router.post("/backupconfigurations/{name}/detach", response={200: MODELS["BackupConfiguration"], **schemas.ERRORS},
+             operation_id="detachBackupConfiguration", exclude_none=True,
+             summary="Detach a configuration from the blueprint it was made from: it becomes the team's own, and the "
+                     "blueprint no longer changes or pauses it")
+def detach_configuration(request: HttpRequest, name: str) -> Any:
+    from backups import blueprints
+
+    token = writable_token(request)
+    res = BY_KIND["BackupConfiguration"]
+    config = get_row(res, token, name)
+    if config.blueprint_id is None:
+        raise ApiError(409, f"configuration '{name}' follows no blueprint: there is nothing to detach")
+    blueprints.detach(config, None)  # the API's own audit entry (api/audit_log.py) records it
+    notify(request, "detach", res.kind, name, ["blueprint"])
+    return fresh(res, token, config)
+
+
 @router.post("/backupsessions/{name}/cancel", response={200: MODELS["BackupSession"], **schemas.ERRORS},
              operation_id="cancelBackupSession", exclude_none=True,
              summary="Cancel a backup session: pending snapshots at once, running ones at their next batch")
@@ -105,6 +122,24 @@ def check_repository(request: HttpRequest, name: str) -> Any:
     flows.check_repository(repo, read_data=bool(_options(request, {"readData": bool}).get("readData")))
     notify(request, "check", res.kind, name)
     return 202, fresh(res, token, repo)
+
+
+@router.post("/backupverifiers/{name}/verify", response={202: MODELS["BackupVerifier"], **schemas.ERRORS},
+             operation_id="verifyNow", exclude_none=True,
+             summary="Verify now: restore the verifier's snapshots (the newest, or each not verified yet) into its "
+                     "scratch cluster and check them; status.lastRun follows the run")
+def verify_now(request: HttpRequest, name: str) -> Any:
+    from restores import flows
+
+    token = writable_token(request)
+    res = BY_KIND["BackupVerifier"]
+    verifier = get_row(res, token, name)
+    runs = flows.verify_now(verifier, "manual")
+    if not runs:
+        raise ApiError(409, f"repository '{verifier.repository.name}' has no successful snapshot left to verify: "
+                            "back it up first (or wait for the running verification)")
+    notify(request, "verify", res.kind, name)
+    return 202, fresh(res, token, verifier)
 
 
 @router.get("/repositories/{name}/snapshots", response={200: LISTS["Snapshot"], **schemas.ERRORS},

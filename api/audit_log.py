@@ -9,7 +9,8 @@ from audit.log import Actor, Target, record
 from audit.models import Action
 
 ACTIONS = {"create": Action.CREATED, "update": Action.CHANGED, "delete": Action.DELETED, "backup": Action.BACKUP_NOW,
-           "restore": Action.RESTORE_STARTED, "check": Action.REPOSITORY_CHECK}
+           "restore": Action.RESTORE_STARTED, "check": Action.REPOSITORY_CHECK, "verify": Action.VERIFY_NOW,
+           "detach": Action.CHANGED}
 
 
 def _token_target(token: Any) -> Target:

@@ -44,10 +44,12 @@ RESOURCES = [
     Resource("RetentionPolicy", "retentionpolicies"),
     Resource("AppBinding", "appbindings"),
     Resource("Repository", "repositories"),
+    Resource("BackupBlueprint", "backupblueprints"),
     Resource("BackupConfiguration", "backupconfigurations"),
     Resource("BackupSession", "backupsessions", update=False, create=False, delete=False, wait=True, order="-created"),
     Resource("Snapshot", "snapshots", update=False, create=False, delete=False, order="-created"),
     Resource("RestoreSession", "restoresessions", update=False, wait=True, order="-created"),
+    Resource("BackupVerifier", "backupverifiers"),
 ]
 BY_KIND = {r.kind: r for r in RESOURCES}
 MODELS = {r.kind: schemas.manifest_model(r.kind, r.spec.api_version) for r in RESOURCES}

@@ -5,8 +5,8 @@ from typing import Any
 from django.contrib import admin
 from django.template.defaultfilters import filesizeformat
 
-from backups import flows
-from backups.models import BackupConfiguration, BackupSession, BackupSessionConfig, Cluster, Snapshot
+from backups import blueprints, flows
+from backups.models import BackupBlueprint, BackupConfiguration, BackupSession, BackupSessionConfig, Cluster, Snapshot
 from tenancy.admin import TeamScopedAdmin, TenancyInlineMixin
 
 
@@ -16,6 +16,10 @@ class ClusterAdmin(TeamScopedAdmin):
     list_filter = ["distribution", "team"]
     search_fields = ["name", "urls"]
     readonly_fields = ["uuid", "distribution", "version", "cluster_uuid", "last_connected", "status_message", "created"]
+
+    def save_model(self, request: Any, obj: Cluster, form: Any, change: bool) -> None:
+        super().save_model(request, obj, form, change)
+        blueprints.reconcile(obj.team)  # its labels may match a blueprint now, or no longer
 
     @admin.display(description="URL")
     def first_url(self, obj: Cluster) -> str:
@@ -43,7 +47,7 @@ class BackupConfigurationAdmin(TeamScopedAdmin):
     list_display = ["name", "team", "target", "phase", "paused", "schedules", "last_run"]
     list_filter = ["phase", "paused", "team"]
     search_fields = ["name", "target__name"]
-    readonly_fields = ["uuid", "phase", "status_message", "created"]
+    readonly_fields = ["uuid", "phase", "status_message", "blueprint", "blueprint_name", "blueprint_paused", "created"]
     inlines = [BackupSessionConfigInline]
 
     def get_queryset(self, request: Any) -> Any:
@@ -59,6 +63,14 @@ class BackupConfigurationAdmin(TeamScopedAdmin):
     def save_related(self, request: Any, form: Any, formsets: Any, change: bool) -> None:
         super().save_related(request, form, formsets, change)
         flows.configuration_saved(form.instance)
+
+    # A configuration that follows its blueprint is changed through the blueprint (or
+    # detached first, on its page): here it is read only, as on the dashboard.
+    def has_change_permission(self, request: Any, obj: BackupConfiguration | None = None) -> bool:
+        return super().has_change_permission(request, obj) and not (obj is not None and obj.follows_blueprint())
+
+    def has_delete_permission(self, request: Any, obj: BackupConfiguration | None = None) -> bool:
+        return super().has_delete_permission(request, obj) and not (obj is not None and obj.follows_blueprint())
 
     @admin.display(description="schedules")
     def schedules(self, obj: BackupConfiguration) -> str:
@@ -117,3 +129,22 @@ class SnapshotAdmin(TeamScopedAdmin):
     @admin.display(description="size", ordering="size_bytes")
     def size(self, obj: Snapshot) -> str:
         return filesizeformat(obj.size_bytes)
+
+
+@admin.register(BackupBlueprint)
+class BackupBlueprintAdmin(TeamScopedAdmin):
+    """Saving reconciles the team's configurations (backups.blueprints); deleting pauses
+    the configurations it made (BackupConfiguration.blueprint's on_delete)."""
+
+    list_display = ["name", "team", "configuration_name", "made"]
+    list_filter = ["team"]
+    search_fields = ["name"]
+    readonly_fields = ["uuid", "problems", "created"]
+
+    def save_model(self, request: Any, obj: BackupBlueprint, form: Any, change: bool) -> None:
+        super().save_model(request, obj, form, change)
+        blueprints.reconcile(obj.team)
+
+    @admin.display(description="configurations made")
+    def made(self, obj: BackupBlueprint) -> int:
+        return obj.configurations.count()

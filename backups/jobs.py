@@ -60,6 +60,7 @@ def dump_params(params: dict[str, Any]) -> Any:
         batch_size=int(params["batch_size"]),
         page_bytes=int(params["page_bytes"]),
         max_slices=int(params["slices"]),
+        parallel_indices=int(params["parallel_indices"]),
         max_docs_per_second=float(params["max_docs_per_second"]),
         metadata_kinds=tuple(k for k in CLUSTER_KINDS if k in kinds),
         skip_unchanged=bool(params["skip_unchanged"]),
@@ -273,9 +274,12 @@ def _dump(snap: Snapshot, session: BackupSession, session_config: BackupSessionC
         "trigger": session.trigger,
     }
     t0 = time.monotonic()
-    with engine.writer(meta=meta) as writer:
+    key, point = _resume_point(engine, session)
+    with engine.writer(meta=meta, checkpoint=key, checkpoint_every=settings.BACKUP_CHECKPOINT_SECONDS,
+                       resume=point) as writer:
         counting = _CountingWriter(writer)
-        result = dump_cluster(conn, counting, dump_params(params), previous=previous, progress=progress, cancel=beat.cancel)
+        result = dump_cluster(conn, counting, dump_params(params), previous=previous, progress=progress, cancel=beat.cancel,
+                              resume=point)
         if beat.cancel.is_set():
             # Leaving the writer without commit: no snapshot exists in the repository.
             return {"phase": Snapshot.Phase.CANCELLED, "error": f"cancelled by {beat.cancelled_by}",
@@ -288,11 +292,15 @@ def _dump(snap: Snapshot, session: BackupSession, session_config: BackupSessionC
             "cluster_metadata": {k: v for k, v in result.cluster_meta.items() if k != "cluster"},
             "errors": errors,
             "warnings": result.warnings,
+            **({"resumed_from": point.id} if point is not None else {}),
         })
     manifest = engine.manifest(snapshot_id)
     components: dict[str, Any] = {"dump": {**result.indices}}
     if result.warnings:
         components["warnings"] = result.warnings
+    if point is not None:
+        components["resumed_from"] = {"checkpoint": point.short_id, "indices": sorted(
+            name for name, i in result.indices.items() if i.get("resumed_from"))}
     outcome: dict[str, Any] = {
         "phase": Snapshot.Phase.SUCCEEDED if result.ok else Snapshot.Phase.FAILED,
         "snapshot_id": snapshot_id,
@@ -311,6 +319,17 @@ def _dump(snap: Snapshot, session: BackupSession, session_config: BackupSessionC
     _update_repository_counts(repo.pk, engine, last_backup=manifest.time,
                               size_bytes=F("size_bytes") + counting.stored_bytes_new)
     return outcome
+
+
+def _resume_point(engine: Any, session: BackupSession) -> tuple[str, Any]:
+    """The checkpoint key of this session's configuration and what its interrupted runs
+    left to resume from (None: nothing, or it cannot be read: then everything is read)."""
+    key = f"{session.configuration.uuid}/{session.session}"
+    try:
+        return key, engine.resume_point(key)
+    except Exception as e:  # a checkpoint is an optimization: never fail a backup over it
+        log.warning("backup %s: not resuming (%s)", session.name, e)
+        return key, None
 
 
 def _update_repository_counts(repo_pk: int, engine: Any, **fields: Any) -> None:

@@ -10,6 +10,7 @@ from django.db import models
 from django.utils import timezone
 
 from backups.addons import elasticsearch as addon
+from backups.labels import validate_labels
 from backups.validators import next_runs, split_list, validate_cluster_urls, validate_cron, validate_timezone
 from runtime.models import RunningRow, RunPhase, Timed
 from storage.models import Repository, RetentionPolicy, Secret
@@ -34,6 +35,8 @@ class Cluster(TeamOwned):
     ca_bundle = models.TextField(blank=True, help_text="PEM CA certificates to trust.")
     verify_tls = models.BooleanField(default=True, help_text="Turn off only for test clusters (explicit opt-out).")
     timeout = models.PositiveIntegerField(default=60, help_text="Request timeout in seconds.")
+    labels = models.JSONField(default=dict, blank=True, validators=[validate_labels],
+                              help_text="Key/value labels, as Kubernetes labels; blueprints select clusters by them.")
 
     distribution = models.CharField(max_length=20, blank=True, editable=False)
     version = models.CharField(max_length=30, blank=True, editable=False)
@@ -68,6 +71,12 @@ class Cluster(TeamOwned):
                 missing = [k for k in need if k not in (secret.key_names or [])]
                 if missing:
                     errors["auth_secret"] = f"Secret '{secret.name}' lacks {', '.join(missing)}: add it to the secret."
+        if self.team_id and isinstance(self.labels, dict):
+            from backups.blueprints import cluster_conflict
+
+            conflict = cluster_conflict(self)
+            if conflict:
+                errors["labels"] = conflict
         if errors:
             raise ValidationError(errors)
 
@@ -93,6 +102,45 @@ class Cluster(TeamOwned):
         return connect(ClusterConfig(**self.connection_options()))
 
 
+class BackupBlueprint(TeamOwned):
+    """KubeStash's BackupBlueprint: a BackupConfiguration template that every cluster of
+    the team whose labels match `selector` gets (backups/blueprints.py reconciles)."""
+
+    DEFAULT_CONFIGURATION_NAME = "${CLUSTER_NAME}-${BLUEPRINT_NAME}"
+
+    name = models.CharField(max_length=63, validators=[slug_validator])
+    selector = models.JSONField(default=dict, help_text="matchLabels and matchExpressions, as a Kubernetes label selector.")
+    configuration_name = models.CharField(
+        max_length=200, default=DEFAULT_CONFIGURATION_NAME,
+        help_text="Name of each configuration made, with variables such as ${CLUSTER_NAME}.")
+    # A BackupConfiguration's spec without its target: backends, sessions, timeZone, paused.
+    template = models.JSONField(default=dict)
+    # Per cluster name: why its configuration could not be made or updated (the last reconcile).
+    problems = models.JSONField(default=dict, blank=True, editable=False)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["team", "name"], name="unique_backupblueprint_name_per_team")]
+        ordering = ["team", "name"]
+
+    def __str__(self) -> str:
+        return self.name
+
+    def clean(self) -> None:
+        from backups.blueprints import blueprint_errors
+
+        errors = blueprint_errors(self)
+        if errors:
+            raise ValidationError(errors)
+
+
+def pause_made_configurations(collector: Any, field: Any, sub_objs: Any, using: str) -> None:
+    """on_delete of BackupConfiguration.blueprint: the configurations a deleted blueprint
+    made stay (with their snapshots), paused, and become their users' own."""
+    collector.add_field_update(field, None, sub_objs)
+    collector.add_field_update(field.model._meta.get_field("paused"), True, sub_objs)
+    collector.add_field_update(field.model._meta.get_field("blueprint_paused"), True, sub_objs)
+
+
 class BackupConfiguration(TeamOwned):
     class Phase(models.TextChoices):
         READY = "Ready"
@@ -107,6 +155,15 @@ class BackupConfiguration(TeamOwned):
     phase = models.CharField(max_length=10, choices=Phase.choices, default=Phase.NOT_READY, editable=False)
     status_message = models.TextField(blank=True, editable=False)
 
+    # Made from a blueprint: `blueprint` while it follows it (null once detached or the
+    # blueprint is deleted), `blueprint_name` for good, `blueprint_hash` the rendered spec
+    # last applied, `blueprint_paused` when the blueprint (not a user) paused it.
+    blueprint = models.ForeignKey(BackupBlueprint, pause_made_configurations, null=True, blank=True,
+                                  related_name="configurations", editable=False)
+    blueprint_name = models.CharField(max_length=63, blank=True, editable=False)
+    blueprint_hash = models.CharField(max_length=64, blank=True, editable=False)
+    blueprint_paused = models.BooleanField(default=False, editable=False)
+
     class Meta:
         constraints = [models.UniqueConstraint(fields=["team", "name"], name="unique_backupconfiguration_name_per_team")]
         ordering = ["team", "name"]
@@ -120,6 +177,10 @@ class BackupConfiguration(TeamOwned):
 
     def is_ready(self) -> bool:
         return self.phase == self.Phase.READY
+
+    def follows_blueprint(self) -> bool:
+        """Made from a blueprint that still keeps it up to date (so users change the blueprint, or detach it)."""
+        return self.blueprint_id is not None and not self.blueprint_paused
 
 
 class BackupSessionConfig(models.Model):

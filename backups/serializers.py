@@ -4,8 +4,19 @@ from __future__ import annotations
 
 from typing import Any
 
+from django.core.exceptions import ValidationError
+
 from backups.addons import elasticsearch as addon
-from backups.models import BackupConfiguration, BackupSession, BackupSessionConfig, Cluster, SessionPhase, Snapshot
+from backups.labels import validate_labels
+from backups.models import (
+    BackupBlueprint,
+    BackupConfiguration,
+    BackupSession,
+    BackupSessionConfig,
+    Cluster,
+    SessionPhase,
+    Snapshot,
+)
 from storage.models import BackupStorage, Repository, RetentionPolicy, Secret
 from storage.validators import normalize_directory
 from tenancy.manifests import (
@@ -55,7 +66,7 @@ def export_cluster(obj: Cluster) -> dict[str, Any]:
     return {
         "apiVersion": APPBINDING_API_VERSION,
         "kind": "AppBinding",
-        "metadata": metadata(obj.name, obj.team.slug, obj.uuid),
+        "metadata": metadata(obj.name, obj.team.slug, obj.uuid, labels=obj.labels or None),
         "spec": drop_empty({
             "type": "elasticsearch",
             "clientConfig": drop_empty({
@@ -80,6 +91,7 @@ def export_cluster(obj: Cluster) -> dict[str, Any]:
 
 def apply_cluster(doc: Node, team: Team, meta: Node, name: str, uid: str | None) -> Cluster:
     obj = get_or_new(Cluster, team, name, uid)
+    obj.labels = _labels(meta)
     spec = doc.node("spec")
     assert spec is not None
     kind = spec.get("type", str, "elasticsearch")
@@ -114,7 +126,18 @@ def apply_cluster(doc: Node, team: Team, meta: Node, name: str, uid: str | None)
         obj.last_connected = parse_ts(status, "lastConnected")
         obj.status_message = status.get("reason", str, "")
         status.done()
-    return save_clean(obj, doc.path, {"urls": "spec.clientConfig.url", "auth_secret": "spec.secret.name", "name": "metadata.name"})
+    return save_clean(obj, doc.path, {"urls": "spec.clientConfig.url", "auth_secret": "spec.secret.name", "name": "metadata.name",
+                                      "labels": "metadata.labels"})
+
+
+def _labels(meta: Node) -> dict[str, str]:
+    """metadata.labels of an AppBinding: the cluster's labels, which blueprints select on."""
+    labels = meta.data.get("labels") or {}
+    try:
+        validate_labels(labels)
+    except ValidationError as e:
+        raise ManifestError("metadata.labels", " ".join(e.messages)) from None
+    return dict(labels)
 
 
 # --- BackupConfiguration --------------------------------------------------
@@ -166,7 +189,7 @@ def export_configuration(obj: BackupConfiguration) -> dict[str, Any]:
     return {
         "apiVersion": CORE_API_VERSION,
         "kind": "BackupConfiguration",
-        "metadata": metadata(obj.name, obj.team.slug, obj.uuid),
+        "metadata": metadata(obj.name, obj.team.slug, obj.uuid, annotations=_blueprint_annotations(obj)),
         "spec": drop_empty({
             "target": app_ref(obj.target),
             "backends": backends,
@@ -184,7 +207,45 @@ def export_configuration(obj: BackupConfiguration) -> dict[str, Any]:
     }
 
 
+# A configuration made from a blueprint says which (and whether it still follows it).
+BLUEPRINT_ANNOTATION = "blueprint.stashboard.io/name"
+DETACHED_ANNOTATION = "blueprint.stashboard.io/detached-from"
+
+
+def _blueprint_annotations(obj: BackupConfiguration) -> dict[str, str] | None:
+    if obj.blueprint_id is not None:
+        return {BLUEPRINT_ANNOTATION: obj.blueprint_name}
+    return {DETACHED_ANNOTATION: obj.blueprint_name} if obj.blueprint_name else None
+
+
 def apply_configuration(doc: Node, team: Team, meta: Node, name: str, uid: str | None) -> BackupConfiguration:
+    """A user's manifest (YAML, API, a kubectl edit): a configuration that follows a
+    blueprint is changed through the blueprint, so a different spec is refused; the
+    annotations link a configuration made elsewhere (an export) to its blueprint."""
+    annotations = meta.data.get("annotations") or {}
+    if not isinstance(annotations, dict):
+        raise ManifestError("metadata.annotations", "expected a mapping of key to string")
+    existing = BackupConfiguration.objects.filter(team=team, name=name).select_related("target").first()
+    if existing is not None and existing.follows_blueprint():
+        if doc.data.get("spec") != export_configuration(existing)["spec"]:
+            raise ManifestError("spec", f"configuration '{name}' is made from blueprint '{existing.blueprint_name}' and follows it: "
+                                        "change the blueprint instead, or detach the configuration first (its page, or "
+                                        f"POST /api/v1/backupconfigurations/{name}/detach)")
+        doc.ignore("spec", "status")
+        return existing
+    obj = write_configuration(doc, team, meta, name, uid)
+    followed, detached = annotations.get(BLUEPRINT_ANNOTATION), annotations.get(DETACHED_ANNOTATION)
+    if followed and existing is None:
+        bp = lookup(BackupBlueprint, team, followed, f"metadata.annotations.{BLUEPRINT_ANNOTATION}")
+        BackupConfiguration.objects.filter(pk=obj.pk).update(blueprint=bp, blueprint_name=bp.name)
+    elif isinstance(detached, str) and detached and not obj.blueprint_name:
+        BackupConfiguration.objects.filter(pk=obj.pk).update(blueprint_name=detached[:63])
+    obj.refresh_from_db()
+    return obj
+
+
+def write_configuration(doc: Node, team: Team, meta: Node, name: str, uid: str | None) -> BackupConfiguration:
+    """The rows of a BackupConfiguration manifest (also what a blueprint renders)."""
     obj = get_or_new(BackupConfiguration, team, name, uid)
     spec = doc.node("spec")
     assert spec is not None

@@ -44,6 +44,18 @@ PASSWORD = "bench-password"
 INDEX = "bench-logs"
 
 
+def dump_default(name: str) -> Any:
+    from backups.elastic.dump import DumpParams
+
+    return getattr(DumpParams(), name)
+
+
+def load_default(name: str) -> Any:
+    from restores.load import LoadParams
+
+    return getattr(LoadParams(), name)
+
+
 # -- child commands (run in their own process so peak RSS is theirs alone) ---------------
 def _open_repo(path: str, create: bool) -> Any:
     from storage.backends import open_backend
@@ -62,7 +74,9 @@ def child_dump(args: argparse.Namespace) -> dict[str, Any]:
     repo = _open_repo(args.repo, create=False)      # key derivation (KDF) not in "engine_secs"
     t = time.perf_counter()
     conn = connect(ClusterConfig(urls=[args.url]))
-    params = DumpParams(include=[INDEX], batch_size=5000, max_slices=args.slices)
+    include = args.include or INDEX
+    params = DumpParams(include=[include], batch_size=5000, max_slices=args.slices,
+                        parallel_indices=args.parallel_indices)
     prev = repo.latest() if args.second else None
     with repo.writer(meta={"configuration": "bench"}) as w:
         res = dump_cluster(conn, w, params, previous=prev)
@@ -75,8 +89,13 @@ def child_dump(args: argparse.Namespace) -> dict[str, Any]:
     from backups.elastic.fingerprint import index_states
 
     t = time.perf_counter()
-    index_states(conn, [INDEX])
+    index_states(conn, [include])
     stats = time.perf_counter() - t
+    if args.include:   # many indices: the sums
+        return {"ok": res.ok, "docs": res.docs, "bytes": res.bytes, "indices": len(res.indices), "engine_secs": dt,
+                "skipped_unchanged": sum(bool(e["skipped_unchanged"]) for e in res.indices.values()),
+                "parallel_indices": args.parallel_indices,
+                "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, "cpu_secs": cpu_secs()}
     e = res.indices[INDEX]
     changed = None
     if prev is not None and not e["skipped_unchanged"]:
@@ -89,13 +108,19 @@ def child_dump(args: argparse.Namespace) -> dict[str, Any]:
             "server_stats_secs": stats,
             "skipped_unchanged": e["skipped_unchanged"], "error": e["error"],
             "read_mode": e.get("read_mode"), "slices": e.get("slices"),
-            "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}
+            "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, "cpu_secs": cpu_secs()}
 
 
 def _diff(a: Any, b: Any, path: str = "") -> list[str]:
     if isinstance(a, dict) and isinstance(b, dict):
         return [p for k in sorted(set(a) | set(b)) for p in _diff(a.get(k), b.get(k), f"{path}.{k}" if path else k)]
     return [] if a == b else [f"{path}: {a!r} -> {b!r}"]
+
+
+def cpu_secs() -> float:
+    """This process's CPU time (user + system, every thread): the client's share of a step."""
+    r = resource.getrusage(resource.RUSAGE_SELF)
+    return round(r.ru_utime + r.ru_stime, 2)
 
 
 def child_init(args: argparse.Namespace) -> dict[str, Any]:
@@ -118,7 +143,7 @@ def child_restore(args: argparse.Namespace) -> dict[str, Any]:
     dt = time.perf_counter() - t
     e = res.indices["bench-ours"]
     return {"ok": res.ok, "docs": e["docs"], "count": e.get("count"), "engine_secs": dt, "error": e["error"],
-            "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}
+            "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, "cpu_secs": cpu_secs()}
 
 
 # -- orchestration ----------------------------------------------------------------------
@@ -175,6 +200,311 @@ def settle(url: str, timeout: float = 600.0) -> dict[str, Any]:
     return {"secs": round(time.perf_counter() - t, 1), "commit_ids": last}
 
 
+def load_avg() -> str:
+    return "/".join(f"{x:.2f}" for x in os.getloadavg())
+
+
+def profile_top(path: str, ours: tuple[str, ...] = ("backups/", "restores/", "storage/"), k: int = 12) -> dict[str, Any]:
+    """The top entries of a py-spy raw (collapsed stacks) profile: own time per function
+    (where the samples were), and time inside our own functions (inclusive)."""
+    own: dict[str, int] = {}
+    incl: dict[str, int] = {}
+    total = 0
+    with open(path) as f:
+        for line in f:
+            stack, _, n = line.rstrip("\n").rpartition(" ")
+            if not stack or not n.isdigit():
+                continue
+            c = int(n)
+            total += c
+            frames = stack.split(";")
+            own[frames[-1]] = own.get(frames[-1], 0) + c
+            for fr in set(frames):
+                if any(o in fr for o in ours):
+                    incl[fr] = incl.get(fr, 0) + c
+
+    def top(d: dict[str, int]) -> list[str]:
+        return [f"{100 * v / max(total, 1):.1f}% {key}" for key, v in sorted(d.items(), key=lambda kv: -kv[1])[:k]]
+
+    return {"samples": total, "own": top(own), "inclusive_ours": top(incl)}
+
+
+def bench(args: argparse.Namespace) -> None:
+    from tests.peers.clusters import start_cluster
+
+    ed = os.path.join(args.anchor_home, "node/node_modules/.bin/elasticdump")
+    if not os.path.exists(ed) or not shutil.which("restic"):
+        raise SystemExit(f"elasticdump or restic missing: run `bash {args.anchor}/setup.sh {args.anchor_home}`")
+    shutil.rmtree(args.workdir, ignore_errors=True)
+    os.makedirs(args.workdir)
+    res: dict[str, dict[str, Any]] = {}
+    # bin/search-node runs the JVM with -XX:TieredStopAtLevel=1 (C1 only: fast start, lower
+    # peak throughput); SEARCH_NODE_JAVA_OPTS is appended after it, so a benchmark node
+    # gets the full JIT (C2) unless the caller sets the variable itself
+    java_opts = os.environ.setdefault("SEARCH_NODE_JAVA_OPTS", "-XX:TieredStopAtLevel=4")
+    with start_cluster(args.target) as server:
+        print(f"[{time.strftime('%T')}] target: {args.target} at {server.url}"
+              + ("" if args.target in ("osmem", "external") else f" (SEARCH_NODE_JAVA_OPTS={java_opts})"), flush=True)
+        b = _Bench(args, server.url, ed, res)
+        b.steps()
+    b.summary()
+
+
+class _Bench:
+    def __init__(self, args: argparse.Namespace, url: str, ed: str, res: dict[str, dict[str, Any]]) -> None:
+        self.args, self.url, self.ed, self.res = args, url, ed, res
+        self.W = args.workdir
+        self.py = sys.executable
+        self.me = [self.py, os.path.abspath(__file__)]
+        self.env = {"ES_URL": url, "PYTHONPATH": args.anchor, "RESTIC_PASSWORD": "bench-anchor",
+                    "RESTIC_CACHE_DIR": f"{self.W}/restic-cache"}
+        self.ref = f"{self.W}/ref.ndjson"
+        self.doc_bulk_bytes = 680.0   # bulk bytes per document, measured on the reference file
+
+    def log(self, step: str, r: dict[str, Any]) -> dict[str, Any]:
+        r = {**r, "load_avg": load_avg()}
+        self.res[step] = r
+        print(f"[{time.strftime('%T')}] {step}: " + json.dumps(r), flush=True)
+        return r
+
+    def steps(self) -> None:
+        a, W, py, env, url = self.args, self.W, self.py, self.env, self.url
+        dt, out, _ = run([py, f"{a.anchor}/seed.py", "--n", str(a.n), "--url", url, "--index", INDEX], env)
+        self.log("seed", {"secs": round(dt, 1), **json.loads(out.strip().splitlines()[-1])})
+        # a real engine keeps merging the freshly written segments for a while; untimed, so
+        # that (1)-(3) read a quiet index. (7) runs after a forced merge: see there
+        self.log("settle", settle(url))
+        # reference NDJSON for the write steps (not timed). Read first: it is also the
+        # warm-up of the server's read path (JIT compilation, page cache), which would
+        # otherwise be paid by (1) alone and flatter (3) against it
+        run([py, f"{a.anchor}/rawread.py", "--index", INDEX, "--mode", "scroll", "--out", self.ref], env)
+        with open(self.ref, "rb") as f:
+            first = [next(f) for _ in range(1000)]
+        # a bulk line pair: the action (~40 bytes) and the source of a reference line
+        self.doc_bulk_bytes = sum(len(x) for x in first) / len(first) - len(b',"_index":"bench-logs"') + 40 - 25
+        self.raw_reads()
+        self.anchor_backup()
+        run(self.me + ["init", "--repo", f"{W}/repo"])
+        dt, out, _ = run(self.me + ["dump", "--url", url, "--repo", f"{W}/repo", "--slices", str(a.slices)])
+        self.log("3_our_dump", {**json.loads(out), "secs": dt})
+        if not a.skip_anchor_restore:
+            self.anchor_restore()
+        if a.sweep:
+            self.sweep()
+        self.writes()
+        self.second_backup()
+        if a.many:
+            self.many()
+        if a.profile:
+            self.profiles()
+
+    def raw_reads(self) -> None:
+        """(1): the best of a scroll, sliced scrolls (one per shard) and a PIT, page size 5000."""
+        a, W = self.args, self.W
+        best = None
+        for mode in ("scroll", "slices", "pit"):
+            try:
+                dt, _, _ = run(timed_rss(f"{self.py} {a.anchor}/rawread.py --index {INDEX} --mode {mode} --size 5000 "
+                                         f"--slices 2 --out /dev/null", f"{W}/1.rss"), self.env, shell=True)
+            except SystemExit as e:   # e.g. the OpenSearch PIT API on Elasticsearch
+                self.log(f"1_raw_read {mode}", {"failed": str(e)[-200:]})
+                continue
+            r = self.log(f"1_raw_read {mode}", {"secs": dt, "docs": a.n, "peak_rss_mb": rss_of(f"{W}/1.rss")})
+            if best is None or dt < best["secs"]:
+                best = {**r, "mode": mode}
+        assert best is not None
+        self.res["1_raw_read_best"] = best
+
+    def anchor_backup(self) -> None:
+        W, url = self.W, self.url
+        run(["restic", "-r", f"{W}/restic", "init", "-q"], self.env)
+        sb = '{"query":{"match_all":{}},"track_total_hits":true}'
+        cmd = (timed_rss(f"{self.ed} --input={url}/{INDEX} --output=$ --type=data --searchBody='{sb}'", f"{W}/2a.rss")
+               + " 2>/dev/null | " + timed_rss(f"restic -r {W}/restic backup --stdin --stdin-filename {INDEX}.json -q",
+                                               f"{W}/2b.rss"))
+        dt, _, _ = run(cmd, self.env, shell=True)
+        self.log("2_elasticdump_restic_backup", {"secs": dt, "docs": self.args.n,
+                                                 "peak_rss_mb": [rss_of(f"{W}/2a.rss"), rss_of(f"{W}/2b.rss")]})
+
+    def anchor_restore(self) -> None:
+        """(5) at elasticdump's --limit 5000 (its best here: 1000 and 10000 were slower in the
+        runs of issue 17; elasticdump sends one bulk at a time)."""
+        W, url, py, env = self.W, self.url, self.py, self.env
+        run([py, "-c", f"import common; common.clone_index('{INDEX}', 'bench-restore')"], env)
+        cmd = (timed_rss(f"restic -r {W}/restic dump latest {INDEX}.json", f"{W}/5a.rss") + " | "
+               + timed_rss(f"{self.ed} --input=$ --output={url}/bench-restore --type=data --limit 5000", f"{W}/5b.rss")
+               + " >/dev/null 2>&1")
+        dt, _, _ = run(cmd, env, shell=True)
+        _, out, _ = run([py, "-c", "import common; print(common.count('bench-restore'))"], env)
+        _, ver, _ = run([py, f"{self.args.anchor}/verify.py", self.ref, "--index", "bench-restore"], env)
+        self.log("5_restic_elasticdump_restore", {"secs": dt, "count": int(out), "verify": json.loads(ver)["missing"],
+                                                  "peak_rss_mb": [rss_of(f"{W}/5a.rss"), rss_of(f"{W}/5b.rss")]})
+        run(["curl", "-s", "-XDELETE", f"{url}/bench-restore"])
+
+    def raw_write(self, label: str, senders: int, mb: float, ref: str = "") -> dict[str, Any]:
+        batch = max(1, int(mb * 1e6 / self.doc_bulk_bytes))
+        dt, out, _ = run(timed_rss(f"{self.py} {self.args.anchor}/rawwrite.py {ref or self.ref} --index bench-rawwrite "
+                                   f"--like {INDEX} --batch {batch} --senders {senders}", f"{self.W}/4.rss"),
+                         self.env, shell=True)
+        r = json.loads(out.strip().splitlines()[-1])
+        run(["curl", "-s", "-XDELETE", f"{self.url}/bench-rawwrite"])
+        # rawwrite's own "secs" leaves out its process start and index creation: the
+        # stricter limit, used as the engine time; "secs" is the wall time as elsewhere
+        return self.log(label, {**r, "engine_secs": r["secs"], "secs": dt, "senders": senders, "bulk_mb": mb,
+                                "batch_docs": batch, "peak_rss_mb": rss_of(f"{self.W}/4.rss")})
+
+    def sweep(self) -> None:
+        """The raw writer's knee: 1, 2, 4, 8 senders x 5, 10, 20 MB bulks, each run on the first
+        --sweep-docs reference documents (a rate: docs/s compare across sizes)."""
+        n = min(self.args.sweep_docs or self.args.n, self.args.n)
+        ref = f"{self.W}/ref-sweep.ndjson"
+        with open(self.ref, "rb") as src, open(ref, "wb") as dst:
+            for _ in range(n):
+                dst.write(next(src))
+        grid = {}
+        for mb in (5, 10, 20):
+            for senders in (1, 2, 4, 8):
+                grid[(senders, mb)] = self.raw_write(f"sweep {senders}x{mb}MB", senders, mb, ref)["engine_secs"]
+        (s, mb), best = min(grid.items(), key=lambda kv: kv[1])
+        self.res["sweep"] = {"best": f"{s} senders x {mb} MB", "docs": n,
+                             "grid_docs_per_s": {f"{k[0]}x{k[1]}MB": round(n / v) for k, v in grid.items()}}
+        print("sweep:", json.dumps(self.res["sweep"]), flush=True)
+        self.knee = (s, mb)
+
+    def our_restore(self, k: int) -> dict[str, Any]:
+        a = self.args
+        dt, out, _ = run(self.me + ["restore", "--url", self.url, "--repo", f"{self.W}/repo", "--workers",
+                                    str(a.workers), "--bulk-bytes", str(a.bulk_bytes)])
+        _, ver, _ = run([self.py, f"{a.anchor}/verify.py", self.ref, "--index", "bench-ours"], self.env)
+        run(["curl", "-s", "-XDELETE", f"{self.url}/bench-ours"])
+        v = json.loads(ver)
+        assert v["missing"] == 0 and v["extra"] == 0 and v["semantic_diff_docs"] == 0, v
+        return self.log(f"6_our_restore run {k}", {**json.loads(out), "secs": dt, "verify": "exact"})
+
+    def writes(self) -> None:
+        """(4) at the knee (or at ours) and (6) in the order 4 6 6 4: a server's indexing speed
+        drifts over a run (merges), and an ABBA order weighs the drift on both alike."""
+        a = self.args
+        senders, mb = getattr(self, "knee", (a.raw_senders or a.workers, a.raw_bulk_mb or a.bulk_bytes / 1e6))
+        runs = {"4_raw_bulk_write": [self.raw_write("4_raw_bulk_write run 1", senders, mb)],
+                "6_our_restore": [self.our_restore(1)]}
+        runs["6_our_restore"].append(self.our_restore(2))
+        runs["4_raw_bulk_write"].append(self.raw_write("4_raw_bulk_write run 2", senders, mb))
+        for step, rs in runs.items():
+            self.res[step] = {**rs[-1], "secs": sum(r["secs"] for r in rs) / 2,
+                              "engine_secs": sum(r["engine_secs"] for r in rs) / 2,
+                              "peak_rss_mb": max(r["peak_rss_mb"] for r in rs), "runs_secs": [r["secs"] for r in rs],
+                              "load_avg": [r["load_avg"] for r in rs]}
+
+    def second_backup(self) -> None:
+        """(7) after a forced merge to one segment and a flush (untimed): a new Lucene commit,
+        deleted documents expunged, as a background merge of an idle index does."""
+        _get_json(f"{self.url}/{INDEX}/_forcemerge?max_num_segments=1", "POST")
+        _get_json(f"{self.url}/{INDEX}/_flush?force=true", "POST")
+        dt, out, _ = run(self.me + ["dump", "--url", self.url, "--repo", f"{self.W}/repo", "--second"])
+        self.log("7_our_second_backup", {**json.loads(out), "secs": dt, "after": "_forcemerge + _flush"})
+
+    def many(self) -> None:
+        """Many small indices: --many indices of --many-docs documents, dumped one at a time
+        and several at once (--parallel-indices), each into a new repository."""
+        a = self.args
+        t = time.perf_counter()
+        seed_many(self.url, self.ref, a.many, a.many_docs)
+        self.log("many_seed", {"secs": round(time.perf_counter() - t, 1), "indices": a.many, "docs_each": a.many_docs})
+        for k, par in enumerate((1, a.parallel_indices, 1, a.parallel_indices)):   # ABBA again
+            repo = f"{self.W}/repo-many-{k}"
+            run(self.me + ["init", "--repo", repo])
+            dt, out, _ = run(self.me + ["dump", "--url", self.url, "--repo", repo, "--include", "bench-many-*",
+                                        "--parallel-indices", str(par)])
+            self.log(f"many_dump parallel_indices={par} run {k // 2 + 1}", {**json.loads(out), "secs": dt})
+            shutil.rmtree(repo, ignore_errors=True)
+
+    def profiles(self) -> None:
+        """py-spy (every thread, 100 samples/s, subprocesses too) of (3) and (6), in runs of their own."""
+        a, d = self.args, self.args.profile
+        os.makedirs(d, exist_ok=True)
+        spy = os.path.join(os.path.dirname(self.py), "py-spy")
+        for step, cmd in (("3_our_dump", ["dump", "--url", self.url, "--repo", f"{self.W}/repo-prof"]),
+                          ("6_our_restore", ["restore", "--url", self.url, "--repo", f"{self.W}/repo", "--workers",
+                                             str(a.workers), "--bulk-bytes", str(a.bulk_bytes)])):
+            if step == "3_our_dump":
+                run(self.me + ["init", "--repo", f"{self.W}/repo-prof"])
+            out = f"{d}/{a.target}-{step}.txt"
+            run([spy, "record", "--format", "raw", "--rate", "100", "--subprocesses", "--nonblocking", "-o", out,
+                 "--", *self.me, *cmd])
+            run(["curl", "-s", "-XDELETE", f"{self.url}/bench-ours"])
+            top = profile_top(out)
+            self.res[f"profile {step}"] = top
+            print(f"profile {step} ({out}):\n  own:\n    " + "\n    ".join(top["own"])
+                  + "\n  inclusive (ours):\n    " + "\n    ".join(top["inclusive_ours"]), flush=True)
+
+    def summary(self) -> None:
+        res, n = self.res, self.args.n
+        s = {k: float(v.get("secs") or 0) for k, v in res.items() if isinstance(v, dict) and "secs" in v}
+        e = {k: float(v.get("engine_secs", v.get("secs")) or 0) for k, v in res.items()
+             if isinstance(v, dict) and "secs" in v}
+        print("\n| step | wall s | docs/s | engine s (ours: after process start and key derivation) | peak RSS MB "
+              "| load avg |")
+        print("|---|---|---|---|---|---|")
+        for k, v in sorted(res.items()):
+            if k in ("seed", "settle") or " run " in k or k.startswith(("profile", "1_raw_read ", "many", "sweep")):
+                continue
+            print(f"| {k} | {v['secs']:.2f} | {n / v['secs']:,.0f} | {e[k]:.2f} | {v.get('peak_rss_mb')} "
+                  f"| {v.get('load_avg')} |")
+        print()
+        for label, x in (("wall", s), ("engine", e)):
+            print(f"[{label}] (3) vs (2): {x['2_elasticdump_restic_backup'] / x['3_our_dump']:.2f}x  (target >= 2x)")
+            print(f"[{label}] (3) vs (1) best raw read ({res['1_raw_read_best']['mode']}): "
+                  f"{x['1_raw_read_best'] / x['3_our_dump']:.2f}x  (target >= 0.9x)")
+            if "5_restic_elasticdump_restore" in x:
+                print(f"[{label}] (6) vs (5): {x['5_restic_elasticdump_restore'] / x['6_our_restore']:.2f}x  "
+                      "(target >= 1.5x)")
+            w = res["4_raw_bulk_write"]
+            print(f"[{label}] (6) vs (4) raw at {w['senders']} senders x {w['bulk_mb']:g} MB: "
+                  f"{x['4_raw_bulk_write'] / x['6_our_restore']:.2f}x  (target >= 1.0x)")
+            print(f"[{label}] (7) / (3) time: {100 * x['7_our_second_backup'] / x['3_our_dump']:.1f}%  (target <= 2%)")
+        many = {k: v for k, v in res.items() if k.startswith("many_dump")}
+        if many:
+            one = [v["engine_secs"] for k, v in many.items() if "parallel_indices=1 " in k]
+            par = [v["engine_secs"] for k, v in many.items() if "parallel_indices=1 " not in k]
+            print(f"[engine] many indices: one at a time {sum(one) / len(one):.2f} s, several at once "
+                  f"{sum(par) / len(par):.2f} s: {sum(one) / sum(par):.2f}x  (target >= 3x); peak RSS "
+                  f"{max(v['peak_rss_mb'] for v in many.values()):.0f} MB")
+        print(f"our peak RSS: dump {res['3_our_dump']['peak_rss_mb']:.0f} MB, restore "
+              f"{res['6_our_restore']['peak_rss_mb']:.0f} MB, second {res['7_our_second_backup']['peak_rss_mb']:.0f} MB "
+              "(target <= 150 MB)")
+        print(f"(3) repository engine: {res['3_our_dump']['engine']}; target: {self.args.target}; "
+              f"ours: {self.args.workers} workers x {self.args.bulk_bytes / 1e6:g} MB bulks")
+
+
+def seed_many(url: str, ref: str, n_indices: int, docs: int) -> None:
+    """n_indices indices bench-many-NNNN (1 shard, 0 replicas) of the first `docs` reference
+    documents each, sent over a few threads."""
+    import urllib.request
+    from concurrent.futures import ThreadPoolExecutor
+
+    with open(ref, "rb") as f:
+        lines = [json.loads(next(f)) for _ in range(docs)]
+    body = b"".join(json.dumps({"index": {"_id": d["_id"]}}).encode() + b"\n" + json.dumps(d["_source"]).encode()
+                    + b"\n" for d in lines)
+    mapping = _get_json(f"{url}/{INDEX}/_mapping")[INDEX]["mappings"]
+
+    def call(method: str, path: str, data: bytes, ctype: str = "application/json") -> None:
+        req = urllib.request.Request(url + path, data=data, method=method, headers={"Content-Type": ctype})
+        with urllib.request.urlopen(req, timeout=600) as r:
+            r.read()
+
+    def one(i: int) -> None:
+        name = f"bench-many-{i:04d}"
+        call("PUT", f"/{name}", json.dumps({"settings": {"number_of_shards": 1, "number_of_replicas": 0},
+                                            "mappings": mapping}).encode())
+        call("POST", f"/{name}/_bulk", body, "application/x-ndjson")
+
+    with ThreadPoolExecutor(4) as pool:
+        list(pool.map(one, range(n_indices)))
+    _get_json(f"{url}/bench-many-*/_refresh", "POST")
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("cmd", nargs="?", default="bench", choices=["bench", "init", "dump", "restore"])
@@ -182,10 +512,20 @@ def main() -> None:
     ap.add_argument("--url", default="")
     ap.add_argument("--repo", default="")
     ap.add_argument("--second", action="store_true")
+    ap.add_argument("--include", default="", help="dump: this index pattern instead of the bench index")
+    ap.add_argument("--parallel-indices", type=int, default=dump_default("parallel_indices"))
+    ap.add_argument("--sweep", action="store_true",
+                    help="also the raw writer at 1, 2, 4, 8 senders x 5, 10, 20 MB bulks (the knee)")
+    ap.add_argument("--sweep-docs", type=int, default=50_000, help="documents per sweep run (0: all)")
+    ap.add_argument("--many", type=int, default=0,
+                    help="also N indices of --many-docs documents: our dump one index at a time vs several at once")
+    ap.add_argument("--many-docs", type=int, default=1000)
+    ap.add_argument("--profile", default="", help="directory: py-spy profiles of (3) and (6), in extra untimed runs")
     ap.add_argument("--slices", type=int, default=4)
-    ap.add_argument("--workers", type=int, default=2)
-    # the raw writer sends 5000 documents (~3.4 MB) per bulk: compare at the same size
-    ap.add_argument("--bulk-bytes", type=int, default=3_400_000)
+    ap.add_argument("--workers", type=int, default=load_default("workers"))
+    ap.add_argument("--bulk-bytes", type=int, default=load_default("bulk_bytes"))
+    ap.add_argument("--raw-senders", type=int, default=0, help="the raw writer's senders (default: ours, --workers)")
+    ap.add_argument("--raw-bulk-mb", type=float, default=0, help="the raw writer's bulk MB (default: ours)")
     ap.add_argument("--target", default="osmem", help="osmem, opensearch-2, opensearch-3 or elasticsearch-8")
     ap.add_argument("--anchor", default=os.path.join(os.path.dirname(ROOT), "shared", "anchor-bench"))
     ap.add_argument("--anchor-home", default="/tmp/anchor-bench")
@@ -202,141 +542,7 @@ def main() -> None:
         print(json.dumps(child_restore(args)))
         return
 
-    from tests.peers.clusters import start_cluster
-
-    py = sys.executable
-    ed = os.path.join(args.anchor_home, "node/node_modules/.bin/elasticdump")
-    if not os.path.exists(ed) or not shutil.which("restic"):
-        raise SystemExit(f"elasticdump or restic missing: run `bash {args.anchor}/setup.sh {args.anchor_home}`")
-    shutil.rmtree(args.workdir, ignore_errors=True)
-    os.makedirs(args.workdir)
-    W = args.workdir
-    res: dict[str, dict[str, Any]] = {}
-    # bin/search-node runs the JVM with -XX:TieredStopAtLevel=1 (C1 only: fast start, lower
-    # peak throughput); SEARCH_NODE_JAVA_OPTS is appended after it, so a benchmark node
-    # gets the full JIT (C2) unless the caller sets the variable itself
-    java_opts = os.environ.setdefault("SEARCH_NODE_JAVA_OPTS", "-XX:TieredStopAtLevel=4")
-    with start_cluster(args.target) as server:
-        url = server.url
-        print(f"[{time.strftime('%T')}] target: {args.target} at {url}"
-              + ("" if args.target in ("osmem", "external") else f" (SEARCH_NODE_JAVA_OPTS={java_opts})"), flush=True)
-        env = {"ES_URL": url, "PYTHONPATH": args.anchor, "RESTIC_PASSWORD": "bench-anchor",
-               "RESTIC_CACHE_DIR": f"{W}/restic-cache"}
-        me = [py, os.path.abspath(__file__)]
-
-        def log(step: str, r: dict[str, Any]) -> None:
-            res[step] = r
-            print(f"[{time.strftime('%T')}] {step}: " + json.dumps(r), flush=True)
-
-        dt, out, _ = run([py, f"{args.anchor}/seed.py", "--n", str(args.n), "--url", url, "--index", INDEX], env)
-        log("seed", {"secs": round(dt, 1), **json.loads(out.strip().splitlines()[-1])})
-        # a real engine keeps merging the freshly written segments for a while and commits
-        # after them (flush after a merge, flush of a shard idle for 5 minutes): each commit
-        # is a new Lucene commit id, one of the change fingerprint's signals, and one that
-        # lands between (3) and (7) makes (7) read everything again. An index last written
-        # long ago (the case (7) stands for) has settled already: let this one settle too
-        log("settle", settle(url))
-
-        # reference NDJSON for the write steps (not timed). Read first: it is also the
-        # warm-up of the server's read path (JIT compilation, page cache), which would
-        # otherwise be paid by (1) alone and flatter (3) against it
-        ref = f"{W}/ref.ndjson"
-        run([py, f"{args.anchor}/rawread.py", "--index", INDEX, "--mode", "scroll", "--out", ref], env)
-
-        # 1. raw scroll read limit
-        dt, out, _ = run(timed_rss(f"{py} {args.anchor}/rawread.py --index {INDEX} --mode scroll --size 5000 "
-                                   f"--out /dev/null", f"{W}/1.rss"), env, shell=True)
-        log("1_raw_scroll_read", {"secs": dt, "docs": args.n, "peak_rss_mb": rss_of(f"{W}/1.rss")})
-
-        # 2. anchor backup: elasticdump | restic backup --stdin
-        run(["restic", "-r", f"{W}/restic", "init", "-q"], env)
-        sb = '{"query":{"match_all":{}},"track_total_hits":true}'
-        cmd = (timed_rss(f"{ed} --input={url}/{INDEX} --output=$ --type=data --searchBody='{sb}'", f"{W}/2a.rss")
-               + " 2>/dev/null | " + timed_rss(f"restic -r {W}/restic backup --stdin --stdin-filename {INDEX}.json -q",
-                                               f"{W}/2b.rss"))
-        dt, _, _ = run(cmd, env, shell=True)
-        log("2_elasticdump_restic_backup", {"secs": dt, "docs": args.n,
-                                            "peak_rss_mb": [rss_of(f"{W}/2a.rss"), rss_of(f"{W}/2b.rss")]})
-
-        # 3. our dump into a local repository (created untimed, like `restic init`)
-        run(me + ["init", "--repo", f"{W}/repo"])
-        dt, out, _ = run(me + ["dump", "--url", url, "--repo", f"{W}/repo", "--slices", str(args.slices)])
-        r3 = json.loads(out)
-        log("3_our_dump", {**r3, "secs": dt})
-
-        # 5. anchor restore: restic dump | elasticdump
-        if not args.skip_anchor_restore:
-            run([py, "-c", f"import common; common.clone_index('{INDEX}', 'bench-restore')"], env)
-            cmd = (timed_rss(f"restic -r {W}/restic dump latest {INDEX}.json", f"{W}/5a.rss") + " | "
-                   + timed_rss(f"{ed} --input=$ --output={url}/bench-restore --type=data --limit 5000", f"{W}/5b.rss")
-                   + " >/dev/null 2>&1")
-            dt, _, _ = run(cmd, env, shell=True)
-            _, out, _ = run([py, "-c", "import common; print(common.count('bench-restore'))"], env)
-            _, ver, _ = run([py, f"{args.anchor}/verify.py", ref, "--index", "bench-restore"], env)
-            log("5_restic_elasticdump_restore", {"secs": dt, "count": int(out), "verify": json.loads(ver),
-                                                 "peak_rss_mb": [rss_of(f"{W}/5a.rss"), rss_of(f"{W}/5b.rss")]})
-            run(["curl", "-s", "-XDELETE", f"{url}/bench-restore"])
-
-        def raw_write(k: int) -> dict[str, Any]:
-            dt, out, _ = run(timed_rss(f"{py} {args.anchor}/rawwrite.py {ref} --index bench-rawwrite --like {INDEX} "
-                                       "--batch 5000 --senders 2", f"{W}/4.rss"), env, shell=True)
-            r = json.loads(out.strip().splitlines()[-1])
-            run(["curl", "-s", "-XDELETE", f"{url}/bench-rawwrite"])
-            # rawwrite's own "secs" leaves out its process start and index creation: the
-            # stricter limit, used as the engine time; "secs" is the wall time as elsewhere
-            r = {**r, "engine_secs": r["secs"], "secs": dt, "peak_rss_mb": rss_of(f"{W}/4.rss")}
-            log(f"4_raw_bulk_write run {k}", r)
-            return r
-
-        def our_restore(k: int) -> dict[str, Any]:
-            dt, out, _ = run(me + ["restore", "--url", url, "--repo", f"{W}/repo", "--workers", str(args.workers),
-                                   "--bulk-bytes", str(args.bulk_bytes)])
-            _, ver, _ = run([py, f"{args.anchor}/verify.py", ref, "--index", "bench-ours"], env)
-            run(["curl", "-s", "-XDELETE", f"{url}/bench-ours"])
-            r = {**json.loads(out), "secs": dt, "verify": json.loads(ver)}
-            log(f"6_our_restore run {k}", r)
-            return r
-
-        # 4. raw bulk write limit and 6. our restore, in the order 4 6 6 4: a server's
-        # indexing speed drifts by ±10% over a run (osmem's measured; a real engine's merges
-        # too), and an ABBA order weighs any drift on both alike (means of two runs each)
-        runs = {"4_raw_bulk_write": [raw_write(1)], "6_our_restore": [our_restore(1)]}
-        runs["6_our_restore"].append(our_restore(2))
-        runs["4_raw_bulk_write"].append(raw_write(2))
-        for step, rs in runs.items():
-            res[step] = {**rs[-1], "secs": sum(r["secs"] for r in rs) / 2,
-                         "engine_secs": sum(r["engine_secs"] for r in rs) / 2,
-                         "peak_rss_mb": max(r["peak_rss_mb"] for r in rs), "runs_secs": [r["secs"] for r in rs]}
-
-        # 7. our second backup of the unchanged index
-        dt, out, _ = run(me + ["dump", "--url", url, "--repo", f"{W}/repo", "--second"])
-        r7 = json.loads(out)
-        log("7_our_second_backup", {**r7, "secs": dt})
-
-    s: dict[str, float] = {k: float(v.get("secs") or 0) for k, v in res.items()}
-    e: dict[str, float] = {k: float(v.get("engine_secs", v.get("secs")) or 0) for k, v in res.items()}
-    n = args.n
-    print("\n| step | wall s | docs/s | engine s (ours: after process start and key derivation) | peak RSS MB |")
-    print("|---|---|---|---|---|")
-    for k, v in sorted(res.items()):
-        if k in ("seed", "settle") or " run " in k:
-            continue
-        print(f"| {k} | {v['secs']:.2f} | {n / v['secs']:,.0f} | {e[k]:.2f} | {v.get('peak_rss_mb')} |")
-    print()
-    for label, x in (("wall", s), ("engine", e)):
-        print(f"[{label}] (3) vs (2): {x['2_elasticdump_restic_backup'] / x['3_our_dump']:.2f}x  (target >= 1.5x)")
-        print(f"[{label}] (3) vs (1): {x['1_raw_scroll_read'] / x['3_our_dump']:.2f}x  (target >= 0.9x)")
-        if "5_restic_elasticdump_restore" in x:
-            print(f"[{label}] (6) vs (5): {x['5_restic_elasticdump_restore'] / x['6_our_restore']:.2f}x")
-        print(f"[{label}] (6) vs (4): {x['4_raw_bulk_write'] / x['6_our_restore']:.2f}x  (target >= 1.0x)")
-        print(f"[{label}] (7) / (3) time: {100 * x['7_our_second_backup'] / x['3_our_dump']:.1f}%  (target <= 5%)")
-    st = float(res["7_our_second_backup"]["server_stats_secs"])
-    print(f"(7) less the server's one statistics request ({st:.2f} s): "
-          f"{100 * (e['7_our_second_backup'] - st) / e['3_our_dump']:.1f}% of (3) (engine)")
-    print(f"our peak RSS: dump {res['3_our_dump']['peak_rss_mb']:.0f} MB, restore "
-          f"{res['6_our_restore']['peak_rss_mb']:.0f} MB, second {res['7_our_second_backup']['peak_rss_mb']:.0f} MB "
-          "(target <= 150 MB)")
-    print(f"(3) repository engine: {res['3_our_dump']['engine']}; target: {args.target}")
+    bench(args)
 
 
 if __name__ == "__main__":

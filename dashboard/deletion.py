@@ -40,6 +40,9 @@ def blockers(obj: Any) -> list[str]:
         out = [f"Configuration {c} backs up into it: remove it there first." for c in configs]
         out += ["Restore sessions read from it: delete them first."] if obj.restore_sessions.exists() else []
         return out + [f"Verifier {v} verifies it: delete the verifier first." for v in obj.verifiers.all()]
+    if isinstance(obj, BackupConfiguration) and obj.follows_blueprint():
+        return [f"It is made from blueprint '{obj.blueprint_name}', which would make it again: detach it first, or change "
+                "the cluster's labels (the blueprint then pauses it) or the blueprint's selector."]
     if isinstance(obj, BackupConfiguration):
         # A running job needs its session row: deleting it under the job would lose the snapshot's outcome.
         running = obj.backup_sessions.running().count()

@@ -10,8 +10,9 @@ from django.db import transaction
 
 import audit
 from audit.models import Action
+from backups import blueprint_manifests as blueprints_s
 from backups import serializers as backups_s
-from backups.models import BackupConfiguration, BackupSession, Cluster, Snapshot
+from backups.models import BackupBlueprint, BackupConfiguration, BackupSession, Cluster, Snapshot
 from restores import serializers as restores_s
 from restores.models import BackupVerifier, RestoreSession
 from storage import serializers as storage_s
@@ -42,6 +43,9 @@ KINDS: list[Kind] = [
     Kind(backups_s.APPBINDING_API_VERSION, "AppBinding", Cluster, backups_s.export_cluster, backups_s.apply_cluster, ("auth_secret",)),
     Kind(storage_s.API_VERSION, "Repository", Repository, storage_s.export_repository, storage_s.apply_repository,
          ("storage", "encryption_secret")),
+    # BackupBlueprint: after what its template names, before the configurations it makes.
+    Kind(backups_s.CORE_API_VERSION, "BackupBlueprint", BackupBlueprint, blueprints_s.export_blueprint,
+         blueprints_s.apply_blueprint, (), ("configurations__target",)),
     Kind(backups_s.CORE_API_VERSION, "BackupConfiguration", BackupConfiguration, backups_s.export_configuration,
          backups_s.apply_configuration, ("target",),
          ("sessions__retention_policy", "sessions__repositories__storage", "sessions__repositories__encryption_secret")),
@@ -109,6 +113,16 @@ def start_flows(objects: list[Any], actor: Any = None) -> None:
             backup_flows.configuration_saved(obj)
         elif isinstance(obj, RestoreSession) and obj.phase == RestoreSession.Phase.PENDING:
             restore_flows.start_restore(obj, actor=actor)
+    _reconcile_blueprints(objects)
+
+
+def _reconcile_blueprints(objects: list[Any]) -> None:
+    """A saved cluster (its labels) or blueprint: the team's blueprint-made configurations follow."""
+    from backups import blueprints
+
+    teams = {obj.team_id: obj.team for obj in objects if isinstance(obj, (Cluster, BackupBlueprint))}
+    for team in teams.values():
+        blueprints.reconcile(team)
 
 
 _UNTRACKED = {"apiVersion", "kind", "status", "metadata.uid", "metadata.creationTimestamp", "metadata.resourceVersion", "metadata.generation"}

@@ -299,6 +299,11 @@ STORAGE_RETRY_BUDGET = envint("STASHBOARD_STORAGE_RETRY_BUDGET", "120")
 REAPER_TIMEOUT = envint("STASHBOARD_REAPER_TIMEOUT", "30")
 # Seconds before a failed backup job runs again (its session's backoffLimit says how often).
 BACKUP_RETRY_DELAY = envint("STASHBOARD_BACKUP_RETRY_DELAY", "60")
+# A point-in-time read checkpoints its position in the repository at least this often
+# (seconds; each cut waits for the chunks before it): what a killed backup reads again.
+# Attempts of a restore whose worker was lost (each resumes the one before; restores/load/resume.py).
+RESTORE_ATTEMPTS = envint("STASHBOARD_RESTORE_ATTEMPTS", "3")
+BACKUP_CHECKPOINT_SECONDS = envint("STASHBOARD_BACKUP_CHECKPOINT_SECONDS", "10")
 # A backup of a repository that is not Ready yet (its initialization still queued) stays
 # Pending, looked at again every 30 s and as soon as the repository is Ready, at most this long.
 REPOSITORY_WAIT_TIMEOUT = envint("STASHBOARD_REPOSITORY_WAIT_TIMEOUT", "900")  # seconds without heartbeat → "worker lost"

@@ -14,6 +14,7 @@ from api import urls as api_urls
 from dashboard.metrics import metrics
 from dashboard.views import (
     audit,
+    blueprints,
     clusters,
     configurations,
     overview,
@@ -103,6 +104,13 @@ backups_patterns = [
     path("configurations/<uuid:uuid>/pause/", configurations.configuration_pause, name="configuration-pause"),
     path("configurations/<uuid:uuid>/backup-now/", configurations.configuration_backup_now, name="configuration-backup-now"),
     path("configurations/<uuid:uuid>/delete/", configurations.configuration_delete, name="configuration-delete"),
+    path("configurations/<uuid:uuid>/detach/", blueprints.configuration_detach, name="configuration-detach"),
+    path("blueprints/", blueprints.blueprint_list, name="blueprint-list"),
+    path("blueprints/new/", blueprints.blueprint_new, name="blueprint-new"),
+    path("blueprints/preview/", blueprints.blueprint_preview, name="blueprint-preview"),
+    path("blueprints/<uuid:uuid>/", blueprints.blueprint_detail, name="blueprint-detail"),
+    path("blueprints/<uuid:uuid>/edit/", blueprints.blueprint_edit, name="blueprint-edit"),
+    path("blueprints/<uuid:uuid>/delete/", blueprints.blueprint_delete, name="blueprint-delete"),
     path("sessions/", sessions.session_list, name="session-list"),
     path("sessions/<uuid:uuid>/", sessions.session_detail, name="session-detail"),
     path("sessions/<uuid:uuid>/cancel/", sessions.session_cancel, name="session-cancel"),

@@ -14,7 +14,7 @@ class RestoresConfig(AppConfig):
         from restores.models import RestoreSession, VerificationRun
         from runtime import reaper
 
-        reaper.register(reaper.RunningKind(RestoreSession, "restores", jobs.run_restore))
+        reaper.register(reaper.RunningKind(RestoreSession, "restores", jobs.run_restore, retry=flows.retry_lost_restore))
         reaper.register(reaper.RunningKind(VerificationRun, "restores", jobs.run_verification,
                                            on_failed=jobs.verification_reaped, select_related=("verifier", "snapshot")))
         # backups must not import restores: it calls back after a backup and each turn.

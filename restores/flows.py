@@ -63,6 +63,21 @@ def cancel_restore(restore: RestoreSession, user: Any, actor: Any = None) -> Non
     RestoreSession.objects.filter(pk=restore.pk, phase=RestoreSession.Phase.RUNNING).update(cancel_requested_by=who)
 
 
+def retry_lost_restore(restore: RestoreSession, message: str, now: Any) -> str | None:
+    """A restore whose worker died goes back to Pending, to resume (restores/load/resume.py),
+    at most RESTORE_ATTEMPTS attempts in all; the reaper fails it when this returns None.
+    The scheduler's requeue of lost Pending rows enqueues it again."""
+    attempt = int(((restore.components or {}).get("resume") or {}).get("attempt") or 1)
+    limit = int(settings.RESTORE_ATTEMPTS)
+    if attempt >= limit:
+        return None
+    error = f"attempt {attempt} of {limit} was lost, resuming: {message}"
+    if RestoreSession.objects.filter(pk=restore.pk, phase=RestoreSession.Phase.RUNNING).update(
+            phase=RestoreSession.Phase.PENDING, error=error, claim="", heartbeat=None):
+        return f"{restore.name} (resuming)"
+    return ""
+
+
 # -- verified restores (BackupVerifier) ---------------------------------------------------
 
 def start_verification(verifier: BackupVerifier, snapshot: Snapshot, trigger: str = "manual") -> VerificationRun:

@@ -82,6 +82,18 @@ class RestoreProgress:
                              indices={k: dict(v) for k, v in self.rows.items()})
 
 
+def _resume_state(restore: RestoreSession, run: Run) -> Any:
+    """What earlier attempts of this restore did, recorded on the row as this attempt goes."""
+    from restores.load.resume import ResumeState
+
+    def record(doc: dict[str, Any]) -> None:
+        run.rows().update(components={"resume": doc})
+
+    state = ResumeState.from_json((restore.components or {}).get("resume"), record)
+    run.rows().update(components={"resume": state.to_json()})
+    return state
+
+
 def run_restore(restore_pk: int) -> str:
     from restores.load import load_snapshot
 
@@ -102,6 +114,7 @@ def run_restore(restore_pk: int) -> str:
         with run.heartbeat() as beat:
             run_pre_hooks(restore.hooks.get("preRestore", []), "preRestore", restore.team, conn, record=hook_results.extend)
             params = load_params(restore.params())
+            params.resume = _resume_state(restore, run)
             live = RestoreProgress(beat, plan(manifest, params))
             beat.update(docs=0, bytes=0, total_docs=live.total or None, indices={})
             params.progress = live.event
@@ -109,7 +122,8 @@ def run_restore(restore_pk: int) -> str:
                                    params, cancel=beat.cancel)
             final_progress = beat.snapshot()
         failed = {name: i for name, i in result.indices.items() if i.get("error") or i.get("failed")}
-        components: dict[str, Any] = {"load": result.indices, "metadata": result.metadata}
+        components: dict[str, Any] = {"load": result.indices, "metadata": result.metadata,
+                                      "resume": params.resume.to_json()}
         if result.warnings:
             components["warnings"] = result.warnings
         if beat.cancel.is_set():
@@ -187,6 +201,12 @@ def _verify(run: Any, conn: Any, beat: Heartbeat) -> dict[str, Any]:
     from restores.verification import delete_indices, foreign_indices, planned_targets, verify_snapshot
 
     verifier, phase = run.verifier, VerificationRun.Phase
+    # The flows only pair a verifier with its own repository's snapshots; a row made
+    # otherwise (the admin, a script) must not read or write another team's data.
+    if not (run.team_id == verifier.team_id == verifier.target.team_id == run.snapshot.team_id
+            and run.snapshot.repository_id == verifier.repository_id):
+        raise JobFailed(f"snapshot {run.snapshot.name} is not of repository {verifier.repository.name} of the "
+                        f"verifier's team: a verifier verifies its own repository's snapshots only", retry=False)
     foreign = foreign_indices(conn, verifier.prefix, verifier.owned_indices)
     if foreign:
         raise JobFailed(f"cluster {verifier.target.name} already holds indices under {verifier.prefix} that this "

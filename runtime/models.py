@@ -1,4 +1,4 @@
-"""The columns every row that a job runs share: Snapshot and RestoreSession."""
+"""The columns every row that a job runs share: Snapshot, RestoreSession and VerificationRun."""
 from __future__ import annotations
 
 from django.db import models

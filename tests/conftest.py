@@ -4,14 +4,14 @@ import os
 from collections.abc import Iterator
 from typing import Any
 
-import django_rq
 import pytest
 
 from tests import factories as f
+from tests.fixtures.live import redis_url, use_queues
 from tests.peers.clusters import SearchCluster, kind_features, selected_kinds, start_cluster
 
 # Fixtures shared across test folders (the engine's and the flows'), one place each.
-pytest_plugins = ["tests.fixtures.elastic", "tests.fixtures.flows"]
+pytest_plugins = ["tests.fixtures.elastic", "tests.fixtures.flows", "tests.fixtures.live"]
 
 
 @pytest.fixture(autouse=True)
@@ -39,13 +39,7 @@ def queues(settings: Any) -> Iterator[Any]:
     (STASHBOARD_TEST_REDIS_DB moves it when two test runs share one Redis); yields its
     connection. Saving and triggering enqueue jobs on commit; tests run them with
     tests.fixtures.flows.work or the job functions."""
-    base = os.environ.get("REDIS_URL", "redis://127.0.0.1:6379/0").rsplit("/", 1)[0]
-    url = f"{base}/{os.environ.get('STASHBOARD_TEST_REDIS_DB', '14')}"
-    settings.RQ_QUEUES = {name: {"URL": url, "DEFAULT_TIMEOUT": 600} for name in ("default", "backups", "restores", "maintenance")}
-    conn = django_rq.get_connection("default")
-    conn.flushdb()
-    yield conn
-    conn.flushdb()
+    yield from use_queues(settings, redis_url(os.environ.get("STASHBOARD_TEST_REDIS_DB", "14")))
 
 
 # -- the search servers ----------------------------------------------------------------

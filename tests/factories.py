@@ -107,6 +107,28 @@ def restore(team: Team, repo: Repository, target: Cluster, name: str = "restore-
     return r
 
 
+def blueprint_template(storage_name: str = "local", secret_name: str = "repo-key", retention_name: str | None = None,
+                       schedule: str = "0 2 * * *", **session: Any) -> dict[str, Any]:
+    """A BackupBlueprint's configuration template: one backend, one session, one repository per cluster."""
+    backend: dict[str, Any] = {"name": "main", "storageRef": {"name": storage_name}}
+    if retention_name:
+        backend["retentionPolicy"] = {"name": retention_name}
+    return {"backends": [backend], "sessions": [{
+        "name": "full", "scheduler": {"schedule": schedule},
+        "repositories": [{"name": "${CLUSTER_NAME}-full", "backend": "main", "directory": "/es/${TEAM}/${CLUSTER_NAME}",
+                          "encryptionSecret": {"name": secret_name}}], **session}]}
+
+
+def blueprint(team: Team, name: str = "gold", selector: dict[str, Any] | None = None, **kw: Any) -> Any:
+    from backups.models import BackupBlueprint
+
+    kw.setdefault("template", blueprint_template())
+    b = BackupBlueprint(team=team, name=name, selector=selector or {"matchLabels": {"backup": name}}, **kw)
+    b.full_clean()
+    b.save()
+    return b
+
+
 def verifier(team: Team, name: str = "verify", repo: Repository | None = None, target: Cluster | None = None,
              **kw: Any) -> BackupVerifier:
     kw.setdefault("every_n_backups", 1)

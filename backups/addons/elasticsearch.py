@@ -24,6 +24,8 @@ BACKUP_PARAMS: dict[str, tuple[Any, type, str]] = {
     "include_hidden": (False, bool, "Also back up hidden and system indices (names starting with '.')."),
     "metadata": (",".join(METADATA_KINDS), str, "Metadata kinds to back up, comma separated."),
     "slices": (4, int, "Parallel slices per index (bounded by its shard count)."),
+    "parallel_indices": (4, int, "Small indices (whose documents fit in one page) read at once; a larger "
+                                 "index is read alone with all its slices, so memory stays flat."),
     "batch_size": (5000, int, "Documents per page read, at most."),
     "page_bytes": (8 << 20, int, "Bytes per page read, roughly: an index of large documents is read in "
                                  "smaller pages, so memory stays flat."),
@@ -81,7 +83,7 @@ def validate_params(spec: dict[str, tuple[Any, type, str]], params: dict[str, An
         unknown = [k for k in split_list(params["metadata"]) if k not in METADATA_KINDS]
         if unknown:
             errors.append(f"metadata: {', '.join(unknown)} unknown; choose from {', '.join(METADATA_KINDS)}.")
-    for key in ("slices", "batch_size", "page_bytes", "parallelism", "bulk_bytes"):
+    for key in ("slices", "parallel_indices", "batch_size", "page_bytes", "parallelism", "bulk_bytes"):
         if key in params and params[key] == 0:
             errors.append(f"{key} must be at least 1.")
     if errors:

@@ -57,13 +57,21 @@ class Dialect:
     def pit_sort(self, shards: int) -> list[Any] | None:
         """The sort that pages a point in time exactly, or None when there is none.
 
-        Elasticsearch has `_shard_doc`, unique across shards. OpenSearch (2.x, seen on
-        2.19.6: "No mapping found for [_shard_doc]") has no such tiebreaker and refuses
-        `preference` with a point in time, so only a one-shard index can be paged exactly
-        there, on `_doc`; a multi-shard one is read with sliced scroll."""
+        `_seq_no` first: unique among a shard's live documents and the same in a later
+        point in time of an unchanged index, where Lucene's doc ids are not (a merge
+        between two runs reorders them), so a read resumed from a checkpointed
+        `search_after` neither skips nor repeats a document (backups/elastic/checkpoint.py).
+        Elasticsearch breaks ties across shards with `_shard_doc` (the shard comes first
+        in it). OpenSearch (2.x, seen on 2.19.6: "No mapping found for [_shard_doc]") has
+        no such tiebreaker and refuses `preference` with a point in time, so only a
+        one-shard index can be paged exactly there; a multi-shard one is read with sliced
+        scroll. `unmapped_type`: an index that never held a document has no `_seq_no` to
+        sort on ("No mapping found for [_seq_no]"); a server that cannot sort on it
+        (osmem-server gives every document the same value) is paged by the tiebreaker."""
+        seq_no = {"_seq_no": {"order": "asc", "unmapped_type": "long"}}
         if not self.is_opensearch:
-            return [{"_shard_doc": "asc"}]
-        return ["_doc"] if shards == 1 else None
+            return [seq_no, {"_shard_doc": "asc"}]
+        return [seq_no, "_doc"] if shards == 1 else None
 
     def pit_open_path(self, index_path: str) -> str:
         return f"{index_path}/_search/point_in_time" if self.is_opensearch else f"{index_path}/_pit"

@@ -11,12 +11,15 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Callable, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
+from backups.elastic.checkpoint import Positions, ResumeFrom
 from backups.elastic.connection import ClusterError, Connection, index_list_paths
 from backups.elastic.digest import DocumentDigest
 from backups.elastic.fingerprint import IndexState, index_states
+from backups.elastic.hits import Page
 from backups.elastic.metadata import (
     CLUSTER_KINDS,
     IndexInfo,
@@ -38,6 +41,8 @@ from backups.elastic.results import (
     StreamMeta,
     StreamWriter,
 )
+from storage.repo.checkpoint import Checkpoint, PartialStream
+from storage.repo.format import RepositoryError
 
 __all__ = ["FORMAT", "STREAM_PREFIX", "Cancelled", "CountMismatch", "DumpParams", "DumpResult", "IndexDumped",
            "ProgressEvent", "dump_cluster", "dump_index", "prepare", "stream_name"]
@@ -66,6 +71,7 @@ class DumpParams:
     batch_size: int = 5000                   # documents per page, at most
     page_bytes: int = 8 << 20                # ...and fewer when documents are large (memory)
     max_slices: int = 4                      # slices per index = min(shards, max_slices)
+    parallel_indices: int = 4                # small indices (one page) read at once; a larger one alone
     read_mode: str = "auto"                  # "auto" (dialect's fastest) | "scroll" | "pit"
     keep_alive: str = "5m"
     max_docs_per_second: float = 0.0         # 0: no throttling
@@ -91,11 +97,13 @@ class IndexDumped:
     read_mode: str | None = None     # None: reused from the previous snapshot
     slices: int = 0
     closed: bool = False
+    docs_read: int = 0               # read from the cluster by this run (not reused, not resumed)
+    resumed_from: str = ""           # the checkpoint this run took the stream or its prefix from
     digest: dict[str, Any] | None = None   # the documents' digest (backups.elastic.digest), when read
 
     def to_json(self) -> DumpEntry:
         head: DumpEntry = {"docs": self.docs, "bytes": self.bytes, "duration": self.duration,
-                           "skipped_unchanged": self.skipped_unchanged}
+                           "skipped_unchanged": self.skipped_unchanged, "docs_read": self.docs_read}
         if self.closed:
             return {**head, "closed": True, "error": self.error}
         out: DumpEntry = {**head, "error": self.error}
@@ -105,6 +113,8 @@ class IndexDumped:
             out["data_stream"] = self.data_stream
         if self.read_mode is not None:
             out["read_mode"], out["slices"] = self.read_mode, self.slices
+        if self.resumed_from:
+            out["resumed_from"] = self.resumed_from
         if self.digest is not None:
             out["digest"] = self.digest
         return out
@@ -133,12 +143,14 @@ class RateLimiter:
         self.rate = rate
         self.start = time.monotonic()
         self.done = 0
+        self._lock = threading.Lock()
 
     def take(self, n: int) -> None:
         if self.rate <= 0:
             return
-        self.done += n
-        ahead = self.done / self.rate - (time.monotonic() - self.start)
+        with self._lock:
+            self.done += n
+            ahead = self.done / self.rate - (time.monotonic() - self.start)
         if ahead > 0:
             time.sleep(ahead)
 
@@ -186,10 +198,14 @@ class _Run:
     limiter: RateLimiter
     totals: RunTotals
     warnings: list[str]
+    resume: ResumeFrom | None = None
+    # several indices may be read at once: the progress callback is called by one at a time
+    _lock: threading.Lock = field(default_factory=threading.Lock)
 
     def emit(self, index: str, phase: str, docs: int, nbytes: int, total: int | None) -> None:
         if self.progress:
-            self.progress(ProgressEvent(index, phase, docs, nbytes, total, self.totals.docs, self.totals.bytes))
+            with self._lock:
+                self.progress(ProgressEvent(index, phase, docs, nbytes, total, self.totals.docs, self.totals.bytes))
 
 
 def dump_index(conn: Connection, writer: StreamWriter, info: IndexInfo, params: DumpParams, prepared: Prepared, *,
@@ -209,6 +225,11 @@ def _dump_index(run: _Run, info: IndexInfo, data_stream: str) -> IndexDumped:
     t0 = time.monotonic()
     state = _readable_state(run.prepared, info)
     meta = _stream_meta(info, state, run.prepared.metadata[info.name], data_stream)
+    taken = _take_over(run, info, meta)
+    if taken is not None:
+        run.emit(info.name, "skipped", taken.docs, taken.bytes, taken.docs)
+        return IndexDumped(taken.docs, taken.bytes, time.monotonic() - t0, False, None, info.uuid, data_stream,
+                           taken.read_mode, taken.slices, resumed_from=taken.source)
     reused = _reuse(run, info, meta)
     if reused is not None:
         done = IndexDumped(reused.docs, reused.bytes, time.monotonic() - t0, True, None, info.uuid, data_stream)
@@ -216,7 +237,9 @@ def _dump_index(run: _Run, info: IndexInfo, data_stream: str) -> IndexDumped:
         return done
     pages, reader = _read(run, info, meta, state)
     return IndexDumped(pages.docs, pages.stored, time.monotonic() - t0, False, None, info.uuid, data_stream,
-                       reader.mode, reader.slices, digest=pages.digest.as_meta())
+                       reader.mode, reader.slices, docs_read=pages.read,
+                       resumed_from=run.resume.short_id if run.resume and pages.resumed else "",
+                       digest=pages.digest.as_meta())
 
 
 def _readable_state(prepared: Prepared, info: IndexInfo) -> IndexState:
@@ -241,6 +264,30 @@ def _stream_meta(info: IndexInfo, state: IndexState, metadata: IndexMetadata, da
 class _Reused:
     docs: int
     bytes: int
+    read_mode: str | None = None
+    slices: int = 0
+    source: str = ""
+
+
+def _take_over(run: _Run, info: IndexInfo, meta: StreamMeta) -> _Reused | None:
+    """Reference the stream an interrupted run of this configuration finished (its
+    checkpoint), when the index is unchanged since; None when it must be read."""
+    name = stream_name(info.name)
+    entry = run.resume.complete(name, meta) if run.resume is not None and run.prepared.refreshed else None
+    if entry is None or run.resume is None:
+        return None
+    took = meta.copy()
+    for k in ("docs", "read_mode", "slices", "count_source", "page_docs", "digest"):
+        if k in entry.meta:
+            took[k] = entry.meta[k]
+    took["complete"], took["resumed_from"] = True, run.resume.point.id
+    try:
+        run.writer.reuse_stream(name, run.resume.manifest, meta=dict(took))
+    except Exception as e:  # noqa: BLE001 - e.g. its chunks were pruned: read it again
+        run.warnings.append(f"index {info.name}: could not take over the checkpointed stream ({e}); read it again")
+        return None
+    return _Reused(int(took.get("docs") or 0), entry.size, took.get("read_mode"), int(took.get("slices") or 0),
+                   run.resume.short_id)
 
 
 def _reuse(run: _Run, info: IndexInfo, meta: StreamMeta) -> _Reused | None:
@@ -275,16 +322,47 @@ def _read(run: _Run, info: IndexInfo, meta: StreamMeta, state: IndexState) -> tu
     mode = d.default_read_mode if run.params.read_mode == "auto" else run.params.read_mode
     if mode == "pit" and not d.supports_pit:
         mode = "scroll"
+    slices, sort = max(1, min(info.shards, run.params.max_slices)), d.pit_sort(info.shards)
+    start = run.resume.partial(stream_name(info.name), meta, mode=mode, slices=slices, sort=sort) \
+        if run.resume is not None else None
+    try:
+        return _read_from(run, info, meta, state, mode, start)
+    except _PrefixUnusable as e:
+        run.warnings.append(f"index {info.name}: the checkpointed part of its stream cannot be used ({e.__cause__}); "
+                            "read it again from its start")
+        return _read_from(run, info, meta, state, mode, None)
+
+
+class _PrefixUnusable(Exception):
+    """A checkpointed prefix failed before any page was read (a chunk gone or damaged)."""
+
+
+def _read_from(run: _Run, info: IndexInfo, meta: StreamMeta, state: IndexState, mode: str,
+               start: PartialStream | None) -> tuple[_Pages, Reader]:
+    """Read the index into its stream, from `start` (a checkpointed prefix) when given."""
+    after = {int(k): v for k, v in (start.position.get("after") or {}).items()} if start else None
     reader = Reader(run.conn, info, mode, run.cancel, page_docs=page_docs(run.params, state.doc_bytes),
-                    max_slices=run.params.max_slices, keep_alive=run.params.keep_alive)
+                    max_slices=run.params.max_slices, keep_alive=run.params.keep_alive, after=after)
     try:
         reader.open()
         run.warnings.extend(reader.notes)
+        if reader.mode != "pit":
+            start = None  # the point in time could not be opened after all: from the start
+            reader.after = {}
         meta["docs"], meta["read_mode"], meta["slices"] = reader.expected, reader.mode, reader.slices
         meta["count_source"], meta["page_docs"], meta["complete"] = reader.count_source, reader.page_docs, True
-        run.emit(info.name, "start", 0, 0, reader.expected)
-        pages = _Pages(run, info.name, reader, dict(meta))
-        stored = run.writer.add_stream(stream_name(info.name), pages.lines(), meta=pages.meta)
+        assert run.conn.dialect is not None
+        positions = Positions(reader.slices, run.conn.dialect.pit_sort(info.shards), start) \
+            if reader.mode == "pit" else None
+        pages = _Pages(run, info.name, reader, dict(meta), positions)
+        run.emit(info.name, "start", pages.docs, pages.bytes, reader.expected)
+        try:
+            stored = run.writer.add_stream(stream_name(info.name), pages.lines(), meta=pages.meta, resume=start,
+                                           position=positions)
+        except RepositoryError as e:
+            if start is not None and not pages.started:
+                raise _PrefixUnusable() from e
+            raise
     finally:
         reader.close()
     pages.stored = int(getattr(stored, "size", pages.bytes) or pages.bytes)
@@ -298,26 +376,37 @@ class _Pages:
     passes through `_take()`. `meta` is the stream's: the writer stores it once the
     lines are read to their end, which is when the digest is put in it."""
 
-    def __init__(self, run: _Run, index: str, reader: Reader, meta: dict[str, Any]) -> None:
-        self.run, self.index, self.reader, self.meta = run, index, reader, meta
-        self.digest = DocumentDigest()
-        self.docs = 0
-        self.bytes = 0
+    def __init__(self, run: _Run, index: str, reader: Reader, meta: dict[str, Any],
+                 positions: Positions | None = None) -> None:
+        self.run, self.index, self.reader, self.meta, self.positions = run, index, reader, meta, positions
+        # a resumed read counts the checkpointed prefix's documents (the count check and
+        # the digest are over the whole stream) but reads only the rest: `read`
+        self.resumed = bool(reader.after) and positions is not None
+        self.digest = positions.digest if positions is not None else DocumentDigest()
+        self.docs = positions.docs if positions is not None and self.resumed else 0
+        self.bytes = positions.bytes if positions is not None and self.resumed else 0
+        self.read = 0
+        self.started = False
         self.stored = 0     # bytes the repository says the stream holds, once written
 
-    def _take(self, docs: int, lines: bytes) -> None:
-        self.run.limiter.take(docs)
-        self.docs += docs
-        self.bytes += len(lines)
-        self.run.totals.add(docs, len(lines))
-        self.digest.add_lines(lines)
+    def _take(self, page: Page) -> None:
+        self.run.limiter.take(page.docs)
+        self.docs += page.docs
+        self.read += page.docs
+        self.bytes += len(page.lines)
+        self.run.totals.add(page.docs, len(page.lines))
+        if self.positions is not None:
+            self.positions.take(page)   # the digest too, under the positions' lock
+        else:
+            self.digest.add_lines(page.lines)
 
     def lines(self) -> Iterator[bytes]:
+        self.started = True
         expected = self.reader.expected
         for page in self.reader.pages():
             if self.run.cancel.is_set():
                 raise Cancelled(f"dump of {self.index} cancelled")
-            self._take(page.docs, page.lines)
+            self._take(page)
             yield page.lines
             self.run.emit(self.index, "data", self.docs, self.bytes, expected)
         if self.run.cancel.is_set():
@@ -339,11 +428,12 @@ def _previous_stream(previous: SnapshotManifest | None, name: str) -> ManifestSt
 
 def dump_cluster(conn: Connection, writer: StreamWriter, params: DumpParams | None = None, *,
                  previous: SnapshotManifest | None = None, progress: Progress | None = None,
-                 cancel: threading.Event | None = None) -> DumpResult:
+                 cancel: threading.Event | None = None, resume: Checkpoint | None = None) -> DumpResult:
     """Dump the selected indices of `conn` into `writer` (see docs/engine-interface.md).
 
     An index that fails is recorded with its error and the others go on; `ok` is False
-    when any index failed. The caller commits the writer."""
+    when any index failed. The caller commits the writer. `resume` is what an interrupted
+    run of the same configuration left (backups/elastic/checkpoint.py)."""
     params = params or DumpParams()
     if conn.dialect is None:
         conn.identify()
@@ -361,13 +451,56 @@ def dump_cluster(conn: Connection, writer: StreamWriter, params: DumpParams | No
         raise ClusterError(nothing_matches("the cluster", params.include, params.exclude, visible))
     prepared = prepare(conn, [i for i in selected if i.status == "open" and i.health != "red"], params)
     run = _Run(conn, writer, params, prepared, previous, progress, cancel or threading.Event(),
-               RateLimiter(params.max_docs_per_second), RunTotals(), result.warnings)
-    for info in selected:
-        done = _dump_one(run, info, backing.get(info.name, ""))
+               RateLimiter(params.max_docs_per_second), RunTotals(), result.warnings,
+               ResumeFrom(resume, FORMAT) if resume is not None else None)
+    for info, done in _dump_all(run, selected, backing):
         result.indices[info.name] = done.to_json()
         if done.error:
             result.ok = False
     return result
+
+
+def _small(run: _Run, info: IndexInfo) -> bool:
+    """An index whose documents fit in one page: read beside others, its memory is one page."""
+    state = run.prepared.states.get(info.name)
+    if state is None or info.status != "open":
+        return True   # not read at all
+    return state.docs <= page_docs(run.params, state.doc_bytes)
+
+
+def _dump_all(run: _Run, selected: list[IndexInfo], backing: dict[str, str]) -> Iterator[tuple[IndexInfo, IndexDumped]]:
+    """_dump_one() over `selected`, in their order: up to `parallel_indices` small indices
+    at once (many small indices cost round trips more than bytes), a larger one alone, with
+    all its slices, so memory stays what one index needs."""
+    if run.params.parallel_indices <= 1:
+        for info in selected:
+            yield info, _dump_one(run, info, backing.get(info.name, ""))
+        return
+    pending: list[tuple[IndexInfo, Future[IndexDumped]]] = []
+    with ThreadPoolExecutor(max_workers=run.params.parallel_indices, thread_name_prefix="dump-index") as pool:
+        try:
+            yield from _in_order(run, selected, backing, pool, pending)
+        finally:   # an error (the repository failing) stops the run: start nothing more
+            for _, f in pending:
+                f.cancel()
+
+
+def _in_order(run: _Run, selected: list[IndexInfo], backing: dict[str, str], pool: ThreadPoolExecutor,
+              pending: list[tuple[IndexInfo, Future[IndexDumped]]]) -> Iterator[tuple[IndexInfo, IndexDumped]]:
+    for info in selected:
+        if not _small(run, info):
+            while pending:
+                i, f = pending.pop(0)
+                yield i, f.result()
+            yield info, _dump_one(run, info, backing.get(info.name, ""))
+            continue
+        pending.append((info, pool.submit(_dump_one, run, info, backing.get(info.name, ""))))
+        if len(pending) > 2 * run.params.parallel_indices:   # results in order, a bounded backlog
+            i, f = pending.pop(0)
+            yield i, f.result()
+    while pending:
+        i, f = pending.pop(0)
+        yield i, f.result()
 
 
 def _dump_one(run: _Run, info: IndexInfo, data_stream: str) -> IndexDumped:

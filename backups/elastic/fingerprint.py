@@ -5,6 +5,12 @@ possibly other implementations) report max_seq_no = live docs - 1 on multi-shard
 which an update in place does not move. So several signals are combined; each of them
 moves on some kind of write, and a counter that resets (node restart, relocation) only
 makes the fingerprint say "changed", which costs time but never data.
+
+Only signals that a write moves and a background merge does not: a real engine keeps
+merging segments (and commits after a merge) long after the last write, so the Lucene
+commit id, the count of deleted documents (a merge expunges them), segment counts and the
+store size are left out. Every write moves max_seq_no and index_total (or delete_total /
+noop_update_total), refreshed or not: they count operations, not searchable documents.
 """
 from __future__ import annotations
 
@@ -21,16 +27,13 @@ def _shard_signals(shard: dict[str, Any]) -> dict[str, Any]:
     seq = shard.get("seq_no") or {}
     docs = shard.get("docs") or {}
     idx = shard.get("indexing") or {}
-    commit = shard.get("commit") or {}
     return {
         "max_seq_no": seq.get("max_seq_no"),
         "local_checkpoint": seq.get("local_checkpoint"),
         "docs": docs.get("count"),
-        "deleted": docs.get("deleted"),
         "index_total": idx.get("index_total"),
         "delete_total": idx.get("delete_total"),
         "noop_update_total": idx.get("noop_update_total"),
-        "commit_id": commit.get("id"),
     }
 
 
@@ -39,6 +42,7 @@ class IndexState:
     fingerprint: str
     signals: dict[str, Any]
     doc_bytes: float | None   # stored bytes per document: a guess at a page's size, not a signal
+    docs: int = 0             # primaries' live documents (not refreshed ones included)
 
 
 def index_states(conn: Connection, names: list[str]) -> dict[str, IndexState]:
@@ -62,7 +66,7 @@ def index_states(conn: Connection, names: list[str]) -> dict[str, IndexState]:
             prim = ix.get("primaries") or {}
             docs = (prim.get("docs") or {}).get("count") or 0
             stored = (prim.get("store") or {}).get("size_in_bytes") or 0
-            out[name] = IndexState(digest, signals, stored / docs if docs and stored else None)
+            out[name] = IndexState(digest, signals, stored / docs if docs and stored else None, docs)
     return out
 
 
@@ -76,7 +80,6 @@ def _digest(ix: dict[str, Any]) -> tuple[str, dict[str, Any]]:
     signals = {
         "uuid": ix.get("uuid"),
         "docs": (prim.get("docs") or {}).get("count"),
-        "deleted": (prim.get("docs") or {}).get("deleted"),
         "index_total": (prim.get("indexing") or {}).get("index_total"),
         "delete_total": (prim.get("indexing") or {}).get("delete_total"),
         "shards": shards,

@@ -30,6 +30,7 @@ class Page:
     pit_id: str | None = None
     total: int | None = None              # only when the server says relation "eq"
     shard_failures: list[Any] = field(default_factory=list)
+    slice: int = 0                        # the reader's slice that read it
 
 
 # -- the part of a search response a dump reads (everything else is skipped) -------------

@@ -19,8 +19,11 @@ class Reader:
     """Parallel slice readers feeding one ordered-by-arrival queue of pages."""
 
     def __init__(self, conn: Connection, info: IndexInfo, mode: str, cancel: threading.Event, *,
-                 page_docs: int, max_slices: int, keep_alive: str) -> None:
+                 page_docs: int, max_slices: int, keep_alive: str,
+                 after: dict[int, list[Any]] | None = None) -> None:
         self.conn, self.info, self.mode, self.keep_alive = conn, info, mode, keep_alive
+        # point in time only: each slice's search_after to start from (a resumed read)
+        self.after = dict(after or {})
         self.page_docs = page_docs
         self.cancel = cancel
         self.slices = max(1, min(info.shards, max_slices))
@@ -123,16 +126,19 @@ class Reader:
         self.totals[i] = page.total
         self._signal_first(i)
         sid = page.scroll_id
+        total, seen = page.total, 0
         try:
             while True:
                 if sid:
                     self.scroll_ids.add(sid)
                 self._check(page, None)
-                # stop on an empty page, never on hits.total (some servers report "gte" totals)
+                # stop on an empty page, or once the slice's exact total ("eq") is read: a
+                # small index costs one search, not two (a "gte" total leaves it None)
                 if page.docs == 0 or self.stop.is_set():
                     return
                 self._put(page)
-                if self.cancel.is_set():
+                seen += page.docs
+                if self.cancel.is_set() or (total is not None and seen >= total):
                     return
                 r = self.conn.request("POST", "/_search/scroll", {"scroll": self.keep_alive,
                                                                   "scroll_id": sid})
@@ -149,8 +155,12 @@ class Reader:
     def _run_pit(self, i: int) -> None:
         assert self.conn.dialect is not None
         sort = self.conn.dialect.pit_sort(self.info.shards)
-        after = None
-        while not self.stop.is_set() and not self.cancel.is_set():
+        after = self.after.get(i)
+        # one slice read from its start: the point in time's exact count says where it ends
+        # (no empty last page); a resumed slice reads on to its empty page
+        total = self.expected if self.slices == 1 and after is None else None
+        seen = 0
+        while not self.stop.is_set() and not self.cancel.is_set() and (total is None or seen < total):
             body: dict[str, Any] = {"size": self.page_docs, "sort": sort,
                                     "track_total_hits": False,
                                     "pit": {"id": self.pit_id, "keep_alive": self.keep_alive},
@@ -162,7 +172,9 @@ class Reader:
             self._check(page, None)
             if page.docs == 0:
                 return
+            page.slice = i
             self._put(page)
+            seen += page.docs
             after = page.last_sort
 
     # -- consumer ---------------------------------------------------------------------

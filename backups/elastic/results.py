@@ -5,7 +5,7 @@ The JSON keeps the keys it always had (tests/backups/elastic/test_results.py).""
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Protocol, TypedDict
 
@@ -61,7 +61,8 @@ class SnapshotManifest(Protocol):
 
 class StreamWriter(Protocol):
     """The repository's SnapshotWriter as the dump uses it (docs/engine-interface.md)."""
-    def add_stream(self, name: str, data: Iterable[bytes], meta: dict[str, Any]) -> Stored: ...
+    def add_stream(self, name: str, data: Iterable[bytes], meta: dict[str, Any], *, resume: Any = None,
+                   position: Callable[[], dict[str, Any]] | None = None) -> Stored: ...
     def reuse_stream(self, name: str, previous: Any, meta: dict[str, Any]) -> Stored: ...
 
 
@@ -88,6 +89,7 @@ class StreamMeta(IndexMetadata, total=False):
     page_docs: int
     complete: bool
     reused_from: str | None
+    resumed_from: str                  # the checkpoint of an interrupted run it was taken from
     digest: dict[str, Any]     # backups.elastic.digest's as_meta(), once the stream is read
 
 
@@ -97,12 +99,14 @@ class DumpEntry(TypedDict, total=False):
     bytes: int
     duration: float
     skipped_unchanged: bool
+    docs_read: int
     closed: bool
     error: str | None
     uuid: str
     data_stream: str
     read_mode: str
     slices: int
+    resumed_from: str
     digest: dict[str, Any]
 
 
@@ -122,3 +126,6 @@ class LoadEntry(TypedDict, total=False):
     partial: bool
     left: str
     count: int
+    resumed: str
+    backoffs: int          # times the cluster's rejections (429) halved the bulks in flight
+    fewest_senders: int    # ...down to this many

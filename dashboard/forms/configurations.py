@@ -39,6 +39,8 @@ class SessionConfigForm(forms.ModelForm):
                                          initial=list(addon.METADATA_KINDS), required=False,
                                          widget=forms.CheckboxSelectMultiple, help_text="Metadata kinds to back up.")
     slices = forms.IntegerField(min_value=1, initial=4, help_text=addon.BACKUP_PARAMS["slices"][2])
+    parallel_indices = forms.IntegerField(min_value=1, initial=addon.BACKUP_PARAMS["parallel_indices"][0],
+                                          required=False, help_text=addon.BACKUP_PARAMS["parallel_indices"][2])
     batch_size = forms.IntegerField(min_value=1, initial=5000, help_text=addon.BACKUP_PARAMS["batch_size"][2])
     page_bytes = forms.IntegerField(min_value=1, initial=addon.BACKUP_PARAMS["page_bytes"][0], required=False,
                                     help_text=addon.BACKUP_PARAMS["page_bytes"][2])
@@ -79,7 +81,8 @@ class SessionConfigForm(forms.ModelForm):
         offer_inline(self, new_repo_storage="storage", new_repo_secret="secret")
         if self.instance.pk:
             params = self.instance.params()
-            for key in ("indices", "exclude", "include_hidden", "slices", "batch_size", "page_bytes", "max_docs_per_second",
+            for key in ("indices", "exclude", "include_hidden", "slices", "parallel_indices", "batch_size", "page_bytes",
+                        "max_docs_per_second",
                         "skip_unchanged"):
                 self.initial[key] = params[key]
             self.initial["metadata"] = [k for k in str(params["metadata"]).split(",") if k]
@@ -110,6 +113,7 @@ class SessionConfigForm(forms.ModelForm):
         d = self.cleaned_data
         values = {"indices": d.get("indices") or "*", "exclude": d.get("exclude") or "", "include_hidden": bool(d.get("include_hidden")),
                   "metadata": ",".join(d.get("metadata") or []), "slices": d.get("slices") or 1,
+                  "parallel_indices": d.get("parallel_indices") or addon.BACKUP_PARAMS["parallel_indices"][0],
                   "batch_size": d.get("batch_size") or 1,
                   "page_bytes": d.get("page_bytes") or addon.BACKUP_PARAMS["page_bytes"][0],
                   "max_docs_per_second": d.get("max_docs_per_second") or 0,

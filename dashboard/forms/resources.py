@@ -8,6 +8,7 @@ from django import forms
 from django.core.exceptions import ValidationError
 
 from audit.log import secret_key_fields
+from backups.labels import format_labels, parse_labels
 from backups.models import Cluster
 from dashboard.forms.base import TeamModelForm, field_as, offer_inline
 from storage.models import BackupStorage, Repository, RetentionPolicy, Secret
@@ -95,15 +96,24 @@ class RetentionForm(TeamModelForm):
 
 
 class ClusterForm(TeamModelForm):
+    labels = forms.CharField(
+        required=False, widget=forms.Textarea(attrs={"rows": 2, "spellcheck": "false", "autocomplete": "off"}),
+        help_text="One key=value per line, e.g. env=prod, as Kubernetes labels; backup blueprints select clusters by them.")
+
     class Meta:
         model = Cluster
-        fields = ["name", "urls", "auth", "auth_secret", "ca_bundle", "verify_tls", "timeout"]
+        fields = ["name", "urls", "labels", "auth", "auth_secret", "ca_bundle", "verify_tls", "timeout"]
         widgets = {"urls": forms.Textarea(attrs={"rows": 2}), "ca_bundle": forms.Textarea(attrs={"rows": 3})}
         labels = {"urls": "URLs", "ca_bundle": "CA bundle", "verify_tls": "Verify TLS certificates", "timeout": "Timeout (seconds)"}
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         offer_inline(self, auth_secret="secret")
+        if self.instance.pk:
+            self.initial["labels"] = format_labels(self.instance.labels)
+
+    def clean_labels(self) -> dict[str, str]:
+        return parse_labels(self.cleaned_data.get("labels") or "")
 
 
 class RepositoryForm(TeamModelForm):

@@ -11,8 +11,23 @@ from restores.models import BackupVerifier
 from restores.validators import validate_verifier_queries
 
 
+def _parsed(text: Any) -> Any:
+    try:
+        return json.loads(text or "[]")
+    except (TypeError, ValueError):
+        return text
+
+
+class QueriesField(forms.CharField):
+    """JSON text: changed when it means other queries, not when it is spaced otherwise
+    (the audit log names the fields an edit changed)."""
+
+    def has_changed(self, initial: Any, data: Any) -> bool:
+        return bool(_parsed(initial) != _parsed(data))
+
+
 class VerifierForm(TeamModelForm):
-    queries_json = forms.CharField(
+    queries_json = QueriesField(
         label="Queries", required=False, widget=forms.Textarea(attrs={"rows": 3, "spellcheck": "false"}),
         help_text='JSON: each query runs on the restored index and must match this many documents, e.g. '
                   '[{"index": "logs-2026", "query": {"term": {"level": "error"}}, "hits": 12}]',

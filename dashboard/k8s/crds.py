@@ -44,7 +44,7 @@ _STATUS = {
 _SHORT_NAMES = {
     "BackupStorage": ["bs"], "RetentionPolicy": ["rp"], "Repository": ["repo"], "Snapshot": ["snap"],
     "BackupConfiguration": ["bc"], "BackupSession": ["bks"], "RestoreSession": ["rs"], "AppBinding": ["ab"],
-    "BackupVerifier": ["bv"],
+    "BackupBlueprint": ["bb"], "BackupVerifier": ["bv"],
 }
 
 _COLUMNS: dict[str, list[dict[str, Any]]] = {
@@ -55,6 +55,7 @@ _COLUMNS: dict[str, list[dict[str, Any]]] = {
     "Snapshot": [{"name": "Repository", "type": "string", "jsonPath": ".spec.repository"},
                  {"name": "Size", "type": "integer", "jsonPath": ".status.size"}],
     "BackupConfiguration": [{"name": "Paused", "type": "boolean", "jsonPath": ".spec.paused"}],
+    "BackupBlueprint": [{"name": "Configuration", "type": "string", "jsonPath": ".spec.configurationName"}],
     "BackupSession": [{"name": "Invoker", "type": "string", "jsonPath": ".spec.invoker.name"},
                       {"name": "Duration", "type": "string", "jsonPath": ".status.duration"}],
     "RestoreSession": [{"name": "Repository", "type": "string", "jsonPath": ".spec.dataSource.repository"},
@@ -69,7 +70,7 @@ _COLUMNS: dict[str, list[dict[str, Any]]] = {
 def crd(kind: MirroredKind, suffix: str | None = None) -> dict[str, Any]:
     group = group_for(kind.source_group, suffix)
     columns = list(_COLUMNS.get(kind.kind, []))
-    if kind.kind != "AppBinding":
+    if kind.kind not in ("AppBinding", "BackupBlueprint"):  # no phase of their own
         columns.append({"name": "Phase", "type": "string", "jsonPath": ".status.phase"})
     columns.append({"name": "Age", "type": "date", "jsonPath": ".metadata.creationTimestamp"})
     return {

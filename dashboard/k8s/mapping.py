@@ -41,6 +41,7 @@ KINDS: list[MirroredKind] = [
     MirroredKind("RetentionPolicy", STORAGE_GROUP, "retentionpolicies"),
     MirroredKind("AppBinding", APPCATALOG_GROUP, "appbindings"),
     MirroredKind("Repository", STORAGE_GROUP, "repositories"),
+    MirroredKind("BackupBlueprint", CORE_GROUP, "backupblueprints"),
     MirroredKind("BackupConfiguration", CORE_GROUP, "backupconfigurations", accepts_edits=True),
     MirroredKind("BackupSession", CORE_GROUP, "backupsessions"),
     MirroredKind("Snapshot", STORAGE_GROUP, "snapshots"),
@@ -49,8 +50,9 @@ KINDS: list[MirroredKind] = [
 ]
 BY_KIND = {k.kind: k for k in KINDS}
 
-# Values that belong to the user (task parameters, per-index results): never rewritten.
-_OPAQUE_KEYS = {"components", "params", "hooks"}
+# Values that belong to the user (task parameters, per-index results, label selectors,
+# a blueprint's problems by cluster name): never rewritten.
+_OPAQUE_KEYS = {"components", "params", "hooks", "selector", "problems"}
 
 
 def group_for(source_group: str, suffix: str | None = None) -> str:

@@ -18,6 +18,8 @@ PHASE_CLASS = {
     "Running": "run",
     "Pending": "wait",
     "Skipped": "warn", "Cancelled": "warn", "Paused": "warn",
+    # a cluster's state under a blueprint (backups.blueprints.preview)
+    "Following": "ok", "Detached": "wait", "Conflict": "bad", "Problem": "bad",
 }
 
 
@@ -134,3 +136,11 @@ HEALTH_PHASE = {"green": "Succeeded", "yellow": "Skipped", "red": "Failed"}
 def health_phase(value: Any) -> str:
     """A cluster or index health colour as the phase whose badge shows it (green ok, yellow warn, red bad)."""
     return HEALTH_PHASE.get(str(value or "").lower(), "Pending")
+
+
+@register.filter
+def selector(value: Any) -> str:
+    """A blueprint's label selector as kubectl -l writes it."""
+    from backups.labels import format_selector
+
+    return format_selector(value or {}) if isinstance(value, dict) else ""

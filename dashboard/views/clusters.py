@@ -49,7 +49,7 @@ def cluster_new(request: DashboardRequest) -> HttpResponse:
     require_write(request)
     return editing.edit(request, ClusterForm, instance=None, title="New cluster", back_url=reverse("backups:cluster-list"),
                         back_label="Clusters", success=lambda o: reverse("backups:cluster-detail", args=[o.uuid]),
-                        saved="Cluster '{obj}' saved.", template="clusters/form.html")
+                        saved="Cluster '{obj}' saved.", template="clusters/form.html", after_save=_reconcile_blueprints)
 
 
 @login_required
@@ -58,7 +58,14 @@ def cluster_edit(request: DashboardRequest, uuid: str) -> HttpResponse:
     back = reverse("backups:cluster-detail", args=[cluster.uuid])
     return editing.edit(request, ClusterForm, instance=cluster, title=f"Edit cluster {cluster.name}", back_url=back,
                         back_label=cluster.name, success=lambda o: back, saved="Cluster '{obj}' saved.",
-                        template="clusters/form.html")
+                        template="clusters/form.html", after_save=_reconcile_blueprints)
+
+
+def _reconcile_blueprints(cluster: Cluster) -> None:
+    """Its labels may match a blueprint now, or no longer (backups.blueprints)."""
+    from backups import blueprints
+
+    blueprints.reconcile(cluster.team)
 
 
 @login_required

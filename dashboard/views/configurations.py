@@ -36,7 +36,17 @@ from dashboard.views.access import (
 
 
 def _get_configuration_for_user(request: DashboardRequest, uuid: str, write: bool = False) -> BackupConfiguration:
-    return get_for_user(request, BackupConfiguration.objects.select_related("target"), uuid, write=write)
+    return get_for_user(request, BackupConfiguration.objects.select_related("target", "blueprint"), uuid, write=write)
+
+
+def _follows_blueprint(request: DashboardRequest, config: BackupConfiguration) -> HttpResponse | None:
+    """A configuration that follows its blueprint is changed there (or detached first):
+    an edit here would be undone by the next reconcile."""
+    if not config.follows_blueprint():
+        return None
+    messages.error(request, f"{config.name} is made from blueprint '{config.blueprint_name}' and follows it: change the "
+                            "blueprint, or detach the configuration first to change it here.")
+    return redirect("backups:configuration-detail", uuid=config.uuid)
 
 
 def _ensure_repositories(configuration: BackupConfiguration) -> None:
@@ -92,6 +102,9 @@ def configuration_new(request: DashboardRequest) -> HttpResponse:
 @login_required
 def configuration_edit(request: DashboardRequest, uuid: str) -> HttpResponse:
     config = _get_configuration_for_user(request, uuid, write=True)
+    refused = _follows_blueprint(request, config)
+    if refused is not None:
+        return refused
     back = reverse("backups:configuration-detail", args=[config.uuid])
     return editing.edit(request, ConfigurationForm, instance=config, title=f"Edit {config.name}", back_url=back,
                         back_label=config.name, success=lambda o: back, saved="Configuration '{obj}' saved.")
@@ -100,6 +113,9 @@ def configuration_edit(request: DashboardRequest, uuid: str) -> HttpResponse:
 @login_required
 def session_config_edit(request: DashboardRequest, uuid: str, name: str | None = None) -> HttpResponse:
     config = _get_configuration_for_user(request, uuid, write=True)
+    refused = _follows_blueprint(request, config)
+    if refused is not None:
+        return refused
     session = get_object_or_404(config.sessions, name=name) if name else None
     form = ConfigurationForm(instance=config, team=request.team, prefix="config")
     session_form = SessionConfigForm(request.POST or None, instance=session or BackupSessionConfig(configuration=config),
@@ -161,9 +177,17 @@ def configuration_detail(request: DashboardRequest, uuid: str) -> HttpResponse:
 @require_POST
 def configuration_pause(request: DashboardRequest, uuid: str) -> HttpResponse:
     config = _get_configuration_for_user(request, uuid, write=True)
+    refused = _follows_blueprint(request, config)
+    if refused is not None:
+        return refused
     config.paused = request.POST.get("paused", "1") == "1"
+    if config.blueprint_id is not None and not config.paused:
+        messages.error(request, f"{config.name} was paused by blueprint '{config.blueprint_name}': its cluster's labels no "
+                                "longer match. Detach it to resume it as your own, or label the cluster to match again.")
+        return redirect("backups:configuration-detail", uuid=config.uuid)
+    config.blueprint_paused = config.blueprint_paused and config.paused  # resumed: no longer the blueprint's pause
     with transaction.atomic():
-        config.save(update_fields=["paused"])
+        config.save(update_fields=["paused", "blueprint_paused"])
         audit.record(request, config.team, Action.CHANGED, config, fields=["paused"], details={"paused": config.paused})
     messages.success(request, f"{config.name} {'paused: no scheduled backups until you resume it' if config.paused else 'resumed'}.")
     return redirect("backups:configuration-detail", uuid=config.uuid)

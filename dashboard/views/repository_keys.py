@@ -13,6 +13,8 @@ from django.http import HttpResponse
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_POST
 
+import audit
+from audit.models import Action
 from dashboard.views.access import DashboardRequest, get_for_user, require_owner
 from storage import flows
 from storage.models import Repository
@@ -82,6 +84,7 @@ def repository_key_add(request: DashboardRequest, uuid: str) -> HttpResponse:
         key_id = keys.add_key(flows.open_repository(repo), form.cleaned_data["new_password"])
     except (BackendError, RepositoryError, ValidationError) as e:
         return _failed(request, repo, e)
+    audit.record(request, repo.team, Action.KEY_ADDED, repo, details={"key": key_id})
     return _done(request, repo, f"Added key {key_id[:8]}: its password opens {repo.name} too.")
 
 
@@ -96,6 +99,7 @@ def repository_key_remove(request: DashboardRequest, uuid: str) -> HttpResponse:
         key_id = keys.remove_key(flows.open_repository(repo), request.POST.get("key_id", ""))
     except (BackendError, RepositoryError, ValidationError) as e:
         return _failed(request, repo, e)
+    audit.record(request, repo.team, Action.KEY_REMOVED, repo, details={"key": key_id})
     return _done(request, repo, f"Removed key {key_id[:8]}: its password no longer opens {repo.name}.")
 
 
@@ -116,4 +120,6 @@ def repository_passwd(request: DashboardRequest, uuid: str) -> HttpResponse:
         return _render(request, repo, passwd=form, status=400)
     except (BackendError, RepositoryError) as e:
         return _failed(request, repo, e)
+    audit.record(request, repo.team, Action.PASSWORD_CHANGED, repo, fields=["encryptionSecret"],
+                 details={"encryption_secret": repo.encryption_secret.name})
     return _done(request, repo, f"Changed the password of {repo.name}; secret '{repo.encryption_secret.name}' holds the new one.")

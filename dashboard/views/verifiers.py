@@ -8,6 +8,8 @@ from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.views.decorators.http import require_POST
 
+import audit
+from audit.models import Action
 from dashboard.forms.verifiers import VerifierForm
 from dashboard.views import editing
 from dashboard.views.access import DashboardRequest, get_for_user, require_write, team_qs
@@ -65,6 +67,8 @@ def verifier_run(request: DashboardRequest, uuid: str) -> HttpResponse:
     verifier = _get_verifier_for_user(request, uuid, write=True)
     runs = flows.verify_now(verifier)
     if runs:
+        audit.record(request, verifier.team, Action.VERIFY_NOW, verifier,
+                     details={"snapshots": [r.snapshot.snapshot_id for r in runs], "target_cluster": verifier.target.name})
         messages.success(request, f"Verifying {len(runs)} snapshot(s) of {verifier.repository.name} into {verifier.target.name}.")
     else:
         messages.error(request, f"Repository {verifier.repository.name} has no successful snapshot to verify yet.")

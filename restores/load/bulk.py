@@ -2,7 +2,9 @@
 
 Throttling (429), 502/503/504 and connection errors are retried by the connection with
 backoff and jitter; items the cluster rejects for load are resent; items that can never
-index are counted and reported with the first reasons."""
+index are counted and reported with the first reasons. How many bulks are in flight is
+not fixed: a Window lets `workers` at most, halves on a rejection for load and grows back
+by one per window's worth of clean answers (AIMD, as TCP does)."""
 from __future__ import annotations
 
 import queue
@@ -102,6 +104,51 @@ class Batches:
             yield Batch(b"".join(parts), tuple(offsets))
 
 
+class Window:
+    """How many bulks may be in flight at once, between 1 and `most`. A rejection for load
+    (HTTP 429, or items rejected with 429 / es_rejected_execution_exception) halves it,
+    once per round: rejections of bulks sent before the last cut are the same overload.
+    `limit` clean answers in a row grow it by one."""
+
+    def __init__(self, most: int) -> None:
+        self.most = self.limit = self.lowest = max(1, most)
+        self.cuts = 0
+        self._inflight = self._clean = self._sent = self._cut_at = 0
+        self._cond = threading.Condition()
+
+    def acquire(self) -> int:
+        """Wait for room; the ticket (send number) to hand to rejected() and release()."""
+        with self._cond:
+            while self._inflight >= self.limit:
+                self._cond.wait()
+            self._inflight += 1
+            self._sent += 1
+            return self._sent
+
+    def rejected(self, ticket: int) -> None:
+        with self._cond:
+            self._clean = 0
+            if ticket > self._cut_at:
+                self.limit = max(1, self.limit // 2)
+                self.lowest = min(self.lowest, self.limit)
+                self.cuts += 1
+                self._cut_at = self._sent
+
+    def release(self, clean: bool) -> None:
+        with self._cond:
+            self._inflight -= 1
+            if clean:
+                self._clean += 1
+                if self._clean >= self.limit and self.limit < self.most:
+                    self.limit += 1
+                    self._clean = 0
+            self._cond.notify_all()
+
+
+def _for_load(e: ClusterError) -> bool:
+    return e.status == 429 or e.error_type == "es_rejected_execution_exception"
+
+
 def _reason(status: int, err: Any) -> str:
     if not isinstance(err, dict):
         return f"HTTP {status} {err}"
@@ -110,6 +157,22 @@ def _reason(status: int, err: Any) -> str:
     if isinstance(cb, dict) and cb.get("reason"):
         reason += f" (caused by: {cb.get('type', '')}: {cb['reason']})"
     return f"HTTP {status} {reason}"
+
+
+_NO_ERRORS = re.compile(rb'^\{(?:"(?:took|ingest_took)":\d+,)*"errors":false[,}]')
+
+
+def _all_indexed(body: bytes) -> bool:
+    """A `_bulk` answer that says `"errors":false` up front (Elasticsearch and OpenSearch
+    put `took` and `errors` before `items`)."""
+    return _NO_ERRORS.match(body[:120]) is not None
+
+
+def _retry_item(res: dict[str, Any]) -> bool:
+    """An item the cluster refused for load (or a passing failure): send it again."""
+    err = res.get("error") or {}
+    return (int(res.get("status", 500)) in RETRY_ITEM_STATUSES
+            or (isinstance(err, dict) and err.get("type") == "es_rejected_execution_exception"))
 
 
 class BulkSender:
@@ -128,6 +191,7 @@ class BulkSender:
         self.failed = 0
         self.reasons: list[str] = []
         self.fatal: BaseException | None = None
+        self.window = Window(workers)
         self.threads = [threading.Thread(target=self._work, name=f"load-{target}-{i}", daemon=True)
                         for i in range(max(1, workers))]
 
@@ -172,13 +236,21 @@ class BulkSender:
     def send(self, batch: Batch | None) -> None:
         """Index `batch`, halving it when the server finds it too large and resending the
         items it rejects for load; raises when retries are exhausted."""
+        overloaded = 0   # whole requests refused for load after the connection's own retries
         while batch is not None and batch.n:
             if self.cancel.is_set():
                 raise Cancelled(f"restore of {self.target} cancelled")
+            ticket = self.window.acquire()
             try:
-                r = self.conn.request("POST", self.path, raw=batch.body, ctype="application/x-ndjson",
-                                      index=self.target, privilege=f"write (or index) on index {self.target}")
+                r = self._post(batch, ticket)
             except ClusterError as e:
+                self.window.release(clean=False)
+                if _for_load(e) and overloaded < self.max_item_retries:
+                    # Elasticsearch refuses a whole bulk (429) where OpenSearch refuses its
+                    # items: the window is smaller now, so wait and send it again
+                    overloaded += 1
+                    self.conn.backoff(overloaded)
+                    continue
                 if e.status == 413 and batch.n > 1:
                     # larger than the server's http.max_content_length: halve and go on
                     half = batch.n // 2
@@ -189,7 +261,32 @@ class BulkSender:
                     self._fail([(_id_of(batch.item(k)), str(e)) for k in range(batch.n)])
                     return
                 raise  # retries exhausted: the index fails, nothing is counted as done
-            batch = self._answered(batch, orjson.loads(r.body))
+            if _all_indexed(r.body):
+                # the common answer: no item to look at, so its ~1 KB per item is never parsed
+                self.window.release(clean=True)
+                self._acked(batch.n, len(batch.body))
+                return
+            doc = orjson.loads(r.body)
+            rejected = self._rejected_items(doc)
+            if rejected:
+                self.window.rejected(ticket)
+            self.window.release(clean=not rejected)
+            batch = self._answered(batch, doc)
+
+    def _post(self, batch: Batch, ticket: int) -> Any:
+        def on_retry(e: ClusterError) -> None:
+            if _for_load(e):
+                self.window.rejected(ticket)
+
+        return self.conn.request("POST", self.path, raw=batch.body, ctype="application/x-ndjson",
+                                 index=self.target, privilege=f"write (or index) on index {self.target}",
+                                 on_retry=on_retry)
+
+    @staticmethod
+    def _rejected_items(doc: dict[str, Any]) -> bool:
+        if not doc.get("errors"):
+            return False
+        return any(_retry_item(next(iter(it.values()))) for it in doc.get("items") or [])
 
     def _answered(self, batch: Batch, doc: dict[str, Any]) -> Batch | None:
         """Count an answer's items; the batch of items to resend, or None."""
@@ -209,7 +306,7 @@ class BulkSender:
                 # a create that conflicts was already written (its answer was lost or
                 # rejected after the fact): resent items into a data stream are not lost
                 good += 1
-            elif status in RETRY_ITEM_STATUSES or (isinstance(err, dict) and err.get("type") == "es_rejected_execution_exception"):
+            elif _retry_item(res):
                 retry.append(k)
             else:
                 bad.append((res.get("_id") or _id_of(batch.item(k)), _reason(status, err)))

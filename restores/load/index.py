@@ -7,7 +7,7 @@ import fnmatch
 import threading
 import time
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from backups.elastic.connection import ClusterError, Connection, index_path
@@ -16,7 +16,7 @@ from backups.elastic.results import ProgressEvent, RunTotals
 from restores import rules
 from restores.load.bulk import Batches, BulkSender, split_lines
 from restores.load.params import IndexLoaded, LoadParams
-from restores.load.settings import PutBack, create_index, restore_settings
+from restores.load.settings import PutBack, create_index, load_settings, restore_settings
 from restores.rename import Renamer
 
 Chunks = Callable[[], Iterable[bytes]]
@@ -102,6 +102,26 @@ class _IndexLoad:
             return _Target(write_to=self.target, put_back=create_index(self.conn, self.target, self.meta, self.warnings))
         return _Target(write_to=self.target)  # merge
 
+    def continued(self, earlier: dict[str, Any]) -> _Target | None:
+        """The target an earlier attempt of this restore made ready and began loading
+        (restores/load/resume.py); None when it is gone (then it is prepared again)."""
+        if self.ds or not _exists(self.conn, self.target):
+            return None
+        put_back = load_settings(self.meta.get("settings") or {})[1] if earlier.get("created") else None
+        return _Target(write_to=self.target, put_back=put_back)
+
+    def still_complete(self) -> IndexLoaded | None:
+        """An index an earlier attempt verified, if its count still is the manifest's."""
+        if self.ds or not _exists(self.conn, self.target):
+            return None
+        count = int(self.conn.json("GET", f"{index_path(self.target)}/_count", index=self.target)["count"])
+        if count != self.expected:
+            return None
+        self.live.docs = self.expected    # done, by an earlier attempt: the run's progress says so
+        self.live.totals.add(self.expected, 0)
+        self.live.emit("done")
+        return IndexLoaded(self.source, "Succeeded", self.expected, 0, 0, count=count, resumed="verified")
+
     def send_all(self, dest: _Target, chunks: Chunks) -> None:
         p = self.params
         self.sender = BulkSender(self.conn, dest.write_to, op=dest.op, workers=p.workers,
@@ -127,6 +147,8 @@ class _IndexLoad:
 
     def result(self, status: str, dest: _Target, **kw: Any) -> IndexLoaded:
         s = self.sender
+        if s is not None and s.window.cuts:
+            kw.update(backoffs=s.window.cuts, fewest_senders=s.window.lowest)
         return IndexLoaded(self.source, status, self.expected, self.indexed, self.sent, s.failed if s else 0,
                            tuple(s.reasons) if s else (), data_stream=self.ds, **kw)
 
@@ -208,10 +230,21 @@ def load_index(conn: Connection, source: str, target: str, meta: Mapping[str, An
     began and failed is returned as Failed, with what was left behind."""
     t0 = time.monotonic()
     job = _IndexLoad(conn, source, target, meta, params, rename, cancel, warnings, totals or RunTotals())
-    dest = job.prepare(data_streams if data_streams is not None else {})
+    resume = params.resume
+    if resume is not None and resume.verified(target):
+        complete = job.still_complete()
+        if complete is not None:
+            return _timed(complete, t0)
+    earlier = resume.indices.get(target) if resume is not None else None
+    dest = job.continued(earlier) if earlier is not None else None
+    continued = dest is not None
+    if dest is None:
+        dest = job.prepare(data_streams if data_streams is not None else {})
     if dest.skipped:
         job.live.emit("skipped")
         return IndexLoaded(source, "Skipped", job.expected, data_stream=job.ds, skipped=dest.skipped)
+    if resume is not None and not job.ds and not continued:
+        resume.started(target, created=dest.put_back is not None)
     job.live.emit("start")
     try:
         job.send_all(dest, chunks)
@@ -219,12 +252,12 @@ def load_index(conn: Connection, source: str, target: str, meta: Mapping[str, An
         done = job.failed_partway(dest, e)
     else:
         done = job.finish(dest, rename)
-    return _timed(done, t0)
+        if resume is not None and not job.ds and done.status == "Succeeded":
+            resume.done(target, done.count)
+    return _timed(replace(done, resumed="continued") if continued else done, t0)
 
 
 def _timed(done: IndexLoaded, t0: float) -> IndexLoaded:
-    from dataclasses import replace
-
     return replace(done, duration=time.monotonic() - t0)
 
 

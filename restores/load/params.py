@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 
 from backups.elastic.metadata import CLUSTER_KINDS
 from backups.elastic.results import LoadEntry, ProgressEvent
+from restores.load.resume import ResumeState
 
 Progress = Callable[[ProgressEvent], None]
 
@@ -34,6 +35,8 @@ class LoadParams:
     # index's documents and bytes so far), then "done", "failed" or "skipped"; from the
     # load's sender threads too.
     progress: Progress | None = None
+    # What earlier attempts of this restore did (restores/load/resume.py); None: no resuming.
+    resume: ResumeState | None = None
 
 
 @dataclass(frozen=True)
@@ -53,6 +56,9 @@ class IndexLoaded:
     skipped: str = ""
     count: int | None = None           # the index's _count after the load (not for data streams)
     left: str = ""                     # a load that failed partway: "kept" | "deleted"
+    resumed: str = ""                  # "verified": done by an earlier attempt; "continued": begun by one
+    backoffs: int = 0                  # rejections for load (429) that halved the bulks in flight
+    fewest_senders: int = 0            # ...down to this many at the least
 
     def to_json(self) -> LoadEntry:
         if self.expected is None:
@@ -68,10 +74,14 @@ class IndexLoaded:
             out["skipped"] = self.skipped
             return out
         out["bytes"] = self.bytes or 0
+        if self.backoffs:
+            out["backoffs"], out["fewest_senders"] = self.backoffs, self.fewest_senders
         if self.left:
             out["partial"], out["left"] = True, self.left
         if self.count is not None:
             out["count"] = self.count
+        if self.resumed:
+            out["resumed"] = self.resumed
         return out
 
 

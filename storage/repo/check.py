@@ -14,6 +14,7 @@ from .format import (
     PACKS_PREFIX,
     SNAPSHOTS_PREFIX,
     CorruptChunk,
+    RepositoryError,
     SnapshotNotFound,
     pack_key,
 )
@@ -37,6 +38,7 @@ class CheckResult:
     read_data_subset: str = ""  # "n/t" when only a subset was read
     packs: int = 0              # v2: packs the index lists
     packs_unindexed: int = 0    # v2: packs no index lists (a crashed writer's; prune deletes them)
+    checkpoints: int = 0        # uncommitted backups' checkpoints (their chunks count as referenced)
 
 
 def parse_subset(text: str) -> tuple[int, int]:
@@ -55,6 +57,23 @@ def in_subset(chunk_id: str, n: int, t: int) -> bool:
     """Bucket n of t: the first 8 hex digits (32 bits) of the id modulo t is n-1. Ids are
     keyed hashes, so the t buckets are about equal and runs 1..t read every chunk once."""
     return int(chunk_id[:8], 16) % t == n - 1
+
+
+def _checkpoint_users(repo: Repository, result: CheckResult, users: dict[str, set[str]]) -> None:
+    """A checkpoint's chunks are referenced (prune keeps them) and checked like a snapshot's,
+    named "checkpoint <id>/<stream>" where they break something."""
+    from .checkpoint import list_checkpoints
+
+    try:
+        checkpoints = list_checkpoints(repo)
+    except RepositoryError as e:
+        result.problems.append(str(e))
+        return
+    for c in checkpoints:
+        result.checkpoints += 1
+        for stream in [*c.streams.values(), *(p.entry for p in c.partial.values())]:
+            for cid in stream.chunks:
+                users[cid].add(f"checkpoint {c.short_id}/{stream.name}")
 
 
 def check(repo: Repository, *, read_data: bool = False, read_data_subset: tuple[int, int] | None = None,
@@ -111,6 +130,7 @@ def _users(repo: Repository, result: CheckResult) -> dict[str, set[str]]:
         for stream in manifest.streams.values():
             for cid in stream.chunks:
                 users[cid].add(f"{manifest.short_id}/{stream.name}")
+    _checkpoint_users(repo, result, users)
     return users
 
 

@@ -172,20 +172,22 @@ class Cipher:
     def decompress(self, data: bytes) -> bytes:
         return self._zd().decompress(data)
 
-    def seal_manifest(self, snapshot_id: str, doc: dict[str, Any]) -> bytes:
+    def seal_manifest(self, snapshot_id: str, doc: dict[str, Any], *, magic: bytes = MANIFEST_MAGIC) -> bytes:
+        """A manifest (or, with another `magic`, a checkpoint: the magic is in the AAD, so
+        one kind of object never opens as the other)."""
         body = self._zc().compress(json.dumps(doc, separators=(",", ":")).encode())
         nonce = os.urandom(NONCE_SIZE)
-        return MANIFEST_MAGIC + nonce + self._aead.encrypt(
-            nonce, body, MANIFEST_MAGIC + snapshot_id.encode())
+        return magic + nonce + self._aead.encrypt(nonce, body, magic + snapshot_id.encode())
 
-    def open_manifest(self, snapshot_id: str, sealed: bytes) -> dict[str, Any]:
+    def open_manifest(self, snapshot_id: str, sealed: bytes, *, magic: bytes = MANIFEST_MAGIC) -> dict[str, Any]:
         from cryptography.exceptions import InvalidTag
 
-        if sealed[:4] != MANIFEST_MAGIC:
-            raise DecryptError("not a manifest object (bad magic)")
+        if sealed[:4] != magic:
+            raise DecryptError("not a manifest object (bad magic)" if magic == MANIFEST_MAGIC
+                               else "not a checkpoint object (bad magic)")
         nonce, ct = sealed[4:4 + NONCE_SIZE], sealed[4 + NONCE_SIZE:]
         try:
-            body = self._aead.decrypt(nonce, ct, MANIFEST_MAGIC + snapshot_id.encode())
+            body = self._aead.decrypt(nonce, ct, magic + snapshot_id.encode())
         except InvalidTag:
             raise DecryptError("authentication failed (modified or truncated)") from None
         # Manifests are written with a known content size, so decompress() is bounded.

@@ -17,6 +17,7 @@ SNAPSHOTS_PREFIX = "snapshots/"
 LOCKS_PREFIX = "locks/"
 PACKS_PREFIX = "packs/"     # v2
 INDEX_PREFIX = "index/"     # v2
+CHECKPOINTS_PREFIX = "checkpoints/"
 
 # FastCDC parameters (bytes). Measured on NDJSON: 1 MiB average keeps per-chunk overhead
 # (one object, one request) small while a changed document rewrites little.
@@ -29,6 +30,7 @@ ZSTD_LEVEL = 3
 # Envelope magic of encrypted objects: 3 letters + format version byte.
 CHUNK_MAGIC = b"SBC\x01"
 MANIFEST_MAGIC = b"SBM\x01"
+CHECKPOINT_MAGIC = b"SBR\x01"   # R: resume
 NONCE_SIZE = 12
 PACK_MAGIC = b"SBP\x02"
 PACK_HEADER_AAD = b"SBP\x02 header"

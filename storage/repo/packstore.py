@@ -23,6 +23,9 @@ class PackStore:
         self._lock = threading.Lock()
         self._open = PackBuilder()
         self._claimed: set[bytes] = set()  # chunk ids this writer stores (raw, 32 bytes)
+        self._pending: set[bytes] = set()  # claimed, not yet in a pack
+        self._added = threading.Condition(self._lock)
+        self._flushing = threading.Lock()  # one flush at a time: each waits for all before it
         self._written: dict[str, list[Blob]] = {}
         self._pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="pack-upload")
         self._slots = threading.BoundedSemaphore(workers)
@@ -38,15 +41,33 @@ class PackStore:
             if raw in self._claimed:
                 return False
             self._claimed.add(raw)
+            self._pending.add(raw)
             return True
 
+    def unclaim(self, chunk_id: str) -> None:
+        """The claimed chunk was not stored (sealing failed): another stream may store it."""
+        raw = bytes.fromhex(chunk_id)
+        with self._lock:
+            self._claimed.discard(raw)
+            self._done(raw)
+
     def add(self, chunk_id: str, sealed: bytes, size: int) -> None:
+        raw = bytes.fromhex(chunk_id)
         with self._lock:
             self._open.add(chunk_id, sealed, size)
             if len(self._open) < self.target:
+                self._done(raw)
                 return
             full, self._open = self._open, PackBuilder()
-        self._upload(full)
+        try:
+            self._upload(full)
+        finally:
+            with self._lock:  # not before: a flush must find the upload of its pack
+                self._done(raw)
+
+    def _done(self, raw: bytes) -> None:
+        self._pending.discard(raw)
+        self._added.notify_all()
 
     def _upload(self, builder: PackBuilder) -> None:
         self._slots.acquire()  # back-pressure: the sealers wait while `workers` packs upload
@@ -70,8 +91,17 @@ class PackStore:
 
     def flush(self, before_index: Callable[[], None] = lambda: None) -> list[str]:
         """Upload the open pack, wait for every upload, call before_index (which may
-        raise), write the index files; their ids."""
+        raise), write the index files; their ids. Every chunk claimed before the call is
+        then in an indexed pack (a chunk another stream claimed is waited for), so a
+        checkpoint may name it; concurrent calls run one after the other."""
+        with self._flushing:
+            return self._flush(before_index)
+
+    def _flush(self, before_index: Callable[[], None]) -> list[str]:
         with self._lock:
+            waiting = set(self._pending)
+            while waiting & self._pending:
+                self._added.wait()
             last, self._open = self._open, PackBuilder()
         if last.blobs:
             self._upload(last)

@@ -7,8 +7,10 @@ small ones, is repacked (its referenced blobs copied, still encrypted, into new 
 any other pack is kept whole. The merged index is written before the old index files are
 deleted, and packs are deleted last, so an index entry never points at a deleted pack.
 
-`keep` adds chunk ids to keep beyond those the manifests reference (e.g. the chunks an
-interrupted backup's checkpoint lists).
+`keep` adds chunk ids to keep beyond those the manifests reference; the chunks of every
+fresh checkpoint (an interrupted backup's, docs/repository-format.md) are added to it, so
+a pack holding them is neither deleted nor loses those blobs in a repack. Stale
+checkpoints are deleted.
 """
 from __future__ import annotations
 
@@ -18,6 +20,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+from .checkpoint import CHECKPOINT_MAX_AGE, Checkpoint, checkpoint_key, list_checkpoints
 from .format import (
     DATA_PREFIX,
     PACKS_PREFIX,
@@ -26,6 +29,7 @@ from .format import (
     SnapshotNotFound,
     index_key,
     pack_key,
+    utcnow,
 )
 from .index import encode_index, split_packs
 from .locks import remove_locks
@@ -48,6 +52,8 @@ class PruneResult:
     packs_repacked: int = 0  # v2: their referenced chunks copied into new packs
     packs_written: int = 0   # v2: new packs the repacking wrote
     packs_kept: int = 0      # v2: kept whole (unreferenced bytes below the threshold)
+    checkpoints: int = 0                 # kept: their chunks are referenced
+    stale_checkpoints_removed: int = 0
 
 
 @dataclass
@@ -78,19 +84,26 @@ def referenced_chunks(repo: Repository) -> tuple[set[str], int]:
 
 
 def prune(repo: Repository, *, workers: int = 8, dry_run: bool = False,
-          keep: Iterable[str] = ()) -> PruneResult:
+          keep: Iterable[str] = (), checkpoint_max_age: float = CHECKPOINT_MAX_AGE) -> PruneResult:
     # The exclusive lock is refused while any live shared lock exists, so no backup is
     # between storing a chunk and committing a manifest that references it.
     with repo.lock("exclusive") as own:
         referenced, count = referenced_chunks(repo)
         referenced.update(keep)
+        kept, stale = _checkpoints(repo, checkpoint_max_age)
+        for c in kept:  # a fresh checkpoint's chunks: neither deleted nor dropped by a repack
+            referenced.update(c.chunks())
         if repo.version >= 2:
             result = _prune_packs(repo, referenced, dry_run=dry_run, workers=workers)
         else:
             result = _prune_loose(repo, referenced, dry_run=dry_run, workers=workers)
         result.snapshots = count
-        stale = 0 if dry_run else len(remove_locks(repo.backend, repo_name=repo.name, keep=own.id))
-        result.stale_locks_removed = stale + own.removed
+        result.checkpoints, result.stale_checkpoints_removed = len(kept), len(stale)
+        if not dry_run:
+            for c in stale:
+                repo.backend.delete(checkpoint_key(c.id))
+        locks = 0 if dry_run else len(remove_locks(repo.backend, repo_name=repo.name, keep=own.id))
+        result.stale_locks_removed = locks + own.removed
     return result
 
 
@@ -202,3 +215,17 @@ def _repack(repo: Repository, wanted: dict[str, list[Blob]]) -> dict[str, list[B
     if builder.blobs:
         flush()
     return written
+
+
+def _checkpoints(repo: Repository, max_age: float) -> tuple[list[Checkpoint], list[Checkpoint]]:
+    """(kept, stale) checkpoints. Listed under the exclusive lock, so no backup is adding
+    to one; a live lock still named by a checkpoint keeps it whatever its age."""
+    from .locks import read_locks
+
+    now = utcnow()
+    live = {lock.id for lock in read_locks(repo.backend) if lock.why_removable() is None}
+    kept: list[Checkpoint] = []
+    stale: list[Checkpoint] = []
+    for c in list_checkpoints(repo):
+        (stale if c.stale(now, max_age, live) else kept).append(c)
+    return kept, stale

@@ -225,8 +225,13 @@ class Repository:
     # -- writing ---------------------------------------------------------------------------
 
     def writer(self, meta: dict[str, Any] | None = None, *, workers: int = 4,
-               max_inflight: int | None = None, lock_wait: float = 60.0) -> SnapshotWriter:
-        """A writer holding a shared lock; nothing is visible until its commit()."""
+               max_inflight: int | None = None, lock_wait: float = 60.0,
+               checkpoint: str = "", checkpoint_every: float = 10.0, resume: Any = None) -> SnapshotWriter:
+        """A writer holding a shared lock; nothing is visible until its commit(). With a
+        `checkpoint` key (the configuration's), what it stores is recorded as it is
+        stored, for the next run of that key to resume from (storage/repo/checkpoint.py);
+        `resume`, the resume_point() this run resumes from, is carried over into it."""
+        from .checkpoint import Recorder
         from .writer import SnapshotWriter
 
         lock = self.lock("shared", wait=lock_wait)
@@ -241,7 +246,20 @@ class Repository:
         except BaseException:
             lock.release()
             raise
-        return SnapshotWriter(self, lock, meta, workers=workers, max_inflight=max_inflight)
+        recorder = Recorder(self, checkpoint, lock.id, carry=resume) if checkpoint else None
+        return SnapshotWriter(self, lock, meta, workers=workers, max_inflight=max_inflight, checkpoint=recorder,
+                              checkpoint_every=checkpoint_every)
+
+    def resume_point(self, key: str) -> Any:
+        """The uncommitted work of the runs of `key` (a Checkpoint), or None."""
+        from .checkpoint import resume_point
+
+        return resume_point(self, key)
+
+    def checkpoints(self) -> list[Any]:
+        from .checkpoint import list_checkpoints
+
+        return list_checkpoints(self)
 
     # -- reading ---------------------------------------------------------------------------
 

@@ -1,10 +1,12 @@
 """The snapshot writer: chunks streams, uploads new chunks in parallel, commits the manifest last."""
 from __future__ import annotations
 
+import logging
 import secrets
 import socket
 import threading
-from collections.abc import Iterable, Iterator
+import time
+from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, BinaryIO, Self, TypeVar
@@ -15,11 +17,15 @@ from .manifest import Manifest, StreamEntry, StreamInfo
 from .packstore import PackStore
 
 if TYPE_CHECKING:
+    from .checkpoint import PartialStream, Recorder
     from .locks import Lock
     from .repository import Repository
 
 T = TypeVar("T")
+log = logging.getLogger(__name__)
 READ_SIZE = 1 << 20
+SEGMENT_BYTES = 16 << 20   # a resumable stream is cut and checkpointed this often,
+SEGMENT_MIN_BYTES = 256 << 10  # ...or every `checkpoint_every` seconds once it holds this much
 
 
 def iter_source(data: Iterable[bytes] | BinaryIO | bytes) -> Iterator[bytes]:
@@ -35,6 +41,25 @@ def iter_source(data: Iterable[bytes] | BinaryIO | bytes) -> Iterator[bytes]:
             yield part
     else:
         yield from data
+
+
+class _Segments:
+    """The pieces of a source, ending at a piece boundary every `limit` bytes, or after
+    `seconds` once SEGMENT_MIN_BYTES were taken (limit 0: never); iterate again for the
+    next segment until `ended`."""
+
+    def __init__(self, pieces: Iterator[bytes], limit: int, seconds: float) -> None:
+        self.pieces, self.limit, self.seconds, self.ended = pieces, limit, seconds, False
+
+    def __iter__(self) -> Iterator[bytes]:
+        taken, t0 = 0, time.monotonic()
+        for piece in self.pieces:
+            yield piece
+            taken += len(piece)
+            if self.limit and (taken >= self.limit or (
+                    taken >= SEGMENT_MIN_BYTES and time.monotonic() - t0 >= self.seconds)):
+                return
+        self.ended = True
 
 
 class _Upload:
@@ -61,9 +86,13 @@ class SnapshotWriter:
     """Use through `Repository.writer()`. Nothing becomes visible until commit()."""
 
     def __init__(self, repo: Repository, lock: Lock, meta: dict[str, Any] | None, *,
-                 workers: int = 4, max_inflight: int | None = None) -> None:
+                 workers: int = 4, max_inflight: int | None = None, checkpoint: Recorder | None = None,
+                 checkpoint_every: float = 10.0) -> None:
         self.repo = repo
         self.lock = lock
+        self.checkpoint = checkpoint
+        # a cut waits for the chunks before it to be stored: a short stall, this often at most
+        self.checkpoint_every = checkpoint_every
         self.meta = dict(meta or {})
         self.started = utcnow()
         self.streams: dict[str, StreamEntry] = {}
@@ -76,15 +105,32 @@ class SnapshotWriter:
         self.packs = PackStore(repo) if repo.version >= 2 else None
         self.committed: str | None = None
         self._closed = False
+        if checkpoint is not None and self.packs is not None:
+            # v2: a chunk in the open pack is not durable; a checkpoint names only chunks
+            # that are uploaded and indexed, so every save persists first.
+            checkpoint.before_save = self.persist
 
     # -- streams ---------------------------------------------------------------------------
 
     def add_stream(self, name: str, data: Iterable[bytes] | BinaryIO | bytes,
-                   meta: dict[str, Any] | None = None) -> StreamInfo:
-        """Read `data` to its end, store its new chunks, and record the stream. Thread-safe."""
+                   meta: dict[str, Any] | None = None, *, resume: PartialStream | None = None,
+                   position: Callable[[], dict[str, Any]] | None = None) -> StreamInfo:
+        """Read `data` to its end, store its new chunks, and record the stream. Thread-safe.
+
+        With a checkpoint and `position`, the stream is cut at a piece boundary every
+        SEGMENT_BYTES or `checkpoint_every` seconds; once a cut's chunks are stored, the prefix and `position()` (called while
+        the source is suspended just after its last piece) go to the checkpoint. `resume`
+        is such a prefix: `data` then continues after it (see storage/repo/checkpoint.py)."""
         self._begin(name)
+        if self.checkpoint is not None:
+            self.checkpoint.flush()
         try:
-            return self._add(name, data, meta or {})
+            return self._add(name, data, meta or {}, resume, position if self.checkpoint else None)
+        except BaseException:
+            if resume is not None and self.checkpoint is not None:
+                # a resumed stream that fails (a count mismatch, say) starts afresh next time
+                self.checkpoint.forget(name)
+            raise
         finally:
             with self._streams_lock:
                 self._active -= 1
@@ -97,31 +143,35 @@ class SnapshotWriter:
                 raise RepositoryError(f"stream {name!r} was already added to this snapshot")
             self._active += 1
 
-    def _add(self, name: str, data: Iterable[bytes] | BinaryIO | bytes,
-             meta: dict[str, Any]) -> StreamInfo:
+    def _add(self, name: str, data: Iterable[bytes] | BinaryIO | bytes, meta: dict[str, Any],
+             resume: PartialStream | None, position: Callable[[], dict[str, Any]] | None) -> StreamInfo:
         sha = BackgroundHasher()
         slots: list[_Slot] = []
         errors: list[BaseException] = []
         futures = []
+        source = _Segments(iter_source(data), SEGMENT_BYTES if position else 0, self.checkpoint_every)
+        store = self._store if self.packs is None else self._store_packed
         try:
-            for chunk in chunk_stream(iter_source(data), **self.repo.chunker_params):
+            if resume is not None:
+                slots = self._resume_prefix(resume.entry, sha)
+            while not source.ended:
+                for chunk in chunk_stream(source, **self.repo.chunker_params):
+                    if errors:
+                        break
+                    sha.update(chunk)
+                    slot = _Slot(size=len(chunk))
+                    slots.append(slot)
+                    self._slots.acquire()
+                    futures.append(self._pool.submit(store, slot, chunk, errors))
                 if errors:
                     break
-                sha.update(chunk)
-                slot = _Slot(size=len(chunk))
-                slots.append(slot)
-                self._slots.acquire()
-                store = self._store if self.packs is None else self._store_packed
-                futures.append(self._pool.submit(store, slot, chunk, errors))
+                if position is not None and not source.ended:
+                    self._durable(name, meta, slots, futures, errors, position)
         finally:
             for f in futures:
                 f.result()
             sha.close()
-        for slot in slots:
-            if slot.waited_on is not None:
-                slot.waited_on.done.wait()
-                if slot.waited_on.error is not None:
-                    errors.append(slot.waited_on.error)
+        self._wait_others(slots, errors)
         if errors:
             raise RepositoryError(f"storing stream {name!r} in repository {self.repo.name} failed: "
                                   f"{errors[0]}") from errors[0]
@@ -130,10 +180,47 @@ class SnapshotWriter:
                             chunks=[s.id for s in slots], sizes=[s.size for s in slots])
         with self._streams_lock:
             self.streams[name] = entry
+        if self.checkpoint is not None:
+            self.checkpoint.stream_done(entry)
         return StreamInfo(name=name, size=size, sha256=entry.sha256,
                           chunks_new=sum(1 for s in slots if s.new),
                           bytes_new=sum(s.size for s in slots if s.new), reused=False,
                           chunks=len(slots), stored_bytes_new=sum(s.stored for s in slots))
+
+    @staticmethod
+    def _wait_others(slots: list[_Slot], errors: list[BaseException]) -> None:
+        for slot in slots:
+            if slot.waited_on is not None:
+                slot.waited_on.done.wait()
+                if slot.waited_on.error is not None:
+                    errors.append(slot.waited_on.error)
+
+    def _durable(self, name: str, meta: dict[str, Any], slots: list[_Slot], futures: list[Any],
+                 errors: list[BaseException], position: Callable[[], dict[str, Any]]) -> None:
+        """At a cut: once every chunk so far is stored, checkpoint the prefix and the position."""
+        for f in futures:
+            f.result()
+        self._wait_others(slots, errors)
+        if errors or self.checkpoint is None:
+            return
+        prefix = StreamEntry(name=name, size=sum(s.size for s in slots), sha256="", meta=meta,
+                             chunks=[s.id for s in slots], sizes=[s.size for s in slots])
+        self.checkpoint.partial(prefix, position())
+
+    def _resume_prefix(self, prefix: StreamEntry, sha: BackgroundHasher) -> list[_Slot]:
+        """The slots of a checkpointed prefix, each chunk read back: the stream's sha256
+        covers the prefix, and a prefix chunk that is gone or damaged fails the stream here."""
+        from .reader import fetch_chunk
+
+        slots = []
+        for cid, size in zip(prefix.chunks, prefix.sizes, strict=True):
+            data = fetch_chunk(self.repo, cid, stream=prefix.name)
+            if len(data) != size:
+                raise RepositoryError(f"checkpointed chunk {cid} of stream {prefix.name!r} has {len(data)} bytes, "
+                                      f"not {size}")
+            sha.update(data)
+            slots.append(_Slot(size=size, id=cid))
+        return slots
 
     def _store(self, slot: _Slot, chunk: bytes, errors: list[BaseException]) -> None:
         """Upload one chunk unless the repository has it or another stream is uploading it
@@ -168,7 +255,11 @@ class SnapshotWriter:
         try:
             slot.id = repo.cipher.chunk_id(chunk)
             if self.packs.claim(slot.id):
-                sealed = repo.cipher.seal_chunk(slot.id, chunk)
+                try:
+                    sealed = repo.cipher.seal_chunk(slot.id, chunk)
+                except BaseException:
+                    self.packs.unclaim(slot.id)
+                    raise
                 self.packs.add(slot.id, sealed, len(chunk))
                 slot.new, slot.stored = True, len(sealed)
         except BaseException as e:  # noqa: BLE001 - reported by add_stream
@@ -196,6 +287,8 @@ class SnapshotWriter:
                                 chunks=list(src.chunks), sizes=list(src.sizes))
             with self._streams_lock:
                 self.streams[name] = entry
+            if self.checkpoint is not None:
+                self.checkpoint.stream_done(entry)
             return StreamInfo(name=name, size=src.size, sha256=src.sha256, chunks_new=0,
                               bytes_new=0, reused=True, chunks=len(src.chunks))
         finally:
@@ -241,16 +334,43 @@ class SnapshotWriter:
         self.repo.backend.put(snapshot_key(snapshot_id), sealed, if_absent=True)
         self.repo._manifest_cache[snapshot_id] = manifest
         self.committed = snapshot_id
+        if self.checkpoint is not None:
+            self._drop_checkpoints(manifest)
         return snapshot_id
+
+    def _drop_checkpoints(self, manifest: Manifest) -> None:
+        """A committed snapshot ends its configuration's checkpoints; a Failed one keeps
+        this run's (the next run resumes from it: retention never reuses a Failed snapshot)."""
+        from .checkpoint import delete_checkpoints
+
+        assert self.checkpoint is not None
+        keep = self.checkpoint.checkpoint.id if manifest.status == "Failed" else ""
+        if keep:
+            self.checkpoint.flush()
+        else:
+            self.checkpoint.delete()
+        delete_checkpoints(self.repo, self.checkpoint.checkpoint.key, keep=keep)
 
     def close(self) -> None:
         if self._closed:
             return
         self._closed = True
         self._pool.shutdown(wait=True, cancel_futures=True)
-        if self.packs is not None:
-            self.packs.close()
-        self.lock.release()
+        try:
+            if self.checkpoint is not None and not self.committed:
+                self._flush_checkpoint()  # left without commit: what was stored stays resumable
+        finally:
+            if self.packs is not None:
+                self.packs.close()
+            self.lock.release()
+
+    def _flush_checkpoint(self) -> None:
+        assert self.checkpoint is not None
+        try:
+            self.checkpoint.flush()
+        except Exception as e:  # noqa: BLE001 - closing after a failure must not hide it
+            log.warning("checkpoint of repository %s not saved on close (the next run reads "
+                        "more again): %s", self.repo.name, e)
 
     def __enter__(self) -> Self:
         return self

@@ -59,14 +59,16 @@ def world(teams: dict[str, Any], settings: Any, tmp_path: Any) -> dict[str, Any]
     f.snapshot(running, repo, phase="Running", name="nightly-running-repo")
     restore = f.restore(a, repo, cluster, name="restore-1", phase="Succeeded")
     pending_restore = f.restore(a, repo, cluster, name="restore-2", phase="Pending")
+    verifier = f.verifier(a, "weekly-check", repo=repo, target=cluster)
     f.storage(b, "theirs")
+    f.blueprint(a, "gold")  # selects backup=gold, which no cluster has yet
     tokens = {}
     for key, team, scope, user in (("rw", a, "write", teams["alice"]), ("ro", a, "read", teams["alice"]),
                                    ("b", b, "write", teams["charlie"])):
         tokens[key] = ApiToken.issue(team, f"{key} token", scope, user)[1]
     return {**teams, "secret": secret, "storage": storage, "retention": retention, "cluster": cluster, "repo": repo,
             "config": config, "session": done, "snapshot": snap, "running": running, "restore": restore,
-            "pending_restore": pending_restore, "tokens": tokens}
+            "pending_restore": pending_restore, "verifier": verifier, "tokens": tokens}
 
 
 @pytest.fixture

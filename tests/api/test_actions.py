@@ -84,3 +84,24 @@ def test_wait_answers_at_once_when_completed_and_at_the_timeout_otherwise(world:
     rw.get("/restoresessions/restore-2", wait=60)
     assert time.monotonic() - start < 1  # capped by STASHBOARD_API_MAX_WAIT
     assert rw.get("/backupsessions/nightly-done", wait=61).status_code == 400
+
+
+def test_verify_now_starts_a_run_of_the_newest_snapshot_and_says_when_there_is_none(
+        world: dict[str, Any], rw: Api, django_capture_on_commit_callbacks: Any) -> None:
+    from audit.models import Entry
+    from restores.models import VerificationRun
+
+    with django_capture_on_commit_callbacks() as callbacks:
+        answer = rw.post("/backupverifiers/weekly-check/verify")
+    assert answer.status_code == 202, answer.content
+    doc = answer.json()
+    assert doc["kind"] == "BackupVerifier" and doc["status"]["lastRun"]["phase"] == "Pending"
+    assert doc["status"]["lastRun"]["snapshotID"] == "ab" * 32 and doc["status"]["lastRun"]["trigger"] == "manual"
+    run = VerificationRun.objects.get()
+    assert run.team == world["a"] and run.snapshot == world["snapshot"] and len(callbacks) == 1
+    entry = Entry.objects.get(action="verify-now")
+    assert entry.via == "api" and entry.target_name == "weekly-check" and entry.team == world["a"]
+    Snapshot.objects.filter(pk=world["snapshot"].pk).update(phase="Failed")
+    none = rw.post("/backupverifiers/weekly-check/verify")
+    assert none.status_code == 409 and "no successful snapshot" in none.json()["detail"]
+    assert VerificationRun.objects.count() == 1

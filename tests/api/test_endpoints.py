@@ -18,10 +18,12 @@ from tests.api.conftest import Api
 # A name of team A's for each path's {name} (tests.api.conftest.world).
 NAMES = {"secrets": "repo-key", "backupstorages": "local", "retentionpolicies": "keep-5", "appbindings": "es",
          "repositories": "repo", "backupconfigurations": "nightly", "backupsessions": "nightly-running",
-         "snapshots": "nightly-done-repo", "restoresessions": "restore-2"}
+         "snapshots": "nightly-done-repo", "restoresessions": "restore-2", "backupverifiers": "weekly-check",
+         "backupblueprints": "gold"}
 KINDS = {"secrets": "Secret", "backupstorages": "BackupStorage", "retentionpolicies": "RetentionPolicy",
          "appbindings": "AppBinding", "repositories": "Repository", "backupconfigurations": "BackupConfiguration",
-         "backupsessions": "BackupSession", "snapshots": "Snapshot", "restoresessions": "RestoreSession"}
+         "backupsessions": "BackupSession", "snapshots": "Snapshot", "restoresessions": "RestoreSession",
+         "backupverifiers": "BackupVerifier", "backupblueprints": "BackupBlueprint"}
 
 
 def operations() -> list[tuple[str, str]]:
@@ -58,11 +60,13 @@ def test_the_schema_lists_every_kind_and_action(world: dict[str, Any]) -> None:
     ops = set(operations())
     for plural in NAMES:
         assert ("GET", f"/{plural}") in ops and ("GET", f"/{plural}/{{name}}") in ops
-    for plural in ("secrets", "backupstorages", "retentionpolicies", "appbindings", "repositories", "backupconfigurations"):
+    for plural in ("secrets", "backupstorages", "retentionpolicies", "appbindings", "repositories", "backupconfigurations",
+                   "backupverifiers"):
         assert {("POST", f"/{plural}"), ("PUT", f"/{plural}/{{name}}"), ("DELETE", f"/{plural}/{{name}}")} <= ops
     assert {("POST", "/restoresessions"), ("POST", "/backupconfigurations/{name}/backup"), ("POST", "/backupsessions/{name}/cancel"),
             ("POST", "/restoresessions/{name}/cancel"), ("POST", "/repositories/{name}/check"),
-            ("GET", "/repositories/{name}/snapshots"), ("GET", "/snapshots/{name}/indices")} <= ops
+            ("GET", "/repositories/{name}/snapshots"), ("GET", "/snapshots/{name}/indices"),
+            ("POST", "/backupverifiers/{name}/verify")} <= ops
 
 
 def test_lists_and_gets_are_the_export_shapes(world: dict[str, Any], rw: Api) -> None:

@@ -16,7 +16,7 @@ from api.models import ApiToken
 from dashboard import resources
 from storage.models import Repository
 from tests import factories as f
-from tests.dashboard.test_browser import ROOT, cluster, redis_queues, storage_root, worker  # noqa: F401  (fixtures)
+from tests.fixtures.live import ROOT
 from tests.peers.osmem import es
 
 pytestmark = pytest.mark.slow
@@ -48,8 +48,8 @@ def manifests(root: Path, cluster_url: str) -> list[dict[str, Any]]:
 
 
 @pytest.mark.search_kinds("osmem")
-def test_the_readme_curl_walkthrough_backs_up_waits_and_restores(live_server: Any, worker: Any, cluster: str,  # noqa: F811
-                                                                 storage_root: Path) -> None:  # noqa: F811
+def test_the_readme_curl_walkthrough_backs_up_waits_and_restores(live_server: Any, worker: Any, cluster: str,
+                                                                 storage_root: Path) -> None:
     team = f.team("team-a", name="Team A")
     alice = f.user("alice", team, "owner")
     _, token = ApiToken.issue(team, "deploy pipeline", ApiToken.Scope.WRITE, alice)

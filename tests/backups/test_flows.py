@@ -1,8 +1,6 @@
 from __future__ import annotations
 
-import http.server
 import os
-import threading
 import zlib
 from datetime import UTC, datetime, timedelta
 
@@ -20,11 +18,17 @@ from storage import jobs as storage_jobs
 from storage.models import BackupStorage, Repository
 from tests import factories as f
 from tests.fixtures.flows import make_config, ready, work
+from tests.peers.clusters import ALL_KINDS, ONE_KIND
 from tests.peers.osmem import es, seed
+from tests.peers.receiver import http_receiver
 
-pytestmark = pytest.mark.slow
+# The flow around the engine (jobs, rows, schedules, hooks, storage), not the engine's
+# dealings with a server: one search kind. tests/backups/elastic and tests/restores/load
+# run the engine on every kind.
+pytestmark = [pytest.mark.slow, pytest.mark.search_kinds(ONE_KIND)]
 
 
+@pytest.mark.search_kinds(*ALL_KINDS)  # the flow end to end once on each kind
 def test_a_saved_configuration_gets_ready_and_its_instant_backup_lands_in_the_repository(world, es_url):
     seed(es_url, "orders-1", 120)
     config = make_config(world, "orders-*")
@@ -237,41 +241,20 @@ def test_a_failing_pre_hook_fails_the_session_with_its_output(world, es_url):
     assert session.hook_results[1]["ok"] is True  # post hooks run whatever the outcome
 
 
-class _HookCounter(http.server.BaseHTTPRequestHandler):
-    paths: list[str] = []
-
-    def do_POST(self):  # type: ignore[no-untyped-def]
-        self.rfile.read(int(self.headers.get("Content-Length") or 0))
-        _HookCounter.paths.append(self.path)
-        self.send_response(200)
-        self.send_header("Content-Length", "2")
-        self.end_headers()
-        self.wfile.write(b"ok")
-
-    def log_message(self, *a):  # type: ignore[no-untyped-def]
-        pass
-
-
 def test_hooks_run_once_per_session_not_once_per_repository(world, es_url):
-    server = http.server.HTTPServer(("127.0.0.1", 0), _HookCounter)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    _HookCounter.paths = []
-    try:
+    with http_receiver() as server:
         seed(es_url, "twice-1", 10)
         second = f.repository(world["team"], "repo-2", storage_obj=world["storage"], secret_obj=world["secret"])
         config = f.configuration(world["team"], "twice", target=world["cluster"], repositories=[world["repo"], second])
         sc = config.sessions.get()
-        url = f"http://127.0.0.1:{server.server_port}"
         sc.task_params = {"indices": "twice-*"}
-        sc.hooks = {"preBackup": [{"name": "pre", "kind": "http", "url": f"{url}/pre"}],
-                    "postBackup": [{"name": "post", "kind": "http", "url": f"{url}/post"}]}
+        sc.hooks = {"preBackup": [{"name": "pre", "kind": "http", "url": f"{server.url}/pre"}],
+                    "postBackup": [{"name": "post", "kind": "http", "url": f"{server.url}/post"}]}
         sc.save()
         ready(world, config)
-    finally:
-        server.shutdown()
     session = BackupSession.objects.get()
     assert session.phase == "Succeeded" and session.snapshots.count() == 2, session.error
-    assert _HookCounter.paths == ["/pre", "/post"]
+    assert [r.path for r in server.requests] == ["/pre", "/post"]
     assert [(h["name"], h["when"]) for h in session.hook_results] == [("pre", "preBackup"), ("post", "postBackup")]
 
 

@@ -20,9 +20,13 @@ from backups.models import BackupSession, Snapshot
 from storage.models import Repository
 from tests import factories as f
 from tests.fixtures.flows import ready, work
+from tests.peers.clusters import ONE_KIND
 from tests.peers.osmem import seed
 
-pytestmark = pytest.mark.slow
+# The flow around the engine (jobs, rows, schedules, hooks, storage), not the engine's
+# dealings with a server: one search kind. tests/backups/elastic and tests/restores/load
+# run the engine on every kind.
+pytestmark = [pytest.mark.slow, pytest.mark.search_kinds(ONE_KIND)]
 
 
 def start_workers(settings: Any, n: int) -> list[subprocess.Popen[bytes]]:

@@ -43,3 +43,23 @@ def test_a_failing_step_of_the_turn_leaves_the_others_to_run(teams, queues, capl
     assert actions[0] == "error in schedule: ZeroDivisionError: division by zero"
     assert f"initialize storage {teams['a'].pk}/local" in actions
     assert "scheduler step schedule failed" in caplog.text
+
+
+def test_the_turn_runs_the_steps_other_apps_register(teams, queues):
+    """restores registers its verifiers' schedule as a step of the turn (backups does not import it)."""
+    import django_rq
+
+    from backups.management.commands.scheduler import Command
+    from restores.models import BackupVerifier, VerificationRun
+
+    config = f.configuration(teams["a"], "nightly")
+    repo = config.sessions.get().repositories.get()
+    f.snapshot(f.backup_session(config, phase="Succeeded"), repo, phase="Succeeded", snapshot_id="ab" * 32)
+    v = f.verifier(teams["a"], "check", repo, config.target, every_n_backups=None, schedule="0 * * * *")
+    BackupVerifier.objects.filter(pk=v.pk).update(created=datetime(2026, 11, 25, 9, 30, tzinfo=UTC))
+    cmd = Command()
+    cmd.identity = "test"
+    cmd.redis = django_rq.get_connection("default")
+    actions = cmd.handle_one(now=datetime(2026, 11, 25, 10, 0, 20, tzinfo=UTC))
+    assert "verify team-a/check x1" in actions, actions
+    assert VerificationRun.objects.get().verifier == v

@@ -174,9 +174,11 @@ def test_deleting_a_storage_says_what_is_lost(world: dict[str, Any], alice: Clie
     assert not Snapshot.objects.filter(repository=world["repo"]).exists()
 
 
-def test_storage_initialize_again(world: dict[str, Any], alice: Client, bob: Client, charlie: Client,
-                                  django_capture_on_commit_callbacks: Any) -> None:
-    u = reverse("storage:storage-initialize", args=[world["storage"].uuid])
+@pytest.mark.parametrize(("name", "key"), [("storage:storage-initialize", "storage"), ("storage:repository-check", "repo")])
+def test_initialize_again_and_check_now_enqueue_one_job_for_an_owner_only(
+        world: dict[str, Any], alice: Client, bob: Client, charlie: Client, django_capture_on_commit_callbacks: Any,
+        name: str, key: str) -> None:
+    u = reverse(name, args=[world[key].uuid])
     with django_capture_on_commit_callbacks(execute=False) as callbacks:
         assert alice.post(u).status_code == 302
     assert len(callbacks) == 1
@@ -345,16 +347,6 @@ def test_a_deleted_configurations_snapshots_stay_browsable_and_restorable(world:
     assert alice.get(reverse("backups:snapshot-detail", args=[snap.uuid])).status_code == 200
     html = alice.get(reverse("restores:restore-new"), {"repository": world["repo"].uuid}).content.decode()
     assert snap.snapshot_id[:8] in html
-
-
-def test_repository_check_now(world: dict[str, Any], alice: Client, bob: Client, charlie: Client,
-                              django_capture_on_commit_callbacks: Any) -> None:
-    u = reverse("storage:repository-check", args=[world["repo"].uuid])
-    with django_capture_on_commit_callbacks(execute=False) as callbacks:
-        assert alice.post(u).status_code == 302
-    assert len(callbacks) == 1
-    assert bob.post(u).status_code == 403
-    assert charlie.post(u).status_code == 404
 
 
 def test_repository_new_and_delete(world: dict[str, Any], alice: Client, django_capture_on_commit_callbacks: Any) -> None:

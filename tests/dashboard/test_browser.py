@@ -1,105 +1,30 @@
 """The whole flow in Debian's chromium, against a live server, a real RQ worker
-(a separate `manage.py rqworker` process on the test database), each search kind
-(osmem-server and the real nodes, tests.peers.clusters) and a local-directory storage:
+(a separate `manage.py rqworker` process on the test database), osmem-server (the
+dashboard's wiring does not change with the search kind) and a local-directory storage:
 
 sign in → secret, storage, cluster (test connection), configuration → the instant
 backup's live progress reaches Succeeded → the snapshot → the restore wizard with a
 rename → the restored index counts. Screenshots go to test-output/screenshots/KIND/."""
 from __future__ import annotations
 
-import os
 import re
-import signal
-import subprocess
-import sys
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
-from django.conf import settings as django_settings
-from django.db import connection
 
 from tests import factories as f
-from tests.peers.clusters import LOCAL_KINDS, SearchCluster
-from tests.peers.osmem import es, reset, seed
+from tests.fixtures.live import DOCS, SHOTS, open_page
+from tests.peers.clusters import ONE_KIND, SearchCluster
+from tests.peers.osmem import es
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
-
-ROOT = Path(__file__).resolve().parents[2]
-SHOTS = ROOT / "test-output" / "screenshots"
-CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-                 "--disable-component-update", "--disable-sync", "--no-first-run"]
-# A database of its own (other suites flush theirs); STASHBOARD_TEST_REDIS_DB_BROWSER
-# moves it when two test runs share one Redis.
-REDIS_DB = int(os.environ.get("STASHBOARD_TEST_REDIS_DB_BROWSER", "13"))
-DOCS = {"logs-a": 1500, "logs-b": 1200, "users": 300}
-
-
-def seed_all(url: str) -> None:
-    for index, n in DOCS.items():
-        seed(url, index, n, shards=1)
-    es(url, "POST", "/_aliases", {"actions": [{"add": {"index": "users", "alias": "people"}},
-                                              {"add": {"index": "logs-a", "alias": "logs-current"}}]})
-
-
-@pytest.fixture
-def cluster(search: SearchCluster) -> str:
-    """The run's cluster holding only DOCS (the server is shared with other suites)."""
-    reset(search.url)
-    seed_all(search.url)
-    return search.url
-
 
 @pytest.fixture
 def shots(search: SearchCluster) -> Path:
     path = SHOTS / search.kind
     path.mkdir(parents=True, exist_ok=True)
     return path
-
-
-@pytest.fixture
-def redis_queues(settings: Any) -> Iterator[str]:
-    import django_rq
-
-    base = os.environ.get("REDIS_URL", "redis://127.0.0.1:6379/0").rsplit("/", 1)[0]
-    url = f"{base}/{REDIS_DB}"
-    settings.RQ_QUEUES = {name: {"URL": url, "DEFAULT_TIMEOUT": 600} for name in ("default", "backups", "restores", "maintenance")}
-    conn = django_rq.get_connection("default")
-    conn.flushdb()
-    yield url
-    conn.flushdb()
-
-
-@pytest.fixture
-def storage_root(settings: Any, tmp_path: Path) -> Path:
-    root = tmp_path / "storage"
-    root.mkdir()
-    settings.LOCAL_STORAGE_ROOT = root
-    settings.LOCAL_STORAGE_ALLOWED_ROOTS = [root]
-    return root
-
-
-@pytest.fixture
-def worker(live_server: Any, redis_queues: str, storage_root: Path, tmp_path: Path) -> Iterator[subprocess.Popen]:
-    """A real worker process on the test database (live_server's transactional_db)."""
-    db = connection.settings_dict
-    env = {**os.environ,
-           "DATABASE_URL": f"postgres://{db['USER']}@{db['HOST'] or '127.0.0.1'}:{db['PORT'] or 5432}/{db['NAME']}",
-           "REDIS_URL": redis_queues, "STASHBOARD_LOCAL_STORAGE": str(storage_root),
-           "FIELD_ENCRYPTION_KEYS": ",".join(django_settings.FIELD_ENCRYPTION_KEYS), "LOG_FORMAT": "plain",
-           "DJANGO_SETTINGS_MODULE": "dashboard.settings"}
-    with open(tmp_path / "worker.log", "wb") as log:
-        proc = subprocess.Popen([sys.executable, "manage.py", "rqworker", "maintenance", "backups", "restores", "default",
-                                 "--worker-class", "rq.worker.SimpleWorker"], cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
-        yield proc
-        proc.send_signal(signal.SIGTERM)
-        try:
-            proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
-    print("worker log tail:\n", (tmp_path / "worker.log").read_text()[-3000:])
 
 
 @pytest.fixture
@@ -111,22 +36,12 @@ def alice(live_server: Any) -> Any:
 
 
 @pytest.fixture
-def page(live_server: Any, alice: Any) -> Iterator[Any]:
-    from playwright.sync_api import sync_playwright
-
-    SHOTS.mkdir(parents=True, exist_ok=True)
-    with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path="/usr/bin/chromium", args=CHROMIUM_ARGS)
-        context = browser.new_context(viewport={"width": 1280, "height": 900})
-        pg = context.new_page()
-        pg.set_default_timeout(20_000)
-        yield pg
-        context.close()
-        browser.close()
+def page(live_server: Any, alice: Any, browser: Any) -> Any:
+    return open_page(browser)
 
 
-# the cluster is typed in with its plain URL: the local kinds only
-@pytest.mark.search_kinds(*LOCAL_KINDS)
+# the dashboard around the engine: one kind (the engine runs on every kind in its own tests)
+@pytest.mark.search_kinds(ONE_KIND)
 def test_backup_and_restore_through_the_dashboard(live_server: Any, worker: Any, cluster: str, storage_root: Path,
                                                   page: Any, shots: Path) -> None:
     from playwright.sync_api import expect

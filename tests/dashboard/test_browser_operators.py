@@ -5,7 +5,6 @@ and the charts. Screenshots go to test-output/screenshots/operators/: look at th
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
 from datetime import timedelta
 from typing import Any
 
@@ -14,7 +13,7 @@ from django.utils import timezone
 
 from backups.models import BackupSession, Snapshot
 from tests import factories as f
-from tests.dashboard.test_browser import CHROMIUM_ARGS, SHOTS
+from tests.fixtures.live import SHOTS, open_page, sign_in
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow, pytest.mark.search_kinds("osmem")]
 
@@ -27,24 +26,12 @@ def shots() -> Any:
 
 
 @pytest.fixture
-def page(live_server: Any, backed_up: dict[str, Any]) -> Iterator[Any]:
+def page(live_server: Any, backed_up: dict[str, Any], browser: Any) -> Any:
     """Alice signed in (the world is made before the browser starts: Playwright's event
     loop in this thread refuses database calls)."""
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path="/usr/bin/chromium", args=CHROMIUM_ARGS)
-        context = browser.new_context(viewport={"width": 1280, "height": 900}, accept_downloads=True)
-        pg = context.new_page()
-        pg.set_default_timeout(20_000)
-        pg.goto(live_server.url + "/login/")
-        pg.get_by_label("Username").fill("alice")
-        pg.get_by_label("Password").fill("pw-alice")
-        pg.get_by_role("button", name="Sign in").click()
-        pg.get_by_role("heading", name="Overview").wait_for()
-        yield pg
-        context.close()
-        browser.close()
+    pg = open_page(browser, accept_downloads=True)
+    sign_in(pg, live_server.url, "alice", "pw-alice")
+    return pg
 
 
 def test_the_cluster_page_and_the_connection_test(live_server: Any, backed_up: dict[str, Any], page: Any, shots: Any) -> None:

@@ -10,7 +10,6 @@ import signal
 import socket
 import subprocess
 import sys
-from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -19,15 +18,20 @@ import pytest
 
 from backups.models import BackupSession
 from tests import factories as f
-from tests.dashboard.test_browser import CHROMIUM_ARGS, ROOT, SHOTS, redis_queues, storage_root  # noqa: F401 - fixtures
+from tests.fixtures.live import ROOT, SHOTS, open_page, sign_in
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
 UX_SHOTS = SHOTS / "ux"
 
 
+@pytest.fixture(autouse=True)
+def _ux_shots() -> None:
+    UX_SHOTS.mkdir(parents=True, exist_ok=True)
+
+
 @pytest.fixture
-def world(live_server: Any, storage_root: Path, redis_queues: str) -> dict[str, Any]:  # noqa: F811 - the fixtures above
+def world(live_server: Any, storage_root: Path, redis_queues: str) -> dict[str, Any]:
     """Before the browser starts (Playwright's sync API runs an event loop in this thread)."""
     a = f.team("team-a", name="Team A")
     alice = f.user("alice", a, "owner", password="alice-pw-123")
@@ -41,39 +45,11 @@ def world(live_server: Any, storage_root: Path, redis_queues: str) -> dict[str, 
     return {"a": a, "b": b, "alice": alice, "root": root, "config": config}
 
 
-@pytest.fixture
-def browser() -> Iterator[Any]:
-    from playwright.sync_api import sync_playwright
-
-    UX_SHOTS.mkdir(parents=True, exist_ok=True)
-    with sync_playwright() as p:
-        b = p.chromium.launch(executable_path="/usr/bin/chromium", args=CHROMIUM_ARGS)
-        yield b
-        b.close()
-
-
-def _page(browser: Any, **context: Any) -> Any:
-    ctx = browser.new_context(viewport={"width": 1280, "height": 900}, **context)
-    page = ctx.new_page()
-    page.set_default_timeout(20_000)
-    return page
-
-
-def _sign_in(page: Any, base: str, username: str, password: str) -> None:
-    from playwright.sync_api import expect
-
-    page.goto(base + "/login/")
-    page.get_by_label("Username").fill(username)
-    page.get_by_label("Password").fill(password)
-    page.get_by_role("button", name="Sign in").click()
-    expect(page.get_by_role("heading", name="Overview")).to_be_visible()
-
-
 def test_times_in_the_browsers_zone_then_the_chosen_one(live_server: Any, world: dict[str, Any], browser: Any) -> None:
     from playwright.sync_api import expect
 
-    page = _page(browser, timezone_id="Europe/Berlin")
-    _sign_in(page, live_server.url, "alice", "alice-pw-123")
+    page = open_page(browser, timezone_id="Europe/Berlin")
+    sign_in(page, live_server.url, "alice", "alice-pw-123")
     expect(page.locator("#time-zone")).to_contain_text("UTC")  # nothing chosen yet: UTC, labelled
     page.wait_for_load_state("networkidle")  # the page saves the browser's zone
     page.get_by_role("link", name="Sessions & snapshots").click()
@@ -97,11 +73,11 @@ def test_times_in_the_browsers_zone_then_the_chosen_one(live_server: Any, world:
 
 
 def test_an_owner_invites_a_user_and_a_superuser_makes_a_team(live_server: Any, world: dict[str, Any], browser: Any,
-                                                             storage_root: Path) -> None:  # noqa: F811
+                                                             storage_root: Path) -> None:
     from playwright.sync_api import expect
 
-    page = _page(browser)
-    _sign_in(page, live_server.url, "alice", "alice-pw-123")
+    page = open_page(browser)
+    sign_in(page, live_server.url, "alice", "alice-pw-123")
     expect(page.get_by_role("link", name="Admin", exact=True)).to_have_count(0)  # not staff
     page.get_by_role("link", name="Team settings").click()
     form = page.locator("#new-user")
@@ -113,7 +89,7 @@ def test_an_owner_invites_a_user_and_a_superuser_makes_a_team(live_server: Any, 
     page.screenshot(path=str(UX_SHOTS / "team-invitation.png"), full_page=True)
     invitation = link.input_value()
 
-    gina = _page(browser)
+    gina = open_page(browser)
     gina.goto(invitation)
     expect(gina.get_by_role("heading", name="Choose your password")).to_be_visible()
     gina.get_by_label("New password", exact=True).fill("gina-chosen-pw-1")
@@ -133,8 +109,8 @@ def test_an_owner_invites_a_user_and_a_superuser_makes_a_team(live_server: Any, 
     expect(page.get_by_text("Removed gina from Team A.")).to_be_visible()
     page.screenshot(path=str(UX_SHOTS / "team-settings.png"), full_page=True)
 
-    admin = _page(browser)
-    _sign_in(admin, live_server.url, "root", "root-pw-123")
+    admin = open_page(browser)
+    sign_in(admin, live_server.url, "root", "root-pw-123")
     expect(admin.get_by_role("link", name="Admin", exact=True)).to_be_visible()
     admin.get_by_role("link", name="New team").click()
     admin.get_by_label("Name", exact=True).fill("Search Team")
@@ -152,8 +128,8 @@ def test_an_owner_invites_a_user_and_a_superuser_makes_a_team(live_server: Any, 
 def test_a_superuser_who_is_a_viewer_is_told_why_they_can_act(live_server: Any, world: dict[str, Any], browser: Any) -> None:
     from playwright.sync_api import expect
 
-    page = _page(browser)
-    _sign_in(page, live_server.url, "root", "root-pw-123")
+    page = open_page(browser)
+    sign_in(page, live_server.url, "root", "root-pw-123")
     page.get_by_label("Team", exact=True).select_option(label="Team A")
     expect(page.locator(".sidebar-foot")).to_contain_text("root · superuser")
     expect(page.locator(".sidebar-foot")).not_to_contain_text("owner")
@@ -168,11 +144,11 @@ def test_a_superuser_who_is_a_viewer_is_told_why_they_can_act(live_server: Any, 
 
 
 def test_a_configuration_with_everything_made_in_dialogs(live_server: Any, world: dict[str, Any], browser: Any,
-                                                        storage_root: Path) -> None:  # noqa: F811
+                                                        storage_root: Path) -> None:
     from playwright.sync_api import expect
 
-    page = _page(browser)
-    _sign_in(page, live_server.url, "alice", "alice-pw-123")
+    page = open_page(browser)
+    sign_in(page, live_server.url, "alice", "alice-pw-123")
     page.get_by_role("link", name="Configurations").click()
     page.get_by_role("link", name="New configuration").click()
     page.get_by_label("Name", exact=True).fill("hourly")
@@ -228,8 +204,8 @@ def test_a_configuration_with_everything_made_in_dialogs(live_server: Any, world
 def test_a_kubestash_style_directory_in_the_repository_form(live_server: Any, world: dict[str, Any], browser: Any) -> None:
     from playwright.sync_api import expect
 
-    page = _page(browser)
-    _sign_in(page, live_server.url, "alice", "alice-pw-123")
+    page = open_page(browser)
+    sign_in(page, live_server.url, "alice", "alice-pw-123")
     page.goto(live_server.url + "/repositories/new/")
     for field in ("name", "storage", "directory", "encryption_secret"):
         expect(page.locator(f"label[for=id_{field}]")).to_have_class("required")  # drawn with a red *
@@ -277,11 +253,11 @@ def test_the_quick_start_says_what_it_does_and_serves_a_favicon(tmp_path: Path, 
             time.sleep(0.5)
         password = re.search(r"First admin user: admin / (\S+)", log.read_text())
         assert password, log.read_text()
-        page = _page(browser)
+        page = open_page(browser)
         missing: list[str] = []
         page.on("response", lambda r: missing.append(r.url) if r.status == 404 else None)
         base = f"http://127.0.0.1:{port}"
-        _sign_in(page, base, "admin", password.group(1))
+        sign_in(page, base, "admin", password.group(1))
         page.goto(base + "/favicon.ico")
         page.goto(base + "/")
         expect(page.get_by_role("link", name="Admin", exact=True)).to_be_visible()

@@ -3,8 +3,6 @@ configuration's next backup reads each) and "Test connection" on the cluster for
 before saving, saying which step failed."""
 from __future__ import annotations
 
-import http.server
-import threading
 from collections.abc import Iterator
 from typing import Any
 
@@ -16,6 +14,7 @@ from backups.models import Cluster
 from tests import factories as f
 from tests.peers.clusters import SearchCluster
 from tests.peers.osmem import es, reset, seed
+from tests.peers.receiver import http_receiver
 
 pytestmark = pytest.mark.django_db
 
@@ -77,48 +76,18 @@ def test_an_unreachable_cluster_page_says_why_instead_of_failing(world: dict[str
     assert full.status_code == 200 and "<html" in full.content.decode()
 
 
-class _NotSearch(http.server.BaseHTTPRequestHandler):
-    def do_GET(self) -> None:
-        body = b"<html><body>a web server</body></html>"
-        self.send_response(200)
-        self.send_header("Content-Type", "text/html")
-        self.send_header("Content-Length", str(len(body)))
-        self.end_headers()
-        self.wfile.write(body)
-
-    def log_message(self, *args: Any) -> None:
-        pass
-
-
-class _Locked(_NotSearch):
-    """Answers like a secured Elasticsearch without credentials."""
-
-    def do_GET(self) -> None:
-        body = b'{"error":{"type":"security_exception","reason":"missing authentication credentials"},"status":401}'
-        self.send_response(401)
-        self.send_header("Content-Type", "application/json")
-        self.send_header("Content-Length", str(len(body)))
-        self.end_headers()
-        self.wfile.write(body)
-
-
-def _serve(handler: type[http.server.BaseHTTPRequestHandler]) -> Iterator[str]:
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield f"http://127.0.0.1:{server.server_address[1]}"
-    server.shutdown()
-    server.server_close()
-
-
 @pytest.fixture
 def web_server() -> Iterator[str]:
-    yield from _serve(_NotSearch)
+    with http_receiver(lambda _: (200, b"<html><body>a web server</body></html>"), "text/html") as server:
+        yield server.url
 
 
 @pytest.fixture
 def locked_server() -> Iterator[str]:
-    yield from _serve(_Locked)
+    """Answers like a secured Elasticsearch without credentials."""
+    body = b'{"error":{"type":"security_exception","reason":"missing authentication credentials"},"status":401}'
+    with http_receiver(lambda _: (401, body)) as server:
+        yield server.url
 
 
 def _form(urls: str, **kw: str) -> dict[str, str]:

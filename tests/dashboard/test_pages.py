@@ -63,22 +63,21 @@ def url(world: dict[str, Any], name: str, key: str | None) -> str:
     return reverse(name, args=[world[key].uuid]) if key else reverse(name)
 
 
+def statuses(u: str, *clients: Client) -> list[int]:
+    """What each client gets at `u`."""
+    return [c.get(u).status_code for c in clients]
+
+
 @pytest.mark.parametrize("name,key", READ_PAGES)
 def test_members_read_every_page_and_other_teams_get_404(world: dict[str, Any], alice: Client, bob: Client,
                                                            charlie: Client, name: str, key: str | None) -> None:
-    u = url(world, name, key)
-    assert alice.get(u).status_code == 200
-    assert bob.get(u).status_code == 200
-    assert charlie.get(u).status_code == (404 if key else 200)
+    assert statuses(url(world, name, key), alice, bob, charlie) == [200, 200, 404 if key else 200]
 
 
 @pytest.mark.parametrize("name,key", WRITE_PAGES)
 def test_write_pages_are_for_owners_and_operators(world: dict[str, Any], alice: Client, bob: Client,
                                                   charlie: Client, name: str, key: str | None) -> None:
-    u = url(world, name, key)
-    assert alice.get(u).status_code == 200
-    assert bob.get(u).status_code == 403
-    assert charlie.get(u).status_code == (404 if key else 200)
+    assert statuses(url(world, name, key), alice, bob, charlie) == [200, 403, 404 if key else 200]
 
 
 def test_session_config_edit_page(world: dict[str, Any], alice: Client, bob: Client, charlie: Client) -> None:

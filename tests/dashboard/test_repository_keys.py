@@ -8,6 +8,7 @@ import pytest
 from django.test import Client
 from django.urls import reverse
 
+from audit.models import Entry
 from storage import flows
 from storage.repo import Repository as EngineRepository
 from storage.repo import WrongPassword
@@ -50,6 +51,7 @@ def test_viewers_and_other_teams_cannot_see_or_change_keys(world: dict[str, Any]
             assert bob.post(url, data).status_code == 403 and charlie.post(url, data).status_code == 404
     assert [k.id for k in repo_keys.list_keys(engine)] == [engine.key_id]
     assert world["repo"].password() == "correct horse battery staple"
+    assert not Entry.objects.filter(target_kind="Repository").exists()
 
 
 def test_the_owner_adds_and_removes_a_password(world: dict[str, Any], alice: Client, engine: EngineRepository) -> None:
@@ -69,6 +71,8 @@ def test_the_owner_adds_and_removes_a_password(world: dict[str, Any], alice: Cli
     assert r.status_code == 200 and f"Removed key {added[:8]}" in r.content.decode()
     with pytest.raises(WrongPassword):
         EngineRepository.open(backend, "a long pass")
+    entries = list(Entry.objects.filter(target_kind="Repository").order_by("pk").values_list("action", "actor", "details"))
+    assert entries == [("repository-key-added", "alice", {"key": added}), ("repository-key-removed", "alice", {"key": added})]
 
 
 def test_the_owner_changes_the_secrets_password(world: dict[str, Any], alice: Client, engine: EngineRepository) -> None:
@@ -83,6 +87,9 @@ def test_the_owner_changes_the_secrets_password(world: dict[str, Any], alice: Cl
     assert EngineRepository.open(backend, "brand new password").key_id != engine.key_id
     with pytest.raises(WrongPassword):
         EngineRepository.open(backend, "correct horse battery staple")
+    entry = Entry.objects.get(action="repository-password-changed")
+    assert (entry.actor, entry.target_name, entry.details) == ("alice", "repo", {"encryption_secret": world["secret"].name})
+    assert "brand new password" not in str(list(Entry.objects.values()))
 
 
 def test_a_secret_shared_with_another_repository_is_not_changed(world: dict[str, Any], alice: Client,

@@ -11,6 +11,7 @@ from django.urls import reverse
 from restores import jobs as restore_jobs
 from tests import factories as f
 from tests.dashboard.conftest import client_for
+from tests.peers.clusters import ONE_KIND
 
 pytestmark = pytest.mark.search_kinds("osmem", "opensearch-2")
 
@@ -67,6 +68,7 @@ def test_the_estimate_says_where_its_speeds_come_from(backed_up: dict[str, Any],
     assert "measured over the last 1 restore(s) from repo" in html
 
 
+@pytest.mark.search_kinds(ONE_KIND)  # who may ask, not what the target answers
 def test_the_dry_run_is_team_scoped_and_loads_with_the_review(backed_up: dict[str, Any]) -> None:
     url = reverse("restores:restore-dry-run")
     assert client_for(backed_up["bob"]).get(url, _wizard(backed_up), HTTP_HX_REQUEST="true").status_code == 403

@@ -9,10 +9,11 @@ import pytest
 from django.urls import reverse
 
 from tests.dashboard.conftest import client_for
+from tests.peers.clusters import ONE_KIND
 from tests.peers.osmem import es
 
 # the engine reads the repository and the cluster: osmem and one real node
-pytestmark = pytest.mark.search_kinds("osmem", "opensearch-2")
+pytestmark = pytest.mark.search_kinds(ONE_KIND)  # reads the repository, not the cluster
 
 
 def test_the_snapshot_page_shows_the_cluster_metadata_and_index_actions(backed_up: dict[str, Any]) -> None:

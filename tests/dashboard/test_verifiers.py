@@ -8,6 +8,7 @@ import pytest
 from django.test import Client
 from django.urls import reverse
 
+from audit.models import Entry
 from restores.models import BackupVerifier, VerificationRun
 
 pytestmark = pytest.mark.django_db
@@ -34,6 +35,14 @@ def test_alice_creates_a_verifier_and_bad_input_says_what_to_fix(world: dict[str
     assert v.team == world["a"] and v.queries[0]["hits"] == 10 and v.prefix == f"verify-{v.uuid.hex[:8]}-"
     page = alice.get(reverse("restores:verifier-detail", args=[v.uuid])).content.decode()
     assert v.prefix in page and "0 6 * * *" in page
+    created = Entry.objects.get(target_kind="BackupVerifier", action="created")
+    assert (created.actor, created.target_name, created.team) == ("alice", "nightly-check", world["a"])
+    same_queries = '[{"hits": 10, "query": {"match_all": {}}, "index": "logs-1"}]'  # spaced and ordered otherwise
+    alice.post(reverse("restores:verifier-edit", args=[v.uuid]), form(world, schedule="0 7 * * *", queries_json=same_queries))
+    assert Entry.objects.get(target_kind="BackupVerifier", action="changed").fields == ["schedule"]
+    alice.post(reverse("restores:verifier-delete", args=[v.uuid]))
+    assert not BackupVerifier.objects.filter(pk=v.pk).exists()
+    assert Entry.objects.filter(target_kind="BackupVerifier", action="deleted", target_name="nightly-check").exists()
 
 
 def test_bob_cannot_change_or_start_and_charlie_cannot_see(world: dict[str, Any], bob: Client, charlie: Client) -> None:
@@ -44,6 +53,7 @@ def test_bob_cannot_change_or_start_and_charlie_cannot_see(world: dict[str, Any]
     assert bob.post(edit, form(world, name="renamed")).status_code == 403
     assert charlie.post(edit, form(world, name="renamed")).status_code == 404
     assert not VerificationRun.objects.exists() and BackupVerifier.objects.get(pk=v.pk).name == "weekly-check"
+    assert not Entry.objects.filter(target_kind="BackupVerifier").exists()
     assert "weekly-check" not in charlie.get(reverse("restores:verifier-list")).content.decode()
     assert "weekly-check" in bob.get(reverse("restores:verifier-list")).content.decode()
 
@@ -62,6 +72,9 @@ def test_verify_now_starts_a_run_per_snapshot_and_says_so(world: dict[str, Any],
     assert run.verifier == v and run.trigger == "manual" and run.phase == "Pending"
     assert run.snapshot.snapshot_id == "ab" * 32  # the newest successful snapshot
     assert "Verifying 1 snapshot(s) of repo into es" in r.content.decode()
+    entry = Entry.objects.get(action="verify-now")
+    assert (entry.actor, entry.target_name, entry.team) == ("alice", v.name, world["a"])
+    assert entry.details == {"snapshots": ["ab" * 32], "target_cluster": "es"}
 
 
 def test_snapshot_rows_and_the_configuration_show_the_verification(world: dict[str, Any], alice: Client) -> None:
@@ -71,3 +84,20 @@ def test_snapshot_rows_and_the_configuration_show_the_verification(world: dict[s
     assert "last verified restore" in config_page
     overview = alice.get(reverse("dashboard:overview")).content.decode()
     assert "verified restore failed" in overview
+
+
+def test_the_overview_and_the_configuration_say_when_the_last_verified_restore_was(
+        world: dict[str, Any], alice: Client, charlie: Client) -> None:
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from backups.models import Snapshot
+
+    Snapshot.objects.filter(pk=world["snapshot"].pk).update(verification="Verified",
+                                                             verified=timezone.now() - timedelta(hours=3))
+    overview = alice.get(reverse("dashboard:overview")).content.decode()
+    assert "last verified restore 3h 0m ago" in overview and "verified restore failed" not in overview
+    config_page = alice.get(reverse("backups:configuration-detail", args=[world["config"].uuid])).content.decode()
+    assert "last verified restore 3h 0m ago" in config_page
+    assert "last verified restore" not in charlie.get(reverse("dashboard:overview")).content.decode()

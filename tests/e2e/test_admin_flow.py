@@ -11,10 +11,13 @@ from restores.models import RestoreSession
 from storage.models import BackupStorage, Repository, Secret
 from tests import factories as f
 from tests.fixtures.flows import work
-from tests.peers.clusters import LOCAL_KINDS
+from tests.peers.clusters import ONE_KIND
 from tests.peers.osmem import count, seed
 
-pytestmark = pytest.mark.slow
+# The flow around the engine (jobs, rows, schedules, hooks, storage), not the engine's
+# dealings with a server: one search kind. tests/backups/elastic and tests/restores/load
+# run the engine on every kind.
+pytestmark = [pytest.mark.slow, pytest.mark.search_kinds(ONE_KIND)]
 
 
 def inline(prefix: str, rows: list[dict[str, Any]], initial: int = 0) -> dict[str, Any]:
@@ -25,8 +28,6 @@ def inline(prefix: str, rows: list[dict[str, Any]], initial: int = 0) -> dict[st
     return data
 
 
-# its cluster is made through the admin/YAML with a plain URL: the local kinds only
-@pytest.mark.search_kinds(*LOCAL_KINDS)
 def test_objects_created_in_the_admin_back_up_and_restore_by_themselves(
     transactional_db: Any, queues: Any, local_root: Any, es_url: str, es_url2: str, client: Any
 ):

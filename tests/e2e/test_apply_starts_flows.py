@@ -8,14 +8,15 @@ from django.core.management import call_command
 from backups.models import BackupConfiguration, BackupSession, Snapshot
 from storage.models import BackupStorage, Repository
 from tests.fixtures.flows import work
-from tests.peers.clusters import LOCAL_KINDS
+from tests.peers.clusters import ONE_KIND
 from tests.peers.osmem import count, seed
 
-pytestmark = pytest.mark.slow
+# The flow around the engine (jobs, rows, schedules, hooks, storage), not the engine's
+# dealings with a server: one search kind. tests/backups/elastic and tests/restores/load
+# run the engine on every kind.
+pytestmark = [pytest.mark.slow, pytest.mark.search_kinds(ONE_KIND)]
 
 
-# its cluster is made through the admin/YAML with a plain URL: the local kinds only
-@pytest.mark.search_kinds(*LOCAL_KINDS)
 def test_applying_a_storage_a_cluster_and_a_configuration_produces_a_snapshot_by_itself(
     transactional_db, queues, local_root, es_url, tmp_path
 ):

@@ -1,7 +1,5 @@
 from __future__ import annotations
 
-import http.server
-import json
 import os
 import signal
 import subprocess
@@ -18,30 +16,32 @@ from django.utils import timezone
 
 from backups import flows
 from backups.models import BackupSession, Snapshot
-from restores import flows as restore_flows
 from restores.models import RestoreSession
 from runtime import reaper
 from storage import flows as storage_flows
 from storage.models import Repository
 from tests import factories as f
-from tests.fixtures.flows import make_config, ready, work
+from tests.fixtures.flows import make_config, ready, run_restore, work
+from tests.peers.clusters import ALL_KINDS, ONE_KIND
 from tests.peers.osmem import count, es, seed
 from tests.storage.damage import corrupt_chunk
+from tests.peers.receiver import http_receiver
 
-pytestmark = pytest.mark.slow
+# The flow around the engine (jobs, rows, schedules, hooks, storage), not the engine's
+# dealings with a server: one search kind. tests/backups/elastic and tests/restores/load
+# run the engine on every kind.
+pytestmark = [pytest.mark.slow, pytest.mark.search_kinds(ONE_KIND)]
 
 
+@pytest.mark.search_kinds(*ALL_KINDS)  # the flow end to end once on each kind
 def test_restore_of_latest_into_a_second_cluster_with_counts_verified(world, es_url, es_url2):
     seed(es_url, "shop-1", 80)
     seed(es_url, "shop-2", 40)
     config = make_config(world, "shop-*")
     ready(world, config)
     target = f.cluster(world["team"], "es2", url=es_url2)
-    restore = f.restore(world["team"], Repository.objects.get(), target, "restore-shop",
-                        task_params={"rename_pattern": "^shop-(.*)$", "rename_replacement": "restored-shop-\\1"})
-    restore_flows.start_restore(restore)
-    work()
-    restore.refresh_from_db()
+    restore = run_restore(world["team"], Repository.objects.get(), target, "restore-shop",
+                          rename_pattern="^shop-(.*)$", rename_replacement="restored-shop-\\1")
     assert restore.phase == "Succeeded", restore.error
     load = restore.components["load"]
     assert load["restored-shop-1"]["docs"] == 80 and load["restored-shop-2"]["docs"] == 40
@@ -53,10 +53,7 @@ def test_a_restore_whose_patterns_match_nothing_fails_naming_the_snapshots_indic
     seed(es_url, "kept-1", 5)
     ready(world, make_config(world, "kept-*"))
     target = f.cluster(world["team"], "es2", url=es_url2)
-    restore = f.restore(world["team"], Repository.objects.get(), target, "restore-typo", task_params={"indices": "kep-*"})
-    restore_flows.start_restore(restore)
-    work()
-    restore.refresh_from_db()
+    restore = run_restore(world["team"], Repository.objects.get(), target, "restore-typo", indices="kep-*")
     assert restore.phase == "Failed"
     assert "no index matches include ['kep-*']" in restore.error and "the snapshot has kept-1" in restore.error
 
@@ -65,10 +62,7 @@ def test_a_restore_that_conflicts_says_which_index_failed(world, es_url):
     seed(es_url, "conf-1", 5)
     config = make_config(world, "conf-*")
     ready(world, config)
-    restore = f.restore(world["team"], Repository.objects.get(), world["cluster"], "restore-conflict")
-    restore_flows.start_restore(restore)
-    work()
-    restore.refresh_from_db()
+    restore = run_restore(world["team"], Repository.objects.get(), world["cluster"], "restore-conflict")
     assert restore.phase == "Failed" and "conf-1" in restore.error
 
 
@@ -83,10 +77,7 @@ def test_a_corrupt_chunk_fails_its_index_and_the_restore_goes_on_with_the_others
     broken = manifest.streams["indices/part-2"].chunks[0]
     corrupt_chunk(engine, broken, at=30, width=8)
     target = f.cluster(world["team"], "es2", url=es_url2)
-    restore = f.restore(world["team"], repo, target, "restore-corrupt", task_params={"on_index_failure": "delete"})
-    restore_flows.start_restore(restore)
-    work()
-    restore.refresh_from_db()
+    restore = run_restore(world["team"], repo, target, "restore-corrupt", on_index_failure="delete")
     load = restore.components["load"]
     assert restore.phase == "Failed"
     assert {k: v["status"] for k, v in load.items()} == {"part-1": "Succeeded", "part-2": "Failed", "part-3": "Succeeded"}
@@ -131,25 +122,10 @@ def test_restore_command_waits_and_exits_nonzero_on_failure(world: dict[str, Any
     assert "restore-ok: Succeeded" in out and "Succeeded" in out.splitlines()[-1]
 
 
-class Receiver(http.server.BaseHTTPRequestHandler):
-    received: list = []
-
-    def do_POST(self):
-        Receiver.received.append(json.loads(self.rfile.read(int(self.headers["Content-Length"]))))
-        self.send_response(200)
-        self.end_headers()
-
-    def log_message(self, *a):
-        pass
-
-
 def test_a_failure_and_the_recovery_are_notified_to_the_teams_webhook(world, es_url):
-    server = http.server.HTTPServer(("127.0.0.1", 0), Receiver)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    Receiver.received = []
-    try:
+    with http_receiver() as server:
         team = world["team"]
-        team.webhook_url = f"http://127.0.0.1:{server.server_port}/hook"
+        team.webhook_url = f"{server.url}/hook"
         team.save()
         seed(es_url, "notify-1", 5)
         config = make_config(world, "notify-*")
@@ -162,10 +138,8 @@ def test_a_failure_and_the_recovery_are_notified_to_the_teams_webhook(world, es_
         sc.save()
         flows.trigger_backup(sc, "manual")
         work()
-        texts = [r["text"] for r in Receiver.received]
-        assert len(texts) == 2 and "failed" in texts[0] and "recovered" in texts[1]
-    finally:
-        server.shutdown()
+    texts = [r.json()["text"] for r in server.requests]
+    assert len(texts) == 2 and "failed" in texts[0] and "recovered" in texts[1]
 
 
 def test_metrics_are_exposed(world, es_url, client):
@@ -320,6 +294,16 @@ def _in_thread(fn, *args):  # type: ignore[no-untyped-def]
     return thread, out
 
 
+def wait_until_mid_way(row: Any, timeout: float = 30) -> None:
+    """Until the job's row is Running with documents counted (or `timeout` passes)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        row.refresh_from_db()
+        if row.phase == "Running" and (row.progress or {}).get("docs", 0) > 0:
+            return
+        time.sleep(0.1)
+
+
 def test_a_job_reaped_as_lost_but_still_running_does_not_write_over_the_reaper(world, es_url, settings):
     from backups import jobs as backup_jobs
 
@@ -333,12 +317,7 @@ def test_a_job_reaped_as_lost_but_still_running_does_not_write_over_the_reaper(w
     session = flows.trigger_backup(sc, "manual")
     snap = session.snapshots.get()
     thread, result = _in_thread(backup_jobs.run_backup, snap.pk)
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
-        snap.refresh_from_db()
-        if snap.phase == "Running" and (snap.progress or {}).get("docs", 0) > 0:
-            break
-        time.sleep(0.1)
+    wait_until_mid_way(snap)
     # The worker is alive but, say, its heartbeat could not be written for a while.
     reaped = reaper.reap_lost_jobs(now=timezone.now() + timedelta(seconds=settings.REAPER_TIMEOUT + 2))
     assert reaped == [snap.name]
@@ -372,21 +351,30 @@ def test_a_restore_reaped_as_lost_but_still_running_does_not_write_over_the_reap
                             task_params={"bulk_bytes": 10000, "parallelism": 1, "metadata": "",
                                          "rename_pattern": "^(.*)$", "rename_replacement": "alive-\\1"})
         thread, result = _in_thread(restore_jobs.run_restore, restore.pk)
-        deadline = time.monotonic() + 30
-        while time.monotonic() < deadline:
-            restore.refresh_from_db()
-            if restore.phase == "Running" and (restore.progress or {}).get("docs", 0) > 0:
-                break
-            time.sleep(0.1)
+        wait_until_mid_way(restore)
         reaped = reaper.reap_lost_jobs(now=timezone.now() + timedelta(seconds=settings.REAPER_TIMEOUT + 2))
-        assert reaped == [restore.name]
+        assert reaped == [f"{restore.name} (resuming)"]   # back to Pending for its next attempt
         row = RestoreSession.objects.values("phase", "error", "finished", "components").get(pk=restore.pk)
         thread.join(60)
     finally:
         proxy.close()
     assert result == ["lost claim"]
     assert RestoreSession.objects.values("phase", "error", "finished", "components").get(pk=restore.pk) == row
-    assert row["phase"] == "Failed" and "worker lost" in row["error"]
+    assert row["phase"] == "Pending" and "attempt 1 of 3 was lost, resuming: worker lost" in row["error"]
+
+
+def test_a_lost_restore_without_attempts_left_is_failed(world, es_url, es_url2, settings):
+    settings.RESTORE_ATTEMPTS = 1
+    seed(es_url, "rlost-1", 5)
+    ready(world, make_config(world, "rlost-*"))
+    target = f.cluster(world["team"], "es2", url=es_url2)
+    restore = f.restore(world["team"], Repository.objects.get(), target, "lost-restore")
+    RestoreSession.objects.filter(pk=restore.pk).update(phase="Running", claim="dead", started=timezone.now(),
+                                                        heartbeat=timezone.now())
+    reaped = reaper.reap_lost_jobs(now=timezone.now() + timedelta(seconds=settings.REAPER_TIMEOUT + 2))
+    assert reaped == [restore.name]
+    restore.refresh_from_db()
+    assert restore.phase == "Failed" and "worker lost" in restore.error
 
 
 def test_a_killed_job_with_retries_left_is_run_again_not_failed(world, es_url, settings):

@@ -7,14 +7,17 @@ from typing import Any
 import pytest
 
 from backups.models import BackupSession, Snapshot
-from restores import flows as restore_flows
 from storage.models import BackupStorage, Repository
 from tests import factories as f
-from tests.fixtures.flows import ready, work
+from tests.fixtures.flows import ready, run_restore
+from tests.peers.clusters import ONE_KIND
 from tests.peers.osmem import count, seed
 from tests.peers.seaweedfs import SeaweedS3, start_seaweedfs
 
-pytestmark = pytest.mark.slow
+# The flow around the engine (jobs, rows, schedules, hooks, storage), not the engine's
+# dealings with a server: one search kind. tests/backups/elastic and tests/restores/load
+# run the engine on every kind.
+pytestmark = [pytest.mark.slow, pytest.mark.search_kinds(ONE_KIND)]
 
 
 @pytest.fixture(scope="module")
@@ -43,11 +46,8 @@ def test_backup_and_restore_through_a_real_s3_server(transactional_db: Any, queu
     assert "prod/metadata.yaml" in keys and "prod/es-s3/repository.yaml" in keys
     assert any(k.startswith("prod/es-s3/snapshots/") for k in keys)
     assert any(k.startswith("prod/es-s3/packs/") for k in keys) and any(k.startswith("prod/es-s3/index/") for k in keys)
-    restore = f.restore(team, Repository.objects.get(), f.cluster(team, "es2", url=es_url2), "from-s3",
-                        task_params={"rename_pattern": "^(.*)$", "rename_replacement": "s3-\\1"})
-    restore_flows.start_restore(restore)
-    work()
-    restore.refresh_from_db()
+    restore = run_restore(team, Repository.objects.get(), f.cluster(team, "es2", url=es_url2), "from-s3",
+                          rename_pattern="^(.*)$", rename_replacement="s3-\\1")
     assert restore.phase == "Succeeded", restore.error
     assert count(es_url2, "s3-s3flow-1") == 60 == Snapshot.objects.get().total_docs
 
@@ -140,10 +140,7 @@ def test_a_15s_s3_outage_in_the_middle_of_a_backup_is_ridden_out_and_loses_nothi
           f"{first_through - last_refused:.2f}s after the last refused try; backup {snap.duration:.1f}s, "
           f"{snap.total_docs} of {n} documents")
     assert first_through - wall(times["up"]) < 8
-    restore = f.restore(team, Repository.objects.get(), f.cluster(team, "es2", url=es_url2), "after-outage",
-                        task_params={"rename_pattern": "^(.*)$", "rename_replacement": "o-\\1"})
-    restore_flows.start_restore(restore)
-    work()
-    restore.refresh_from_db()
+    restore = run_restore(team, Repository.objects.get(), f.cluster(team, "es2", url=es_url2), "after-outage",
+                          rename_pattern="^(.*)$", rename_replacement="o-\\1")
     assert restore.phase == "Succeeded", restore.error
     assert count(es_url2, "o-outage-1") == n  # documents lost: 0

@@ -134,3 +134,23 @@ def test_the_reaper_fails_a_verification_whose_worker_died(world: dict[str, Any]
     run.refresh_from_db()
     assert run.phase == "Failed" and run.error.startswith("worker lost")
     assert any("Verification of snapshot" in m.subject and "worker lost" in m.body for m in mail.outbox)
+
+
+def test_a_run_pairing_a_verifier_with_another_teams_snapshot_touches_nothing(world: dict[str, Any], es_url: str) -> None:
+    """Team B's verifier (charlie's team) given team A's snapshot by a row made outside the
+    flows: the job fails saying why, restores nothing, and team A's snapshot is unchanged."""
+    from restores import jobs
+    from tests import factories as f
+
+    backed_up(world, es_url, "verify-t")
+    team_b = f.team("team-b")
+    theirs = f.verifier(team_b, "theirs", f.repository(team_b, "their-repo", storage_obj=f.storage(team_b, "b-local")),
+                        f.cluster(team_b, "b-es", url=es_url))
+    world["team"].notify_emails = "ops-a@example.com"
+    world["team"].save()
+    run = VerificationRun.objects.create(team=team_b, verifier=theirs, snapshot=Snapshot.objects.get())
+    assert jobs.run_verification(run.pk) == "Failed"
+    run.refresh_from_db()
+    assert "is not of repository their-repo" in run.error and run.components == {}
+    assert Snapshot.objects.get().verification == "" and under(es_url, theirs.prefix) == []
+    assert all("ops-a@example.com" not in m.to for m in mail.outbox)

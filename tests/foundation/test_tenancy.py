@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from django.urls import reverse
 
-from backups.models import BackupConfiguration, BackupSession, Cluster, Snapshot
+from backups.models import BackupBlueprint, BackupConfiguration, BackupSession, Cluster, Snapshot
 from restores.models import BackupVerifier, RestoreSession, VerificationRun
 from storage.models import BackupStorage, Repository, RetentionPolicy, Secret
 from tenancy.models import Team
@@ -14,7 +14,7 @@ from tests import factories as f
 pytestmark = pytest.mark.django_db
 
 MODELS = [Secret, BackupStorage, RetentionPolicy, Repository, Cluster, BackupConfiguration, BackupSession, Snapshot, RestoreSession,
-          BackupVerifier, VerificationRun]
+          BackupVerifier, VerificationRun, BackupBlueprint]
 
 
 @pytest.fixture
@@ -38,6 +38,7 @@ def world(teams):
             BackupSession: session,
             Snapshot: f.snapshot(session, repo),
             RestoreSession: f.restore(team, repo, config.target),
+            BackupBlueprint: f.blueprint(team, "gold", template=f.blueprint_template(secret_name=repo.encryption_secret.name)),
         }
         objs[key][BackupVerifier] = f.verifier(team, "check", repo, config.target)
         objs[key][VerificationRun] = VerificationRun.objects.create(team=team, verifier=objs[key][BackupVerifier],

@@ -249,3 +249,19 @@ def test_a_storage_does_not_overlap_itself_when_edited(teams):
     storage = f.storage(teams["a"], "a")
     storage.default = True
     storage.full_clean()
+
+
+def test_parallel_indices_is_a_task_parameter_that_reaches_the_dump(teams):
+    from backups.jobs import dump_params
+
+    session = f.configuration(teams["a"]).sessions.get()
+    for bad, said in ((0, "parallel_indices must be at least 1"), (-2, "'parallel_indices' must be a whole number"),
+                      ("4", "'parallel_indices' must be a whole number")):
+        session.task_params = {"parallel_indices": bad}
+        with pytest.raises(ValidationError) as e:
+            session.full_clean()
+        assert said in messages(e)
+    assert dump_params(session.params() | {"parallel_indices": 4}).parallel_indices == 4
+    session.task_params = {"parallel_indices": 8}
+    session.full_clean()
+    assert dump_params(session.params()).parallel_indices == 8

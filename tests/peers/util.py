@@ -93,6 +93,15 @@ def running(cmd: Sequence[str], *, log: Path, cwd: Path | None = None,
         stop_group(proc)
 
 
+@contextlib.contextmanager
+def listening(cmd: Sequence[str], port: int, *, log: Path, cwd: Path | None = None,
+              env: dict[str, str] | None = None, timeout: float = 30.0) -> Iterator[subprocess.Popen[bytes]]:
+    """`running(cmd)`, handed over once it accepts connections on 127.0.0.1:port."""
+    with running(cmd, log=log, cwd=cwd, env=env) as proc:
+        wait_for_port(port, timeout=timeout, proc=proc, log=log)
+        yield proc
+
+
 def stop_group(proc: subprocess.Popen[bytes], timeout: float = 10.0) -> None:
     if proc.poll() is not None:
         return

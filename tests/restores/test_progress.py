@@ -14,9 +14,13 @@ from runtime.heartbeat import Heartbeat
 from storage.models import Repository
 from tests import factories as f
 from tests.fixtures.flows import make_config, ready
+from tests.peers.clusters import ONE_KIND
 from tests.peers.osmem import count, seed
 
-pytestmark = pytest.mark.slow
+# The flow around the engine (jobs, rows, schedules, hooks, storage), not the engine's
+# dealings with a server: one search kind. tests/backups/elastic and tests/restores/load
+# run the engine on every kind.
+pytestmark = [pytest.mark.slow, pytest.mark.search_kinds(ONE_KIND)]
 
 
 @pytest.fixture
@@ -33,19 +37,27 @@ def written(monkeypatch: pytest.MonkeyPatch) -> list[dict[str, Any]]:
     return states
 
 
-def test_a_restore_counts_the_chosen_indices_and_grows_while_each_index_loads(world, es_url, es_url2, written):
-    seed(es_url, "logs-a", 600)
-    seed(es_url, "logs-b", 400)
-    seed(es_url, "users", 500)
-    ready(world, make_config(world, "logs-*,users"))
+def restored_in_small_steps(world, es_url, es_url2, written, docs: dict[str, int], name: str,
+                            **task_params: Any) -> RestoreSession:
+    """`docs` backed up from es_url, then restored into es_url2 by the job function in
+    small bulk requests with one sender, so that each index loads in many steps; `written`
+    holds the restore's states only."""
+    for index, n in docs.items():
+        seed(es_url, index, n)
+    ready(world, make_config(world, ",".join(docs)))
     written.clear()  # the backup's own states
     target = f.cluster(world["team"], "es2", url=es_url2)
-    # small bulk requests and one sender: each index loads in many steps
-    restore = f.restore(world["team"], Repository.objects.get(), target, "restore-logs",
-                        task_params={"indices": "logs-*", "bulk_bytes": 4096, "parallelism": 1,
-                                     "rename_pattern": "^(.*)$", "rename_replacement": "r-\\1"})
-    assert restore_jobs.run_restore(restore.pk) == "Succeeded"
+    restore = f.restore(world["team"], Repository.objects.get(), target, name,
+                        task_params={"bulk_bytes": 4096, "parallelism": 1, **task_params})
+    restore_jobs.run_restore(restore.pk)
+    return restore
+
+
+def test_a_restore_counts_the_chosen_indices_and_grows_while_each_index_loads(world, es_url, es_url2, written):
+    restore = restored_in_small_steps(world, es_url, es_url2, written, {"logs-a": 600, "logs-b": 400, "users": 500},
+                                      "restore-logs", indices="logs-*", rename_pattern="^(.*)$", rename_replacement="r-\\1")
     restore.refresh_from_db()
+    assert restore.phase == "Succeeded", restore.error
     assert count(es_url2, "r-logs-a") == 600 and count(es_url2, "r-logs-b") == 400
 
     # the total is what was chosen (not the 1,500 documents of the whole snapshot)
@@ -70,14 +82,7 @@ def test_a_restore_counts_the_chosen_indices_and_grows_while_each_index_loads(wo
 
 
 def test_the_restore_page_shows_the_running_indices_from_the_jobs_progress(world, es_url, es_url2, written):
-    seed(es_url, "logs-a", 300)
-    seed(es_url, "logs-b", 200)
-    ready(world, make_config(world, "logs-*"))
-    written.clear()  # the backup's own states
-    target = f.cluster(world["team"], "es2", url=es_url2)
-    restore = f.restore(world["team"], Repository.objects.get(), target, "restore-page",
-                        task_params={"bulk_bytes": 4096, "parallelism": 1})
-    restore_jobs.run_restore(restore.pk)
+    restore = restored_in_small_steps(world, es_url, es_url2, written, {"logs-a": 300, "logs-b": 200}, "restore-page")
     mid = next(s for s in written if "logs-b" in s.get("indices", {}) and s["indices"]["logs-b"]["status"] == "Running")
     # the row as it was then: the job's own state, written back as the heartbeat writes it
     RestoreSession.objects.filter(pk=restore.pk).update(phase="Running", finished=None, components={}, progress=mid)

@@ -1,38 +1,25 @@
 from __future__ import annotations
 
-import http.server
 import json
-import threading
 
 import pytest
 
 from runtime.hooks import run_hook
 from tests import factories as f
+from tests.peers.receiver import Received, http_receiver
 
 
-class Echo(http.server.BaseHTTPRequestHandler):
-    def do_POST(self):
-        body = json.dumps({"headers": dict(self.headers)}).encode()
-        self.send_response(500)
-        self.send_header("Content-Length", str(len(body)))
-        self.end_headers()
-        self.wfile.write(body)
-
-    def log_message(self, *a):
-        pass
+def echo_headers(request: Received) -> tuple[int, bytes]:
+    return 500, json.dumps({"headers": request.headers}).encode()
 
 
 @pytest.mark.django_db
 def test_an_http_hook_sends_secret_headers_and_never_shows_them_back():
-    server = http.server.HTTPServer(("127.0.0.1", 0), Echo)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    try:
+    with http_receiver(echo_headers) as server:
         team = f.team("hooks")
         f.secret(team, "hook-headers", {"Authorization": "Bearer s3cr3t-token-xyz"})
-        result = run_hook({"name": "notify", "kind": "http", "url": f"http://127.0.0.1:{server.server_port}/",
+        result = run_hook({"name": "notify", "kind": "http", "url": f"{server.url}/",
                            "headersSecret": "hook-headers", "expectedStatus": 200}, team)
-    finally:
-        server.shutdown()
     assert result["ok"] is False and result["status"] == 500
     assert "expected status 200, got 500" in result["output"]
     assert "[redacted]" in result["output"] and "s3cr3t-token-xyz" not in result["output"]

@@ -23,7 +23,7 @@ from audit.models import Entry
 from sso.models import Identity
 from tenancy.models import Membership
 from tests import factories as f
-from tests.dashboard.test_browser import CHROMIUM_ARGS, SHOTS
+from tests.fixtures.live import SHOTS, open_page
 from tests.peers.oidc import OIDCProvider, start_oidc_provider
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
@@ -63,18 +63,9 @@ def world(live_server: Any) -> dict[str, Any]:
 
 
 @pytest.fixture
-def page(live_server: Any, world: Any, idp: OIDCProvider) -> Iterator[Any]:
-    from playwright.sync_api import sync_playwright
-
+def page(live_server: Any, world: Any, idp: OIDCProvider, browser: Any) -> Any:
     (SHOTS / "sso").mkdir(parents=True, exist_ok=True)
-    with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path="/usr/bin/chromium", args=CHROMIUM_ARGS)
-        context = browser.new_context(viewport={"width": 1280, "height": 900})
-        pg = context.new_page()
-        pg.set_default_timeout(20_000)
-        yield pg
-        context.close()
-        browser.close()
+    return open_page(browser)
 
 
 def sign_in_at_the_idp(page: Any, base: str, username: str, password: str) -> None:

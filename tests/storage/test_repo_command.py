@@ -111,6 +111,23 @@ def test_the_exit_status_and_standard_error_of_a_real_run(tmp_path: Path, pwfile
     assert "no snapshot 'deadbeef'" in fail.stderr.decode()
 
 
+def test_snapshots_names_a_checkpoint_as_one_and_check_counts_it(tmp_path: Path, pwfile: str) -> None:
+    from storage.backends import open_backend
+    from storage.repo import Repository
+
+    url = f"file://{tmp_path}/repo"
+    repo(url, pwfile, "init")
+    engine = Repository.open(open_backend("local", root=str(tmp_path / "repo")), "s3cret")
+    w = engine.writer(checkpoint="conf/full")
+    w.add_stream("indices/a", os.urandom(1 << 20))
+    w.close()   # left without commit: a checkpoint, no snapshot
+    listing, _ = repo(url, pwfile, "snapshots")
+    (cp,) = engine.checkpoints()
+    assert listing.splitlines()[1:] == [line for line in listing.splitlines()[1:] if line.startswith("checkpoint")]
+    assert f"checkpoint {cp.short_id} of an uncommitted backup (conf/full)" in listing and "not a snapshot" in listing
+    assert "0 snapshots, 1 checkpoints" in repo(url, pwfile, "check", "--read-data")[0]
+
+
 def _current_key(url: str, pwfile: str) -> str:
     import json
 

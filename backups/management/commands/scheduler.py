@@ -22,7 +22,7 @@ from django.utils import timezone
 from redis.exceptions import LockError, LockNotOwnedError, RedisError
 
 from audit import retention as audit_retention
-from backups import notifications, scheduler
+from backups import blueprints, notifications, scheduler
 from backups.models import BackupConfiguration, BackupSession, BackupSessionConfig, SessionPhase
 from runtime import reaper
 from storage import flows as storage_flows
@@ -97,6 +97,7 @@ class Command(BaseCommand):
             ("requeue", lambda: reaper.requeue_lost_pending(now)
                 if self.redis.set("stashboard:requeue-check", "1", nx=True, ex=60) else []),  # once a minute is enough
             ("reconcile", self.reconcile),
+            ("blueprints", blueprints.reconcile_all),  # the safety net: saves reconcile at once
             ("checks", lambda: self.schedule_checks(now)),
             ("alerts", lambda: self.stale_alerts(now)),
             ("audit", lambda: self.purge_audit(now)),

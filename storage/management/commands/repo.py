@@ -153,6 +153,11 @@ class Command(BaseCommand):
         for m in snaps:
             self.stdout.write(f"{m.short_id:<10}{m.time.strftime('%Y-%m-%d %H:%M:%S %Z'):<27}"
                               f"{m.status:<11}{len(m.streams):>8}{_size(m.size):>12}")
+        for c in repo.checkpoints():
+            # not snapshots: what an interrupted backup stored, for its next run to resume from
+            self.stdout.write(f"checkpoint {c.short_id} of an uncommitted backup ({c.key}), updated "
+                              f"{c.updated:%Y-%m-%d %H:%M:%S %Z}: {len(c.streams)} streams complete, "
+                              f"{len(c.partial)} partial; not a snapshot")
 
     def _ls(self, repo: Any, o: dict[str, Any]) -> None:
         m = repo.manifest(o["snapshot"])
@@ -179,8 +184,8 @@ class Command(BaseCommand):
         result = repo.check(read_data=o["read_data"], read_data_subset=subset)
         for problem in result.problems:
             self.stderr.write(problem)
-        summary = (f"{result.snapshots} snapshots, {result.chunks_referenced} chunks referenced, "
-                   f"{result.chunks_unreferenced} unreferenced")
+        summary = (f"{result.snapshots} snapshots, {result.checkpoints} checkpoints, "
+                   f"{result.chunks_referenced} chunks referenced, {result.chunks_unreferenced} unreferenced")
         if result.chunks_read:
             summary += f", {result.chunks_read} read" + (f" (subset {result.read_data_subset})"
                                                          if result.read_data_subset else "")
@@ -212,7 +217,9 @@ class Command(BaseCommand):
         r = repo.prune(dry_run=o["dry_run"])
         verb = "would delete" if o["dry_run"] else "deleted"
         self.stdout.write(f"{verb} {r.chunks_deleted} unreferenced chunks; {r.chunks_kept} "
-                          f"chunks referenced by {r.snapshots} snapshots")
+                          f"chunks referenced by {r.snapshots} snapshots and {r.checkpoints} checkpoints"
+                          + (f"; {r.stale_checkpoints_removed} stale checkpoints deleted"
+                             if r.stale_checkpoints_removed else ""))
 
     def _migrate(self, repo: Any, o: dict[str, Any]) -> None:
         r = repo.migrate()

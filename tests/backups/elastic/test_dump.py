@@ -11,6 +11,7 @@ import pytest
 from backups.elastic.connection import ClusterConfig, ClusterError, connect
 from backups.elastic.dump import DumpParams, ProgressEvent, dump_cluster
 from backups.elastic.hits import parse_page
+from backups.elastic.results import DumpEntry
 from tests.fixtures.documents import expected_source, strip_ws, tricky_docs
 from tests.fixtures.elastic import parse_stream, read_index
 from tests.fixtures.memrepo import MemRepo
@@ -250,6 +251,50 @@ def test_skip_unchanged_reads_nothing_and_rereads_what_changed(conn, http, names
     assert w3.bytes_read == 0
 
 
+def test_a_merge_does_not_move_the_fingerprint_and_every_kind_of_write_does(conn, http, names, search):
+    """A real engine merges segments and commits after the merge long after the last
+    write (new Lucene commit id, deleted documents expunged): that must not make the next
+    backup read the index again; a write, a delete and a write nobody refreshed must."""
+    idx = names("merged")
+    http.create(idx, shards=2, settings={"refresh_interval": "-1"})
+    for k in range(4):   # several segments, and deleted documents for the merge to expunge
+        http.bulk(idx, [(str(i), b'{"n":%d,"k":%d}' % (i, k), None) for i in range(k * 20, k * 20 + 30)])
+    mem = MemRepo()
+
+    def backup() -> DumpEntry:
+        w = mem.writer()
+        res = dump_cluster(conn, w, DumpParams(include=[idx], metadata_kinds=()), previous=mem.latest())
+        assert res.ok, res.indices
+        w.commit()
+        return res.indices[idx]
+
+    def commits() -> list[str]:
+        shards = http.req("GET", f"/{idx}/_stats/docs?level=shards")["indices"][idx]["shards"]
+        return sorted(str((c.get("commit") or {}).get("id")) for copies in shards.values() for c in copies)
+
+    assert backup()["docs"] == 90
+    if search.is_real:   # osmem has no segments to merge
+        before = commits()
+        http.req("POST", f"/{idx}/_forcemerge?max_num_segments=1")
+        http.req("POST", f"/{idx}/_flush?force=true")
+        assert commits() != before   # a new Lucene commit, as after a background merge
+    assert backup()["skipped_unchanged"] is True
+
+    def seen(change: str) -> dict[str, tuple[bytes, str | None]]:
+        e = backup()
+        assert e["skipped_unchanged"] is False, change
+        return parse_stream(b"".join(mem.read_stream(mem.latest(), f"indices/{idx}")))
+
+    # neither refreshed by the write nor by the index (refresh_interval -1): the dump's own refresh makes them visible
+    http.req("PUT", f"/{idx}/_doc/late", {"n": -1})
+    assert seen("a write nobody refreshed")["late"][0] == b'{"n":-1}'
+    http.req("DELETE", f"/{idx}/_doc/5")
+    assert "5" not in seen("a delete")
+    http.req("PUT", f"/{idx}/_doc/7?refresh=true", {"n": 1007})
+    assert seen("an update in place")["7"][0] == b'{"n":1007}'
+    assert backup()["skipped_unchanged"] is True
+
+
 def test_fingerprints_come_before_the_refresh_and_many_indices_cost_few_requests(http, names, proxy):
     idxs = [names(f"many{i}") for i in range(6)]
     for idx in idxs:
@@ -458,3 +503,41 @@ def test_a_server_that_cannot_make_data_streams_lists_none(conn, http, names):
     http.create(idx, shards=1)
     res = dump_cluster(conn, MemRepo().writer(), DumpParams(include=[idx], metadata_kinds=()))
     assert res.cluster_meta["data_streams"] == {"items": {}}
+
+
+def test_small_indices_are_read_several_at_once_and_a_large_one_alone(conn, http, names):
+    small = [names(f"{'a' if i < 3 else 'z'}small{i}") for i in range(7)]
+    large = names("m-large")   # between the small ones in the cluster's (name) order
+    for k, idx in enumerate(small):
+        http.create(idx)
+        http.bulk(idx, [(f"{k}-{i}", b'{"n":%d}' % i, None) for i in range(8)])
+    http.create(large, shards=2)
+    http.bulk(large, [(str(i), b'{"n":%d}' % i, None) for i in range(60)])   # more than one page of 10
+    order = [*small[:3], large, *small[3:]]
+    running: set[str] = set()
+    most = {"small": 0, "beside_large": 0}
+
+    def progress(ev: ProgressEvent) -> None:   # called by one index at a time
+        if ev.phase == "start":
+            running.add(ev.index)
+            most["small"] = max(most["small"], len(running))
+        if large in running:
+            most["beside_large"] = max(most["beside_large"], len(running) - 1)
+        if ev.phase in ("done", "failed"):
+            running.discard(ev.index)
+
+    mem = MemRepo()
+    w = mem.writer()
+    res = dump_cluster(conn, w, DumpParams(include=order, batch_size=10, parallel_indices=3, metadata_kinds=()),
+                       progress=progress)
+    assert res.ok, res.indices
+    w.commit()
+    assert list(res.indices) == sorted(order)   # the cluster's order (by name), as one at a time gives
+    assert most["small"] >= 2 and most["beside_large"] == 0, most
+    m = mem.latest()
+    for k, idx in enumerate(small):
+        assert sorted(parse_stream(b"".join(mem.read_stream(m, f"indices/{idx}")))) == sorted(f"{k}-{i}" for i in range(8))
+    assert len(parse_stream(b"".join(mem.read_stream(m, f"indices/{large}")))) == 60
+    one = dump_cluster(conn, mem.writer(), DumpParams(include=order, parallel_indices=1, metadata_kinds=(),
+                                                      skip_unchanged=False))
+    assert {k: v["docs"] for k, v in one.indices.items()} == {k: v["docs"] for k, v in res.indices.items()}

@@ -11,9 +11,10 @@ from restores.load import LoadParams, load_snapshot
 
 pytestmark = pytest.mark.search_kinds("osmem")  # the shape of the results, not the server's behaviour
 
-DUMP_READ = ["docs", "bytes", "duration", "skipped_unchanged", "error", "uuid", "read_mode", "slices", "digest"]
-DUMP_REUSED = ["docs", "bytes", "duration", "skipped_unchanged", "error", "uuid"]
-DUMP_CLOSED = ["docs", "bytes", "duration", "skipped_unchanged", "closed", "error"]
+DUMP_READ = ["docs", "bytes", "duration", "skipped_unchanged", "docs_read", "error", "uuid", "read_mode", "slices",
+             "digest"]
+DUMP_REUSED = ["docs", "bytes", "duration", "skipped_unchanged", "docs_read", "error", "uuid"]
+DUMP_CLOSED = ["docs", "bytes", "duration", "skipped_unchanged", "docs_read", "closed", "error"]
 META_READ = ["index", "uuid", "format", "settings", "mappings", "aliases", "fingerprint", "fingerprint_signals",
              "shards", "docs", "read_mode", "slices", "count_source", "page_docs", "complete", "digest"]
 META_REUSED = ["index", "uuid", "format", "settings", "mappings", "aliases", "fingerprint", "fingerprint_signals",

@@ -555,3 +555,31 @@ def test_replicas_given_as_the_integer_0_stay_0(conn, http, names):
     res = load_snapshot(conn, m, open_stream=lambda n: mem.read_stream(m, n), params=LoadParams(metadata_kinds=()))
     assert res.ok, res.indices
     assert http.req("GET", f"/{idx}/_settings")[idx]["settings"]["index"]["number_of_replicas"] == "0"
+
+
+@pytest.mark.slow
+def test_a_node_that_rejects_for_load_gets_fewer_bulks_at_once_and_the_restore_is_complete(conn, http, names, repo,
+                                                                                        search):
+    """A real node with one write thread and a queue of one answers `es_rejected_execution`
+    (429) items as soon as more than two shard writes overlap: eight senders at once would
+    burn their retries; the window halves instead and the restore finishes complete."""
+    if not search.is_real:
+        pytest.skip("needs a real engine's write thread pool")
+    from tests.fixtures.elastic import Http
+    from tests.peers.searchnode import start_search_node
+
+    src = names("rejects")
+    http.create(src, shards=2)
+    for k in range(6):
+        http.bulk(src, [(f"d{i}", b'{"n":%d,"pad":"%s"}' % (i, b"z" * 300), None) for i in range(k * 500, k * 500 + 500)])
+    m = backup(conn, repo, [src], metadata_kinds=())
+    with start_search_node(search.kind, settings={"thread_pool.write.size": "1",
+                                                  "thread_pool.write.queue_size": "1"}) as node:
+        tiny = connect(ClusterConfig(urls=[node.url], backoff_base=0.02, backoff_max=0.2))
+        res = restore(tiny, repo, m, metadata_kinds=(), workers=8, bulk_bytes=40_000, max_item_retries=4)
+        e = res.indices[src]
+        assert res.ok and e["count"] == 3000 and e["failed"] == 0, e
+        assert e["backoffs"] >= 1 and e["fewest_senders"] <= 2, e
+        assert len(read_index(tiny, src)) == 3000
+        pools = Http(node.url).req("GET", "/_nodes/stats/thread_pool")["nodes"]
+        assert sum(n["thread_pool"]["write"]["rejected"] for n in pools.values()) > 0

@@ -9,6 +9,8 @@ import java.nio.file.Files;
 import java.nio.file.Path;
 import java.nio.file.SimpleFileVisitor;
 import java.nio.file.attribute.BasicFileAttributes;
+import java.util.LinkedHashMap;
+import java.util.Map;
 import java.util.concurrent.CountDownLatch;
 import java.util.concurrent.TimeUnit;
 
@@ -22,8 +24,11 @@ public final class Launcher {
 
     /** One kind of node. Implementations live in each kind's own Maven project. */
     public interface Engine {
-        /** Starts the node and returns the HTTP port it bound. */
-        int start(Path home, Path data, Path repo, int httpPort) throws Exception;
+        /**
+         * Starts the node and returns the HTTP port it bound; {@code extra} are the node
+         * settings given with {@code --setting KEY=VALUE}, put after the launcher's own.
+         */
+        int start(Path home, Path data, Path repo, int httpPort, Map<String, String> extra) throws Exception;
 
         /** Stops the node and waits (bounded) for it to release its files. */
         void stop() throws Exception;
@@ -35,10 +40,12 @@ public final class Launcher {
     public static void run(String kind, String[] args, Engine engine) {
         int port = 9200;
         Path dir = null;
+        Map<String, String> extra = new LinkedHashMap<>();
         for (int i = 0; i < args.length; i++) {
             switch (args[i]) {
                 case "--port" -> port = portNumber(value(args, ++i, "--port"));
                 case "--data" -> dir = Path.of(value(args, ++i, "--data")).toAbsolutePath();
+                case "--setting" -> setting(value(args, ++i, "--setting"), extra);
                 default -> fail("unknown argument " + args[i]);
             }
         }
@@ -56,7 +63,7 @@ public final class Launcher {
             Path home = Files.createDirectories(dir.resolve("home"));
             Path data = Files.createDirectories(dir.resolve("data"));
             Path repo = Files.createDirectories(dir.resolve("repo"));
-            int bound = engine.start(home, data, repo, port);
+            int bound = engine.start(home, data, repo, port, extra);
             String url = "http://127.0.0.1:" + bound;
             waitUntilAnswering(url, stopRequested);
             // GET / answers before a restarted node (--data kept) has recovered its shards;
@@ -91,6 +98,15 @@ public final class Launcher {
             fail(flag + " needs a value");
         }
         return args[i];
+    }
+
+    private static void setting(String value, Map<String, String> extra) {
+        int eq = value.indexOf('=');
+        if (eq <= 0) {
+            fail("--setting needs KEY=VALUE (a node setting, e.g. thread_pool.write.queue_size=2), not '"
+                    + value + "'");
+        }
+        extra.put(value.substring(0, eq), value.substring(eq + 1));
     }
 
     private static int portNumber(String value) {

@@ -25,7 +25,7 @@ public final class Main implements Launcher.Engine {
     }
 
     @Override
-    public int start(Path home, Path data, Path repo, int httpPort) throws Exception {
+    public int start(Path home, Path data, Path repo, int httpPort, Map<String, String> extra) throws Exception {
         // Binds Elasticsearch's logging facade to Log4j, which reads log4j2.properties
         // from the classpath (the server's launcher would do both).
         LogConfigurator.configureESLogging();
@@ -42,6 +42,7 @@ public final class Main implements Launcher.Engine {
                 .put("http.port", httpPort)
                 // A test machine's disk may be fuller than the watermarks; shards must still allocate.
                 .put("cluster.routing.allocation.disk.threshold_enabled", false)
+                .put(Settings.builder().loadFromMap(extra).build())
                 .build();
         Environment environment = InternalSettingsPreparer.prepareEnvironment(settings, Map.of(), null,
                 () -> "search-node");
