@@ -410,3 +410,26 @@ def test_a_prune_interrupted_between_its_steps_leaves_every_index_entry_on_a_pac
     halfway.prune()
     done = Repository.open(inner, "pw").check(read_data=True)
     assert done.ok and done.packs_unindexed == 0 and done.packs == 1 and done.chunks_unreferenced == 0
+
+
+def test_a_flush_waits_for_a_chunk_another_stream_claimed_before_it(local_backend: Backend) -> None:
+    """Stream A finds chunk X claimed by stream B (not yet sealed into the open pack) and
+    checkpoints; the persist before that checkpoint must not return before X is in an
+    indexed pack, or the checkpoint names a chunk that dies with the process."""
+    from storage.repo.packstore import PackStore
+
+    repo = new_repo(local_backend, chunker=SMALL)
+    repo.index.load()
+    store = PackStore(repo)
+    chunk = os.urandom(5000)
+    cid = repo.cipher.chunk_id(chunk)
+    assert store.claim(cid) and not store.claim(cid)   # B claims it; A finds it claimed
+    flushed = threading.Thread(target=store.flush)      # A's persist
+    flushed.start()
+    flushed.join(0.3)
+    assert flushed.is_alive() and cid not in repo.index
+    store.add(cid, repo.cipher.seal_chunk(cid, chunk), len(chunk))   # B seals it
+    flushed.join(10)
+    assert not flushed.is_alive() and cid in repo.index
+    assert Repository.open(local_backend, "pw").sealed_chunk(cid)    # another process finds it
+    store.close()
