@@ -24,8 +24,8 @@ from tests import factories as f
 from tests.fixtures.flows import make_config, ready, run_restore, work
 from tests.peers.clusters import ALL_KINDS, ONE_KIND
 from tests.peers.osmem import count, es, seed
-from tests.storage.damage import corrupt_chunk
 from tests.peers.receiver import http_receiver
+from tests.storage.damage import corrupt_chunk
 
 # The flow around the engine (jobs, rows, schedules, hooks, storage), not the engine's
 # dealings with a server: one search kind. tests/backups/elastic and tests/restores/load
