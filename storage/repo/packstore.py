@@ -53,16 +53,16 @@ class PackStore:
 
     def add(self, chunk_id: str, sealed: bytes, size: int) -> None:
         raw = bytes.fromhex(chunk_id)
-        with self._lock:
-            self._open.add(chunk_id, sealed, size)
-            if len(self._open) < self.target:
-                self._done(raw)
-                return
-            full, self._open = self._open, PackBuilder()
+        full = None
         try:
-            self._upload(full)
+            with self._lock:
+                self._open.add(chunk_id, sealed, size)
+                if len(self._open) >= self.target:
+                    full, self._open = self._open, PackBuilder()
+            if full is not None:
+                self._upload(full)
         finally:
-            with self._lock:  # not before: a flush must find the upload of its pack
+            with self._lock:  # after the upload is registered: a flush must find it
                 self._done(raw)
 
     def _done(self, raw: bytes) -> None:
