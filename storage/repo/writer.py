@@ -109,6 +109,9 @@ class SnapshotWriter:
             # v2: a chunk in the open pack is not durable; a checkpoint names only chunks
             # that are uploaded and indexed, so every save persists first.
             checkpoint.before_save = self.persist
+            # ...so a pack per stream of a cluster of small indices would be one pack and
+            # one index file per index: finished streams are written this often at most.
+            checkpoint.interval = max(checkpoint.interval, checkpoint_every)
 
     # -- streams ---------------------------------------------------------------------------
 
@@ -123,7 +126,8 @@ class SnapshotWriter:
         is such a prefix: `data` then continues after it (see storage/repo/checkpoint.py)."""
         self._begin(name)
         if self.checkpoint is not None:
-            self.checkpoint.flush()
+            # v1: at every stream's start; v2: once `interval` has passed (see __init__)
+            self.checkpoint.flush(force=self.packs is None)
         try:
             return self._add(name, data, meta or {}, resume, position if self.checkpoint else None)
         except BaseException:
@@ -197,7 +201,8 @@ class SnapshotWriter:
 
     def _durable(self, name: str, meta: dict[str, Any], slots: list[_Slot], futures: list[Any],
                  errors: list[BaseException], position: Callable[[], dict[str, Any]]) -> None:
-        """At a cut: once every chunk so far is stored, checkpoint the prefix and the position."""
+        """At a cut: once every chunk so far is stored, checkpoint the prefix and the position
+        (v2: the recorder persists the writer first, so the prefix is in indexed packs)."""
         for f in futures:
             f.result()
         self._wait_others(slots, errors)

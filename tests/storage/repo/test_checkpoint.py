@@ -191,3 +191,16 @@ def test_a_checkpoint_of_an_abandoned_writer_resumes_after_a_prune(local_backend
     assert b"".join(again.read_stream(snapshot_id, "indices/a")) == done_a
     assert b"".join(again.read_stream(snapshot_id, "indices/big")) == data
     assert again.checkpoints() == [] and again.check(read_data=True).ok
+
+
+def test_on_v2_finished_small_streams_do_not_cost_a_pack_each(local_backend: Backend) -> None:
+    """Each checkpoint write on v2 first uploads the open pack and an index file: finished
+    streams are checkpointed once per checkpoint_every, not at every next stream's start."""
+    repo = small_repo(local_backend, 2)
+    with repo.writer(checkpoint=KEY, checkpoint_every=60) as w:
+        for i in range(30):
+            w.add_stream(f"indices/i{i}", os.urandom(5000))
+        (cp,) = repo.checkpoints()    # written once already: the first stream's
+        assert list(cp.streams) == ["indices/i0"]
+        w.commit()
+    assert len(list(local_backend.list("packs/"))) <= 2 and len(list(local_backend.list("index/"))) <= 2
