@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 from django.test import Client
 
-from dashboard.management.commands.quickstart import _MigrationProgress, bind_address
+from dashboard.management.commands.quickstart import _MigrationProgress, bind_address, wait_listening
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -25,6 +25,26 @@ ROOT = Path(__file__).resolve().parents[2]
 ])
 def test_bind_and_port(bind: str, port: int | None, expected: str) -> None:
     assert bind_address(bind, port) == expected
+
+
+def test_running_is_said_only_once_the_web_server_answers() -> None:
+    """What the quick start waits for before it prints "Stashboard is running": a listener on
+    the bound address (a wildcard host is tried on loopback), not just a started process."""
+    sleeper = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(30)"])
+    try:
+        with socket.socket() as free:
+            free.bind(("127.0.0.1", 0))
+            port = free.getsockname()[1]
+        assert not wait_listening(f"127.0.0.1:{port}", sleeper, timeout=0.5)
+        assert not wait_listening(f"0.0.0.0:{port}", sleeper, timeout=10, stopped=lambda: True)
+        with socket.socket() as listener:
+            listener.bind(("127.0.0.1", 0))
+            listener.listen()
+            assert wait_listening(f"0.0.0.0:{listener.getsockname()[1]}", sleeper, timeout=5)
+    finally:
+        sleeper.kill()
+        sleeper.wait()
+    assert not wait_listening(f"127.0.0.1:{port}", sleeper, timeout=10)  # the process is gone
 
 
 def test_migrations_are_counted_as_they_are_applied() -> None:

@@ -8,6 +8,7 @@ import io
 import os
 import secrets
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -54,6 +55,20 @@ def bind_address(bind: str, port: int | None) -> str:
     if not sep or host == "":
         host, current = bind, "8000"
     return f"{host}:{port or current}"
+
+
+def wait_listening(bind: str, proc: subprocess.Popen[bytes], timeout: float, stopped: Any = lambda: False) -> bool:
+    """True once something accepts connections on `bind` (HOST:PORT; a wildcard host is
+    tried on loopback); False if `proc` exits, `stopped()` turns true or `timeout` passes."""
+    host, _sep, port = bind.rpartition(":")
+    host = host.strip("[]")
+    host = {"0.0.0.0": "127.0.0.1", "": "127.0.0.1", "::": "::1"}.get(host, host)
+    deadline = time.monotonic() + timeout
+    while proc.poll() is None and not stopped() and time.monotonic() < deadline:
+        with contextlib.suppress(OSError), socket.create_connection((host, int(port)), timeout=1):
+            return True
+        time.sleep(0.1)
+    return False
 
 
 def _stop_groups(procs: list[subprocess.Popen[bytes]], timeout: float) -> None:
@@ -139,7 +154,13 @@ class Command(BaseCommand):
                 # Each in its own process group: the terminal's SIGINT reaches only this
                 # command, which stops the groups (gunicorn's and RQ's children included).
                 procs.append((name, subprocess.Popen(cmd, env=env, start_new_session=True)))
-            self.stdout.write(self.style.SUCCESS(f"Stashboard is running at http://{options['bind']}/ (Ctrl-C stops everything)"))
+            # "running" only once the web server answers: gunicorn binds a moment after it starts.
+            if wait_listening(options["bind"], procs[0][1], timeout=120, stopped=lambda: stop):
+                self.stdout.write(self.style.SUCCESS(
+                    f"Stashboard is running at http://{options['bind']}/ (Ctrl-C stops everything)"))
+            elif not stop and procs[0][1].poll() is None:
+                self.stderr.write(f"the web server does not answer on {options['bind']} after 120 s; stopping everything")
+                stop = True
             while not stop:
                 for name, proc in [*procs, *([("redis", redis)] if redis else [])]:
                     if proc.poll() is not None:
