@@ -144,7 +144,8 @@ class ErrorMappingReader(io.RawIOBase):
         super().close()
 
 
-def iter_chunks(data: bytes | bytearray | BinaryIO, size: int = 8 << 20) -> Iterator[bytes | bytearray]:
+def iter_chunks(data: bytes | bytearray | BinaryIO, size: int = 1 << 20) -> Iterator[bytes | bytearray]:
+    """bytes as they are; a stream in pieces of `size` (a spooled pack is copied, not held)."""
     if isinstance(data, (bytes, bytearray, memoryview)):
         yield data  # written as is, not copied
         return

@@ -155,6 +155,15 @@ class S3Backend(Backend):
                     args["IfNoneMatch"] = "*"
                 self.client.put_object(**args)
                 return
+            size = _seekable_size(data)
+            if size is not None and size < self.transfer.multipart_threshold:
+                # One PUT that botocore streams from the file (a spooled pack): not read
+                # into memory, and conditional where the server supports it.
+                args = {"Bucket": self.bucket, "Key": k, "Body": data, "ContentLength": size}
+                if if_absent:
+                    args["IfNoneMatch"] = "*"
+                self.client.put_object(**args)
+                return
             if if_absent and self.exists(key):
                 # Multipart uploads cannot be conditional everywhere; a check first
                 # narrows the race, which callers tolerate (ids are unique or content-addressed).
@@ -229,6 +238,16 @@ class S3Backend(Backend):
 
     def close(self) -> None:
         self.client.close()
+
+
+def _seekable_size(data: BinaryIO) -> int | None:
+    """Bytes from the position to the end of a seekable file object, else None."""
+    if not getattr(data, "seekable", lambda: False)():
+        return None
+    start = data.tell()
+    end = data.seek(0, 2)
+    data.seek(start)
+    return end - start
 
 
 def _code(e: BaseException) -> str:

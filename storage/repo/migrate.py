@@ -56,8 +56,9 @@ def migrate(repo: Repository, *, workers: int = 8) -> MigrateResult:
         def flush() -> None:
             nonlocal builder
             blobs = builder.blobs
-            pack_id, data = builder.finish(repo.cipher)
-            repo.backend.put(pack_key(pack_id), data)
+            pack_id, spooled = builder.finish(repo.cipher)
+            with spooled:
+                repo.backend.put(pack_key(pack_id), spooled)
             packs[pack_id] = blobs
             builder = PackBuilder()
 

@@ -11,8 +11,9 @@ from __future__ import annotations
 
 import hashlib
 import struct
+import tempfile
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, BinaryIO
 
 from .format import PACK_HEADER_AAD, PACK_MAGIC
 
@@ -33,28 +34,51 @@ class Blob:
 
 
 class PackBuilder:
-    """Collects sealed chunks into one pack; not thread-safe (the pack store guards it)."""
+    """Collects sealed chunks into one pack, spooled to an anonymous temporary file (in
+    `directory`, default the system's: $TMPDIR or /tmp) so that a pack costs no memory:
+    on Linux the file never has a name (O_TMPFILE), elsewhere it is unlinked at once, so
+    it goes when closed or when the process dies. Not thread-safe (the pack store guards it)."""
 
-    def __init__(self) -> None:
-        self.buf = bytearray()
+    def __init__(self, directory: str | None = None) -> None:
+        self.directory = directory
         self.blobs: list[Blob] = []
+        self._file: BinaryIO | None = None   # created by the first add
+        self._sha = hashlib.sha256()
+        self._size = 0
 
     def __len__(self) -> int:
-        return len(self.buf)
+        return self._size
+
+    def _spool(self) -> BinaryIO:
+        if self._file is None:
+            # closed by finish()'s caller or by close(), both in a finally
+            self._file = tempfile.TemporaryFile(prefix="stashboard-pack-", dir=self.directory)  # noqa: SIM115
+        return self._file
 
     def add(self, chunk_id: str, sealed: bytes | memoryview, size: int) -> None:
-        self.blobs.append(Blob(chunk_id, len(self.buf), len(sealed), size))
-        self.buf += sealed
+        self._spool().write(sealed)
+        self._sha.update(sealed)
+        self.blobs.append(Blob(chunk_id, self._size, len(sealed), size))
+        self._size += len(sealed)
 
-    def finish(self, cipher: Cipher) -> tuple[str, bytearray]:
-        """(pack id, the pack's bytes, not copied); the builder is empty afterwards."""
+    def finish(self, cipher: Cipher) -> tuple[str, BinaryIO]:
+        """(pack id, the whole pack as a file at its start); the caller closes the file."""
         header = b"".join(HEADER_RECORD.pack(bytes.fromhex(b.chunk_id), b.offset, b.length, b.size)
                           for b in self.blobs)
         sealed = cipher.seal(PACK_HEADER_AAD, header)
-        self.buf += sealed
-        self.buf += TRAILER.pack(len(sealed), PACK_MAGIC)
-        data, self.buf = self.buf, bytearray()
-        return hashlib.sha256(data).hexdigest(), data
+        tail = sealed + TRAILER.pack(len(sealed), PACK_MAGIC)
+        f, self._file = self._spool(), None
+        f.write(tail)
+        self._sha.update(tail)
+        f.flush()
+        f.seek(0)
+        return self._sha.hexdigest(), f
+
+    def close(self) -> None:
+        """Drop an unfinished pack's file (finish() hands the file over instead)."""
+        if self._file is not None:
+            self._file.close()
+            self._file = None
 
 
 def parse_pack(cipher: Cipher, data: bytes, what: str = "pack") -> list[Blob]:

@@ -1,5 +1,6 @@
-"""A v2 writer's packs: sealed chunks are appended to the open pack; a full pack is
-uploaded by a small pool (at most `inflight` packs between the sealers and the backend);
+"""A v2 writer's packs: sealed chunks are appended to the open pack, spooled to a
+temporary file (packs.PackBuilder: a pack costs no memory); a full pack is uploaded from
+its file by a small pool (at most `workers` packs between the sealers and the backend);
 flush() uploads the last pack and writes the index files of every pack uploaded."""
 from __future__ import annotations
 
@@ -30,6 +31,7 @@ class PackStore:
         self._pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="pack-upload")
         self._slots = threading.BoundedSemaphore(workers)
         self._futures: list[Future[None]] = []
+        self._queued: set[PackBuilder] = set()  # handed to the pool, not uploaded yet
         self.puts = 0
 
     def claim(self, chunk_id: str) -> bool:
@@ -71,22 +73,29 @@ class PackStore:
 
     def _upload(self, builder: PackBuilder) -> None:
         self._slots.acquire()  # back-pressure: the sealers wait while `workers` packs upload
+        with self._lock:
+            self._queued.add(builder)
         try:
             future = self._pool.submit(self._put, builder)
         except BaseException:
             self._slots.release()
+            builder.close()
             raise
         with self._lock:
             self._futures.append(future)
 
     def _put(self, builder: PackBuilder) -> None:
         try:
-            pack_id, data = builder.finish(self.repo.cipher)
-            self.repo.backend.put(pack_key(pack_id), data)
+            pack_id, spooled = builder.finish(self.repo.cipher)
+            with spooled:  # uploaded from the file: never the whole pack in memory
+                self.repo.backend.put(pack_key(pack_id), spooled)
             with self._lock:
                 self._written[pack_id] = builder.blobs
                 self.puts += 1
         finally:
+            builder.close()
+            with self._lock:
+                self._queued.discard(builder)
             self._slots.release()
 
     def flush(self, before_index: Callable[[], None] = lambda: None) -> list[str]:
@@ -122,4 +131,10 @@ class PackStore:
         return ids
 
     def close(self) -> None:
+        """Wait for the uploads under way; a pack not uploaded yet is dropped (its file too)."""
         self._pool.shutdown(wait=True, cancel_futures=True)
+        with self._lock:
+            self._open.close()
+            for builder in self._queued:  # cancelled before their upload began
+                builder.close()
+            self._queued.clear()

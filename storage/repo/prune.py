@@ -199,8 +199,9 @@ def _repack(repo: Repository, wanted: dict[str, list[Blob]]) -> dict[str, list[B
     def flush() -> None:
         nonlocal builder
         blobs = builder.blobs
-        pack_id, data = builder.finish(repo.cipher)
-        repo.backend.put(pack_key(pack_id), data)
+        pack_id, spooled = builder.finish(repo.cipher)
+        with spooled:
+            repo.backend.put(pack_key(pack_id), spooled)
         written[pack_id] = blobs
         builder = PackBuilder()
 

@@ -10,6 +10,10 @@ from .chunking import BackgroundHasher
 from .crypto import DecryptError
 from .format import CorruptChunk, RepositoryError
 
+# A stream's read-ahead: plaintext bytes of the chunks fetched beyond the one being handed
+# on (with 1 MiB chunks on average, about `window` of them; fewer when chunks are large).
+READ_AHEAD_BYTES = 8 << 20
+
 if TYPE_CHECKING:
     from .manifest import Manifest
     from .repository import Repository
@@ -37,28 +41,32 @@ def fetch_chunk(repo: Repository, chunk_id: str, *, snapshot_id: str = "",
 
 
 def read_stream(repo: Repository, manifest: Manifest, name: str, *, workers: int = 4,
-                window: int = 8) -> Iterator[bytes]:
-    """Yield the stream's bytes in order; holds at most `window` chunks in memory."""
+                window: int = 8, ahead_bytes: int = READ_AHEAD_BYTES) -> Iterator[bytes]:
+    """Yield the stream's bytes in order; holds at most `window` chunks and, beyond the
+    first, `ahead_bytes` of them in memory (v2: each chunk is one ranged read of its pack)."""
     entry = manifest.streams.get(name)
     if entry is None:
         raise RepositoryError(f"snapshot {manifest.short_id} has no stream {name!r} "
                               f"(it has: {', '.join(sorted(manifest.streams)) or 'none'})")
     sha = BackgroundHasher()
-    pending: collections.deque[Future[bytes]] = collections.deque()
-    ids = iter(entry.chunks)
+    pending: collections.deque[tuple[int, Future[bytes]]] = collections.deque()
+    chunks = collections.deque(zip(entry.chunks, entry.sizes, strict=True))
+    ahead = 0  # plaintext bytes fetched or being fetched, not yet yielded
     pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="chunk-read")
     try:
         def fill() -> None:
-            while len(pending) < window:
-                cid = next(ids, None)
-                if cid is None:
-                    return
-                pending.append(pool.submit(fetch_chunk, repo, cid, snapshot_id=manifest.id,
-                                           stream=name))
+            nonlocal ahead
+            while chunks and len(pending) < window and (not pending or ahead + chunks[0][1] <= ahead_bytes):
+                cid, size = chunks.popleft()
+                ahead += size
+                pending.append((size, pool.submit(fetch_chunk, repo, cid, snapshot_id=manifest.id,
+                                                  stream=name)))
 
         fill()
         while pending:
-            data = pending.popleft().result()
+            size, future = pending.popleft()
+            data = future.result()
+            ahead -= size
             fill()
             sha.update(data)
             yield data
@@ -67,6 +75,6 @@ def read_stream(repo: Repository, manifest: Manifest, name: str, *, workers: int
                                f"its recorded sha256", snapshot_id=manifest.id, stream=name)
     finally:
         sha.close()
-        for f in pending:
+        for _, f in pending:
             f.cancel()
         pool.shutdown(wait=True, cancel_futures=True)

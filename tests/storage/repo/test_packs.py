@@ -4,9 +4,13 @@ rule, v1 repositories still readable and writable and upgraded by migrate."""
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 import os
+import random
+import tempfile
 import threading
 import time
+import tracemalloc
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any, BinaryIO
@@ -148,6 +152,57 @@ def test_a_backup_makes_one_put_per_pack_and_lists_neither_data_nor_packs(tmp_pa
         w.commit()
     assert again.chunks_new == 0 and not [k for k in backend.puts if k.startswith(PACKS_PREFIX)]
     assert not [p for p in backend.lists if p.startswith((PACKS_PREFIX, DATA_PREFIX))]
+
+
+def _spooled(directory: Path) -> list[str]:
+    """What this process holds open in `directory` (a nameless file reads '#123 (deleted)')."""
+    out = []
+    for fd in os.listdir("/proc/self/fd"):
+        try:
+            target = os.readlink(f"/proc/self/fd/{fd}")
+        except OSError:
+            continue
+        if target.startswith(str(directory) + "/"):
+            out.append(target)
+    return out
+
+
+@pytest.mark.parametrize("kind", ["local", "s3"])
+def test_a_v2_writer_spools_its_packs_to_nameless_files_and_holds_no_pack_in_memory(
+        kind: str, request: pytest.FixtureRequest, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Issue 17.5: the open pack and the packs being uploaded are temporary files without
+    a name (gone when closed or when the process dies), uploaded from the file."""
+    backend = make_backend(kind, request, tmp_path)
+    repo = new_repo(backend, chunker=(64 << 10, 128 << 10, 256 << 10))
+    spool = tmp_path / "spool"
+    spool.mkdir()
+    monkeypatch.setattr(tempfile, "tempdir", str(spool))
+    rnd, sha, seen = random.Random(17), hashlib.sha256(), []
+
+    def pieces(n: int, fail: bool = False) -> Iterator[bytes]:
+        for _ in range(n):
+            piece = rnd.randbytes(1 << 20)  # incompressible: n MiB stored
+            sha.update(piece)
+            yield piece
+            seen.append((sorted(os.listdir(spool)), _spooled(spool)))
+        if fail:
+            raise OSError("the cluster went away")
+
+    tracemalloc.start()
+    try:
+        backup(repo, {"indices/big": pieces(40)})  # two full packs and a last one
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    # the chunker's 8 MiB window and the chunks in flight; a pack in memory was 16 MiB more
+    assert peak < 20 << 20, f"{peak / 2**20:.1f} MiB"
+    assert all(names == [] for names, _ in seen)  # never a name in the directory...
+    assert any(files for _, files in seen)  # ...though a pack was open there
+    assert _spooled(spool) == []
+    assert hashlib.sha256(restore(repo, "latest", "indices/big")).digest() == sha.digest()
+    with pytest.raises(OSError, match="went away"), repo.writer() as w:
+        w.add_stream("indices/broken", pieces(20, fail=True))
+    assert _spooled(spool) == [] and os.listdir(spool) == []  # a failed writer leaves no file
 
 
 def test_a_pack_is_re_indexed_from_its_own_header(local_backend: Backend) -> None:

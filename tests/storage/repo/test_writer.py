@@ -109,3 +109,27 @@ def test_a_failing_source_fails_add_stream_and_commits_nothing(local_backend: Ba
         w.add_stream("idx", broken())
         w.commit()
     assert list(local_backend.list(SNAPSHOTS_PREFIX)) == []
+
+
+def test_reading_ahead_is_bounded_in_bytes_whatever_the_chunks_size(local_backend: Backend) -> None:
+    """Issue 17.5: eight 4 MiB chunks fetched ahead were 32 MiB (and as much sealed) per
+    stream being restored; the read-ahead is at most READ_AHEAD_BYTES beyond one chunk."""
+    import random
+    import tracemalloc
+
+    from storage.repo.reader import READ_AHEAD_BYTES
+
+    repo = new_repo(local_backend, chunker=(2 << 20, 3 << 20, 4 << 20))
+    rnd = random.Random(5)
+    backup(repo, {"big": [rnd.randbytes(1 << 20) for _ in range(48)]})  # incompressible
+    assert min(repo.manifest("latest").streams["big"].sizes[:-1]) >= 2 << 20
+    tracemalloc.start()
+    try:
+        total = sum(len(part) for part in repo.read_stream("latest", "big"))
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert total == 48 << 20
+    # the read-ahead, the chunk handed on, and the 4 workers' chunks being opened (each
+    # sealed, decrypted, decompressed); eight chunks ahead made it 56 MiB
+    assert peak < READ_AHEAD_BYTES + (32 << 20), f"{peak / 2**20:.1f} MiB"
