@@ -107,7 +107,7 @@ def run_backup(snapshot_pk: int) -> str:
     config = session.configuration
     session_config = BackupSessionConfig.objects.select_related("retention_policy").get(configuration=config, name=session.session)
     outcome: dict[str, Any] = {}
-    conn = None
+    conn = engine = None
     retry = True
     try:
         with run.heartbeat() as beat:
@@ -116,7 +116,9 @@ def run_backup(snapshot_pk: int) -> str:
             finally:
                 # hooks run even when the cluster cannot be reached (an http hook may page someone)
                 _pre_backup_hooks(session, session_config, conn, first=first, beat=beat)
-            outcome = _dump(snap, session, session_config, conn, beat)
+            # opened once: its key derivation (Argon2id, ~0.1-0.4 s) is paid once per run, not for the retention again
+            engine = storage_flows.open_repository(snap.repository)
+            outcome = _dump(snap, engine, session, session_config, conn, beat)
             if beat.lost.is_set():
                 return run.lost(snap.name, "the reaper failed it meanwhile")
     except JobFailed as e:
@@ -136,8 +138,8 @@ def run_backup(snapshot_pk: int) -> str:
         fields["error"] = f"attempt {snap.attempts} of {limit + 1} (backoffLimit {limit}): {fields.get('error', '')}"
     if not run.finish(**fields):
         return run.lost(snap.name, "its row was ended meanwhile")
-    if outcome.get("phase") == Snapshot.Phase.SUCCEEDED:
-        _apply_retention(snap.repository, session_config, session)
+    if outcome.get("phase") == Snapshot.Phase.SUCCEEDED and engine is not None:
+        _apply_retention(snap.repository, engine, session_config, session)
     flows.finish_session(session.pk)
     return str(outcome.get("phase"))
 
@@ -243,11 +245,11 @@ def _retry_later(snap: Snapshot, run: Run, outcome: dict[str, Any], limit: int) 
     return "Retrying"
 
 
-def _dump(snap: Snapshot, session: BackupSession, session_config: BackupSessionConfig, conn: Any, beat: Heartbeat) -> dict[str, Any]:
+def _dump(snap: Snapshot, engine: Any, session: BackupSession, session_config: BackupSessionConfig, conn: Any,
+          beat: Heartbeat) -> dict[str, Any]:
     from backups.elastic.dump import dump_cluster
 
     repo = snap.repository
-    engine = storage_flows.open_repository(repo)
     params = session_config.params()
     previous = engine.latest(where=lambda m: m.status == "Succeeded") if params["skip_unchanged"] else None
     totals: dict[str, int] = {}
@@ -350,7 +352,7 @@ def _add_hook_results(session: BackupSession, results: list[dict[str, Any]]) -> 
         BackupSession.objects.filter(pk=session.pk).update(hook_results=list(current or []) + results)
 
 
-def _apply_retention(repo: Repository, session_config: BackupSessionConfig, session: BackupSession) -> None:
+def _apply_retention(repo: Repository, engine: Any, session_config: BackupSessionConfig, session: BackupSession) -> None:
     policy = session_config.retention_policy
     if policy is None:
         return
@@ -358,7 +360,6 @@ def _apply_retention(repo: Repository, session_config: BackupSessionConfig, sess
 
     try:
         rules = policy.rules()
-        engine = storage_flows.open_repository(repo)
         result = engine.forget(RetentionRules(
             last=rules["last"], hourly=rules["hourly"], daily=rules["daily"], weekly=rules["weekly"],
             monthly=rules["monthly"], yearly=rules["yearly"], failed_last=rules["failed_last"],
