@@ -23,7 +23,6 @@ from backups.elastic.hits import Page
 from backups.elastic.metadata import (
     CLUSTER_KINDS,
     IndexInfo,
-    at_once,
     cluster_metadata,
     data_streams,
     indices_metadata,
@@ -165,19 +164,15 @@ class Prepared:
 
 
 def prepare(conn: Connection, infos: list[IndexInfo], params: DumpParams) -> Prepared:
-    """States with fingerprints and index metadata for all `infos` (read at once), then one
-    refresh: a few requests instead of four per index. The statistics come before the
-    refresh (see index_states())."""
-    if not infos:
-        return Prepared({}, {}, params.refresh)
+    """States with fingerprints (first: see index_states()), one refresh, and index metadata for all
+    `infos` in a few requests instead of four per index."""
     names = [i.name for i in infos]
-    # the metadata has no order with the documents: read beside the statistics
-    states, metadata = at_once(lambda: index_states(conn, names), lambda: indices_metadata(conn, infos))
-    if params.refresh:
+    states = index_states(conn, names) if names else {}
+    if params.refresh and names:
         for path in index_list_paths(names):
             conn.request("POST", f"{path}/_refresh", params={"ignore_unavailable": "true"},
                          privilege="maintenance on the indices (for _refresh)")
-    return Prepared(states, metadata, params.refresh)
+    return Prepared(states, indices_metadata(conn, infos) if infos else {}, params.refresh)
 
 
 def page_docs(params: DumpParams, doc_bytes: float | None) -> int:
@@ -443,10 +438,11 @@ def dump_cluster(conn: Connection, writer: StreamWriter, params: DumpParams | No
     if conn.dialect is None:
         conn.identify()
     result = DumpResult(indices={}, cluster_meta={}, ok=True)
-    result.cluster_meta, streams, indices = at_once(lambda: cluster_metadata(conn, params.metadata_kinds),
-                                                    lambda: data_streams(conn), lambda: list_indices(conn))
+    result.cluster_meta = cluster_metadata(conn, params.metadata_kinds)
     result.cluster_meta["cluster"] = conn.cluster_summary()
+    streams = data_streams(conn)
     result.cluster_meta["data_streams"] = streams
+    indices = list_indices(conn)
     selected, backing = select_with_data_streams(indices, streams, params.include, params.exclude,
                                                  params.include_hidden)
     if not selected:

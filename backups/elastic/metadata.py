@@ -3,14 +3,11 @@ and aliases; per cluster templates, pipelines and lifecycle policies."""
 from __future__ import annotations
 
 import fnmatch
-from collections.abc import Callable, Iterable
-from concurrent.futures import ThreadPoolExecutor
+from collections.abc import Iterable
 from dataclasses import dataclass
-from functools import partial
 from typing import Any
 
 from backups.elastic.connection import ClusterError, Connection, index_list_paths
-from backups.elastic.dialect import Dialect
 from backups.elastic.results import IndexMetadata
 
 CLUSTER_KINDS = ("component_templates", "index_templates", "legacy_templates",
@@ -28,20 +25,6 @@ class IndexInfo:
     settings: dict[str, Any]
 
 
-AT_ONCE = 8   # requests of at_once() in flight at most
-
-
-def at_once(*calls: Callable[[], Any]) -> list[Any]:
-    """The results of `calls`, made at the same time: independent reads of the cluster's
-    state then cost one round trip, not one each (a second backup of an unchanged cluster
-    is mostly such reads). The error of the first call in order that failed is raised."""
-    if len(calls) <= 1:
-        return [call() for call in calls]
-    with ThreadPoolExecutor(max_workers=min(len(calls), AT_ONCE), thread_name_prefix="cluster-read") as pool:
-        futures = [pool.submit(call) for call in calls]
-        return [f.result() for f in futures]
-
-
 def _truthy(v: Any) -> bool:
     return v is True or str(v).lower() == "true"
 
@@ -53,10 +36,14 @@ def list_indices(conn: Connection) -> list[IndexInfo]:
     the master from its own state. `_cat/indices` gathers statistics from every node (on
     osmem-server it counts every document), so it is only the fallback for a user who
     may not read the cluster state."""
-    settings, (status, health) = at_once(
-        lambda: conn.json("GET", "/_all/_settings", params={"expand_wildcards": "all"},
-                          privilege="view_index_metadata on the indices"),
-        lambda: _status_and_health(conn))
+    settings = conn.json("GET", "/_all/_settings", params={"expand_wildcards": "all"},
+                         privilege="view_index_metadata on the indices")
+    try:
+        status, health = _status_and_health(conn)
+    except ClusterError as e:
+        if e.status not in (400, 403, 404, 405):
+            raise
+        status, health = _status_and_health_cat(conn)
     out = []
     for name, doc in settings.items():
         s = doc.get("settings") or {}
@@ -72,17 +59,11 @@ _LIST_PRIVILEGE = "monitor (cluster) and view_index_metadata on the indices"
 
 
 def _status_and_health(conn: Connection) -> tuple[dict[str, str], dict[str, str]]:
-    try:
-        state, health = at_once(
-            lambda: conn.json("GET", "/_cluster/state/metadata",
-                              params={"filter_path": "metadata.indices.*.state", "expand_wildcards": "all"},
-                              privilege=_LIST_PRIVILEGE),
-            lambda: conn.json("GET", "/_cluster/health", params={"level": "indices", "expand_wildcards": "all"},
-                              privilege=_LIST_PRIVILEGE))
-    except ClusterError as e:
-        if e.status not in (400, 403, 404, 405):
-            raise
-        return _status_and_health_cat(conn)
+    state = conn.json("GET", "/_cluster/state/metadata",
+                      params={"filter_path": "metadata.indices.*.state", "expand_wildcards": "all"},
+                      privilege=_LIST_PRIVILEGE)
+    health = conn.json("GET", "/_cluster/health", params={"level": "indices", "expand_wildcards": "all"},
+                       privilege=_LIST_PRIVILEGE)
     states = (state.get("metadata") or {}).get("indices") or {}
     return ({n: str(v.get("state") or "") for n, v in states.items()},
             {n: str(v.get("status") or "") for n, v in (health.get("indices") or {}).items()})
@@ -180,13 +161,11 @@ def indices_metadata(conn: Connection, infos: list[IndexInfo]) -> dict[str, Inde
     mappings: dict[str, Any] = {}
     aliases: dict[str, Any] = {}
     what = "view_index_metadata on the indices"
-    # an index deleted since it was listed is left out here and fails on its own
-    params = {"ignore_unavailable": "true", "expand_wildcards": "all"}
-    answers = at_once(*(partial(conn.json, "GET", f"{path}/{endpoint}", params=params, privilege=what)
-                        for path in index_list_paths(i.name for i in infos) for endpoint in ("_mapping", "_alias")))
-    for m, a in zip(answers[::2], answers[1::2], strict=True):
-        mappings.update(m)
-        aliases.update(a)
+    for path in index_list_paths(i.name for i in infos):
+        # an index deleted since it was listed is left out here and fails on its own
+        params = {"ignore_unavailable": "true", "expand_wildcards": "all"}
+        mappings.update(conn.json("GET", f"{path}/_mapping", params=params, privilege=what))
+        aliases.update(conn.json("GET", f"{path}/_alias", params=params, privilege=what))
     return {i.name: IndexMetadata(
         settings=i.settings,
         mappings=(mappings.get(i.name) or {}).get("mappings") or {},
@@ -215,37 +194,38 @@ def _fetch(conn: Connection, path: str) -> Any:
 
 
 def cluster_metadata(conn: Connection, kinds: Iterable[str] = CLUSTER_KINDS) -> dict[str, Any]:
-    """{kind: {"items": {name: body}}} or {kind: {"unsupported": reason}} per kind, read at once.
+    """{kind: {"items": {name: body}}} or {kind: {"unsupported": reason}} per kind.
 
     A kind the server does not implement is recorded as unsupported, not raised."""
     d = conn.dialect
     assert d is not None
-    wanted = list(kinds)
-    for kind in wanted:
-        if kind not in CLUSTER_KINDS:
-            raise ValueError(f"unknown metadata kind {kind!r}; known: {', '.join(CLUSTER_KINDS)}")
-    return dict(zip(wanted, at_once(*(lambda k=kind: _cluster_kind(conn, d, k) for kind in wanted)), strict=True))
-
-
-def _cluster_kind(conn: Connection, d: Dialect, kind: str) -> dict[str, Any]:
-    try:
-        if kind == "component_templates":
-            doc = _fetch(conn, "/_component_template")
-            return {"items": {t["name"]: t["component_template"] for t in doc.get("component_templates", [])}}
-        if kind == "index_templates":
-            doc = _fetch(conn, "/_index_template")
-            return {"items": {t["name"]: t["index_template"] for t in doc.get("index_templates", [])}}
-        if kind == "legacy_templates":
-            return {"items": dict(_fetch(conn, "/_template"))}
-        if kind == "ingest_pipelines":
-            return {"items": dict(_fetch(conn, "/_ingest/pipeline"))}
-        doc = _fetch(conn, d.lifecycle_list_path)   # lifecycle_policies
-        if d.is_opensearch:
-            items = {p["_id"]: {"policy": p["policy"]} for p in doc.get("policies", [])}
-        else:
-            items = {name: {"policy": body["policy"]} for name, body in doc.items()}
-        return {"items": items, "flavor": d.lifecycle_kind}
-    except ClusterError as e:
-        if _unsupported(e):
-            return {"unsupported": f"{d.distribution} {d.version_string}: {e}"}
-        raise
+    out: dict[str, Any] = {}
+    for kind in kinds:
+        try:
+            if kind == "component_templates":
+                doc = _fetch(conn, "/_component_template")
+                items = {t["name"]: t["component_template"] for t in doc.get("component_templates", [])}
+            elif kind == "index_templates":
+                doc = _fetch(conn, "/_index_template")
+                items = {t["name"]: t["index_template"] for t in doc.get("index_templates", [])}
+            elif kind == "legacy_templates":
+                items = dict(_fetch(conn, "/_template"))
+            elif kind == "ingest_pipelines":
+                items = dict(_fetch(conn, "/_ingest/pipeline"))
+            elif kind == "lifecycle_policies":
+                doc = _fetch(conn, d.lifecycle_list_path)
+                if d.is_opensearch:
+                    items = {p["_id"]: {"policy": p["policy"]} for p in doc.get("policies", [])}
+                else:
+                    items = {name: {"policy": body["policy"]} for name, body in doc.items()}
+                out[kind] = {"items": items, "flavor": d.lifecycle_kind}
+                continue
+            else:
+                raise ValueError(f"unknown metadata kind {kind!r}; known: {', '.join(CLUSTER_KINDS)}")
+            out[kind] = {"items": items}
+        except ClusterError as e:
+            if _unsupported(e):
+                out[kind] = {"unsupported": f"{d.distribution} {d.version_string}: {e}"}
+            else:
+                raise
+    return out
