@@ -15,6 +15,7 @@ from restores.load import LoadParams, creatable_settings, load_snapshot
 from restores.rename import Renamer
 from tests.fixtures.documents import expected_source, strip_ws, tricky_docs
 from tests.fixtures.elastic import read_index
+from tests.peers.clusters import ONE_KIND
 
 
 def backup(conn, repo, include, **kw):
@@ -208,7 +209,7 @@ def test_a_429_storm_loses_nothing(cluster_url, http, names, repo, proxy):
     assert len(got) == 600 and res.indices[idx]["count"] == 600 and res.indices[idx]["failed"] == 0
 
 
-@pytest.mark.search_kinds("osmem")  # the proxy answers the 429s: no engine behaviour in it
+@pytest.mark.search_kinds(ONE_KIND)  # the proxy answers the 429s: no engine behaviour in it
 def test_a_whole_bulk_refused_for_load_is_resent_by_the_window_alone(cluster_url, http, names, repo, proxy):
     """The connection leaves a 429 to the load (caller_retries): each refusal halves the window
     and the bulk is sent again up to max_item_retries times, not that times the connection's
@@ -244,6 +245,7 @@ def test_a_whole_bulk_refused_for_load_is_resent_by_the_window_alone(cluster_url
     assert seen == [429] * 4  # one send and three resends: the connection retried none of them
 
 
+@pytest.mark.search_kinds(ONE_KIND)  # the proxy answers 503: the retries are ours, whatever the server
 def test_retries_give_up_loudly(cluster_url, http, names, repo, proxy):
     idx = names("giveup")
     http.create(idx)
