@@ -42,7 +42,8 @@ def test_the_scheduler_turn_reconciles_what_a_raw_update_left_behind(gold: Clust
 
     cmd = scheduler()
     assert "created team-a/es-gold from blueprint gold" in cmd.handle_one()
-    assert BackupConfiguration.objects.get(target=gold).blueprint.name == "gold"
+    made = BackupConfiguration.objects.get(target=gold)
+    assert made.blueprint is not None and made.blueprint.name == "gold"
     Cluster.objects.filter(pk=gold.pk).update(labels={})
     queues.delete(BLUEPRINTS_KEY)  # a minute later
     assert "paused team-a/es-gold: its cluster no longer matches blueprint gold" in cmd.handle_one()
