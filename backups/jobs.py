@@ -47,6 +47,9 @@ class _CountingWriter:
     def reuse_stream(self, *args: Any, **kwargs: Any) -> Any:
         return self._count(self.writer.reuse_stream(*args, **kwargs))
 
+    def forget_stream(self, name: str) -> None:
+        self.writer.forget_stream(name)
+
 
 def dump_params(params: dict[str, Any]) -> Any:
     from backups.elastic.dump import DumpParams
@@ -64,6 +67,8 @@ def dump_params(params: dict[str, Any]) -> Any:
         max_docs_per_second=float(params["max_docs_per_second"]),
         metadata_kinds=tuple(k for k in CLUSTER_KINDS if k in kinds),
         skip_unchanged=bool(params["skip_unchanged"]),
+        incremental=bool(params["incremental"]),
+        chain_length=int(params["chain_length"]),
     )
 
 
@@ -279,7 +284,7 @@ def _dump(snap: Snapshot, session: BackupSession, session_config: BackupSessionC
                        resume=point) as writer:
         counting = _CountingWriter(writer)
         result = dump_cluster(conn, counting, dump_params(params), previous=previous, progress=progress, cancel=beat.cancel,
-                              resume=point)
+                              resume=point, read_previous=lambda name: engine.read_stream(previous, name))
         if beat.cancel.is_set():
             # Leaving the writer without commit: no snapshot exists in the repository.
             return {"phase": Snapshot.Phase.CANCELLED, "error": f"cancelled by {beat.cancelled_by}",

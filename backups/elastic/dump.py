@@ -12,7 +12,7 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from backups.elastic.checkpoint import Positions, ResumeFrom
@@ -20,6 +20,19 @@ from backups.elastic.connection import ClusterError, Connection, index_list_path
 from backups.elastic.digest import DocumentDigest
 from backups.elastic.fingerprint import IndexState, index_states
 from backups.elastic.hits import Page
+from backups.elastic.incremental import (
+    Layers,
+    ReadPrevious,
+    Source,
+    Unsafe,
+    dump_delta,
+    keys_name,
+    primary_terms,
+    server_reason,
+    since,
+    unsafe_reason,
+)
+from backups.elastic.keys import KEYS_FORMAT, RECORD, Sorter
 from backups.elastic.metadata import (
     CLUSTER_KINDS,
     IndexInfo,
@@ -79,6 +92,9 @@ class DumpParams:
     skip_unchanged: bool = True
     refresh: bool = True                     # make every acknowledged write visible first
     fail_on_closed: bool = False             # closed indices are reported either way
+    incremental: bool = True                 # read a changed index as a delta when safe (backups/elastic/incremental.py)
+    chain_length: int = 7                    # ...but in full once its stream has this many layers
+    incremental_max_fraction: float = 0.2    # ...or when more than this part of its documents changed
 
 
 Progress = Callable[[ProgressEvent], None]
@@ -100,10 +116,18 @@ class IndexDumped:
     docs_read: int = 0               # read from the cluster by this run (not reused, not resumed)
     resumed_from: str = ""           # the checkpoint this run took the stream or its prefix from
     digest: dict[str, Any] | None = None   # the documents' digest (backups.elastic.digest), when read
+    mode: str = "full"               # "full" | "incremental" | "unchanged"
+    docs_deleted: int = 0            # incremental: documents of the previous snapshot gone
+    reason: str = ""                 # full: why it was not read as a delta
 
     def to_json(self) -> DumpEntry:
         head: DumpEntry = {"docs": self.docs, "bytes": self.bytes, "duration": self.duration,
-                           "skipped_unchanged": self.skipped_unchanged, "docs_read": self.docs_read}
+                           "skipped_unchanged": self.skipped_unchanged, "docs_read": self.docs_read,
+                           "mode": "unchanged" if self.skipped_unchanged else self.mode}
+        if self.mode == "incremental":
+            head["docs_deleted"] = self.docs_deleted
+        if self.reason and self.mode == "full" and not self.skipped_unchanged:
+            head["reason"] = self.reason
         if self.closed:
             return {**head, "closed": True, "error": self.error}
         out: DumpEntry = {**head, "error": self.error}
@@ -199,6 +223,7 @@ class _Run:
     totals: RunTotals
     warnings: list[str]
     resume: ResumeFrom | None = None
+    read_previous: ReadPrevious | None = None
     # several indices may be read at once: the progress callback is called by one at a time
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
@@ -235,11 +260,62 @@ def _dump_index(run: _Run, info: IndexInfo, data_stream: str) -> IndexDumped:
         done = IndexDumped(reused.docs, reused.bytes, time.monotonic() - t0, True, None, info.uuid, data_stream)
         run.emit(info.name, "skipped", done.docs, done.bytes, done.docs)
         return done
+    delta = _incremental(run, info, meta, state)
+    if isinstance(delta, IndexDumped):
+        done = replace(delta, duration=time.monotonic() - t0, uuid=info.uuid, data_stream=data_stream)
+        run.emit(info.name, "done", done.docs, done.bytes, done.docs)
+        return done
     pages, reader = _read(run, info, meta, state)
     return IndexDumped(pages.docs, pages.stored, time.monotonic() - t0, False, None, info.uuid, data_stream,
                        reader.mode, reader.slices, docs_read=pages.read,
                        resumed_from=run.resume.short_id if run.resume and pages.resumed else "",
-                       digest=pages.digest.as_meta())
+                       digest=pages.digest.as_meta(), reason=delta)
+
+
+def _incremental(run: _Run, info: IndexInfo, meta: StreamMeta, state: IndexState) -> IndexDumped | str:
+    """The index read as a delta of the previous snapshot, or why it is read in full."""
+    if not run.params.incremental or run.read_previous is None:
+        return "incremental reads are off"
+    if run.previous is None:
+        return "no previous snapshot"
+    if run.resume is not None and run.resume.partial(stream_name(info.name), meta, mode="pit",
+                                                    slices=max(1, min(info.shards, run.params.max_slices)),
+                                                    sort=(run.conn.dialect.pit_sort(info.shards)
+                                                          if run.conn.dialect else None)) is not None:
+        return "an interrupted full read of it resumes"
+    meta["primary_terms"] = primary_terms(run.conn, info.name)
+    prev = _previous_stream(run.previous, stream_name(info.name))
+    reason = unsafe_reason(prev, meta, state, run.params.chain_length)
+    if reason is None and prev is not None:
+        reason = server_reason(run.conn, info.name, since(prev.meta), state.docs, run.params.incremental_max_fraction)
+    if reason is None and prev is not None and (meta["primary_terms"] is None
+                                                or prev.meta.get("primary_terms") != meta["primary_terms"]):
+        reason = "primary terms changed or unknown"
+    if reason is not None or prev is None:
+        return reason or "not in the previous snapshot"
+    try:
+        d = dump_delta(_source(run, info), meta, prev.meta, stream_name(info.name))
+    except Unsafe as e:
+        run.warnings.append(f"index {info.name}: {e}; read in full")
+        return str(e)
+    return IndexDumped(d.docs, d.bytes, 0.0, False, None, read_mode="incremental", docs_read=d.docs_read,
+                       mode="incremental", docs_deleted=d.docs_deleted)
+
+
+def _source(run: _Run, info: IndexInfo) -> Source:
+    assert run.conn.dialect is not None and run.read_previous is not None and run.previous is not None
+    d = run.conn.dialect
+    mode = d.default_read_mode if run.params.read_mode == "auto" else run.params.read_mode
+    state = run.prepared.states[info.name]
+
+    def on_page(docs: int, nbytes: int) -> None:
+        run.limiter.take(docs)
+        run.totals.add(docs, nbytes)
+
+    return Source(run.conn, run.writer, run.previous, run.read_previous, info,
+                  {"mode": mode if d.supports_pit or mode != "pit" else "scroll",
+                   "page_docs": page_docs(run.params, state.doc_bytes), "max_slices": run.params.max_slices,
+                   "keep_alive": run.params.keep_alive}, run.cancel, on_page)
 
 
 def _readable_state(prepared: Prepared, info: IndexInfo) -> IndexState:
@@ -306,9 +382,14 @@ def _reuse(run: _Run, info: IndexInfo, meta: StreamMeta) -> _Reused | None:
     reuse_meta["reused_from"] = getattr(run.previous, "id", None)
     reuse_meta["read_mode"] = prev.meta.get("read_mode")
     reuse_meta["count_source"] = prev.meta.get("count_source")
-    if prev.meta.get("digest"):
-        reuse_meta["digest"] = prev.meta["digest"]
+    for k in ("digest", "composed", "id_list", "primary_terms", "docs_deleted"):
+        if prev.meta.get(k) is not None:
+            reuse_meta[k] = prev.meta[k]   # type: ignore[literal-required]
+    layers = Layers.of(info.name, name, prev.meta)
     try:
+        for companion in layers.companions(name) if layers is not None else []:
+            run.writer.reuse_stream(companion, run.previous, meta=dict(run.previous.streams[companion].meta),
+                                    source=companion)
         stored = run.writer.reuse_stream(name, run.previous, meta=dict(reuse_meta))
     except Exception as e:  # noqa: BLE001 - e.g. the previous chunks were pruned: read it again
         run.warnings.append(f"index {info.name}: could not reuse the previous snapshot's stream ({e}); read it again")
@@ -341,8 +422,10 @@ def _read_from(run: _Run, info: IndexInfo, meta: StreamMeta, state: IndexState, 
                start: PartialStream | None) -> tuple[_Pages, Reader]:
     """Read the index into its stream, from `start` (a checkpointed prefix) when given."""
     after = {int(k): v for k, v in (start.position.get("after") or {}).items()} if start else None
+    # the id list the next run's delta needs: not for a resumed read (its prefix's keys are not known)
+    keys = run.params.incremental and run.read_previous is not None and start is None
     reader = Reader(run.conn, info, mode, run.cancel, page_docs=page_docs(run.params, state.doc_bytes),
-                    max_slices=run.params.max_slices, keep_alive=run.params.keep_alive, after=after)
+                    max_slices=run.params.max_slices, keep_alive=run.params.keep_alive, after=after, keys=keys)
     try:
         reader.open()
         run.warnings.extend(reader.notes)
@@ -355,6 +438,8 @@ def _read_from(run: _Run, info: IndexInfo, meta: StreamMeta, state: IndexState, 
         positions = Positions(reader.slices, run.conn.dialect.pit_sort(info.shards), start) \
             if reader.mode == "pit" else None
         pages = _Pages(run, info.name, reader, dict(meta), positions)
+        if reader.keys:
+            pages.keys = Sorter(RECORD)
         run.emit(info.name, "start", pages.docs, pages.bytes, reader.expected)
         try:
             stored = run.writer.add_stream(stream_name(info.name), pages.lines(), meta=pages.meta, resume=start,
@@ -365,6 +450,9 @@ def _read_from(run: _Run, info: IndexInfo, meta: StreamMeta, state: IndexState, 
             raise
     finally:
         reader.close()
+    if pages.keys is not None:
+        run.writer.add_stream(pages.meta["id_list"], pages.keys.sorted_parts(),
+                              meta={"format": KEYS_FORMAT, "records": pages.keys.count})
     pages.stored = int(getattr(stored, "size", pages.bytes) or pages.bytes)
     run.emit(info.name, "done", pages.docs, pages.bytes, reader.expected)
     return pages, reader
@@ -388,6 +476,7 @@ class _Pages:
         self.read = 0
         self.started = False
         self.stored = 0     # bytes the repository says the stream holds, once written
+        self.keys: Sorter | None = None   # the id list's records (key, line), when asked
 
     def _take(self, page: Page) -> None:
         self.run.limiter.take(page.docs)
@@ -395,6 +484,8 @@ class _Pages:
         self.read += page.docs
         self.bytes += len(page.lines)
         self.run.totals.add(page.docs, len(page.lines))
+        if self.keys is not None:
+            self.keys.add_keys(page.keys, first_line=self.docs - page.docs)
         if self.positions is not None:
             self.positions.take(page)   # the digest too, under the positions' lock
         else:
@@ -418,6 +509,8 @@ class _Pages:
                 f"count at the point in time is {expected}: the index changed during the read "
                 "or the server returned incomplete pages; retry the backup")
         self.meta["digest"] = self.digest.as_meta()
+        if self.keys is not None:
+            self.meta["id_list"] = keys_name(self.index, 0)
 
 
 def _previous_stream(previous: SnapshotManifest | None, name: str) -> ManifestStream | None:
@@ -428,12 +521,15 @@ def _previous_stream(previous: SnapshotManifest | None, name: str) -> ManifestSt
 
 def dump_cluster(conn: Connection, writer: StreamWriter, params: DumpParams | None = None, *,
                  previous: SnapshotManifest | None = None, progress: Progress | None = None,
-                 cancel: threading.Event | None = None, resume: Checkpoint | None = None) -> DumpResult:
+                 cancel: threading.Event | None = None, resume: Checkpoint | None = None,
+                 read_previous: ReadPrevious | None = None) -> DumpResult:
     """Dump the selected indices of `conn` into `writer` (see docs/engine-interface.md).
 
     An index that fails is recorded with its error and the others go on; `ok` is False
     when any index failed. The caller commits the writer. `resume` is what an interrupted
-    run of the same configuration left (backups/elastic/checkpoint.py)."""
+    run of the same configuration left (backups/elastic/checkpoint.py). `read_previous`
+    reads a stream of `previous` back: with it, a changed index is read as a delta when
+    that is safe (backups/elastic/incremental.py)."""
     params = params or DumpParams()
     if conn.dialect is None:
         conn.identify()
@@ -452,7 +548,7 @@ def dump_cluster(conn: Connection, writer: StreamWriter, params: DumpParams | No
     prepared = prepare(conn, [i for i in selected if i.status == "open" and i.health != "red"], params)
     run = _Run(conn, writer, params, prepared, previous, progress, cancel or threading.Event(),
                RateLimiter(params.max_docs_per_second), RunTotals(), result.warnings,
-               ResumeFrom(resume, FORMAT) if resume is not None else None)
+               ResumeFrom(resume, FORMAT) if resume is not None else None, read_previous)
     for info, done in _dump_all(run, selected, backing):
         result.indices[info.name] = done.to_json()
         if done.error:

@@ -209,6 +209,12 @@ class Recorder:
             if self.checkpoint.partial.pop(name, None) is not None:
                 self._save(force=True)
 
+    def forget_done(self, name: str) -> None:
+        """A finished stream the snapshot leaves out after all."""
+        with self._lock:
+            if self.checkpoint.streams.pop(name, None) is not None:
+                self._save(force=True)
+
     def flush(self) -> None:
         with self._lock:
             if self._dirty:
