@@ -276,6 +276,7 @@ def _incremental(run: _Run, info: IndexInfo, meta: StreamMeta, state: IndexState
     """The index read as a delta of the previous snapshot, or why it is read in full."""
     if not run.params.incremental or run.read_previous is None:
         return "incremental reads are off"
+    meta["primary_terms"] = primary_terms(run.conn, info.name)   # the next run compares them
     if run.previous is None:
         return "no previous snapshot"
     if run.resume is not None and run.resume.partial(stream_name(info.name), meta, mode="pit",
@@ -283,7 +284,6 @@ def _incremental(run: _Run, info: IndexInfo, meta: StreamMeta, state: IndexState
                                                     sort=(run.conn.dialect.pit_sort(info.shards)
                                                           if run.conn.dialect else None)) is not None:
         return "an interrupted full read of it resumes"
-    meta["primary_terms"] = primary_terms(run.conn, info.name)
     prev = _previous_stream(run.previous, stream_name(info.name))
     reason = unsafe_reason(prev, meta, state, run.params.chain_length)
     if reason is None and prev is not None:

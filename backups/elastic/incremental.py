@@ -219,10 +219,11 @@ def dump_delta(src: Source, meta: StreamMeta, prev_meta: Any, stream: str) -> De
     n = len(prev.lines)
     current = current_keys(src)
     recs, nbytes = read_delta(src, since(prev_meta), layer_name(index, n))
+    delta = b"".join(recs.sorted_parts())   # the delta is small (incremental_max_fraction): compared, then stored
     try:
         plan = compare(previous_live(src, prev),
                        (r for part in current.sorted_parts() for r in records([part], KEY)),
-                       (r for part in recs.sorted_parts() for r in records([part], RECORD)))
+                       records([delta], RECORD))
         dead = _merged_dead(src, prev, plan.dead)
     except (Inconsistent, ValueError, OSError, Exception) as e:  # noqa: BLE001 - the previous snapshot cannot be read
         _forget(src.writer, layer_name(index, n))
@@ -232,7 +233,7 @@ def dump_delta(src: Source, meta: StreamMeta, prev_meta: Any, stream: str) -> De
     for j, old in enumerate(prev.lines):
         src.writer.reuse_stream(lines[j], src.previous, meta=_plain_meta(src.previous, old, j), source=old)
         src.writer.reuse_stream(keys[j], src.previous, meta={"format": KEYS_FORMAT}, source=prev.keys[j])
-    src.writer.add_stream(keys[n], recs.sorted_parts(), meta={"format": KEYS_FORMAT, "records": recs.count})
+    src.writer.add_stream(keys[n], [delta], meta={"format": KEYS_FORMAT, "records": recs.count})
     dead_names = {}
     for j, lines_dead in sorted(dead.items()):
         dead_names[lines[j]] = dead_name(index, j)
