@@ -8,6 +8,7 @@ from typing import Any
 import pytest
 
 from backups.elastic.dump import DumpParams, dump_cluster
+from restores.load import LoadParams, load_snapshot
 from storage.repo import RetentionRules
 from tests.fixtures.memrepo import MemRepo
 
@@ -88,6 +89,16 @@ def test_updates_deletes_reindexed_ids_and_routing_changes_are_read_as_a_delta(c
     assert_snapshot_is_the_index(conn, repo, sid, idx)
     check = repo.check(read_data=True)
     assert check.ok, check.problems
+    assert_restore_is_the_index(conn, repo, sid, idx, names("restored"))
+
+
+def assert_restore_is_the_index(conn: Any, repo: Any, sid: str, index: str, target: str) -> None:
+    manifest = repo.manifest(sid)
+    res = load_snapshot(conn, manifest, lambda name: repo.read_stream(manifest, name),
+                        LoadParams(include=[index], rename_pattern="^.*$", rename_replacement=target, metadata_kinds=()))
+    assert res.ok, res.indices
+    assert res.indices[target]["docs"] == manifest.streams[f"indices/{index}"].meta["docs"]
+    assert source_lines(conn, target) == source_lines(conn, index)
 
 
 @pytest.mark.search_kinds(*REAL)
