@@ -168,7 +168,8 @@ class Source:
 def current_keys(src: Source) -> Sorter:
     """Step 1: every key the index holds, from an ids-only read."""
     keys = Sorter(KEY)
-    reader = Reader(src.conn, src.info, ids_only=True, cancel=src.cancel, **src.reader_args)
+    # a scroll: its pages need no sort values (a point in time's would be half of each hit)
+    reader = Reader(src.conn, src.info, ids_only=True, cancel=src.cancel, **{**src.reader_args, "mode": "scroll"})
     try:
         reader.open()
         for page in reader.pages():

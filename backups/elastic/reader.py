@@ -27,6 +27,9 @@ class Reader:
         # query selects, each page with its documents' keys; or the keys alone
         self.query, self.keys, self.ids_only = query, keys or ids_only, ids_only
         self.body: dict[str, Any] = {**({"query": query} if query else {}), **({"_source": False} if ids_only else {})}
+        # an ids-only scroll needs nothing but the ids (no _index, _score, sort): ~30 bytes a document
+        self.params = {"filter_path": "_scroll_id,hits.total,hits.hits._id,hits.hits._routing,_shards.failures"} \
+            if ids_only and mode == "scroll" else {}
         # point in time only: each slice's search_after to start from (a resumed read)
         self.after = dict(after or {})
         self.page_docs = page_docs
@@ -132,7 +135,7 @@ class Reader:
     def _run_scroll(self, i: int) -> None:
         body = {"size": self.page_docs, "sort": ["_doc"], "track_total_hits": True, **self._slice(i), **self.body}
         r = self.conn.request("POST", f"{index_path(self.info.name)}/_search", body,
-                              params={"scroll": self.keep_alive}, index=self.info.name,
+                              params={"scroll": self.keep_alive, **self.params}, index=self.info.name,
                               privilege=f"read on index {self.info.name}")
         page = self._parse(r.body)
         self.totals[i] = page.total
@@ -153,7 +156,7 @@ class Reader:
                 if self.cancel.is_set() or (total is not None and seen >= total):
                     return
                 r = self.conn.request("POST", "/_search/scroll", {"scroll": self.keep_alive,
-                                                                  "scroll_id": sid})
+                                                                  "scroll_id": sid}, params=self.params)
                 page = self._parse(r.body)
                 sid = page.scroll_id or sid
         finally:

@@ -68,6 +68,8 @@ def snapshot_indices(snapshot: Snapshot, manifest: Any = None) -> tuple[list[dic
         d, m = dump.get(name) or {}, meta.get(name) or {}
         indices.append({"name": name, "docs": d.get("docs", m.get("docs")), "bytes": d.get("bytes", m.get("size")),
                         "duration": d.get("duration"), "skipped_unchanged": d.get("skipped_unchanged"), "error": d.get("error"),
+                        "mode": d.get("mode"), "docs_read": d.get("docs_read"), "docs_deleted": d.get("docs_deleted"),
+                        "reason": d.get("reason"),
                         "mappings": m.get("mappings"), "aliases": m.get("aliases") or {}, "settings": m.get("settings")})
     return indices, error
 
