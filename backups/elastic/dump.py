@@ -122,14 +122,21 @@ class IndexDumped:
 
     def to_json(self) -> DumpEntry:
         head: DumpEntry = {"docs": self.docs, "bytes": self.bytes, "duration": self.duration,
-                           "skipped_unchanged": self.skipped_unchanged, "docs_read": self.docs_read,
-                           "mode": "unchanged" if self.skipped_unchanged else self.mode}
-        if self.mode == "incremental":
-            head["docs_deleted"] = self.docs_deleted
-        if self.reason and self.mode == "full" and not self.skipped_unchanged:
-            head["reason"] = self.reason
+                           "skipped_unchanged": self.skipped_unchanged, "docs_read": self.docs_read}
         if self.closed:
             return {**head, "closed": True, "error": self.error}
+        return {**self._read_json(head), **self._mode_json()}
+
+    def _mode_json(self) -> DumpEntry:
+        """How the index was read (issue 18), after the keys it always had."""
+        out: DumpEntry = {"mode": "unchanged" if self.skipped_unchanged else self.mode}
+        if self.mode == "incremental":
+            out["docs_deleted"] = self.docs_deleted
+        if self.reason and self.mode == "full" and not self.skipped_unchanged:
+            out["reason"] = self.reason
+        return out
+
+    def _read_json(self, head: DumpEntry) -> DumpEntry:
         out: DumpEntry = {**head, "error": self.error}
         if self.uuid is not None:
             out["uuid"] = self.uuid

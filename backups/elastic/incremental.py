@@ -241,11 +241,13 @@ def dump_delta(src: Source, meta: StreamMeta, prev_meta: Any, stream: str) -> De
         src.writer.add_stream(dead_name(index, j), [dead_bytes(lines_dead)],
                               meta={"format": DEAD_FORMAT, "lines": len(lines_dead)})
     docs = plan.carried + recs.count
+    size = sum(int(src.previous.streams[old].size) for old in prev.lines) + nbytes   # dead lines included
     out = meta.copy()
     out.update({"docs": docs, "complete": True, "mode": "incremental", "docs_deleted": plan.deleted,
-                "count_source": "composed", "composed": {"layers": lines, "keys": keys, "dead": dead_names}})
+                "count_source": "composed",
+                "composed": {"layers": lines, "keys": keys, "dead": dead_names, "size": size}})
     src.writer.add_stream(stream, [], meta=dict(out))
-    return Delta(docs, recs.count, plan.deleted, nbytes)
+    return Delta(docs, recs.count, plan.deleted, size)
 
 
 def _plain_meta(previous: SnapshotManifest, name: str, n: int) -> dict[str, Any]:
