@@ -3,6 +3,7 @@ the repository, commit the manifest last, write components, run post-backup hook
 apply retention, end the session. Takes a row id, never a secret."""
 from __future__ import annotations
 
+import functools
 import logging
 import threading
 import time
@@ -284,7 +285,7 @@ def _dump(snap: Snapshot, session: BackupSession, session_config: BackupSessionC
                        resume=point) as writer:
         counting = _CountingWriter(writer)
         result = dump_cluster(conn, counting, dump_params(params), previous=previous, progress=progress, cancel=beat.cancel,
-                              resume=point, read_previous=lambda name: engine.read_stream(previous, name))
+                              resume=point, read_previous=functools.partial(_read_previous, engine, previous))
         if beat.cancel.is_set():
             # Leaving the writer without commit: no snapshot exists in the repository.
             return {"phase": Snapshot.Phase.CANCELLED, "error": f"cancelled by {beat.cancelled_by}",
@@ -324,6 +325,14 @@ def _dump(snap: Snapshot, session: BackupSession, session_config: BackupSessionC
     _update_repository_counts(repo.pk, engine, last_backup=manifest.time,
                               size_bytes=F("size_bytes") + counting.stored_bytes_new)
     return outcome
+
+
+def _read_previous(engine: Any, previous: Any, name: str) -> Any:
+    """A stream of the previous snapshot (an incremental dump's id lists); given even without
+    one, so that a first backup writes the id lists the next one compares with."""
+    if previous is None:
+        raise ValueError("no previous snapshot to read from")
+    return engine.read_stream(previous, name)
 
 
 def _resume_point(engine: Any, session: BackupSession) -> tuple[str, Any]:

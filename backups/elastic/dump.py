@@ -18,6 +18,7 @@ from typing import Any
 from backups.elastic.checkpoint import Positions, ResumeFrom
 from backups.elastic.connection import ClusterError, Connection, index_list_paths
 from backups.elastic.digest import DocumentDigest
+from backups.elastic.dumped import DumpResult, IndexDumped
 from backups.elastic.fingerprint import IndexState, index_states
 from backups.elastic.hits import Page
 from backups.elastic.incremental import (
@@ -26,6 +27,7 @@ from backups.elastic.incremental import (
     Source,
     Unsafe,
     dump_delta,
+    forget,
     keys_name,
     primary_terms,
     server_reason,
@@ -45,7 +47,6 @@ from backups.elastic.metadata import (
 )
 from backups.elastic.reader import Reader
 from backups.elastic.results import (
-    DumpEntry,
     IndexMetadata,
     ManifestStream,
     ProgressEvent,
@@ -98,73 +99,6 @@ class DumpParams:
 
 
 Progress = Callable[[ProgressEvent], None]
-
-
-@dataclass(frozen=True)
-class IndexDumped:
-    """What dumping one index gave; `to_json()` is its entry in Snapshot.components["dump"]."""
-    docs: int = 0
-    bytes: int = 0
-    duration: float = 0.0
-    skipped_unchanged: bool = False
-    error: str | None = None
-    uuid: str | None = None          # None: the index was not read (failed, cancelled, closed)
-    data_stream: str = ""
-    read_mode: str | None = None     # None: reused from the previous snapshot
-    slices: int = 0
-    closed: bool = False
-    docs_read: int = 0               # read from the cluster by this run (not reused, not resumed)
-    resumed_from: str = ""           # the checkpoint this run took the stream or its prefix from
-    digest: dict[str, Any] | None = None   # the documents' digest (backups.elastic.digest), when read
-    mode: str = "full"               # "full" | "incremental" | "unchanged"
-    docs_deleted: int = 0            # incremental: documents of the previous snapshot gone
-    reason: str = ""                 # full: why it was not read as a delta
-
-    def to_json(self) -> DumpEntry:
-        head: DumpEntry = {"docs": self.docs, "bytes": self.bytes, "duration": self.duration,
-                           "skipped_unchanged": self.skipped_unchanged, "docs_read": self.docs_read}
-        if self.closed:
-            return {**head, "closed": True, "error": self.error}
-        return {**self._read_json(head), **self._mode_json()}
-
-    def _mode_json(self) -> DumpEntry:
-        """How the index was read (issue 18), after the keys it always had."""
-        out: DumpEntry = {"mode": "unchanged" if self.skipped_unchanged else self.mode}
-        if self.mode == "incremental":
-            out["docs_deleted"] = self.docs_deleted
-        if self.reason and self.mode == "full" and not self.skipped_unchanged:
-            out["reason"] = self.reason
-        return out
-
-    def _read_json(self, head: DumpEntry) -> DumpEntry:
-        out: DumpEntry = {**head, "error": self.error}
-        if self.uuid is not None:
-            out["uuid"] = self.uuid
-        if self.data_stream:
-            out["data_stream"] = self.data_stream
-        if self.read_mode is not None:
-            out["read_mode"], out["slices"] = self.read_mode, self.slices
-        if self.resumed_from:
-            out["resumed_from"] = self.resumed_from
-        if self.digest is not None:
-            out["digest"] = self.digest
-        return out
-
-
-@dataclass
-class DumpResult:
-    indices: dict[str, DumpEntry]
-    cluster_meta: dict[str, Any]
-    ok: bool
-    warnings: list[str] = field(default_factory=list)
-
-    @property
-    def docs(self) -> int:
-        return sum(int(i.get("docs") or 0) for i in self.indices.values())
-
-    @property
-    def bytes(self) -> int:
-        return sum(int(i.get("bytes") or 0) for i in self.indices.values())
 
 
 class RateLimiter:
@@ -261,7 +195,8 @@ def _dump_index(run: _Run, info: IndexInfo, data_stream: str) -> IndexDumped:
     if taken is not None:
         run.emit(info.name, "skipped", taken.docs, taken.bytes, taken.docs)
         return IndexDumped(taken.docs, taken.bytes, time.monotonic() - t0, False, None, info.uuid, data_stream,
-                           taken.read_mode, taken.slices, resumed_from=taken.source)
+                           taken.read_mode, taken.slices, resumed_from=taken.source, mode=taken.mode,
+                           docs_deleted=taken.docs_deleted, reason="taken over from the checkpoint")
     reused = _reuse(run, info, meta)
     if reused is not None:
         done = IndexDumped(reused.docs, reused.bytes, time.monotonic() - t0, True, None, info.uuid, data_stream)
@@ -350,6 +285,8 @@ class _Reused:
     read_mode: str | None = None
     slices: int = 0
     source: str = ""
+    mode: str = "full"
+    docs_deleted: int = 0
 
 
 def _take_over(run: _Run, info: IndexInfo, meta: StreamMeta) -> _Reused | None:
@@ -360,17 +297,32 @@ def _take_over(run: _Run, info: IndexInfo, meta: StreamMeta) -> _Reused | None:
     if entry is None or run.resume is None:
         return None
     took = meta.copy()
-    for k in ("docs", "read_mode", "slices", "count_source", "page_docs", "digest"):
+    # an incremental read's stream composes others the checkpoint holds too; a full read's id list likewise
+    layers = Layers.of(info.name, name, entry.meta)
+    companions = layers.companions(name) if layers is not None else []
+    if any(c not in run.resume.manifest.streams for c in companions):
+        if "composed" in entry.meta:
+            return None
+        companions = []
+    keep = ("composed", "id_list", "mode", "docs_deleted") if companions else ()
+    for k in ("docs", "read_mode", "slices", "count_source", "page_docs", "digest", *keep):
         if k in entry.meta:
-            took[k] = entry.meta[k]
+            took[k] = entry.meta[k]   # type: ignore[literal-required]
     took["complete"], took["resumed_from"] = True, run.resume.point.id
+    done: list[str] = []
     try:
+        for companion in companions:
+            run.writer.reuse_stream(companion, run.resume.manifest,
+                                    meta=dict(run.resume.manifest.streams[companion].meta), source=companion)
+            done.append(companion)
         run.writer.reuse_stream(name, run.resume.manifest, meta=dict(took))
     except Exception as e:  # noqa: BLE001 - e.g. its chunks were pruned: read it again
+        for companion in done:
+            forget(run.writer, companion)
         run.warnings.append(f"index {info.name}: could not take over the checkpointed stream ({e}); read it again")
         return None
     return _Reused(int(took.get("docs") or 0), entry.size, took.get("read_mode"), int(took.get("slices") or 0),
-                   run.resume.short_id)
+                   run.resume.short_id, str(took.get("mode") or "full"), int(took.get("docs_deleted") or 0))
 
 
 def _reuse(run: _Run, info: IndexInfo, meta: StreamMeta) -> _Reused | None:
@@ -391,14 +343,19 @@ def _reuse(run: _Run, info: IndexInfo, meta: StreamMeta) -> _Reused | None:
     reuse_meta["count_source"] = prev.meta.get("count_source")
     for k in ("digest", "composed", "id_list", "primary_terms", "docs_deleted"):
         if prev.meta.get(k) is not None:
-            reuse_meta[k] = prev.meta[k]   # type: ignore[literal-required]
+            reuse_meta[k] = prev.meta[k]
     layers = Layers.of(info.name, name, prev.meta)
+    assert run.previous is not None
+    done: list[str] = []
     try:
         for companion in layers.companions(name) if layers is not None else []:
             run.writer.reuse_stream(companion, run.previous, meta=dict(run.previous.streams[companion].meta),
                                     source=companion)
+            done.append(companion)
         stored = run.writer.reuse_stream(name, run.previous, meta=dict(reuse_meta))
     except Exception as e:  # noqa: BLE001 - e.g. the previous chunks were pruned: read it again
+        for companion in done:   # the read writes them afresh
+            forget(run.writer, companion)
         run.warnings.append(f"index {info.name}: could not reuse the previous snapshot's stream ({e}); read it again")
         return None
     return _Reused(int(reuse_meta.get("docs") or 0), int(getattr(stored, "size", 0) or prev.size or 0))

@@ -227,7 +227,7 @@ def dump_delta(src: Source, meta: StreamMeta, prev_meta: Any, stream: str) -> De
                        records([delta], RECORD))
         dead = _merged_dead(src, prev, plan.dead)
     except (Inconsistent, ValueError, OSError, Exception) as e:  # noqa: BLE001 - the previous snapshot cannot be read
-        _forget(src.writer, layer_name(index, n))
+        forget(src.writer, layer_name(index, n))
         raise Unsafe(f"the previous snapshot's id lists cannot be used ({e})") from e
     lines = [layer_name(index, j) for j in range(n + 1)]
     keys = [keys_name(index, j) for j in range(n + 1)]
@@ -267,7 +267,8 @@ def _merged_dead(src: Source, prev: Layers, new: dict[int, list[int]]) -> dict[i
     return out
 
 
-def _forget(writer: StreamWriter, name: str) -> None:
+def forget(writer: StreamWriter, name: str) -> None:
+    """Leave a stream added earlier out of the snapshot, when the writer can."""
     forget = getattr(writer, "forget_stream", None)
     if forget is not None:
         forget(name)

@@ -26,7 +26,7 @@ def backup(conn: Any, repo: Any, index: str, **kw: Any) -> tuple[str, dict[str, 
     params = DumpParams(include=[index], metadata_kinds=(), incremental_max_fraction=kw.pop("fraction", 1.0), **kw)
     with repo.writer() as w:
         res = dump_cluster(conn, w, params, previous=prev,
-                           read_previous=lambda name: repo.read_stream(prev, name))
+                           read_previous=lambda name: repo.read_stream(prev or "latest", name))
         assert res.ok, res.indices
         sid = w.commit(meta={"status": "Succeeded"})
     return sid, dict(res.indices[index])
@@ -35,11 +35,11 @@ def backup(conn: Any, repo: Any, index: str, **kw: Any) -> tuple[str, dict[str, 
 def source_lines(conn: Any, index: str) -> list[bytes]:
     """The index's documents now, as dump lines (a full read), sorted."""
     mem = MemRepo()
-    w = mem.writer()
+    w: Any = mem.writer()
     res = dump_cluster(conn, w, DumpParams(include=[index], metadata_kinds=(), skip_unchanged=False))
     assert res.ok, res.indices
     w.commit()
-    return sorted(b"".join(mem.read_stream(mem.latest(), f"indices/{index}")).splitlines())
+    return sorted(b"".join(mem.read_stream("latest", f"indices/{index}")).splitlines())
 
 
 def assert_snapshot_is_the_index(conn: Any, repo: Any, sid: str, index: str) -> None:
