@@ -3,6 +3,7 @@
 every change the newest snapshot holds exactly the index's documents."""
 from __future__ import annotations
 
+import threading
 from typing import Any
 
 import pytest
@@ -166,3 +167,39 @@ def test_a_server_whose_seq_no_range_finds_nothing_is_read_in_full(conn, http, n
     assert entry["reason"].startswith("the server's range query on _seq_no does not work"), entry
     assert "composed" not in repo.manifest(sid).streams[f"indices/{idx}"].meta
     assert_snapshot_is_the_index(conn, repo, sid, idx)
+
+
+@pytest.mark.search_kinds("elasticsearch-8")
+def test_an_interrupted_run_takes_over_a_finished_delta_with_its_layers(conn, http, names, repo):
+    a, b = names("resume-a"), names("resume-b")
+    for name in (a, b):
+        http.create(name, shards=2)
+        http.bulk(name, docs(100))
+    key = "configuration/incremental"
+    backup(conn, repo, a)   # a alone first: b is new to the next run
+    prev = repo.latest()
+    http.bulk(a, docs(3, tag="v2"))
+    http.req("DELETE", f"/{a}/_doc/d50")
+    refresh(http, a)
+    cancel = threading.Event()
+
+    def stop_after_a(event: Any) -> None:
+        if event.index == a and event.phase == "done":
+            cancel.set()
+
+    params = DumpParams(include=[a, b], metadata_kinds=(), parallel_indices=1, incremental_max_fraction=1.0)
+    with repo.writer(checkpoint=key) as w:
+        first = dump_cluster(conn, w, params, previous=prev, progress=stop_after_a, cancel=cancel,
+                             read_previous=lambda name: repo.read_stream(prev, name))
+    assert first.indices[a]["mode"] == "incremental" and first.indices[b]["error"] == "cancelled"
+    point = repo.resume_point(key)
+    with repo.writer(checkpoint=key) as w:
+        second = dump_cluster(conn, w, params, previous=prev, resume=point,
+                              read_previous=lambda name: repo.read_stream(prev, name))
+        sid = w.commit(meta={"status": "Succeeded"})
+    assert second.ok, second.indices
+    assert second.indices[a]["resumed_from"] == point.short_id and second.indices[a]["mode"] == "incremental"
+    assert second.indices[a]["docs_read"] == 0
+    assert_snapshot_is_the_index(conn, repo, sid, a)
+    assert_snapshot_is_the_index(conn, repo, sid, b)
+    assert repo.check(read_data=True).ok
