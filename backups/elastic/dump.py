@@ -240,6 +240,9 @@ def _incremental(run: _Run, info: IndexInfo, meta: StreamMeta, state: IndexState
     except Unsafe as e:
         run.warnings.append(f"index {info.name}: {e}; read in full")
         return str(e)
+    except ClusterError as e:   # the server refused a delta read (a count that moved, say): never a wrong snapshot
+        run.warnings.append(f"index {info.name}: the delta read failed ({e}); read in full")
+        return f"the delta read failed ({e})"
     return IndexDumped(d.docs, d.bytes, 0.0, False, None, read_mode="incremental", docs_read=d.docs_read,
                        mode="incremental", docs_deleted=d.docs_deleted)
 

@@ -231,15 +231,13 @@ def dump_delta(src: Source, meta: StreamMeta, prev_meta: Any, stream: str) -> De
         raise Unsafe(f"the previous snapshot's id lists cannot be used ({e})") from e
     lines = [layer_name(index, j) for j in range(n + 1)]
     keys = [keys_name(index, j) for j in range(n + 1)]
-    for j, old in enumerate(prev.lines):
-        src.writer.reuse_stream(lines[j], src.previous, meta=_plain_meta(src.previous, old, j), source=old)
-        src.writer.reuse_stream(keys[j], src.previous, meta={"format": KEYS_FORMAT}, source=prev.keys[j])
-    src.writer.add_stream(keys[n], [delta], meta={"format": KEYS_FORMAT, "records": recs.count})
-    dead_names = {}
-    for j, lines_dead in sorted(dead.items()):
-        dead_names[lines[j]] = dead_name(index, j)
-        src.writer.add_stream(dead_name(index, j), [dead_bytes(lines_dead)],
-                              meta={"format": DEAD_FORMAT, "lines": len(lines_dead)})
+    added = [lines[n]]
+    try:
+        dead_names = _compose(src, prev, lines, keys, delta, recs.count, dead, added)
+    except Exception as e:  # noqa: BLE001 - e.g. the previous layers' chunks were pruned: read it in full
+        for name in added:
+            forget(src.writer, name)
+        raise Unsafe(f"the previous snapshot's layers cannot be referenced ({e})") from e
     docs = plan.carried + recs.count
     size = sum(int(src.previous.streams[old].size) for old in prev.lines) + nbytes   # dead lines included
     out = meta.copy()
@@ -248,6 +246,27 @@ def dump_delta(src: Source, meta: StreamMeta, prev_meta: Any, stream: str) -> De
                 "composed": {"layers": lines, "keys": keys, "dead": dead_names, "size": size}})
     src.writer.add_stream(stream, [], meta=dict(out))
     return Delta(docs, recs.count, plan.deleted, size)
+
+
+def _compose(src: Source, prev: Layers, lines: list[str], keys: list[str], delta: bytes, records_: int,
+             dead: dict[int, Any], added: list[str]) -> dict[str, str]:
+    """The streams beside the composed one: the previous layers and id lists referenced, the
+    delta's id list, each layer's dead lines; `added` says what was written so far."""
+    n = len(prev.lines)
+    for j, old in enumerate(prev.lines):
+        src.writer.reuse_stream(lines[j], src.previous, meta=_plain_meta(src.previous, old, j), source=old)
+        added.append(lines[j])
+        src.writer.reuse_stream(keys[j], src.previous, meta={"format": KEYS_FORMAT}, source=prev.keys[j])
+        added.append(keys[j])
+    src.writer.add_stream(keys[n], [delta], meta={"format": KEYS_FORMAT, "records": records_})
+    added.append(keys[n])
+    dead_names = {}
+    for j, lines_dead in sorted(dead.items()):
+        dead_names[lines[j]] = dead_name(src.info.name, j)
+        src.writer.add_stream(dead_names[lines[j]], [dead_bytes(lines_dead)],
+                              meta={"format": DEAD_FORMAT, "lines": len(lines_dead)})
+        added.append(dead_names[lines[j]])
+    return dead_names
 
 
 def _plain_meta(previous: SnapshotManifest, name: str, n: int) -> dict[str, Any]:
