@@ -29,6 +29,7 @@ from backups.elastic.incremental import (
     dump_delta,
     forget,
     keys_name,
+    no_deletes,
     primary_terms,
     server_reason,
     since,
@@ -236,7 +237,10 @@ def _incremental(run: _Run, info: IndexInfo, meta: StreamMeta, state: IndexState
     if reason is not None or prev is None:
         return reason or "not in the previous snapshot"
     try:
-        d = dump_delta(_source(run, info), meta, prev.meta, stream_name(info.name))
+        src = _source(run, info)
+        src.no_deletes = no_deletes((prev.meta.get("fingerprint_signals") or {}).get("shards") or {},
+                                    state.signals.get("shards") or {})
+        d = dump_delta(src, meta, prev.meta, stream_name(info.name))
     except Unsafe as e:
         run.warnings.append(f"index {info.name}: {e}; read in full")
         return str(e)

@@ -120,14 +120,18 @@ class Delta:
 _END = b"\xff" * (KEY + 1)
 
 
-def compare(previous: Iterator[tuple[bytes, int, int]], current: Iterator[bytes], delta: Iterator[bytes]) -> Delta:
+def compare(previous: Iterator[tuple[bytes, int, int]], current: Iterator[bytes] | None,
+            delta: Iterator[bytes]) -> Delta:
     """Merge-join three key-sorted streams: the previous snapshot's live documents, the
-    keys the index holds (an ids-only read, taken BEFORE the delta read) and the delta's
-    records. A document of the delta supersedes its older line; one the ids read does not
-    hold and the delta does not either was deleted; one only the ids read holds was added
-    and deleted again before the delta read (left out)."""
+    keys the index holds (an ids-only read, before or after the delta read) and the
+    delta's records. A document of the delta supersedes its older line; one the ids read
+    does not hold and the delta does not either was deleted; one only the ids read holds
+    was added and deleted again between the reads (left out), or added after the delta
+    read (the next run reads it). `current` None: nothing was deleted (every older
+    document the delta does not hold is carried)."""
     out = Delta()
-    p, c, d = next(previous, None), next(current, _END), next(delta, _END)
+    every = current is None
+    p, c, d = next(previous, None), next(current, _END) if current is not None else _END, next(delta, _END)
     last = b""
     while p is not None or c is not _END or d is not _END:
         k = min(p[0] if p is not None else _END, c, d[:KEY])
@@ -135,14 +139,14 @@ def compare(previous: Iterator[tuple[bytes, int, int]], current: Iterator[bytes]
             raise Inconsistent("the same document twice in one id list")
         last = k
         in_p = p is not None and p[0] == k
-        if in_p and p is not None and (d[:KEY] == k or c != k):
+        if in_p and p is not None and (d[:KEY] == k or (c != k and not every)):
             out.dead.setdefault(p[1], []).append(p[2])
             out.deleted += d[:KEY] != k
         elif in_p:
             out.carried += 1
         if in_p:
             p = next(previous, None)
-        if c == k:
+        if c == k and current is not None:
             c = next(current, _END)
         if d[:KEY] == k:
             d = next(delta, _END)

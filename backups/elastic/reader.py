@@ -44,6 +44,7 @@ class Reader:
         self.scroll_ids: set[str] = set()
         self.threads: list[threading.Thread] = []
         self.expected: int | None = None
+        self.view_total: int | None = None   # a point in time with a query: all its documents
         self.count_source = ""
         self.notes: list[str] = []
 
@@ -75,6 +76,12 @@ class Reader:
             t = (c.get("hits") or {}).get("total") or {}
             if isinstance(t, dict) and t.get("relation") == "eq":
                 self.expected, self.count_source = int(t["value"]), "pit"
+            if self.query:   # every document of this same view (an incremental dump's proof of no deletions)
+                a = self.conn.json("POST", "/_search", {"size": 0, "track_total_hits": True,
+                                                        "pit": {"id": self.pit_id, "keep_alive": self.keep_alive}},
+                                   privilege=f"read on index {self.info.name}")
+                t = (a.get("hits") or {}).get("total") or {}
+                self.view_total = int(t["value"]) if isinstance(t, dict) and t.get("relation") == "eq" else None
         for i in range(self.slices):
             th = threading.Thread(target=self._run, args=(i,), name=f"dump-{self.info.name}-{i}", daemon=True)
             th.start()

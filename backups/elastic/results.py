@@ -95,6 +95,7 @@ class StreamMeta(IndexMetadata, total=False):
     id_list: str                       # the stream of its id list (backups.elastic.keys), full reads
     mode: str                          # "incremental": read as a delta, its stream `composed`
     docs_deleted: int
+    deletions_from: str                # "ids": an ids-only read found them; "count": none, the view's count proves it
     composed: dict[str, Any]           # {"layers": [...], "keys": [...], "dead": {layer: stream}}
 
 

@@ -79,6 +79,15 @@ def test_updates_deletes_reindexed_ids_and_routing_changes_are_read_as_a_delta(c
     assert second["docs_read"] < 150                                 # the delta, not the 300
     assert second["docs"] == 300 - 4 + 1 + 1 + 20
     assert_snapshot_is_the_index(conn, repo, sid, idx)
+    assert repo.manifest(sid).streams[f"indices/{idx}"].meta["deletions_from"] == "ids"
+    http.bulk(idx, docs(4, start=60, tag="v4"))                      # no delete: the view's count proves it
+    http.bulk(idx, docs(2, start=2000))
+    refresh(http, idx)
+    sid, update_only = backup(conn, repo, idx)
+    assert update_only["mode"] == "incremental" and update_only["docs_deleted"] == 0
+    meta = repo.manifest(sid).streams[f"indices/{idx}"].meta
+    assert meta["deletions_from"] == ("count" if conn.distribution == "elasticsearch" else "ids")
+    assert_snapshot_is_the_index(conn, repo, sid, idx)
     http.req("DELETE", f"/{idx}/_doc/d1000")
     http.bulk(idx, docs(2, start=50, tag="v3"))
     refresh(http, idx)
