@@ -32,7 +32,7 @@ class Page:
     total: int | None = None              # only when the server says relation "eq"
     shard_failures: list[Any] = field(default_factory=list)
     slice: int = 0                        # the reader's slice that read it
-    keys: bytes = b""                     # each document's key (backups.elastic.keys), in line order, when asked
+    keys: list[bytes] = field(default_factory=list)   # each document's key (backups.elastic.keys), in line order, when asked
 
 
 # -- the part of a search response a dump reads (everything else is skipped) -------------
@@ -91,7 +91,7 @@ def parse_page(raw: bytes, *, index: str = "", keys: bool = False, ids_only: boo
     hits = resp.hits.hits
     if ids_only:
         page = _page(resp, b"", len(hits))
-        page.keys = b"".join(doc_key(h.id, h.routing) for h in hits)
+        page.keys = [doc_key(h.id, h.routing) for h in hits]
         return page
     # a literal newline in a response can only be whitespace between tokens (inside JSON
     # strings it is escaped); NDJSON and _bulk need one document per line
@@ -114,7 +114,7 @@ def parse_page(raw: bytes, *, index: str = "", keys: bool = False, ids_only: boo
                 + b',"_source":' + source + b"}\n")
     page = _page(resp, b"".join(out), len(hits))
     if keys:
-        page.keys = b"".join(doc_key(h.id, h.routing) for h in hits)
+        page.keys = [doc_key(h.id, h.routing) for h in hits]
     return page
 
 

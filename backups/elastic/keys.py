@@ -3,14 +3,16 @@
 A document's key is the 16-byte BLAKE2b of its routing and `_id` (the same `_id` may live
 under two routings, as two documents). Each layer of an index's stream has an id list in
 the repository: its records, `key (16 bytes) + line number (4 bytes, big-endian)`, sorted
-by key. Memory stays flat whatever the index holds: records live in a few thousand byte
-arrays (by the key's first 12 bits: keys are uniformly spread) and are sorted one bucket
-at a time; a previous snapshot's lists are merged as streams, never loaded as a whole.
+by key. Memory stays flat whatever the index holds: records live in 256 byte arrays (by
+the key's first byte: keys are uniformly spread) and are sorted one array at a time; a
+previous snapshot's lists are merged as streams, never loaded as a whole.
 """
 from __future__ import annotations
 
+import bisect
 import hashlib
 import heapq
+import struct
 from array import array
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
@@ -19,45 +21,51 @@ KEY = 16
 RECORD = KEY + 4        # key + line number
 KEYS_FORMAT = "keys-v1"
 DEAD_FORMAT = "dead-v1"  # sorted line numbers, 4 bytes big-endian each
-_BUCKETS = 4096
 
 
 def doc_key(_id: str, routing: str | None) -> bytes:
     """The key of a document: its routing (absent and empty differ) and its `_id`."""
-    h = hashlib.blake2b(digest_size=KEY)
     if routing is None:
-        h.update(b"\x00")
-    else:
-        h.update(b"\x01" + routing.encode() + b"\x00")
-    h.update(_id.encode())
-    return h.digest()
+        return _blake2b(b"\x00" + _id.encode(), digest_size=KEY).digest()
+    return _blake2b(b"\x01" + routing.encode() + b"\x00" + _id.encode(), digest_size=KEY).digest()
+
+
+_blake2b = hashlib.blake2b
+_LINE = struct.Struct(">I").pack
+_NEXT = [bytes([b + 1]) for b in range(255)]
 
 
 class Sorter:
-    """Fixed-width records (a key first) collected in any order, given back sorted."""
+    """Fixed-width records (a key first) collected in any order, given back sorted.
+
+    Each batch is sorted (C), then cut by the first byte into 256 byte arrays; each array is
+    sorted again when given back. No Python work per record but one slice at the end."""
 
     def __init__(self, width: int) -> None:
         self.width = width
-        self.buckets = [bytearray() for _ in range(_BUCKETS)]
+        self.buckets = [bytearray() for _ in range(256)]
         self.count = 0
 
-    def add(self, record: bytes) -> None:
-        self.buckets[(record[0] << 4) | (record[1] >> 4)] += record
-        self.count += 1
-
-    def add_keys(self, keys: bytes, first_line: int | None = None) -> None:
-        """Concatenated keys; with `first_line`, each becomes a record with its line number."""
-        w = KEY
-        for i in range(0, len(keys), w):
-            k = keys[i:i + w]
-            self.add(k if first_line is None else k + (first_line + i // w).to_bytes(4, "big"))
+    def add_keys(self, keys: list[bytes], first_line: int | None = None) -> None:
+        """Keys in line order; with `first_line`, each becomes a record with its line number."""
+        if not keys:
+            return
+        recs = keys if first_line is None else list(map(bytes.__add__, keys, map(_LINE, range(first_line, first_line + len(keys)))))
+        recs.sort()
+        lo, n = 0, len(recs)
+        while lo < n:
+            b = recs[lo][0]
+            hi = n if b == 255 else bisect.bisect_left(recs, _NEXT[b], lo)
+            self.buckets[b] += b"".join(recs[lo:hi])
+            lo = hi
+        self.count += n
 
     def sorted_parts(self) -> Iterator[bytes]:
         """The records sorted, a bucket at a time (each bucket freed as it goes)."""
         w = self.width
         for n, b in enumerate(self.buckets):
             if b:
-                recs = [bytes(b[i:i + w]) for i in range(0, len(b), w)]
+                recs = [b[i:i + w] for i in range(0, len(b), w)]
                 recs.sort()
                 yield b"".join(recs)
             self.buckets[n] = bytearray()
@@ -89,8 +97,6 @@ def dead_bytes(lines: array[int]) -> bytes:
 
 
 def _live(parts: Iterable[bytes], layer: int, dead: array[int]) -> Iterator[tuple[bytes, int, int]]:
-    import bisect
-
     for rec in records(parts, RECORD):
         line = int.from_bytes(rec[KEY:], "big")
         i = bisect.bisect_left(dead, line)

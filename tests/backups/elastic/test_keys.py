@@ -20,8 +20,9 @@ def test_the_sorter_gives_records_back_sorted_with_their_line_numbers():
     rng = random.Random(7)
     keys = [rng.randbytes(KEY) for _ in range(20000)]
     s = Sorter(RECORD)
-    s.add_keys(b"".join(keys[:7000]), first_line=0)
-    s.add_keys(b"".join(keys[7000:]), first_line=7000)
+    s.add_keys(keys[:7000], first_line=0)
+    s.add_keys(keys[7000:], first_line=7000)
+    s.add_keys([], first_line=20000)
     got = b"".join(s.sorted_parts())
     assert s.count == 20000
     assert list(records([got[:33], got[33:]], RECORD)) == sorted(k + i.to_bytes(4, "big") for i, k in enumerate(keys))
