@@ -471,6 +471,12 @@ class _Bench:
         t = time.perf_counter()
         seed_many(self.url, self.ref, a.many, a.many_docs)
         self.log("many_seed", {"secs": round(time.perf_counter() - t, 1), "indices": a.many, "docs_each": a.many_docs})
+        # the server's own limit for this data: every index read at once by the raw reader
+        # (one scroll over the pattern, or sliced), the ceiling any parallel dump can reach
+        for mode in ("scroll", "slices"):
+            dt, _, _ = run(timed_rss(f"{self.py} {a.anchor}/rawread.py --index 'bench-many-*' --mode {mode} "
+                                     f"--size 5000 --slices 2 --out /dev/null", f"{self.W}/many.rss"), self.env, shell=True)
+            self.log(f"many_raw_read {mode}", {"secs": dt, "docs": a.many * a.many_docs})
         for k, par in enumerate((1, a.parallel_indices, 1, a.parallel_indices)):   # ABBA again
             repo = f"{self.W}/repo-many-{k}"
             run(self.me + ["init", "--repo", repo])
@@ -530,6 +536,10 @@ class _Bench:
             print(f"[engine] many indices: one at a time {sum(one) / len(one):.2f} s, several at once "
                   f"{sum(par) / len(par):.2f} s: {sum(one) / sum(par):.2f}x  (target >= 3x); peak RSS "
                   f"{max(v['peak_rss_mb'] for v in many.values()):.0f} MB")
+            raw = min(v["secs"] for k, v in res.items() if k.startswith("many_raw_read"))
+            print(f"[engine] many indices: the raw reader reads them all in {raw:.2f} s (wall, its process start included); one at a time is "
+                  f"{raw / (sum(one) / len(one)):.2f}x of that limit, several at once {raw / (sum(par) / len(par)):.2f}x "
+                  f"(3x one at a time would need {3 * raw / (sum(one) / len(one)):.2f}x the raw limit)")
         print(f"our peak RSS: dump {res['3_our_dump']['peak_rss_mb']:.0f} MB, restore "
               f"{res['6_our_restore']['peak_rss_mb']:.0f} MB, second {res['7_our_second_backup']['peak_rss_mb']:.0f} MB "
               "(target <= 150 MB)")
