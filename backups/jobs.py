@@ -332,7 +332,8 @@ def _read_previous(engine: Any, previous: Any, name: str) -> Any:
     one, so that a first backup writes the id lists the next one compares with."""
     if previous is None:
         raise ValueError("no previous snapshot to read from")
-    return engine.read_stream(previous, name)
+    # id list runs are merged many at once: a small read-ahead each keeps memory flat
+    return engine.read_stream(previous, name, workers=1, window=2)
 
 
 def _resume_point(engine: Any, session: BackupSession) -> tuple[str, Any]:

@@ -85,7 +85,8 @@ def child_dump(args: argparse.Namespace) -> dict[str, Any]:
     prev = repo.latest() if args.second else None
     with repo.writer(meta={"configuration": "bench"}) as w:
         res = dump_cluster(conn, w, params, previous=prev,
-                           read_previous=(lambda name: repo.read_stream(prev, name)) if args.incremental else None)
+                           read_previous=(lambda name: repo.read_stream(prev, name, workers=1, window=2))
+                           if args.incremental else None)
         w.commit(meta={"cluster": res.cluster_meta["cluster"], "cluster_metadata": res.cluster_meta,
                        "status": "Succeeded" if res.ok else "Failed"})
     engine = "storage.repo on a local directory"

@@ -22,20 +22,19 @@ from backups.elastic.dumped import DumpResult, IndexDumped
 from backups.elastic.fingerprint import IndexState, index_states
 from backups.elastic.hits import Page
 from backups.elastic.incremental import (
+    IdList,
     Layers,
     ReadPrevious,
     Source,
     Unsafe,
     dump_delta,
     forget,
-    keys_name,
     no_deletes,
     primary_terms,
     server_reason,
     since,
     unsafe_reason,
 )
-from backups.elastic.keys import KEYS_FORMAT, RECORD, Sorter
 from backups.elastic.metadata import (
     CLUSTER_KINDS,
     IndexInfo,
@@ -410,7 +409,7 @@ def _read_from(run: _Run, info: IndexInfo, meta: StreamMeta, state: IndexState, 
             if reader.mode == "pit" else None
         pages = _Pages(run, info.name, reader, dict(meta), positions)
         if reader.keys:
-            pages.keys = Sorter(RECORD)
+            pages.keys = IdList(run.writer, info.name, 0)
         run.emit(info.name, "start", pages.docs, pages.bytes, reader.expected)
         try:
             stored = run.writer.add_stream(stream_name(info.name), pages.lines(), meta=pages.meta, resume=start,
@@ -421,9 +420,6 @@ def _read_from(run: _Run, info: IndexInfo, meta: StreamMeta, state: IndexState, 
             raise
     finally:
         reader.close()
-    if pages.keys is not None:
-        run.writer.add_stream(pages.meta["id_list"], pages.keys.sorted_parts(),
-                              meta={"format": KEYS_FORMAT, "records": pages.keys.count})
     pages.stored = int(getattr(stored, "size", pages.bytes) or pages.bytes)
     run.emit(info.name, "done", pages.docs, pages.bytes, reader.expected)
     return pages, reader
@@ -447,7 +443,7 @@ class _Pages:
         self.read = 0
         self.started = False
         self.stored = 0     # bytes the repository says the stream holds, once written
-        self.keys: Sorter | None = None   # the id list's records (key, line), when asked
+        self.keys: IdList | None = None   # the id list's records (key, line), when asked
 
     def _take(self, page: Page) -> None:
         self.run.limiter.take(page.docs)
@@ -456,7 +452,7 @@ class _Pages:
         self.bytes += len(page.lines)
         self.run.totals.add(page.docs, len(page.lines))
         if self.keys is not None:
-            self.keys.add_keys(page.keys, first_line=self.docs - page.docs)
+            self.keys.add(page.keys, first_line=self.docs - page.docs)
         if self.positions is not None:
             self.positions.take(page)   # the digest too, under the positions' lock
         else:
@@ -481,7 +477,7 @@ class _Pages:
                 "or the server returned incomplete pages; retry the backup")
         self.meta["digest"] = self.digest.as_meta()
         if self.keys is not None:
-            self.meta["id_list"] = keys_name(self.index, 0)
+            self.meta["id_list"] = self.keys.finish()
 
 
 def _previous_stream(previous: SnapshotManifest | None, name: str) -> ManifestStream | None:
@@ -499,8 +495,9 @@ def dump_cluster(conn: Connection, writer: StreamWriter, params: DumpParams | No
     An index that fails is recorded with its error and the others go on; `ok` is False
     when any index failed. The caller commits the writer. `resume` is what an interrupted
     run of the same configuration left (backups/elastic/checkpoint.py). `read_previous`
-    reads a stream of `previous` back: with it, a changed index is read as a delta when
-    that is safe (backups/elastic/incremental.py)."""
+    reads a stream of `previous` back (with a small read-ahead: many are merged at once):
+    with it, a changed index is read as a delta when that is safe, and every full read
+    writes the id list the next delta needs (backups/elastic/incremental.py)."""
     params = params or DumpParams()
     if conn.dialect is None:
         conn.identify()

@@ -26,6 +26,7 @@ from backups.elastic.keys import (
     KEY,
     KEYS_FORMAT,
     RECORD,
+    Inconsistent,
     Sorter,
     compare,
     dead_bytes,
@@ -44,8 +45,8 @@ def layer_name(index: str, n: int) -> str:
     return f"layers/{index}/{n}"
 
 
-def keys_name(index: str, n: int) -> str:
-    return f"keys/{index}/{n}"
+def keys_name(index: str, n: int, run: int = 0) -> str:
+    return f"ids/{index}/{n}/{run}"
 
 
 def dead_name(index: str, n: int) -> str:
@@ -60,21 +61,73 @@ class Unsafe(Exception):
 class Layers:
     """The layers of an index in a snapshot: stream names, oldest first, with id lists and dead lines."""
     lines: list[str]
-    keys: list[str]
+    keys: list[list[str]]      # per layer, its id list's sorted runs
     dead: dict[str, str]
 
     @classmethod
     def of(cls, index: str, stream: str, meta: dict[str, Any] | Any) -> Layers | None:
         composed = meta.get("composed")
         if composed:
-            return cls(list(composed["layers"]), list(composed["keys"]), dict(composed.get("dead") or {}))
+            return cls(list(composed["layers"]), [list(k) for k in composed["keys"]], dict(composed.get("dead") or {}))
         if meta.get("id_list"):
-            return cls([stream], [str(meta["id_list"])], {})
+            return cls([stream], [list(meta["id_list"])], {})
         return None
 
     def companions(self, stream: str) -> list[str]:
         """Every stream of the index but `stream` (what a reuse copies beside it)."""
-        return [n for n in [*self.lines, *self.keys, *self.dead.values()] if n != stream]
+        return [n for n in [*self.lines, *(r for runs in self.keys for r in runs), *self.dead.values()] if n != stream]
+
+
+RUN_RECORDS = 1 << 18   # an id list is written in sorted runs of this many records (5 MiB): memory is one run
+
+
+class IdList:
+    """A layer's id list, written as sorted runs while the layer is read (each run in a
+    thread of its own, one at a time), so memory is one run whatever the index holds."""
+
+    def __init__(self, writer: StreamWriter, index: str, layer: int) -> None:
+        self.writer, self.index, self.layer = writer, index, layer
+        self.sorter = Sorter(RECORD)
+        self.names: list[str] = []
+        self.count = 0
+        self._thread: threading.Thread | None = None
+        self._error: BaseException | None = None
+
+    def add(self, keys: list[bytes], first_line: int) -> None:
+        self.sorter.add_keys(keys, first_line=first_line)
+        if self.sorter.count >= RUN_RECORDS:
+            self._spill()
+
+    def finish(self) -> list[str]:
+        """Every run written (an empty index: one empty run); their stream names."""
+        if self.sorter.count or not self.names:
+            self._spill()
+        self._join()
+        return self.names
+
+    def _spill(self) -> None:
+        data, n = b"".join(self.sorter.sorted_parts()), self.sorter.count
+        self.sorter = Sorter(RECORD)
+        self._join()
+        name = keys_name(self.index, self.layer, len(self.names))
+        self.names.append(name)
+        self.count += n
+        self._thread = threading.Thread(target=self._write, args=(name, data, n), name=f"id-list-{self.index}",
+                                        daemon=True)
+        self._thread.start()
+
+    def _write(self, name: str, data: bytes, n: int) -> None:
+        try:
+            self.writer.add_stream(name, [data], meta={"format": KEYS_FORMAT, "records": n})
+        except BaseException as e:  # noqa: BLE001 - raised by the reading thread at the next run or the end
+            self._error = e
+
+    def _join(self) -> None:
+        if self._thread is not None:
+            self._thread.join()
+            self._thread = None
+        if self._error is not None:
+            raise self._error
 
 
 def unsafe_reason(prev: ManifestStream | None, meta: StreamMeta, state: IndexState, chain_length: int) -> str | None:
@@ -208,8 +261,11 @@ def read_delta(src: Source, gt: int, name: str) -> tuple[Sorter, int, int | None
 
 
 def previous_live(src: Source, layers: Layers) -> Iterator[tuple[bytes, int, int]]:
-    parts = [(src.read_previous(k), dead_lines(src.read_previous(layers.dead[n])) if n in layers.dead else dead_lines([]))
-             for k, n in zip(layers.keys, layers.lines, strict=True)]
+    """The previous snapshot's live documents, sorted by key: every run of every layer's id list merged."""
+    parts = []
+    for layer, (runs, n) in enumerate(zip(layers.keys, layers.lines, strict=True)):
+        dead = dead_lines(src.read_previous(layers.dead[n])) if n in layers.dead else dead_lines([])
+        parts += [(src.read_previous(run), layer, dead) for run in runs]
     return live_documents(parts)
 
 
@@ -236,6 +292,7 @@ def dump_delta(src: Source, meta: StreamMeta, prev_meta: Any, stream: str) -> De
             plan = compare(previous_live(src, prev), (r for part in ids.sorted_parts() for r in records([part], KEY)),
                            records([delta], RECORD))
         dead = _merged_dead(src, prev, plan.dead)
+        _check_lines(src.previous, prev, dead, plan.carried)
     except ClusterError:
         forget(src.writer, layer_name(index, n))
         raise
@@ -243,7 +300,7 @@ def dump_delta(src: Source, meta: StreamMeta, prev_meta: Any, stream: str) -> De
         forget(src.writer, layer_name(index, n))
         raise Unsafe(f"the previous snapshot's id lists cannot be used ({e})") from e
     lines = [layer_name(index, j) for j in range(n + 1)]
-    keys = [keys_name(index, j) for j in range(n + 1)]
+    keys = [*prev.keys, [keys_name(index, n)]]
     added = [lines[n]]
     try:
         dead_names = _compose(src, prev, lines, keys, delta, recs.count, dead, added)
@@ -261,7 +318,7 @@ def dump_delta(src: Source, meta: StreamMeta, prev_meta: Any, stream: str) -> De
     return Delta(docs, recs.count, plan.deleted, size)
 
 
-def _compose(src: Source, prev: Layers, lines: list[str], keys: list[str], delta: bytes, records_: int,
+def _compose(src: Source, prev: Layers, lines: list[str], keys: list[list[str]], delta: bytes, records_: int,
              dead: dict[int, Any], added: list[str]) -> dict[str, str]:
     """The streams beside the composed one: the previous layers and id lists referenced, the
     delta's id list, each layer's dead lines; `added` says what was written so far."""
@@ -269,10 +326,11 @@ def _compose(src: Source, prev: Layers, lines: list[str], keys: list[str], delta
     for j, old in enumerate(prev.lines):
         src.writer.reuse_stream(lines[j], src.previous, meta=_plain_meta(src.previous, old, j), source=old)
         added.append(lines[j])
-        src.writer.reuse_stream(keys[j], src.previous, meta={"format": KEYS_FORMAT}, source=prev.keys[j])
-        added.append(keys[j])
-    src.writer.add_stream(keys[n], [delta], meta={"format": KEYS_FORMAT, "records": records_})
-    added.append(keys[n])
+        for run in prev.keys[j]:
+            src.writer.reuse_stream(run, src.previous, meta=dict(src.previous.streams[run].meta), source=run)
+            added.append(run)
+    src.writer.add_stream(keys[n][0], [delta], meta={"format": KEYS_FORMAT, "records": records_})
+    added.append(keys[n][0])
     dead_names = {}
     for j, lines_dead in sorted(dead.items()):
         dead_names[lines[j]] = dead_name(src.info.name, j)
@@ -282,9 +340,20 @@ def _compose(src: Source, prev: Layers, lines: list[str], keys: list[str], delta
     return dead_names
 
 
+def _check_lines(previous: SnapshotManifest, prev: Layers, dead: dict[int, Any], carried: int) -> None:
+    """The older layers' lines less their dead ones are the documents carried, or the
+    composition would be wrong: raise (the index is read in full)."""
+    lines = [previous.streams[name].meta.get("docs") for name in prev.lines]
+    if any(not isinstance(n, int) for n in lines):
+        raise Inconsistent("a previous layer does not say how many lines it holds")
+    live = sum(n - len(dead.get(j, ())) for j, n in enumerate(lines))
+    if live != carried:
+        raise Inconsistent(f"the previous layers hold {live} live lines, the id lists {carried} documents")
+
+
 def _plain_meta(previous: SnapshotManifest, name: str, n: int) -> dict[str, Any]:
     m = previous.streams[name].meta
-    return {"format": m.get("format", "ndjson-v1"), "layer": n}
+    return {"format": m.get("format", "ndjson-v1"), "layer": n, "docs": m.get("docs")}
 
 
 def _merged_dead(src: Source, prev: Layers, new: dict[int, list[int]]) -> dict[int, Any]:

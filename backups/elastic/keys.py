@@ -105,10 +105,10 @@ def _live(parts: Iterable[bytes], layer: int, dead: array[int]) -> Iterator[tupl
         yield rec[:KEY], layer, line
 
 
-def live_documents(layers: list[tuple[Iterable[bytes], array[int]]]) -> Iterator[tuple[bytes, int, int]]:
-    """(key, layer, line) of every live document of a composed index, sorted by key:
-    `layers` holds each layer's id list stream and its dead lines, oldest first."""
-    return heapq.merge(*(_live(parts, n, dead) for n, (parts, dead) in enumerate(layers)))
+def live_documents(runs: list[tuple[Iterable[bytes], int, array[int]]]) -> Iterator[tuple[bytes, int, int]]:
+    """(key, layer, line) of every live document of a composed index, sorted by key: `runs`
+    holds each sorted run of the layers' id lists, with its layer and that layer's dead lines."""
+    return heapq.merge(*(_live(parts, layer, dead) for parts, layer, dead in runs))
 
 
 class Inconsistent(Exception):

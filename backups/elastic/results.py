@@ -92,7 +92,7 @@ class StreamMeta(IndexMetadata, total=False):
     resumed_from: str                  # the checkpoint of an interrupted run it was taken from
     digest: dict[str, Any]     # backups.elastic.digest's as_meta(), once the stream is read
     primary_terms: dict[str, int] | None   # each shard's, when the server says (a change forbids a delta)
-    id_list: str                       # the stream of its id list (backups.elastic.keys), full reads
+    id_list: list[str]                 # its id list's sorted runs (backups.elastic.keys), full reads
     mode: str                          # "incremental": read as a delta, its stream `composed`
     docs_deleted: int
     deletions_from: str                # "ids": an ids-only read found them; "count": none, the view's count proves it

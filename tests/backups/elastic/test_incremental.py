@@ -212,3 +212,22 @@ def test_an_interrupted_run_takes_over_a_finished_delta_with_its_layers(conn, ht
     assert_snapshot_is_the_index(conn, repo, sid, a)
     assert_snapshot_is_the_index(conn, repo, sid, b)
     assert repo.check(read_data=True).ok
+
+
+@pytest.mark.search_kinds("elasticsearch-8")
+def test_an_id_list_of_several_runs_is_merged(conn, http, names, repo, monkeypatch):
+    from backups.elastic import incremental
+
+    monkeypatch.setattr(incremental, "RUN_RECORDS", 64)   # a run is cut after the page that fills it
+    idx = names("runs")
+    http.create(idx, shards=2)
+    http.bulk(idx, docs(300))
+    sid, _ = backup(conn, repo, idx, batch_size=40)
+    runs = repo.manifest(sid).streams[f"indices/{idx}"].meta["id_list"]
+    assert len(runs) >= 4
+    http.bulk(idx, docs(3, start=100, tag="v2"))
+    http.req("DELETE", f"/{idx}/_doc/d7")
+    refresh(http, idx)
+    sid, entry = backup(conn, repo, idx)
+    assert entry["mode"] == "incremental" and entry["docs_deleted"] == 1
+    assert_snapshot_is_the_index(conn, repo, sid, idx)

@@ -37,7 +37,7 @@ def test_compare_finds_superseded_deleted_and_carried_lines():
     k = [doc_key(str(i), None) for i in range(6)]
     base = _recs([(k[0], 0), (k[1], 1), (k[2], 2), (k[3], 3)])          # layer 0: lines 0-3
     layer1 = _recs([(k[4], 0)])                                           # layer 1: a later add
-    prev = live_documents([([base], array("I", [3])), ([layer1], array("I"))])  # k3 already dead in layer 0
+    prev = live_documents([([base], 0, array("I", [3])), ([layer1], 1, array("I"))])  # k3 already dead in layer 0
     current = iter(sorted([k[0], k[2], k[4], k[5]]))                     # k1 deleted, k5 new
     delta = records([_recs([(k[2], 0), (k[5], 1)])], RECORD)              # k2 updated, k5 added
     plan = compare(prev, current, delta)
@@ -47,6 +47,6 @@ def test_compare_finds_superseded_deleted_and_carried_lines():
 
 def test_the_same_key_live_in_two_layers_is_refused():
     k = doc_key("1", None)
-    prev = live_documents([([_recs([(k, 0)])], array("I")), ([_recs([(k, 0)])], array("I"))])
+    prev = live_documents([([_recs([(k, 0)])], 0, array("I")), ([_recs([(k, 0)])], 1, array("I"))])
     with pytest.raises(Inconsistent):
         compare(prev, iter([k]), iter(()))
