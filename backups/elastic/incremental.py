@@ -223,8 +223,10 @@ class Source:
 def current_keys(src: Source) -> Sorter:
     """Step 1: every key the index holds, from an ids-only read."""
     keys = Sorter(KEY)
-    # a scroll: its pages need no sort values (a point in time's would be half of each hit)
-    reader = Reader(src.conn, src.info, ids_only=True, cancel=src.cancel, **{**src.reader_args, "mode": "scroll"})
+    # a scroll: its pages need no sort values (a point in time's would be half of each hit); ~30 bytes
+    # a document, so full pages whatever the documents' size
+    args = {**src.reader_args, "mode": "scroll", "page_docs": max(int(src.reader_args["page_docs"]), 5000)}
+    reader = Reader(src.conn, src.info, ids_only=True, cancel=src.cancel, **args)
     try:
         reader.open()
         for page in reader.pages():
