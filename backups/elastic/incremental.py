@@ -345,8 +345,9 @@ def _compose(src: Source, prev: Layers, lines: list[str], keys: list[list[str]],
 def _check_lines(previous: SnapshotManifest, prev: Layers, dead: dict[int, Any], carried: int) -> None:
     """The older layers' lines less their dead ones are the documents carried, or the
     composition would be wrong: raise (the index is read in full)."""
-    lines = [previous.streams[name].meta.get("docs") for name in prev.lines]
-    if any(not isinstance(n, int) for n in lines):
+    said = [previous.streams[name].meta.get("docs") for name in prev.lines]
+    lines = [n for n in said if isinstance(n, int)]
+    if len(lines) != len(said):
         raise Inconsistent("a previous layer does not say how many lines it holds")
     live = sum(n - len(dead.get(j, ())) for j, n in enumerate(lines))
     if live != carried:
