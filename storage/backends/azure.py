@@ -100,7 +100,7 @@ class AzureBackend(Backend):
                                 f"the network", permanent=False)
         return BackendError(f"Azure request for {what} at {where} failed: {e!r}")
 
-    def put(self, key: str, data: bytes | BinaryIO, *, if_absent: bool = False) -> None:
+    def put(self, key: str, data: bytes | bytearray | BinaryIO, *, if_absent: bool = False) -> None:
         try:
             body = bytes(data) if isinstance(data, (bytes, bytearray, memoryview)) else data
             self.container.upload_blob(self._key(key), body, overwrite=not if_absent,

@@ -61,7 +61,7 @@ class Backend(ABC):
     kind: str = ""
 
     @abstractmethod
-    def put(self, key: str, data: bytes | BinaryIO, *, if_absent: bool = False) -> None:
+    def put(self, key: str, data: bytes | bytearray | BinaryIO, *, if_absent: bool = False) -> None:
         """Store data at key (atomically: readers see the old object or the whole new one).
 
         With if_absent=True, raise AlreadyExists rather than overwrite.
@@ -144,9 +144,9 @@ class ErrorMappingReader(io.RawIOBase):
         super().close()
 
 
-def iter_chunks(data: bytes | BinaryIO, size: int = 8 << 20) -> Iterator[bytes]:
+def iter_chunks(data: bytes | bytearray | BinaryIO, size: int = 8 << 20) -> Iterator[bytes | bytearray]:
     if isinstance(data, (bytes, bytearray, memoryview)):
-        yield bytes(data)
+        yield data  # written as is, not copied
         return
     while True:
         part = data.read(size)

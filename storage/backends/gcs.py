@@ -90,7 +90,7 @@ class GCSBackend(Backend):
                                 f"the network", permanent=False)
         return BackendError(f"GCS request for {what} at {where} failed: {e!r}")
 
-    def put(self, key: str, data: bytes | BinaryIO, *, if_absent: bool = False) -> None:
+    def put(self, key: str, data: bytes | bytearray | BinaryIO, *, if_absent: bool = False) -> None:
         blob = self.bucket.blob(self._key(key), chunk_size=16 << 20)
         # retry=None on every call: storage.retry is the one retry layer (backends/retrying.py).
         kwargs: dict[str, Any] = {"retry": None}

@@ -55,7 +55,7 @@ class LocalBackend(Backend):
             return BackendError(f"{where} is on a read-only file system: mount it read-write")
         return BackendError(f"{e.strerror or e} on {where}", permanent=False)
 
-    def put(self, key: str, data: bytes | BinaryIO, *, if_absent: bool = False) -> None:
+    def put(self, key: str, data: bytes | bytearray | BinaryIO, *, if_absent: bool = False) -> None:
         path = self._path(key)
         tmp = path.parent / f".tmp-{path.name}-{secrets.token_hex(6)}"
         try:

@@ -57,7 +57,7 @@ class RetryingBackend(Backend):
                      tries[0] + 1, time.monotonic() - t0)
         return result
 
-    def put(self, key: str, data: bytes | BinaryIO, *, if_absent: bool = False) -> None:
+    def put(self, key: str, data: bytes | bytearray | BinaryIO, *, if_absent: bool = False) -> None:
         if not isinstance(data, (bytes, bytearray, memoryview)):
             seekable = getattr(data, "seekable", lambda: False)()
             if not seekable:
@@ -79,7 +79,7 @@ class RetryingBackend(Backend):
 
         self._call(f"put {key}", once)
 
-    def _same(self, key: str, data: bytes | BinaryIO) -> bool:
+    def _same(self, key: str, data: bytes | bytearray | BinaryIO) -> bool:
         if not isinstance(data, (bytes, bytearray, memoryview)):
             return False
         try:

@@ -21,19 +21,19 @@ import secrets
 import socket
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from .format import (
     CHECKPOINT_MAGIC,
     CHECKPOINTS_PREFIX,
-    FORMAT_VERSION,
     RepositoryError,
     isoformat,
     parse_time,
     utcnow,
 )
-from .manifest import Manifest, StreamEntry
+from .manifest import MANIFEST_VERSION, Manifest, StreamEntry
 
 if TYPE_CHECKING:
     from .repository import Repository
@@ -97,7 +97,8 @@ class Checkpoint:
         return self.lock not in live_locks and (now - self.updated).total_seconds() > max_age
 
     def to_doc(self) -> dict[str, Any]:
-        return {"version": FORMAT_VERSION, "kind": "checkpoint", "id": self.id, "key": self.key,
+        # the document's version (as a manifest's: the same in repository formats 1 and 2)
+        return {"version": MANIFEST_VERSION, "kind": "checkpoint", "id": self.id, "key": self.key,
                 "repository_id": self.repository_id, "host": self.host, "pid": self.pid, "lock": self.lock,
                 "started": isoformat(self.started), "updated": isoformat(self.updated),
                 "streams": {n: s.to_doc() for n, s in self.streams.items()},
@@ -170,9 +171,10 @@ def delete_checkpoints(repo: Repository, key: str, *, keep: str = "") -> int:
 
 class Recorder:
     """Keeps one writer's checkpoint object up to date. Thread-safe. A stream is recorded
-    only once every chunk it references is stored; finished streams are written at most
-    SAVE_INTERVAL apart (what a skipped write misses is read again on resume, never lost)
-    and at the next stream's start."""
+    only once every chunk it references is stored (v2: in a pack that is uploaded and
+    indexed; by chunk id only, never where: prune may move a chunk); finished streams are
+    written at most `interval` apart (what a skipped write misses is read again on
+    resume, never lost) and, on v1, at the next stream's start."""
 
     def __init__(self, repo: Repository, key: str, lock_id: str, carry: Checkpoint | None = None) -> None:
         now = utcnow()
@@ -190,6 +192,12 @@ class Recorder:
         self._last = 0.0
         self._dirty = False
         self.saved = False
+        # Called before each write (may raise: then nothing is written). Format v2's writer
+        # sets its persist(): the chunks the checkpoint names must be in indexed packs.
+        self.before_save: Callable[[], None] | None = None
+        # Seconds between two unforced writes. v2's writer raises it to its checkpoint_every:
+        # each write there also uploads a pack and an index file.
+        self.interval = SAVE_INTERVAL
 
     def stream_done(self, entry: StreamEntry) -> None:
         with self._lock:
@@ -215,15 +223,18 @@ class Recorder:
             if self.checkpoint.streams.pop(name, None) is not None:
                 self._save(force=True)
 
-    def flush(self) -> None:
+    def flush(self, *, force: bool = True) -> None:
+        """Write what is not written yet (force=False: only once `interval` has passed)."""
         with self._lock:
             if self._dirty:
-                self._save(force=True)
+                self._save(force=force)
 
     def _save(self, force: bool = False) -> None:
         self._dirty = True
-        if not force and time.monotonic() - self._last < SAVE_INTERVAL:
+        if not force and time.monotonic() - self._last < self.interval:
             return
+        if self.before_save is not None:
+            self.before_save()
         c = self.checkpoint
         c.updated = utcnow()
         sealed = self.repo.cipher.seal_manifest(c.id, c.to_doc(), magic=CHECKPOINT_MAGIC)

@@ -153,6 +153,25 @@ class Cipher:
             raise DecryptError("content does not match its id")
         return plain
 
+    def seal(self, aad: bytes, plaintext: bytes) -> bytes:
+        """nonce + AES-256-GCM(plaintext, aad) + tag: v2 pack headers and index files."""
+        nonce = os.urandom(NONCE_SIZE)
+        return nonce + self._aead.encrypt(nonce, plaintext, aad)
+
+    def open(self, aad: bytes, sealed: bytes, what: str) -> bytes:
+        from cryptography.exceptions import InvalidTag
+
+        try:
+            return self._aead.decrypt(sealed[:NONCE_SIZE], sealed[NONCE_SIZE:], aad)
+        except InvalidTag:
+            raise DecryptError(f"{what}: authentication failed (modified or truncated)") from None
+
+    def compress(self, data: bytes) -> bytes:
+        return self._zc().compress(data)
+
+    def decompress(self, data: bytes) -> bytes:
+        return self._zd().decompress(data)
+
     def seal_manifest(self, snapshot_id: str, doc: dict[str, Any], *, magic: bytes = MANIFEST_MAGIC) -> bytes:
         """A manifest (or, with another `magic`, a checkpoint: the magic is in the AAD, so
         one kind of object never opens as the other)."""

@@ -1,4 +1,4 @@
-"""Repository format v1: object layout, constants, and the engine's errors.
+"""Repository formats v1 and v2: object layout, constants, and the engine's errors.
 
 See docs/repository-format.md for the full description.
 """
@@ -7,13 +7,16 @@ from __future__ import annotations
 import datetime as dt
 
 FORMAT_NAME = "stashboard-repository"
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2          # what init() writes
+READABLE_VERSIONS = (1, 2)  # v1: one object per chunk; v2: pack files and an index
 
 CONFIG_KEY = "repository.yaml"
 KEYS_PREFIX = "keys/"
 DATA_PREFIX = "data/"
 SNAPSHOTS_PREFIX = "snapshots/"
 LOCKS_PREFIX = "locks/"
+PACKS_PREFIX = "packs/"     # v2
+INDEX_PREFIX = "index/"     # v2
 CHECKPOINTS_PREFIX = "checkpoints/"
 
 # FastCDC parameters (bytes). Measured on NDJSON: 1 MiB average keeps per-chunk overhead
@@ -29,6 +32,13 @@ CHUNK_MAGIC = b"SBC\x01"
 MANIFEST_MAGIC = b"SBM\x01"
 CHECKPOINT_MAGIC = b"SBR\x01"   # R: resume
 NONCE_SIZE = 12
+PACK_MAGIC = b"SBP\x02"
+PACK_HEADER_AAD = b"SBP\x02 header"
+INDEX_MAGIC = b"SBI\x02"
+
+# v2 packs: chunk blobs are appended until a pack holds this many stored bytes (restic's
+# default pack size); one PUT per ~16 MiB instead of one per chunk.
+PACK_TARGET = 16 << 20
 
 # Flags byte after the chunk magic.
 FLAG_ZSTD = 0x01
@@ -36,6 +46,14 @@ FLAG_ZSTD = 0x01
 
 def chunk_key(chunk_id: str) -> str:
     return f"{DATA_PREFIX}{chunk_id[:2]}/{chunk_id}"
+
+
+def pack_key(pack_id: str) -> str:
+    return f"{PACKS_PREFIX}{pack_id[:2]}/{pack_id}"
+
+
+def index_key(index_id: str) -> str:
+    return f"{INDEX_PREFIX}{index_id}"
 
 
 def snapshot_key(snapshot_id: str) -> str:

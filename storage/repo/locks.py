@@ -186,8 +186,10 @@ class Lock:
         with contextlib.suppress(Exception):
             self.backend.delete(self.key)
 
-    def check(self) -> None:
-        if self.lost:
+    def check(self, *, within: float | None = None) -> None:
+        """Raise unless the lock was refreshed in the last TTL (or `within` seconds)."""
+        limit = self.ttl if within is None else within
+        if time.monotonic() - self._last_refresh >= limit:
             raise RepositoryError(f"the {self.kind} lock on repository {self.repo_name} "
                                   f"expired before it could be refreshed; not committing")
 

@@ -5,7 +5,9 @@ import datetime as dt
 from dataclasses import dataclass, field
 from typing import Any
 
-from .format import FORMAT_VERSION, isoformat, parse_time
+from .format import isoformat, parse_time
+
+MANIFEST_VERSION = 1  # the manifest document is the same in repository formats 1 and 2
 
 
 @dataclass
@@ -51,7 +53,7 @@ class Manifest:
         return sum(s.size for s in self.streams.values())
 
     def to_doc(self) -> dict[str, Any]:
-        return {"version": FORMAT_VERSION, "id": self.id, "time": isoformat(self.time),
+        return {"version": MANIFEST_VERSION, "id": self.id, "time": isoformat(self.time),
                 "host": self.host, "repository_id": self.repository_id, "meta": self.meta,
                 "streams": {n: s.to_doc() for n, s in self.streams.items()}}
 

@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Any
 
 from .chunking import BackgroundHasher
 from .crypto import DecryptError
-from .format import CorruptChunk, RepositoryError, chunk_key
+from .format import CorruptChunk, RepositoryError
 
 if TYPE_CHECKING:
     from .manifest import Manifest, StreamEntry
@@ -23,7 +23,7 @@ def fetch_chunk(repo: Repository, chunk_id: str, *, snapshot_id: str = "",
 
     where = f" (snapshot {snapshot_id[:8]}, stream {stream!r})" if snapshot_id else ""
     try:
-        sealed = repo.backend.get(chunk_key(chunk_id))
+        sealed = repo.sealed_chunk(chunk_id)
     except NotFound:
         raise CorruptChunk(f"chunk {chunk_id} is missing from repository {repo.name}{where}",
                            chunk_id=chunk_id, snapshot_id=snapshot_id, stream=stream) from None

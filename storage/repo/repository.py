@@ -6,7 +6,7 @@ import json
 import secrets
 import socket
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -23,15 +23,20 @@ from .format import (
     FORMAT_NAME,
     FORMAT_VERSION,
     KEYS_PREFIX,
+    PACK_TARGET,
+    READABLE_VERSIONS,
     SNAPSHOTS_PREFIX,
     ZSTD_LEVEL,
     RepositoryError,
     SnapshotNotFound,
     WrongPassword,
+    chunk_key,
     isoformat,
+    pack_key,
     snapshot_key,
     utcnow,
 )
+from .index import Index
 from .locks import DEFAULT_TTL, Lock, remove_locks
 from .manifest import Manifest
 from .retention import RetentionRules, apply_retention
@@ -40,6 +45,7 @@ if TYPE_CHECKING:
     from storage.backends import Backend
 
     from .check import CheckResult
+    from .migrate import MigrateResult
     from .prune import PruneResult
     from .writer import SnapshotWriter, _Upload
 
@@ -71,6 +77,9 @@ class Repository:
         self.chunker_params = {"min_size": c["min_size"], "avg_size": c["avg_size"],
                                "max_size": c["max_size"]}
         self.lock_ttl = lock_ttl
+        self.version = int(config.get("version", 1))
+        self.pack_target = PACK_TARGET  # v2: bytes per pack (not stored: a writer's choice)
+        self.index = Index(backend, cipher, self.id, self.name)  # v2 only
         self._manifest_cache: dict[str, Manifest] = {}
         self._known: ChunkSet | None = None
         self._inflight: dict[str, _Upload] = {}
@@ -82,11 +91,15 @@ class Repository:
     def init(cls, backend: Backend, password: str | bytes, name: str = "", *,
              kdf: str = "argon2id", kdf_params: dict[str, int] | None = None,
              chunker: tuple[int, int, int] = (CHUNK_MIN, CHUNK_AVG, CHUNK_MAX),
-             zstd_level: int = ZSTD_LEVEL, lock_ttl: float = DEFAULT_TTL) -> Repository:
-        """Create a repository at the backend's root: repository.yaml and one key file."""
+             zstd_level: int = ZSTD_LEVEL, lock_ttl: float = DEFAULT_TTL,
+             version: int = FORMAT_VERSION) -> Repository:
+        """Create a repository at the backend's root: repository.yaml and one key file.
+        `version` 1 (one object per chunk) is kept for tests and old tooling."""
         from storage.backends import AlreadyExists
 
         label = name or backend.describe()
+        if version not in READABLE_VERSIONS:
+            raise RepositoryError(f"format version {version} is not one of {READABLE_VERSIONS}")
         if not password:
             raise RepositoryError(f"an empty password is not allowed for repository {label}")
         keys = MasterKeys.generate()
@@ -95,7 +108,7 @@ class Repository:
                             extra={"created": isoformat(utcnow()), "host": socket.gethostname()})
         kdf_doc = json.loads(key_doc)
         config = {
-            "format": FORMAT_NAME, "version": FORMAT_VERSION, "id": secrets.token_hex(16),
+            "format": FORMAT_NAME, "version": version, "id": secrets.token_hex(16),
             "created": isoformat(utcnow()),
             "chunker": {"algorithm": "fastcdc-2016", "implementation": "fastcdc 1.7.0 (gear "
                         "table of the fastcdc package)", "min_size": chunker[0],
@@ -113,6 +126,7 @@ class Repository:
         repo = cls(backend, Cipher(keys, level=zstd_level), config, name, lock_ttl=lock_ttl,
                    key_id=key_id)
         repo._known = ChunkSet()
+        repo.index.loaded = True
         return repo
 
     @classmethod
@@ -130,9 +144,9 @@ class Repository:
         if not isinstance(config, dict) or config.get("format") != FORMAT_NAME:
             raise RepositoryError(f"{CONFIG_KEY} at {backend.describe()} is not a "
                                   f"{FORMAT_NAME}")
-        if int(config.get("version", 0)) > FORMAT_VERSION:
-            raise RepositoryError(f"repository {label} has format version {config['version']}; "
-                                  f"this Stashboard reads up to {FORMAT_VERSION}: upgrade it")
+        if int(config.get("version", 0)) not in READABLE_VERSIONS:
+            raise RepositoryError(f"repository {label} has format version {config.get('version')}; "
+                                  f"this Stashboard reads versions {READABLE_VERSIONS}: upgrade it")
         keys, key_id = None, ""
         for key in sorted(backend.list(KEYS_PREFIX)):
             try:
@@ -163,7 +177,22 @@ class Repository:
         with self._chunks_lock:
             self._known = known
 
+    def _check_version(self) -> None:
+        """A writer that opened the repository before a `migrate` must not write the old format."""
+        config = yaml.safe_load(self.backend.get(CONFIG_KEY))
+        if int(config.get("version", 1)) != self.version:
+            raise RepositoryError(f"repository {self.name} was migrated to format version "
+                                  f"{config.get('version')} since it was opened: open it again")
+
+    def load_index(self) -> None:
+        """v2: read the index files (cached locally once read)."""
+        self.index.load()
+
     def _has_chunk(self, cid: str) -> bool:
+        if self.version >= 2:
+            if not self.index.loaded:
+                self.index.load()
+            return cid in self.index
         with self._chunks_lock:
             return self._known is not None and cid in self._known
 
@@ -207,9 +236,13 @@ class Repository:
 
         lock = self.lock("shared", wait=lock_wait)
         try:
-            # Listed after the lock is held: a prune that ran before may have removed
+            # Read after the lock is held: a prune that ran before may have removed
             # chunks an earlier listing still knew.
-            self._load_known()
+            self._check_version()
+            if self.version >= 2:
+                self.index.load()
+            else:
+                self._load_known()
         except BaseException:
             lock.release()
             raise
@@ -229,6 +262,39 @@ class Repository:
         return list_checkpoints(self)
 
     # -- reading ---------------------------------------------------------------------------
+
+    def chunk_location(self, cid: str) -> tuple[str, int, int] | None:
+        """(object key, offset, length) of a stored chunk, or None when it is not stored."""
+        if self.version < 2:
+            key = chunk_key(cid)
+            return (key, 0, -1) if self.backend.exists(key) else None
+        if not self.index.loaded:
+            self.index.load()
+        loc = self.index.lookup(cid)
+        return None if loc is None else (pack_key(loc.pack_id), loc.offset, loc.length)
+
+    def sealed_chunk(self, cid: str) -> bytes:
+        """The stored (encrypted) bytes of a chunk; NotFound when it is not stored.
+
+        v2: the index says where; a pack gone since the index was read (repacked by a
+        prune) makes it read the index again, once."""
+        from storage.backends import NotFound
+
+        if self.version < 2:
+            return self.backend.get(chunk_key(cid))
+        for attempt in (0, 1):
+            if attempt or not self.index.loaded:
+                self.index.load()
+            loc = self.index.lookup(cid)
+            if loc is None:
+                if attempt:
+                    break
+                continue
+            try:
+                return self.backend.get_range(pack_key(loc.pack_id), loc.offset, loc.length)
+            except NotFound:
+                continue
+        raise NotFound(f"chunk {cid} is in no pack of repository {self.name}")
 
     def snapshot_ids(self) -> list[str]:
         return [k[len(SNAPSHOTS_PREFIX):] for k in self.backend.list(SNAPSHOTS_PREFIX)]
@@ -313,10 +379,17 @@ class Repository:
         self.backend.delete(snapshot_key(m.id))
         self._manifest_cache.pop(m.id, None)
 
-    def prune(self, *, dry_run: bool = False) -> PruneResult:
+    def prune(self, *, dry_run: bool = False, keep: Iterable[str] = ()) -> PruneResult:
+        """Delete what no snapshot (and no id in `keep`) references; see prune.py."""
         from .prune import prune
 
-        return prune(self, dry_run=dry_run)
+        return prune(self, dry_run=dry_run, keep=keep)
+
+    def migrate(self) -> MigrateResult:
+        """Upgrade a v1 repository to v2 in place; see migrate.py."""
+        from .migrate import migrate
+
+        return migrate(self)
 
     def check(self, read_data: bool = False, read_data_subset: tuple[int, int] | None = None) -> CheckResult:
         from .check import check
@@ -324,4 +397,5 @@ class Repository:
         return check(self, read_data=read_data, read_data_subset=read_data_subset)
 
     def close(self) -> None:
+        self.index.close()
         self.backend.close()

@@ -1,6 +1,7 @@
 """The snapshot writer: chunks streams, uploads new chunks in parallel, commits the manifest last."""
 from __future__ import annotations
 
+import logging
 import secrets
 import socket
 import threading
@@ -13,6 +14,7 @@ from typing import TYPE_CHECKING, Any, BinaryIO, Self, TypeVar
 from .chunking import BackgroundHasher, chunk_stream
 from .format import RepositoryError, chunk_key, snapshot_key, utcnow
 from .manifest import Manifest, StreamEntry, StreamInfo
+from .packstore import PackStore
 
 if TYPE_CHECKING:
     from .checkpoint import PartialStream, Recorder
@@ -20,6 +22,7 @@ if TYPE_CHECKING:
     from .repository import Repository
 
 T = TypeVar("T")
+log = logging.getLogger(__name__)
 READ_SIZE = 1 << 20
 SEGMENT_BYTES = 16 << 20   # a resumable stream is cut and checkpointed this often,
 SEGMENT_MIN_BYTES = 256 << 10  # ...or every `checkpoint_every` seconds once it holds this much
@@ -98,8 +101,17 @@ class SnapshotWriter:
         # Bounds memory: at most this many chunks are held between chunker and backend.
         self._slots = threading.BoundedSemaphore(max_inflight or workers + 2)
         self._active = 0
+        # v2: chunks go into packs; v1: one object per chunk.
+        self.packs = PackStore(repo) if repo.version >= 2 else None
         self.committed: str | None = None
         self._closed = False
+        if checkpoint is not None and self.packs is not None:
+            # v2: a chunk in the open pack is not durable; a checkpoint names only chunks
+            # that are uploaded and indexed, so every save persists first.
+            checkpoint.before_save = self.persist
+            # ...so a pack per stream of a cluster of small indices would be one pack and
+            # one index file per index: finished streams are written this often at most.
+            checkpoint.interval = max(checkpoint.interval, checkpoint_every)
 
     # -- streams ---------------------------------------------------------------------------
 
@@ -114,7 +126,8 @@ class SnapshotWriter:
         is such a prefix: `data` then continues after it (see storage/repo/checkpoint.py)."""
         self._begin(name)
         if self.checkpoint is not None:
-            self.checkpoint.flush()
+            # v1: at every stream's start; v2: once `interval` has passed (see __init__)
+            self.checkpoint.flush(force=self.packs is None)
         try:
             return self._add(name, data, meta or {}, resume, position if self.checkpoint else None)
         except BaseException:
@@ -141,6 +154,7 @@ class SnapshotWriter:
         errors: list[BaseException] = []
         futures = []
         source = _Segments(iter_source(data), SEGMENT_BYTES if position else 0, self.checkpoint_every)
+        store = self._store if self.packs is None else self._store_packed
         try:
             if resume is not None:
                 slots = self._resume_prefix(resume.entry, sha)
@@ -152,7 +166,7 @@ class SnapshotWriter:
                     slot = _Slot(size=len(chunk))
                     slots.append(slot)
                     self._slots.acquire()
-                    futures.append(self._pool.submit(self._store, slot, chunk, errors))
+                    futures.append(self._pool.submit(store, slot, chunk, errors))
                 if errors:
                     break
                 if position is not None and not source.ended:
@@ -187,7 +201,8 @@ class SnapshotWriter:
 
     def _durable(self, name: str, meta: dict[str, Any], slots: list[_Slot], futures: list[Any],
                  errors: list[BaseException], position: Callable[[], dict[str, Any]]) -> None:
-        """At a cut: once every chunk so far is stored, checkpoint the prefix and the position."""
+        """At a cut: once every chunk so far is stored, checkpoint the prefix and the position
+        (v2: the recorder persists the writer first, so the prefix is in indexed packs)."""
         for f in futures:
             f.result()
         self._wait_others(slots, errors)
@@ -237,6 +252,26 @@ class SnapshotWriter:
         finally:
             self._slots.release()
 
+    def _store_packed(self, slot: _Slot, chunk: bytes, errors: list[BaseException]) -> None:
+        """v2: append the chunk to this writer's open pack unless it is indexed or already
+        claimed by another stream of this writer (the pack is uploaded by commit at the latest)."""
+        repo = self.repo
+        assert self.packs is not None
+        try:
+            slot.id = repo.cipher.chunk_id(chunk)
+            if self.packs.claim(slot.id):
+                try:
+                    sealed = repo.cipher.seal_chunk(slot.id, chunk)
+                except BaseException:
+                    self.packs.unclaim(slot.id)
+                    raise
+                self.packs.add(slot.id, sealed, len(chunk))
+                slot.new, slot.stored = True, len(sealed)
+        except BaseException as e:  # noqa: BLE001 - reported by add_stream
+            errors.append(e)
+        finally:
+            self._slots.release()
+
     def reuse_stream(self, name: str, previous: Manifest | str, meta: dict[str, Any] | None = None,
                      *, source: str | None = None) -> StreamInfo:
         """Reference stream `source` (default: `name`) of an earlier snapshot; upload nothing."""
@@ -274,6 +309,26 @@ class SnapshotWriter:
 
     # -- commit ----------------------------------------------------------------------------
 
+    def persist(self) -> None:
+        """Make every chunk stored so far durable and findable: v2 uploads the open pack
+        and writes the index files of the packs uploaded since the last persist (v1 stores
+        each chunk as it goes). A checkpoint may then name these chunks (by chunk id only:
+        prune may move a chunk to another pack, the index says where it is)."""
+        if self.packs is None:
+            return
+        # Half a TTL: prune deletes packs no index lists once our lock looks stale, so an
+        # index must not be written by a writer whose lock may have expired meanwhile.
+        def lock_held() -> None:
+            self.lock.check(within=self.lock.ttl / 2)
+
+        try:
+            self.packs.flush(before_index=lock_held)
+        except RepositoryError:
+            raise
+        except Exception as e:
+            raise RepositoryError(f"storing the packs of a snapshot in repository "
+                                  f"{self.repo.name} failed: {e}") from e
+
     def commit(self, meta: dict[str, Any] | None = None, *, time: Any = None) -> str:
         """Write the manifest (the last object of a snapshot); returns the snapshot id."""
         if self._closed or self.committed:
@@ -282,6 +337,7 @@ class SnapshotWriter:
             if self._active:
                 raise RepositoryError("commit() while streams are still being added")
         self.lock.check()
+        self.persist()
         snapshot_id = secrets.token_hex(32)
         manifest = Manifest(id=snapshot_id, time=time or self.started,
                             meta={**self.meta, **(meta or {})}, streams=dict(self.streams),
@@ -312,9 +368,21 @@ class SnapshotWriter:
             return
         self._closed = True
         self._pool.shutdown(wait=True, cancel_futures=True)
-        if self.checkpoint is not None and not self.committed:
-            self.checkpoint.flush()  # left without commit: what was stored stays resumable
-        self.lock.release()
+        try:
+            if self.checkpoint is not None and not self.committed:
+                self._flush_checkpoint()  # left without commit: what was stored stays resumable
+        finally:
+            if self.packs is not None:
+                self.packs.close()
+            self.lock.release()
+
+    def _flush_checkpoint(self) -> None:
+        assert self.checkpoint is not None
+        try:
+            self.checkpoint.flush()
+        except Exception as e:  # noqa: BLE001 - closing after a failure must not hide it
+            log.warning("checkpoint of repository %s not saved on close (the next run reads "
+                        "more again): %s", self.repo.name, e)
 
     def __enter__(self) -> Self:
         return self

@@ -25,6 +25,7 @@ from tests.fixtures.flows import make_config, ready, run_restore, work
 from tests.peers.clusters import ALL_KINDS, ONE_KIND
 from tests.peers.osmem import count, es, seed
 from tests.peers.receiver import http_receiver
+from tests.storage.damage import corrupt_chunk
 
 # The flow around the engine (jobs, rows, schedules, hooks, storage), not the engine's
 # dealings with a server: one search kind. tests/backups/elastic and tests/restores/load
@@ -74,10 +75,7 @@ def test_a_corrupt_chunk_fails_its_index_and_the_restore_goes_on_with_the_others
     engine = storage_flows.open_repository(repo)
     manifest = engine.latest()
     broken = manifest.streams["indices/part-2"].chunks[0]
-    path = os.path.join(world["storage"].mount_path, repo.directory, "data", broken[:2], broken)
-    with open(path, "r+b") as fh:
-        fh.seek(30)
-        fh.write(b"\0" * 8)
+    corrupt_chunk(engine, broken, at=30, width=8)
     target = f.cluster(world["team"], "es2", url=es_url2)
     restore = run_restore(world["team"], repo, target, "restore-corrupt", on_index_failure="delete")
     load = restore.components["load"]
@@ -226,10 +224,7 @@ def test_failures_are_mailed_and_a_stale_schedule_alerts_once(world, es_url, set
 
 
 def _corrupt_chunk(world, repo, chunk_id):  # type: ignore[no-untyped-def]
-    path = os.path.join(world["storage"].mount_path, repo.directory, "data", chunk_id[:2], chunk_id)
-    with open(path, "r+b") as fh:
-        fh.seek(30)
-        fh.write(b"\0" * 8)
+    corrupt_chunk(storage_flows.open_repository(repo), chunk_id, at=30, width=8)
 
 
 def test_scheduled_checks_read_every_chunk_over_a_cycle_and_a_bad_one_is_found_and_notified(world, es_url, settings,

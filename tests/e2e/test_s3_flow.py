@@ -45,7 +45,7 @@ def test_backup_and_restore_through_a_real_s3_server(transactional_db: Any, queu
     keys = [o["Key"] for o in s3.client().list_objects_v2(Bucket=bucket)["Contents"]]
     assert "prod/metadata.yaml" in keys and "prod/es-s3/repository.yaml" in keys
     assert any(k.startswith("prod/es-s3/snapshots/") for k in keys)
-    assert any(k.startswith("prod/es-s3/data/") for k in keys)
+    assert any(k.startswith("prod/es-s3/packs/") for k in keys) and any(k.startswith("prod/es-s3/index/") for k in keys)
     restore = run_restore(team, Repository.objects.get(), f.cluster(team, "es2", url=es_url2), "from-s3",
                           rename_pattern="^(.*)$", rename_replacement="s3-\\1")
     assert restore.phase == "Succeeded", restore.error
@@ -103,7 +103,8 @@ def test_a_15s_s3_outage_in_the_middle_of_a_backup_is_ridden_out_and_loses_nothi
     def outage() -> None:
         deadline = time.monotonic() + 120
         while time.monotonic() < deadline:
-            listed = client.list_objects_v2(Bucket=bucket, Prefix="p/es-s3/data/").get("KeyCount", 0)
+            # the backup holds its lock: it is reading the index (its packs go up as they fill)
+            listed = client.list_objects_v2(Bucket=bucket, Prefix="p/es-s3/locks/").get("KeyCount", 0)
             if listed >= 1:
                 break
             time.sleep(0.1)

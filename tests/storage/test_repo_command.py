@@ -154,3 +154,16 @@ def test_key_verbs_add_list_change_and_remove_passwords(tmp_path: Path, pwfile: 
     with pytest.raises(CommandError, match="wrong password"):
         repo(url, pwfile, "snapshots")
     assert len(repo(url, str(third), "key", "list")[0].splitlines()) == 2
+
+
+def test_migrate_upgrades_a_format_1_repository_and_says_what_it_did(tmp_path: Path, pwfile: str) -> None:
+    url = f"file://{tmp_path}/repo"
+    assert "(format 1)" in repo(url, pwfile, "init", "--format-version", "1", "--kdf", "scrypt")[0]
+    data = os.urandom(3 << 20)
+    repo(url, pwfile, "backup", "indices/logs", stdin=data)
+    assert (tmp_path / "repo" / "data").is_dir()
+    out, _ = repo(url, pwfile, "migrate")
+    assert out.startswith("migrated ") and "format 1 -> 2" in out
+    assert repo(url, pwfile, "cat", "latest", "indices/logs")[1] == data
+    assert "no problems found" in repo(url, pwfile, "check", "--read-data")[0]
+    assert "already format 2" in repo(url, pwfile, "migrate")[0]

@@ -45,6 +45,8 @@ class Command(BaseCommand):
         sub = parser.add_subparsers(dest="verb", required=True, metavar="VERB")
         p = sub.add_parser("init", help="create the repository")
         p.add_argument("--kdf", choices=["argon2id", "scrypt"], default="argon2id")
+        p.add_argument("--format-version", type=int, choices=[1, 2], default=2,
+                       help="2 (packs and an index, the default) or 1 (one object per chunk)")
         p = sub.add_parser("backup", help="store standard input as one stream")
         p.add_argument("stream")
         p.add_argument("--meta", action="append", default=[], metavar="KEY=VALUE")
@@ -70,6 +72,7 @@ class Command(BaseCommand):
         p.add_argument("--prune", action="store_true", help="prune afterwards")
         p = sub.add_parser("prune", help="delete chunks no snapshot references")
         p.add_argument("--dry-run", action="store_true")
+        sub.add_parser("migrate", help="upgrade a format 1 repository to format 2 in place")
         p = sub.add_parser("key", help="list, add or remove passwords (key files)")
         keys = p.add_subparsers(dest="key_verb", required=True, metavar="KEY_VERB")
         keys.add_parser("list", help="list the key files").add_argument("--json", action="store_true")
@@ -117,8 +120,8 @@ class Command(BaseCommand):
         name = o["name"] or o["url"].split("?", 1)[0]
         verb = o["verb"]
         if verb == "init":
-            repo = Repository.init(backend, password, name, kdf=o["kdf"])
-            self.stdout.write(f"created repository {repo.id} at {backend.describe()}")
+            repo = Repository.init(backend, password, name, kdf=o["kdf"], version=o["format_version"])
+            self.stdout.write(f"created repository {repo.id} (format {repo.version}) at {backend.describe()}")
             return
         repo = Repository.open(backend, password, name)
         getattr(self, f"_{verb}")(repo, o)
@@ -217,6 +220,14 @@ class Command(BaseCommand):
                           f"chunks referenced by {r.snapshots} snapshots and {r.checkpoints} checkpoints"
                           + (f"; {r.stale_checkpoints_removed} stale checkpoints deleted"
                              if r.stale_checkpoints_removed else ""))
+
+    def _migrate(self, repo: Any, o: dict[str, Any]) -> None:
+        r = repo.migrate()
+        if r.from_version == r.to_version:
+            self.stdout.write(f"repository is already format {r.to_version}"
+                              + (f"; deleted {r.chunks} chunk objects left by an earlier migrate" if r.chunks else ""))
+            return
+        self.stdout.write(f"migrated {r.chunks} chunks into {r.packs} packs: format {r.from_version} -> {r.to_version}")
 
     def _unlock(self, repo: Any, o: dict[str, Any]) -> None:
         removed = repo.unlock(remove_all=o["remove_all"])

@@ -474,14 +474,9 @@ def _three_indices(http, names):
 
 
 def _corrupt(repo, chunk_id):
-    from storage.repo.format import chunk_key
+    from tests.storage.damage import corrupt_chunk
 
-    path = os.path.join(repo.backend.root, chunk_key(chunk_id))
-    with open(path, "r+b") as fh:
-        fh.seek(-5, os.SEEK_END)
-        byte = fh.read(1)
-        fh.seek(-5, os.SEEK_END)
-        fh.write(bytes([byte[0] ^ 0xFF]))
+    corrupt_chunk(repo, chunk_id, at=-5)
 
 
 @pytest.mark.parametrize("on_failure", ["keep", "delete"])

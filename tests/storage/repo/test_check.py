@@ -10,7 +10,7 @@ import pytest
 from storage.backends import Backend
 from storage.repo import CorruptChunk, Repository
 from storage.repo.check import in_subset, parse_subset
-from storage.repo.format import DATA_PREFIX, chunk_key
+from tests.storage.damage import corrupt_chunk
 from tests.storage.repo.helpers import FAST_KDF, backup, new_repo, restore
 from tests.storage.streams import ndjson_stream
 
@@ -38,10 +38,7 @@ def test_the_subsets_of_a_cycle_read_every_chunk_exactly_once(local_backend: Bac
 def test_a_corrupt_chunk_is_found_by_the_run_whose_subset_holds_it(local_backend: Backend) -> None:
     repo, chunks = small_chunk_repo(local_backend)
     bad = chunks[17]
-    path = local_backend.root / chunk_key(bad)  # type: ignore[attr-defined]
-    data = bytearray(path.read_bytes())
-    data[40] ^= 0x01
-    path.write_bytes(bytes(data))
+    corrupt_chunk(repo, bad, at=40)
     t = 4
     results = {n: repo.check(read_data_subset=(n, t)) for n in range(1, t + 1)}
     holder = next(n for n in results if in_subset(bad, n, t))
@@ -61,10 +58,7 @@ def test_a_corrupted_chunk_is_named_by_check_and_by_restore(backend: Backend) ->
     repo = new_repo(backend)
     sid = backup(repo, {"idx": ndjson_stream(3 << 20, seed=4), "other": [b"fine\n"]})
     bad_id = repo.manifest(sid).streams["idx"].chunks[1]
-    key = f"{DATA_PREFIX}{bad_id[:2]}/{bad_id}"
-    sealed = bytearray(backend.get(key))
-    sealed[len(sealed) // 2] ^= 0xFF
-    backend.put(key, bytes(sealed))
+    key = corrupt_chunk(repo, bad_id, at=100)
 
     assert repo.check().ok  # present, so the quick check passes
     result = repo.check(read_data=True)

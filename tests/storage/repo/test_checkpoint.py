@@ -21,8 +21,15 @@ class Killed(Exception):
     pass
 
 
-def small_repo(backend: Backend) -> Repository:
-    return Repository.init(backend, "pw", "team/cp", kdf_params=FAST_KDF, chunker=(1024, 2048, 4096))
+@pytest.fixture(params=[1, 2], ids=["v1", "v2"])
+def version(request: pytest.FixtureRequest) -> int:
+    """Every checkpoint behaviour on both formats: v1 (a chunk per object) and v2 (packs)."""
+    return int(request.param)
+
+
+def small_repo(backend: Backend, version: int = 2) -> Repository:
+    return Repository.init(backend, "pw", "team/cp", kdf_params=FAST_KDF, chunker=(1024, 2048, 4096),
+                           version=version)
 
 
 def interrupted(repo: Repository, complete: dict[str, bytes], partial: tuple[str, bytes, int] | None = None) -> None:
@@ -48,8 +55,8 @@ def interrupted(repo: Repository, complete: dict[str, bytes], partial: tuple[str
     w.lock.release()      # the process is gone: its lock goes stale
 
 
-def test_an_interrupted_backup_leaves_a_checkpoint_that_is_never_a_snapshot(local_backend: Backend) -> None:
-    repo = small_repo(local_backend)
+def test_an_interrupted_backup_leaves_a_checkpoint_that_is_never_a_snapshot(local_backend: Backend, version: int) -> None:
+    repo = small_repo(local_backend, version)
     interrupted(repo, {"indices/a": os.urandom(50_000)})
     assert repo.snapshot_ids() == [] and repo.snapshots() == [] and repo.latest() is None
     assert [k for k in local_backend.list(SNAPSHOTS_PREFIX)] == []
@@ -62,10 +69,10 @@ def test_an_interrupted_backup_leaves_a_checkpoint_that_is_never_a_snapshot(loca
         repo.manifest(cp.id)
 
 
-def test_a_partial_stream_resumes_after_its_checkpointed_prefix(local_backend: Backend,
+def test_a_partial_stream_resumes_after_its_checkpointed_prefix(local_backend: Backend, version: int,
                                                                   monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(writer_module, "SEGMENT_BYTES", 10_000)
-    repo = small_repo(local_backend)
+    repo = small_repo(local_backend, version)
     data = os.urandom(100_000)
     interrupted(repo, {}, ("indices/big", data, 57))
     point = repo.resume_point(KEY)
@@ -82,8 +89,8 @@ def test_a_partial_stream_resumes_after_its_checkpointed_prefix(local_backend: B
     assert repo.check(read_data=True).ok
 
 
-def test_prune_keeps_a_fresh_checkpoints_chunks_and_drops_a_stale_one(local_backend: Backend) -> None:
-    repo = small_repo(local_backend)
+def test_prune_keeps_a_fresh_checkpoints_chunks_and_drops_a_stale_one(local_backend: Backend, version: int) -> None:
+    repo = small_repo(local_backend, version)
     interrupted(repo, {"indices/a": os.urandom(30_000)})
     (cp,) = repo.checkpoints()
     result = repo.prune()
@@ -102,18 +109,20 @@ def test_prune_keeps_a_fresh_checkpoints_chunks_and_drops_a_stale_one(local_back
     assert list_checkpoints(repo) == []
 
 
-def test_check_names_a_checkpoint_whose_chunk_is_missing(local_backend: Backend) -> None:
-    repo = small_repo(local_backend)
+def test_check_names_a_checkpoint_whose_chunk_is_missing(local_backend: Backend, version: int) -> None:
+    repo = small_repo(local_backend, version)
     interrupted(repo, {"indices/a": os.urandom(30_000)})
     (cp,) = repo.checkpoints()
     cid = cp.streams["indices/a"].chunks[0]
-    local_backend.delete(f"data/{cid[:2]}/{cid}")
+    location = repo.chunk_location(cid)
+    assert location is not None
+    local_backend.delete(location[0])   # v1: the chunk's object; v2: its pack
     result = repo.check()
-    assert not result.ok and f"checkpoint {cp.short_id}/indices/a" in result.problems[0]
+    assert not result.ok and any(f"checkpoint {cp.short_id}/indices/a" in p for p in result.problems)
 
 
-def test_a_failed_commit_keeps_its_own_checkpoint_for_the_next_run(local_backend: Backend) -> None:
-    repo = small_repo(local_backend)
+def test_a_failed_commit_keeps_its_own_checkpoint_for_the_next_run(local_backend: Backend, version: int) -> None:
+    repo = small_repo(local_backend, version)
     interrupted(repo, {"indices/a": os.urandom(20_000)})
     with repo.writer(checkpoint=KEY) as w:
         w.add_stream("indices/b", os.urandom(20_000))
@@ -122,10 +131,10 @@ def test_a_failed_commit_keeps_its_own_checkpoint_for_the_next_run(local_backend
     assert cp.id == w.checkpoint.checkpoint.id and list(cp.streams) == ["indices/b"]  # type: ignore[union-attr]
 
 
-def test_a_resumed_run_interrupted_again_carries_what_it_had_not_reached(local_backend: Backend,
+def test_a_resumed_run_interrupted_again_carries_what_it_had_not_reached(local_backend: Backend, version: int,
                                                                          monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(writer_module, "SEGMENT_BYTES", 10_000)
-    repo = small_repo(local_backend)
+    repo = small_repo(local_backend, version)
     interrupted(repo, {"indices/a": os.urandom(20_000)}, ("indices/big", os.urandom(100_000), 50))
     point = repo.resume_point(KEY)
     w = repo.writer(checkpoint=KEY, resume=point)
@@ -136,3 +145,62 @@ def test_a_resumed_run_interrupted_again_carries_what_it_had_not_reached(local_b
     assert only.id == w.checkpoint.checkpoint.id  # type: ignore[union-attr]
     assert sorted(only.streams) == ["indices/a", "indices/c"] and list(only.partial) == ["indices/big"]
     assert only.partial["indices/big"].position == point.partial["indices/big"].position
+
+
+def test_a_checkpoint_of_an_abandoned_writer_resumes_after_a_prune(local_backend: Backend, version: int,
+                                                                    monkeypatch: pytest.MonkeyPatch) -> None:
+    """The process dies mid-stream: no flush, no close, no commit. What its checkpoint names
+    is durable (v2: in packs the index lists, though the writer's open pack was never
+    uploaded); a prune before the next run keeps it (v2: the small packs are repacked, so
+    the chunks move: the checkpoint names ids only) and the next run reads the prefix back."""
+    monkeypatch.setattr(writer_module, "SEGMENT_BYTES", 10_000)
+    repo = small_repo(local_backend, version)
+    done_a, data = os.urandom(30_000), os.urandom(100_000)
+    w = repo.writer(checkpoint=KEY)
+    w.add_stream("indices/a", done_a, meta={"fingerprint": "f-a"})
+    pos = {"pieces": 0}
+
+    def pieces() -> Iterator[bytes]:
+        for i in range(0, len(data), 1000):
+            if i == 57_000:
+                raise Killed()
+            pos["pieces"] = i // 1000 + 1
+            yield data[i:i + 1000]
+
+    with pytest.raises(Killed):
+        w.add_stream("indices/big", pieces(), meta={"fingerprint": "f-big"}, position=lambda: dict(pos))
+    w.lock.release()   # abandoned: only its lock goes (stale)
+
+    again = Repository.open(local_backend, "pw")   # the next process
+    (cp,) = again.checkpoints()
+    result = again.prune()
+    assert result.checkpoints == 1 and result.chunks_kept == len(cp.chunks())
+    if version == 2:
+        assert result.packs_repacked >= 2 and result.packs_written == 1   # the small packs, moved
+    assert again.check(read_data=True).ok
+    point = again.resume_point(KEY)
+    assert point is not None
+    p = point.partial["indices/big"]
+    done = p.position["pieces"]
+    assert 40 <= done <= 57 and p.entry.size == done * 1000
+    with again.writer(checkpoint=KEY, resume=point) as w2:
+        assert w2.reuse_stream("indices/a", point.as_manifest()).reused
+        w2.add_stream("indices/big", (data[i:i + 1000] for i in range(done * 1000, len(data), 1000)),
+                      meta={"fingerprint": "f-big"}, resume=p)
+        snapshot_id = w2.commit(meta={"status": "Succeeded"})
+    assert b"".join(again.read_stream(snapshot_id, "indices/a")) == done_a
+    assert b"".join(again.read_stream(snapshot_id, "indices/big")) == data
+    assert again.checkpoints() == [] and again.check(read_data=True).ok
+
+
+def test_on_v2_finished_small_streams_do_not_cost_a_pack_each(local_backend: Backend) -> None:
+    """Each checkpoint write on v2 first uploads the open pack and an index file: finished
+    streams are checkpointed once per checkpoint_every, not at every next stream's start."""
+    repo = small_repo(local_backend, 2)
+    with repo.writer(checkpoint=KEY, checkpoint_every=60) as w:
+        for i in range(30):
+            w.add_stream(f"indices/i{i}", os.urandom(5000))
+        (cp,) = repo.checkpoints()    # written once already: the first stream's
+        assert list(cp.streams) == ["indices/i0"]
+        w.commit()
+    assert len(list(local_backend.list("packs/"))) <= 2 and len(list(local_backend.list("index/"))) <= 2

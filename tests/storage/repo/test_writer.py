@@ -10,7 +10,8 @@ import pytest
 
 from storage.backends import Backend
 from storage.repo import Repository
-from storage.repo.format import DATA_PREFIX, LOCKS_PREFIX, SNAPSHOTS_PREFIX
+from storage.repo.format import LOCKS_PREFIX, SNAPSHOTS_PREFIX
+from tests.storage.damage import stored_keys
 from tests.storage.repo.helpers import backup, new_repo, restore
 from tests.storage.streams import ndjson_stream
 
@@ -61,12 +62,12 @@ def test_it_round_trips_a_large_stream_in_bounded_memory(kind: str, request, tmp
 def test_a_stream_is_reused_from_an_earlier_snapshot_without_uploading(backend: Backend) -> None:
     repo = new_repo(backend)
     first = backup(repo, {"users": ndjson_stream(2 << 20, seed=2)})
-    keys_before = set(backend.list(DATA_PREFIX))
+    keys_before = stored_keys(repo)
     with repo.writer() as w:
         info = w.reuse_stream("users", repo.manifest(first), meta={"unchanged": True})
         sid = w.commit()
     assert info.reused and info.bytes_new == 0
-    assert set(backend.list(DATA_PREFIX)) == keys_before
+    assert stored_keys(repo) == keys_before
     assert repo.manifest(sid).streams["users"].meta == {"unchanged": True}
     assert restore(repo, sid, "users") == b"".join(ndjson_stream(2 << 20, seed=2))
 
