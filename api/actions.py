@@ -165,8 +165,8 @@ def repository_snapshots(request: HttpRequest, name: str, limit: int = Query(500
 def snapshot_index_list(request: HttpRequest, name: str) -> Any:
     snapshot = get_row(BY_KIND["Snapshot"], token_of(request), name)
     indices, error = snapshot_indices(snapshot)
-    items = [{**{k: v for k, v in i.items() if k != "skipped_unchanged"}, "skippedUnchanged": i["skipped_unchanged"]}
-             for i in indices]
+    renamed = {"skipped_unchanged": "skippedUnchanged", "docs_read": "docsRead", "docs_deleted": "docsDeleted"}
+    items = [{renamed.get(k, k): v for k, v in i.items()} for i in indices]
     return {"snapshot": snapshot.name, "snapshotID": snapshot.snapshot_id, "items": items, "manifestError": error}
 
 

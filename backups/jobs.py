@@ -3,6 +3,7 @@ the repository, commit the manifest last, write components, run post-backup hook
 apply retention, end the session. Takes a row id, never a secret."""
 from __future__ import annotations
 
+import functools
 import logging
 import threading
 import time
@@ -47,6 +48,9 @@ class _CountingWriter:
     def reuse_stream(self, *args: Any, **kwargs: Any) -> Any:
         return self._count(self.writer.reuse_stream(*args, **kwargs))
 
+    def forget_stream(self, name: str) -> None:
+        self.writer.forget_stream(name)
+
 
 def dump_params(params: dict[str, Any]) -> Any:
     from backups.elastic.dump import DumpParams
@@ -64,6 +68,8 @@ def dump_params(params: dict[str, Any]) -> Any:
         max_docs_per_second=float(params["max_docs_per_second"]),
         metadata_kinds=tuple(k for k in CLUSTER_KINDS if k in kinds),
         skip_unchanged=bool(params["skip_unchanged"]),
+        incremental=bool(params["incremental"]),
+        chain_length=int(params["chain_length"]),
     )
 
 
@@ -281,7 +287,7 @@ def _dump(snap: Snapshot, engine: Any, session: BackupSession, session_config: B
                        resume=point) as writer:
         counting = _CountingWriter(writer)
         result = dump_cluster(conn, counting, dump_params(params), previous=previous, progress=progress, cancel=beat.cancel,
-                              resume=point)
+                              resume=point, read_previous=functools.partial(_read_previous, engine, previous))
         if beat.cancel.is_set():
             # Leaving the writer without commit: no snapshot exists in the repository.
             return {"phase": Snapshot.Phase.CANCELLED, "error": f"cancelled by {beat.cancelled_by}",
@@ -321,6 +327,15 @@ def _dump(snap: Snapshot, engine: Any, session: BackupSession, session_config: B
     _update_repository_counts(repo.pk, engine, last_backup=manifest.time,
                               size_bytes=F("size_bytes") + counting.stored_bytes_new)
     return outcome
+
+
+def _read_previous(engine: Any, previous: Any, name: str) -> Any:
+    """A stream of the previous snapshot (an incremental dump's id lists); given even without
+    one, so that a first backup writes the id lists the next one compares with."""
+    if previous is None:
+        raise ValueError("no previous snapshot to read from")
+    # id list runs are merged many at once: a small read-ahead each keeps memory flat
+    return engine.read_stream(previous, name, workers=1, window=2)
 
 
 def _resume_point(engine: Any, session: BackupSession) -> tuple[str, Any]:
