@@ -13,6 +13,7 @@ from ninja import Query, Router
 from api import schemas
 from api.endpoints import BY_KIND, LISTS, MODELS, fresh, get_row, manifest, notify, read_body, rows
 from api.http import ApiError, api, token_of, writable_token
+from api.models import ApiToken
 from dashboard.views.snapshots import snapshot_indices
 
 router = Router(tags=["actions"])
@@ -67,14 +68,12 @@ def backup_now(request: HttpRequest, name: str) -> Any:
 def detach_configuration(request: HttpRequest, name: str) -> Any:
     from backups import blueprints
 
-    token = writable_token(request)
-    res = BY_KIND["BackupConfiguration"]
-    config = get_row(res, token, name)
-    if config.blueprint_id is None:
-        raise ApiError(409, f"configuration '{name}' follows no blueprint: there is nothing to detach")
-    blueprints.detach(config, None)  # the API's own audit entry (api/audit_log.py) records it
-    notify(request, "detach", res.kind, name, ["blueprint"])
-    return fresh(res, token, config)
+    def detach(config: Any, token: ApiToken) -> None:
+        if config.blueprint_id is None:
+            raise ApiError(409, f"configuration '{name}' follows no blueprint: there is nothing to detach")
+        blueprints.detach(config, None)  # the API's own audit entry (api/audit_log.py) records it
+
+    return _act(request, "BackupConfiguration", name, "detach", detach, changed=["blueprint"])
 
 
 @router.post("/backupsessions/{name}/cancel", response={200: MODELS["BackupSession"], **schemas.ERRORS},
@@ -97,14 +96,24 @@ def cancel_restore(request: HttpRequest, name: str) -> Any:
 
 def _cancel(request: HttpRequest, kind: str, name: str, cancel: Callable[[Any, str], Any]) -> Any:
     """A session or a restore, cancelled by the request's token: 409 once it has ended."""
+    def act(row: Any, token: ApiToken) -> None:
+        if row.is_completed():
+            raise ApiError(409, f"{kind} '{name}' is already {row.phase}: there is nothing to cancel")
+        cancel(row, f"API token {token.name}")
+
+    return _act(request, kind, name, "cancel", act)
+
+
+def _act(request: HttpRequest, kind: str, name: str, action: str, act: Callable[[Any, ApiToken], None], *,
+         changed: list[str] | None = None, status: int = 200) -> Any:
+    """One action on one row of the token's team: `act` does it (or refuses with an ApiError), the
+    audit log hears of it, and the answer is the row as it stands now."""
     token = writable_token(request)
     res = BY_KIND[kind]
     row = get_row(res, token, name)
-    if row.is_completed():
-        raise ApiError(409, f"{kind} '{name}' is already {row.phase}: there is nothing to cancel")
-    cancel(row, f"API token {token.name}")
-    notify(request, "cancel", res.kind, name)
-    return fresh(res, token, row)
+    act(row, token)
+    notify(request, action, res.kind, name, changed)
+    return status, fresh(res, token, row)
 
 
 @router.post("/repositories/{name}/check", response={202: MODELS["Repository"], **schemas.ERRORS},
@@ -116,12 +125,10 @@ def _cancel(request: HttpRequest, kind: str, name: str, cancel: Callable[[Any, s
 def check_repository(request: HttpRequest, name: str) -> Any:
     from storage import flows
 
-    token = writable_token(request)
-    res = BY_KIND["Repository"]
-    repo = get_row(res, token, name)
-    flows.check_repository(repo, read_data=bool(_options(request, {"readData": bool}).get("readData")))
-    notify(request, "check", res.kind, name)
-    return 202, fresh(res, token, repo)
+    def check(repo: Any, _token: ApiToken) -> None:
+        flows.check_repository(repo, read_data=bool(_options(request, {"readData": bool}).get("readData")))
+
+    return _act(request, "Repository", name, "check", check, status=202)
 
 
 @router.post("/backupverifiers/{name}/verify", response={202: MODELS["BackupVerifier"], **schemas.ERRORS},
@@ -131,15 +138,12 @@ def check_repository(request: HttpRequest, name: str) -> Any:
 def verify_now(request: HttpRequest, name: str) -> Any:
     from restores import flows
 
-    token = writable_token(request)
-    res = BY_KIND["BackupVerifier"]
-    verifier = get_row(res, token, name)
-    runs = flows.verify_now(verifier, "manual")
-    if not runs:
-        raise ApiError(409, f"repository '{verifier.repository.name}' has no successful snapshot left to verify: "
-                            "back it up first (or wait for the running verification)")
-    notify(request, "verify", res.kind, name)
-    return 202, fresh(res, token, verifier)
+    def verify(verifier: Any, _token: ApiToken) -> None:
+        if not flows.verify_now(verifier, "manual"):
+            raise ApiError(409, f"repository '{verifier.repository.name}' has no successful snapshot left to verify: "
+                                "back it up first (or wait for the running verification)")
+
+    return _act(request, "BackupVerifier", name, "verify", verify, status=202)
 
 
 @router.get("/repositories/{name}/snapshots", response={200: LISTS["Snapshot"], **schemas.ERRORS},
@@ -161,8 +165,8 @@ def repository_snapshots(request: HttpRequest, name: str, limit: int = Query(500
 def snapshot_index_list(request: HttpRequest, name: str) -> Any:
     snapshot = get_row(BY_KIND["Snapshot"], token_of(request), name)
     indices, error = snapshot_indices(snapshot)
-    items = [{**{k: v for k, v in i.items() if k != "skipped_unchanged"}, "skippedUnchanged": i["skipped_unchanged"]}
-             for i in indices]
+    renamed = {"skipped_unchanged": "skippedUnchanged", "docs_read": "docsRead", "docs_deleted": "docsDeleted"}
+    items = [{renamed.get(k, k): v for k, v in i.items()} for i in indices]
     return {"snapshot": snapshot.name, "snapshotID": snapshot.snapshot_id, "items": items, "manifestError": error}
 
 

@@ -92,6 +92,10 @@ class IndexEntry(Schema):
     bytes: int | None = None
     duration: float | None = None
     skippedUnchanged: bool | None = None
+    mode: str | None = None          # how the backup read it: full | incremental | unchanged
+    docsRead: int | None = None
+    docsDeleted: int | None = None
+    reason: str | None = None        # a full read: why not a delta
     error: str | None = None
     aliases: dict[str, Any] = {}
     settings: dict[str, Any] | None = None

@@ -22,6 +22,10 @@ speed drifts over a run, and this order weighs drift on both alike):
   5 restic dump | elasticdump restore (--limit 5000)     -> anchor restore
   6 our restore (mean of 2 runs)                         -> target >= 1.0x (4)
   7 our second backup of the unchanged index             -> target <= 5% of (3)'s time
+--incremental runs issue 18's scenario instead (no anchor tools needed): a first backup,
+1% of the documents changed (a third each updated, added, deleted), a second backup read
+as a delta (targets: <= 5% of the bytes read from the server, <= 20% of the time, the
+repository grown by <= 3%), and its restore compared with the index.
 Needs the anchor's setup (restic, elasticdump: `bash ../shared/anchor-bench/setup.sh`).
 """
 from __future__ import annotations
@@ -74,12 +78,15 @@ def child_dump(args: argparse.Namespace) -> dict[str, Any]:
     repo = _open_repo(args.repo, create=False)      # key derivation (KDF) not in "engine_secs"
     t = time.perf_counter()
     conn = connect(ClusterConfig(urls=[args.url]))
+    received = _count_received(conn)
     include = args.include or INDEX
     params = DumpParams(include=[include], batch_size=5000, max_slices=args.slices,
                         parallel_indices=args.parallel_indices)
     prev = repo.latest() if args.second else None
     with repo.writer(meta={"configuration": "bench"}) as w:
-        res = dump_cluster(conn, w, params, previous=prev)
+        res = dump_cluster(conn, w, params, previous=prev,
+                           read_previous=(lambda name: repo.read_stream(prev, name, workers=1, window=2))
+                           if args.incremental else None)
         w.commit(meta={"cluster": res.cluster_meta["cluster"], "cluster_metadata": res.cluster_meta,
                        "status": "Succeeded" if res.ok else "Failed"})
     engine = "storage.repo on a local directory"
@@ -108,7 +115,23 @@ def child_dump(args: argparse.Namespace) -> dict[str, Any]:
             "server_stats_secs": stats,
             "skipped_unchanged": e["skipped_unchanged"], "error": e["error"],
             "read_mode": e.get("read_mode"), "slices": e.get("slices"),
+            "mode": e.get("mode"), "reason": e.get("reason"), "docs_read": e.get("docs_read"),
+            "docs_deleted": e.get("docs_deleted"), "server_bytes": received[0],
             "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, "cpu_secs": cpu_secs()}
+
+
+def _count_received(conn: Any) -> list[int]:
+    """Bytes of every response body the connection receives (the bytes read from the server)."""
+    got = [0]
+    request = conn.request
+
+    def counting(*a: Any, **kw: Any) -> Any:
+        r = request(*a, **kw)
+        got[0] += len(r.body or b"")
+        return r
+
+    conn.request = counting
+    return got
 
 
 def _diff(a: Any, b: Any, path: str = "") -> list[str]:
@@ -233,7 +256,7 @@ def bench(args: argparse.Namespace) -> None:
     from tests.peers.clusters import start_cluster
 
     ed = os.path.join(args.anchor_home, "node/node_modules/.bin/elasticdump")
-    if not os.path.exists(ed) or not shutil.which("restic"):
+    if not args.incremental and (not os.path.exists(ed) or not shutil.which("restic")):
         raise SystemExit(f"elasticdump or restic missing: run `bash {args.anchor}/setup.sh {args.anchor_home}`")
     shutil.rmtree(args.workdir, ignore_errors=True)
     os.makedirs(args.workdir)
@@ -246,6 +269,9 @@ def bench(args: argparse.Namespace) -> None:
         print(f"[{time.strftime('%T')}] target: {args.target} at {server.url}"
               + ("" if args.target in ("osmem", "external") else f" (SEARCH_NODE_JAVA_OPTS={java_opts})"), flush=True)
         b = _Bench(args, server.url, ed, res)
+        if args.incremental:
+            b.incremental()
+            return
         b.steps()
     b.summary()
 
@@ -282,11 +308,15 @@ class _Bench:
             first = [next(f) for _ in range(1000)]
         # a bulk line pair: the action (~40 bytes) and the source of a reference line
         self.doc_bulk_bytes = sum(len(x) for x in first) / len(first) - len(b',"_index":"bench-logs"') + 40 - 25
-        self.raw_reads()
-        self.anchor_backup()
+        if not a.backups_only:
+            self.raw_reads()
+            self.anchor_backup()
         run(self.me + ["init", "--repo", f"{W}/repo"])
         dt, out, _ = run(self.me + ["dump", "--url", url, "--repo", f"{W}/repo", "--slices", str(a.slices)])
         self.log("3_our_dump", {**json.loads(out), "secs": dt})
+        if a.backups_only:
+            self.second_backup()
+            return
         if not a.skip_anchor_restore:
             self.anchor_restore()
         if a.sweep:
@@ -297,6 +327,41 @@ class _Bench:
             self.many()
         if a.profile:
             self.profiles()
+
+    def incremental(self) -> None:
+        """Issue 18: a first backup of --n documents, then 1% of them changed (a third updated,
+        a third added, a third deleted), a second backup read as a delta; its restore against
+        the index's documents (anchor verify.py)."""
+        a, W, py, env, url = self.args, self.W, self.py, self.env, self.url
+        dt, out, _ = run([py, f"{a.anchor}/seed.py", "--n", str(a.n), "--url", url, "--index", INDEX], env)
+        self.log("seed", {"secs": round(dt, 1), **json.loads(out.strip().splitlines()[-1])})
+        self.log("settle", settle(url))
+        run([py, f"{a.anchor}/rawread.py", "--index", INDEX, "--mode", "scroll", "--out", self.ref], env)   # warm-up
+        run(self.me + ["init", "--repo", f"{W}/repo"])
+        dump = self.me + ["dump", "--url", url, "--repo", f"{W}/repo", "--slices", str(a.slices), "--incremental"]
+        dt, out, _ = run(dump)
+        first = self.log("i1_first_backup", {**json.loads(out), "secs": dt, "repo_bytes": _du(f"{W}/repo")})
+        self.log("i2_change", change_one_percent(url, self.ref, a.n))
+        dt, out, _ = run([*dump, "--second"])
+        second = self.log("i3_second_backup", {**json.loads(out), "secs": dt, "repo_bytes": _du(f"{W}/repo")})
+        ref2 = f"{W}/ref-after.ndjson"
+        run([py, f"{a.anchor}/rawread.py", "--index", INDEX, "--mode", "scroll", "--out", ref2], env)
+        dt, out, _ = run(self.me + ["restore", "--url", url, "--repo", f"{W}/repo", "--workers", str(a.workers),
+                                    "--bulk-bytes", str(a.bulk_bytes)])
+        _, ver, _ = run([py, f"{a.anchor}/verify.py", ref2, "--index", "bench-ours"], env)
+        v = json.loads(ver)
+        self.log("i4_restore", {**json.loads(out), "secs": dt, "verify": v})
+        exact = v["missing"] == 0 and v["extra"] == 0 and v["semantic_diff_docs"] == 0
+        print(f"\nsecond backup: mode {second['mode']}, {second['docs_read']} documents read, "
+              f"{second['docs_deleted']} deleted ({second.get('reason') or ''})")
+        print(f"bytes read from the server, second / first: {100 * second['server_bytes'] / first['server_bytes']:.2f}%"
+              "  (target <= 5%)")
+        print(f"time, second / first: {100 * second['engine_secs'] / first['engine_secs']:.1f}% engine, "
+              f"{100 * second['secs'] / first['secs']:.1f}% wall  (target <= 20%)")
+        print(f"repository growth / first snapshot: "
+              f"{100 * (second['repo_bytes'] - first['repo_bytes']) / first['repo_bytes']:.2f}%  (target <= 3%)")
+        print(f"restore of the second snapshot equals the index: {exact}; peak RSS first {first['peak_rss_mb']:.0f} MB, "
+              f"second {second['peak_rss_mb']:.0f} MB (target <= 150 MB)")
 
     def raw_reads(self) -> None:
         """(1): the best of a scroll, sliced scrolls (one per shard) and a PIT, page size 5000."""
@@ -446,6 +511,12 @@ class _Bench:
 
     def summary(self) -> None:
         res, n = self.res, self.args.n
+        if self.args.backups_only:
+            first, second = res["3_our_dump"], res["7_our_second_backup"]
+            print(f"\n[engine] (7) / (3) time: {second['engine_secs']:.3f} s / {first['engine_secs']:.2f} s = "
+                  f"{100 * second['engine_secs'] / first['engine_secs']:.1f}%  (target <= 2%); skipped unchanged: "
+                  f"{second['skipped_unchanged']}; load {first['load_avg']} / {second['load_avg']}")
+            return
         s = {k: float(v.get("secs") or 0) for k, v in res.items() if isinstance(v, dict) and "secs" in v}
         e = {k: float(v.get("engine_secs", v.get("secs")) or 0) for k, v in res.items()
              if isinstance(v, dict) and "secs" in v}
@@ -487,6 +558,34 @@ class _Bench:
               f"ours: {self.args.workers} workers x {self.args.bulk_bytes / 1e6:g} MB bulks")
 
 
+def _du(path: str) -> int:
+    return sum(os.path.getsize(os.path.join(d, f)) for d, _, files in os.walk(path) for f in files)
+
+
+def change_one_percent(url: str, ref: str, n: int) -> dict[str, Any]:
+    """1% of the index changed: a third of it updated in place, a third added, a third deleted
+    (documents spread over the whole index), then a refresh."""
+    import urllib.request
+
+    k = max(3, n // 100) // 3
+    step = max(1, n // (2 * k))
+    with open(ref, "rb") as f:
+        picked = [json.loads(line) for i, line in enumerate(f) if i % step == 0][:2 * k]
+    body = []
+    for d in picked[:k]:   # updated
+        body += [json.dumps({"index": {"_id": d["_id"]}}), json.dumps({**d["_source"], "revision": 2})]
+    for d in picked[k:2 * k]:   # deleted
+        body.append(json.dumps({"delete": {"_id": d["_id"]}}))
+    for i, d in enumerate(picked[:k]):   # added
+        body += [json.dumps({"index": {"_id": f"incr-new-{i}"}}), json.dumps(d["_source"])]
+    t = time.perf_counter()
+    req = urllib.request.Request(f"{url}/{INDEX}/_bulk?refresh=true", data=("\n".join(body) + "\n").encode(),
+                                 method="POST", headers={"Content-Type": "application/x-ndjson"})
+    with urllib.request.urlopen(req, timeout=600) as r:
+        errors = json.loads(r.read())["errors"]
+    return {"updated": k, "deleted": k, "added": k, "errors": errors, "secs": round(time.perf_counter() - t, 2)}
+
+
 def seed_many(url: str, ref: str, n_indices: int, docs: int) -> None:
     """n_indices indices bench-many-NNNN (1 shard, 0 replicas) of the first `docs` reference
     documents each, sent over a few threads."""
@@ -522,6 +621,8 @@ def main() -> None:
     ap.add_argument("--url", default="")
     ap.add_argument("--repo", default="")
     ap.add_argument("--second", action="store_true")
+    ap.add_argument("--incremental", action="store_true",
+                    help="issue 18's scenario only: a backup, 1%% of the documents changed, an incremental backup")
     ap.add_argument("--include", default="", help="dump: this index pattern instead of the bench index")
     ap.add_argument("--parallel-indices", type=int, default=dump_default("parallel_indices"))
     ap.add_argument("--sweep", action="store_true",
@@ -540,6 +641,8 @@ def main() -> None:
     ap.add_argument("--anchor", default=os.path.join(os.path.dirname(ROOT), "shared", "anchor-bench"))
     ap.add_argument("--anchor-home", default="/tmp/anchor-bench")
     ap.add_argument("--workdir", default="/tmp/elastic-bench")
+    ap.add_argument("--backups-only", action="store_true",
+                    help="only our first backup (3) and the second of the unchanged index (7) (target 17.3)")
     ap.add_argument("--skip-anchor-restore", action="store_true", help="skip step 5 (slow)")
     args = ap.parse_args()
     if args.cmd == "dump":

@@ -45,7 +45,7 @@ def plan_restore(conn: Connection, manifest: Any, params: load.LoadParams) -> li
         exists = target in streams if c.data_stream else target in existing
         action = ON_EXISTING[load.policy_for(target, params)] if exists else "create"
         out.append(PlannedIndex(source=c.source, target=target, action=action, docs=c.docs,
-                                bytes=int(entry.size), existing_docs=existing.get(target) if exists and not c.data_stream else None,
+                                bytes=int((entry.meta.get("composed") or {}).get("size", entry.size)), existing_docs=existing.get(target) if exists and not c.data_stream else None,
                                 data_stream=c.data_stream))
     return out
 

@@ -226,7 +226,7 @@ def verify_snapshot(conn: Connection, manifest: SnapshotManifest, open_stream: C
     old = sorted(s for s, e in result.indices.items() if e.get("digest") == "not recorded")
     if old:
         result.notes.append(f"no digest recorded at backup time for {', '.join(old)} (a snapshot from before "
-                            "digests): verified by document counts only")
+                            "digests, or an index read incrementally): verified by document counts only")
     if params.random_docs and not result.problems:
         sample = sample_lines(open_stream, sorted(result.indices), params.random_docs, rng or random.Random())
         bad = [p for source, line in sample if (p := compare_sample(conn, targets[source], line))]

@@ -31,6 +31,10 @@ BACKUP_PARAMS: dict[str, tuple[Any, type, str]] = {
                                  "smaller pages, so memory stays flat."),
     "max_docs_per_second": (0, int, "Throttle reads; 0 for no limit."),
     "skip_unchanged": (True, bool, "Reference an unchanged index from the previous snapshot instead of reading it."),
+    "incremental": (True, bool, "Read a changed index as a delta of the previous snapshot (the documents whose "
+                                "_seq_no moved, and the deletions) when that is safe; else in full."),
+    "chain_length": (7, int, "Read an index in full once its snapshot stream composes this many layers "
+                             "(a full read every N snapshots)."),
 }
 RESTORE_PARAMS: dict[str, tuple[Any, type, str]] = {
     "indices": ("*", str, "Index patterns to restore, comma separated."),

@@ -20,7 +20,7 @@ import logging
 import ssl
 import threading
 import time
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Collection, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import quote, urlsplit
@@ -236,11 +236,11 @@ class Connection:
     def request(self, method: str, path: str, body: Any = None, *, raw: bytes | None = None,
                 params: Mapping[str, Any] | None = None, ok: Iterable[int] = (200, 201),
                 ctype: str = "application/json", retry: bool = True, privilege: str = "",
-                index: str = "", timeout: float | None = None,
-                on_retry: Callable[[ClusterError], None] | None = None) -> Response:
+                index: str = "", timeout: float | None = None, caller_retries: Collection[int] = ()) -> Response:
         """One HTTP call with retries on 429/502/503/504 and connection errors (storage.retry:
-        `max_retries`, backoff with equal jitter, within `retry_budget`), each try on the next node;
-        `on_retry` hears of each failed try before its wait (the load's back-off window).
+        `max_retries`, backoff with equal jitter, within `retry_budget`), each try on the next node.
+        `caller_retries`: statuses the caller retries itself, raised at the first answer (still
+        not permanent): the load's adaptive window halves and resends a 429, so one loop retries it.
 
         Statuses outside `ok` raise ClusterError with a message that says what to fix;
         `privilege` names what a 403 is missing, `index` turns a 404 into IndexNotFound."""
@@ -254,9 +254,8 @@ class Connection:
             return self._once(call)
         return retry_call(lambda: self._once(call), budget=self.cfg.retry_budget, base=self.cfg.backoff_base,
                           cap=self.cfg.backoff_max, attempts=self.cfg.max_retries + 1, jitter=0.5,
-                          is_permanent=lambda e: not isinstance(e, ClusterError) or e.permanent,
-                          on_retry=(lambda _a, _w, e: on_retry(e) if isinstance(e, ClusterError) else None)
-                          if on_retry else None)
+                          is_permanent=lambda e: (not isinstance(e, ClusterError) or e.permanent
+                                                  or e.status in caller_retries))
 
     def _once(self, call: _Call) -> Response:
         base, pool, prefix = self._node()

@@ -12,14 +12,29 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from backups.elastic.checkpoint import Positions, ResumeFrom
 from backups.elastic.connection import ClusterError, Connection, index_list_paths
 from backups.elastic.digest import DocumentDigest
+from backups.elastic.dumped import DumpResult, IndexDumped
 from backups.elastic.fingerprint import IndexState, index_states
 from backups.elastic.hits import Page
+from backups.elastic.incremental import (
+    IdList,
+    Layers,
+    ReadPrevious,
+    Source,
+    Unsafe,
+    dump_delta,
+    forget,
+    no_deletes,
+    primary_terms,
+    server_reason,
+    since,
+    unsafe_reason,
+)
 from backups.elastic.metadata import (
     CLUSTER_KINDS,
     IndexInfo,
@@ -32,7 +47,6 @@ from backups.elastic.metadata import (
 )
 from backups.elastic.reader import Reader
 from backups.elastic.results import (
-    DumpEntry,
     IndexMetadata,
     ManifestStream,
     ProgressEvent,
@@ -79,61 +93,12 @@ class DumpParams:
     skip_unchanged: bool = True
     refresh: bool = True                     # make every acknowledged write visible first
     fail_on_closed: bool = False             # closed indices are reported either way
+    incremental: bool = True                 # read a changed index as a delta when safe (backups/elastic/incremental.py)
+    chain_length: int = 7                    # ...but in full once its stream has this many layers
+    incremental_max_fraction: float = 0.2    # ...or when more than this part of its documents changed
 
 
 Progress = Callable[[ProgressEvent], None]
-
-
-@dataclass(frozen=True)
-class IndexDumped:
-    """What dumping one index gave; `to_json()` is its entry in Snapshot.components["dump"]."""
-    docs: int = 0
-    bytes: int = 0
-    duration: float = 0.0
-    skipped_unchanged: bool = False
-    error: str | None = None
-    uuid: str | None = None          # None: the index was not read (failed, cancelled, closed)
-    data_stream: str = ""
-    read_mode: str | None = None     # None: reused from the previous snapshot
-    slices: int = 0
-    closed: bool = False
-    docs_read: int = 0               # read from the cluster by this run (not reused, not resumed)
-    resumed_from: str = ""           # the checkpoint this run took the stream or its prefix from
-    digest: dict[str, Any] | None = None   # the documents' digest (backups.elastic.digest), when read
-
-    def to_json(self) -> DumpEntry:
-        head: DumpEntry = {"docs": self.docs, "bytes": self.bytes, "duration": self.duration,
-                           "skipped_unchanged": self.skipped_unchanged, "docs_read": self.docs_read}
-        if self.closed:
-            return {**head, "closed": True, "error": self.error}
-        out: DumpEntry = {**head, "error": self.error}
-        if self.uuid is not None:
-            out["uuid"] = self.uuid
-        if self.data_stream:
-            out["data_stream"] = self.data_stream
-        if self.read_mode is not None:
-            out["read_mode"], out["slices"] = self.read_mode, self.slices
-        if self.resumed_from:
-            out["resumed_from"] = self.resumed_from
-        if self.digest is not None:
-            out["digest"] = self.digest
-        return out
-
-
-@dataclass
-class DumpResult:
-    indices: dict[str, DumpEntry]
-    cluster_meta: dict[str, Any]
-    ok: bool
-    warnings: list[str] = field(default_factory=list)
-
-    @property
-    def docs(self) -> int:
-        return sum(int(i.get("docs") or 0) for i in self.indices.values())
-
-    @property
-    def bytes(self) -> int:
-        return sum(int(i.get("bytes") or 0) for i in self.indices.values())
 
 
 class RateLimiter:
@@ -199,6 +164,7 @@ class _Run:
     totals: RunTotals
     warnings: list[str]
     resume: ResumeFrom | None = None
+    read_previous: ReadPrevious | None = None
     # several indices may be read at once: the progress callback is called by one at a time
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
@@ -229,17 +195,75 @@ def _dump_index(run: _Run, info: IndexInfo, data_stream: str) -> IndexDumped:
     if taken is not None:
         run.emit(info.name, "skipped", taken.docs, taken.bytes, taken.docs)
         return IndexDumped(taken.docs, taken.bytes, time.monotonic() - t0, False, None, info.uuid, data_stream,
-                           taken.read_mode, taken.slices, resumed_from=taken.source)
+                           taken.read_mode, taken.slices, resumed_from=taken.source, mode=taken.mode,
+                           docs_deleted=taken.docs_deleted, reason="taken over from the checkpoint")
     reused = _reuse(run, info, meta)
     if reused is not None:
         done = IndexDumped(reused.docs, reused.bytes, time.monotonic() - t0, True, None, info.uuid, data_stream)
         run.emit(info.name, "skipped", done.docs, done.bytes, done.docs)
         return done
+    delta = _incremental(run, info, meta, state)
+    if isinstance(delta, IndexDumped):
+        done = replace(delta, duration=time.monotonic() - t0, uuid=info.uuid, data_stream=data_stream)
+        run.emit(info.name, "done", done.docs, done.bytes, done.docs)
+        return done
     pages, reader = _read(run, info, meta, state)
     return IndexDumped(pages.docs, pages.stored, time.monotonic() - t0, False, None, info.uuid, data_stream,
                        reader.mode, reader.slices, docs_read=pages.read,
                        resumed_from=run.resume.short_id if run.resume and pages.resumed else "",
-                       digest=pages.digest.as_meta())
+                       digest=pages.digest.as_meta(), reason=delta)
+
+
+def _incremental(run: _Run, info: IndexInfo, meta: StreamMeta, state: IndexState) -> IndexDumped | str:
+    """The index read as a delta of the previous snapshot, or why it is read in full."""
+    if not run.params.incremental or run.read_previous is None:
+        return "incremental reads are off"
+    meta["primary_terms"] = primary_terms(run.conn, info.name)   # the next run compares them
+    if run.previous is None:
+        return "no previous snapshot"
+    if run.resume is not None and run.resume.partial(stream_name(info.name), meta, mode="pit",
+                                                    slices=max(1, min(info.shards, run.params.max_slices)),
+                                                    sort=(run.conn.dialect.pit_sort(info.shards)
+                                                          if run.conn.dialect else None)) is not None:
+        return "an interrupted full read of it resumes"
+    prev = _previous_stream(run.previous, stream_name(info.name))
+    reason = unsafe_reason(prev, meta, state, run.params.chain_length)
+    if reason is None and prev is not None:
+        reason = server_reason(run.conn, info.name, since(prev.meta), state.docs, run.params.incremental_max_fraction)
+    if reason is None and prev is not None and (meta["primary_terms"] is None
+                                                or prev.meta.get("primary_terms") != meta["primary_terms"]):
+        reason = "primary terms changed or unknown"
+    if reason is not None or prev is None:
+        return reason or "not in the previous snapshot"
+    try:
+        src = _source(run, info)
+        src.no_deletes = no_deletes((prev.meta.get("fingerprint_signals") or {}).get("shards") or {},
+                                    state.signals.get("shards") or {})
+        d = dump_delta(src, meta, prev.meta, stream_name(info.name))
+    except Unsafe as e:
+        run.warnings.append(f"index {info.name}: {e}; read in full")
+        return str(e)
+    except ClusterError as e:   # the server refused a delta read (a count that moved, say): never a wrong snapshot
+        run.warnings.append(f"index {info.name}: the delta read failed ({e}); read in full")
+        return f"the delta read failed ({e})"
+    return IndexDumped(d.docs, d.bytes, 0.0, False, None, read_mode="incremental", docs_read=d.docs_read,
+                       mode="incremental", docs_deleted=d.docs_deleted)
+
+
+def _source(run: _Run, info: IndexInfo) -> Source:
+    assert run.conn.dialect is not None and run.read_previous is not None and run.previous is not None
+    d = run.conn.dialect
+    mode = d.default_read_mode if run.params.read_mode == "auto" else run.params.read_mode
+    state = run.prepared.states[info.name]
+
+    def on_page(docs: int, nbytes: int) -> None:
+        run.limiter.take(docs)
+        run.totals.add(docs, nbytes)
+
+    return Source(run.conn, run.writer, run.previous, run.read_previous, info,
+                  {"mode": mode if d.supports_pit or mode != "pit" else "scroll",
+                   "page_docs": page_docs(run.params, state.doc_bytes), "max_slices": run.params.max_slices,
+                   "keep_alive": run.params.keep_alive}, run.cancel, on_page)
 
 
 def _readable_state(prepared: Prepared, info: IndexInfo) -> IndexState:
@@ -267,6 +291,8 @@ class _Reused:
     read_mode: str | None = None
     slices: int = 0
     source: str = ""
+    mode: str = "full"
+    docs_deleted: int = 0
 
 
 def _take_over(run: _Run, info: IndexInfo, meta: StreamMeta) -> _Reused | None:
@@ -277,17 +303,32 @@ def _take_over(run: _Run, info: IndexInfo, meta: StreamMeta) -> _Reused | None:
     if entry is None or run.resume is None:
         return None
     took = meta.copy()
-    for k in ("docs", "read_mode", "slices", "count_source", "page_docs", "digest"):
+    # an incremental read's stream composes others the checkpoint holds too; a full read's id list likewise
+    layers = Layers.of(info.name, name, entry.meta)
+    companions = layers.companions(name) if layers is not None else []
+    if any(c not in run.resume.manifest.streams for c in companions):
+        if "composed" in entry.meta:
+            return None
+        companions = []
+    keep = ("composed", "id_list", "mode", "docs_deleted") if companions else ()
+    for k in ("docs", "read_mode", "slices", "count_source", "page_docs", "digest", *keep):
         if k in entry.meta:
-            took[k] = entry.meta[k]
+            took[k] = entry.meta[k]   # type: ignore[literal-required]
     took["complete"], took["resumed_from"] = True, run.resume.point.id
+    done: list[str] = []
     try:
+        for companion in companions:
+            run.writer.reuse_stream(companion, run.resume.manifest,
+                                    meta=dict(run.resume.manifest.streams[companion].meta), source=companion)
+            done.append(companion)
         run.writer.reuse_stream(name, run.resume.manifest, meta=dict(took))
     except Exception as e:  # noqa: BLE001 - e.g. its chunks were pruned: read it again
+        for companion in done:
+            forget(run.writer, companion)
         run.warnings.append(f"index {info.name}: could not take over the checkpointed stream ({e}); read it again")
         return None
     return _Reused(int(took.get("docs") or 0), entry.size, took.get("read_mode"), int(took.get("slices") or 0),
-                   run.resume.short_id)
+                   run.resume.short_id, str(took.get("mode") or "full"), int(took.get("docs_deleted") or 0))
 
 
 def _reuse(run: _Run, info: IndexInfo, meta: StreamMeta) -> _Reused | None:
@@ -306,11 +347,21 @@ def _reuse(run: _Run, info: IndexInfo, meta: StreamMeta) -> _Reused | None:
     reuse_meta["reused_from"] = getattr(run.previous, "id", None)
     reuse_meta["read_mode"] = prev.meta.get("read_mode")
     reuse_meta["count_source"] = prev.meta.get("count_source")
-    if prev.meta.get("digest"):
-        reuse_meta["digest"] = prev.meta["digest"]
+    for k in ("digest", "composed", "id_list", "primary_terms", "docs_deleted"):
+        if prev.meta.get(k) is not None:
+            reuse_meta[k] = prev.meta[k]
+    layers = Layers.of(info.name, name, prev.meta)
+    assert run.previous is not None
+    done: list[str] = []
     try:
+        for companion in layers.companions(name) if layers is not None else []:
+            run.writer.reuse_stream(companion, run.previous, meta=dict(run.previous.streams[companion].meta),
+                                    source=companion)
+            done.append(companion)
         stored = run.writer.reuse_stream(name, run.previous, meta=dict(reuse_meta))
     except Exception as e:  # noqa: BLE001 - e.g. the previous chunks were pruned: read it again
+        for companion in done:   # the read writes them afresh
+            forget(run.writer, companion)
         run.warnings.append(f"index {info.name}: could not reuse the previous snapshot's stream ({e}); read it again")
         return None
     return _Reused(int(reuse_meta.get("docs") or 0), int(getattr(stored, "size", 0) or prev.size or 0))
@@ -341,8 +392,10 @@ def _read_from(run: _Run, info: IndexInfo, meta: StreamMeta, state: IndexState, 
                start: PartialStream | None) -> tuple[_Pages, Reader]:
     """Read the index into its stream, from `start` (a checkpointed prefix) when given."""
     after = {int(k): v for k, v in (start.position.get("after") or {}).items()} if start else None
+    # the id list the next run's delta needs: not for a resumed read (its prefix's keys are not known)
+    keys = run.params.incremental and run.read_previous is not None and start is None
     reader = Reader(run.conn, info, mode, run.cancel, page_docs=page_docs(run.params, state.doc_bytes),
-                    max_slices=run.params.max_slices, keep_alive=run.params.keep_alive, after=after)
+                    max_slices=run.params.max_slices, keep_alive=run.params.keep_alive, after=after, keys=keys)
     try:
         reader.open()
         run.warnings.extend(reader.notes)
@@ -355,6 +408,8 @@ def _read_from(run: _Run, info: IndexInfo, meta: StreamMeta, state: IndexState, 
         positions = Positions(reader.slices, run.conn.dialect.pit_sort(info.shards), start) \
             if reader.mode == "pit" else None
         pages = _Pages(run, info.name, reader, dict(meta), positions)
+        if reader.keys:
+            pages.keys = IdList(run.writer, info.name, 0)
         run.emit(info.name, "start", pages.docs, pages.bytes, reader.expected)
         try:
             stored = run.writer.add_stream(stream_name(info.name), pages.lines(), meta=pages.meta, resume=start,
@@ -388,6 +443,7 @@ class _Pages:
         self.read = 0
         self.started = False
         self.stored = 0     # bytes the repository says the stream holds, once written
+        self.keys: IdList | None = None   # the id list's records (key, line), when asked
 
     def _take(self, page: Page) -> None:
         self.run.limiter.take(page.docs)
@@ -395,6 +451,8 @@ class _Pages:
         self.read += page.docs
         self.bytes += len(page.lines)
         self.run.totals.add(page.docs, len(page.lines))
+        if self.keys is not None:
+            self.keys.add(page.keys, first_line=self.docs - page.docs)
         if self.positions is not None:
             self.positions.take(page)   # the digest too, under the positions' lock
         else:
@@ -418,6 +476,8 @@ class _Pages:
                 f"count at the point in time is {expected}: the index changed during the read "
                 "or the server returned incomplete pages; retry the backup")
         self.meta["digest"] = self.digest.as_meta()
+        if self.keys is not None:
+            self.meta["id_list"] = self.keys.finish()
 
 
 def _previous_stream(previous: SnapshotManifest | None, name: str) -> ManifestStream | None:
@@ -428,12 +488,16 @@ def _previous_stream(previous: SnapshotManifest | None, name: str) -> ManifestSt
 
 def dump_cluster(conn: Connection, writer: StreamWriter, params: DumpParams | None = None, *,
                  previous: SnapshotManifest | None = None, progress: Progress | None = None,
-                 cancel: threading.Event | None = None, resume: Checkpoint | None = None) -> DumpResult:
+                 cancel: threading.Event | None = None, resume: Checkpoint | None = None,
+                 read_previous: ReadPrevious | None = None) -> DumpResult:
     """Dump the selected indices of `conn` into `writer` (see docs/engine-interface.md).
 
     An index that fails is recorded with its error and the others go on; `ok` is False
     when any index failed. The caller commits the writer. `resume` is what an interrupted
-    run of the same configuration left (backups/elastic/checkpoint.py)."""
+    run of the same configuration left (backups/elastic/checkpoint.py). `read_previous`
+    reads a stream of `previous` back (with a small read-ahead: many are merged at once):
+    with it, a changed index is read as a delta when that is safe, and every full read
+    writes the id list the next delta needs (backups/elastic/incremental.py)."""
     params = params or DumpParams()
     if conn.dialect is None:
         conn.identify()
@@ -452,7 +516,7 @@ def dump_cluster(conn: Connection, writer: StreamWriter, params: DumpParams | No
     prepared = prepare(conn, [i for i in selected if i.status == "open" and i.health != "red"], params)
     run = _Run(conn, writer, params, prepared, previous, progress, cancel or threading.Event(),
                RateLimiter(params.max_docs_per_second), RunTotals(), result.warnings,
-               ResumeFrom(resume, FORMAT) if resume is not None else None)
+               ResumeFrom(resume, FORMAT) if resume is not None else None, read_previous)
     for info, done in _dump_all(run, selected, backing):
         result.indices[info.name] = done.to_json()
         if done.error:

@@ -19,6 +19,7 @@ import msgspec
 from msgspec import Raw, Struct
 
 from backups.elastic.connection import ClusterError
+from backups.elastic.keys import doc_key
 
 
 @dataclass
@@ -31,6 +32,7 @@ class Page:
     total: int | None = None              # only when the server says relation "eq"
     shard_failures: list[Any] = field(default_factory=list)
     slice: int = 0                        # the reader's slice that read it
+    keys: list[bytes] = field(default_factory=list)   # each document's key (backups.elastic.keys), in line order, when asked
 
 
 # -- the part of a search response a dump reads (everything else is skipped) -------------
@@ -76,8 +78,9 @@ def _total(raw: Raw) -> int | None:
     return None
 
 
-def parse_page(raw: bytes, *, index: str = "") -> Page:
-    """Parse one `_search` / scroll response into dump lines."""
+def parse_page(raw: bytes, *, index: str = "", keys: bool = False, ids_only: bool = False) -> Page:
+    """Parse one `_search` / scroll response into dump lines; with `keys`, each document's
+    key too (backups.elastic.keys); `ids_only` (a read with `_source: false`): keys only."""
     try:
         resp = _decode(raw)
     except msgspec.ValidationError as e:
@@ -86,6 +89,10 @@ def parse_page(raw: bytes, *, index: str = "") -> Page:
         raise ClusterError(f"the server sent a search response that is not valid JSON"
                            f"{f' for index {index}' if index else ''}: {e}") from None
     hits = resp.hits.hits
+    if ids_only:
+        page = _page(resp, b"", len(hits))
+        page.keys = [doc_key(h.id, h.routing) for h in hits]
+        return page
     # a literal newline in a response can only be whitespace between tokens (inside JSON
     # strings it is escaped); NDJSON and _bulk need one document per line
     newlines = b"\n" in raw or b"\r" in raw
@@ -105,8 +112,15 @@ def parse_page(raw: bytes, *, index: str = "") -> Page:
         else:
             add(b'{"_id":' + _encode(h.id) + b',"_routing":' + _encode(h.routing)
                 + b',"_source":' + source + b"}\n")
-    page = Page(lines=b"".join(out), docs=len(hits), scroll_id=resp.scroll_id, pit_id=resp.pit_id,
-                total=_total(resp.hits.total))
+    page = _page(resp, b"".join(out), len(hits))
+    if keys:
+        page.keys = [doc_key(h.id, h.routing) for h in hits]
+    return page
+
+
+def _page(resp: _Response, lines: bytes, docs: int) -> Page:
+    hits = resp.hits.hits
+    page = Page(lines=lines, docs=docs, scroll_id=resp.scroll_id, pit_id=resp.pit_id, total=_total(resp.hits.total))
     if hits and hits[-1].sort:
         page.last_sort = _decode_any(hits[-1].sort)
     if resp.shards.failures:

@@ -20,8 +20,16 @@ class Reader:
 
     def __init__(self, conn: Connection, info: IndexInfo, mode: str, cancel: threading.Event, *,
                  page_docs: int, max_slices: int, keep_alive: str,
-                 after: dict[int, list[Any]] | None = None) -> None:
+                 after: dict[int, list[Any]] | None = None, query: dict[str, Any] | None = None,
+                 keys: bool = False, ids_only: bool = False) -> None:
         self.conn, self.info, self.mode, self.keep_alive = conn, info, mode, keep_alive
+        # an incremental dump's reads (backups/elastic/incremental.py): the documents a
+        # query selects, each page with its documents' keys; or the keys alone
+        self.query, self.keys, self.ids_only = query, keys or ids_only, ids_only
+        self.body: dict[str, Any] = {**({"query": query} if query else {}), **({"_source": False} if ids_only else {})}
+        # an ids-only scroll needs nothing but the ids (no _index, _score, sort): ~30 bytes a document
+        self.params = {"filter_path": "_scroll_id,hits.total,hits.hits._id,hits.hits._routing,_shards.failures"} \
+            if ids_only and mode == "scroll" else {}
         # point in time only: each slice's search_after to start from (a resumed read)
         self.after = dict(after or {})
         self.page_docs = page_docs
@@ -36,6 +44,7 @@ class Reader:
         self.scroll_ids: set[str] = set()
         self.threads: list[threading.Thread] = []
         self.expected: int | None = None
+        self.view_total: int | None = None   # a point in time with a query: all its documents
         self.count_source = ""
         self.notes: list[str] = []
 
@@ -61,12 +70,18 @@ class Reader:
                 self.open()
                 return
             self.pit_id = r.get("pit_id") or r.get("id")
-            c = self.conn.json("POST", "/_search", {"size": 0, "track_total_hits": True,
+            c = self.conn.json("POST", "/_search", {"size": 0, "track_total_hits": True, **self._query(),
                                                     "pit": {"id": self.pit_id, "keep_alive": self.keep_alive}},
                                privilege=f"read on index {self.info.name}")
             t = (c.get("hits") or {}).get("total") or {}
             if isinstance(t, dict) and t.get("relation") == "eq":
                 self.expected, self.count_source = int(t["value"]), "pit"
+            if self.query:   # every document of this same view (an incremental dump's proof of no deletions)
+                a = self.conn.json("POST", "/_search", {"size": 0, "track_total_hits": True,
+                                                        "pit": {"id": self.pit_id, "keep_alive": self.keep_alive}},
+                                   privilege=f"read on index {self.info.name}")
+                t = (a.get("hits") or {}).get("total") or {}
+                self.view_total = int(t["value"]) if isinstance(t, dict) and t.get("relation") == "eq" else None
         for i in range(self.slices):
             th = threading.Thread(target=self._run, args=(i,), name=f"dump-{self.info.name}-{i}", daemon=True)
             th.start()
@@ -79,8 +94,15 @@ class Reader:
             if self.totals and all(v is not None for v in self.totals.values()) and len(self.totals) == self.slices:
                 self.expected, self.count_source = sum(int(v or 0) for v in self.totals.values()), "scroll"
         if self.expected is None:
-            c = self.conn.json("GET", f"{p}/_count", index=self.info.name)
+            c = self.conn.json("POST", f"{p}/_count", self._query(), index=self.info.name) if self.query \
+                else self.conn.json("GET", f"{p}/_count", index=self.info.name)
             self.expected, self.count_source = int(c["count"]), "_count"
+
+    def _query(self) -> dict[str, Any]:
+        return {"query": self.query} if self.query else {}
+
+    def _parse(self, raw: bytes) -> Page:
+        return parse_page(raw, index=self.info.name, keys=self.keys, ids_only=self.ids_only)
 
     def _put(self, item: Any) -> None:
         while not self.stop.is_set():
@@ -118,11 +140,11 @@ class Reader:
         return {"slice": {"id": i, "max": self.slices}} if self.slices > 1 else {}
 
     def _run_scroll(self, i: int) -> None:
-        body = {"size": self.page_docs, "sort": ["_doc"], "track_total_hits": True, **self._slice(i)}
+        body = {"size": self.page_docs, "sort": ["_doc"], "track_total_hits": True, **self._slice(i), **self.body}
         r = self.conn.request("POST", f"{index_path(self.info.name)}/_search", body,
-                              params={"scroll": self.keep_alive}, index=self.info.name,
+                              params={"scroll": self.keep_alive, **self.params}, index=self.info.name,
                               privilege=f"read on index {self.info.name}")
-        page = parse_page(r.body, index=self.info.name)
+        page = self._parse(r.body)
         self.totals[i] = page.total
         self._signal_first(i)
         sid = page.scroll_id
@@ -141,8 +163,8 @@ class Reader:
                 if self.cancel.is_set() or (total is not None and seen >= total):
                     return
                 r = self.conn.request("POST", "/_search/scroll", {"scroll": self.keep_alive,
-                                                                  "scroll_id": sid})
-                page = parse_page(r.body, index=self.info.name)
+                                                                  "scroll_id": sid}, params=self.params)
+                page = self._parse(r.body)
                 sid = page.scroll_id or sid
         finally:
             if sid:
@@ -164,11 +186,11 @@ class Reader:
             body: dict[str, Any] = {"size": self.page_docs, "sort": sort,
                                     "track_total_hits": False,
                                     "pit": {"id": self.pit_id, "keep_alive": self.keep_alive},
-                                    **self._slice(i)}
+                                    **self._slice(i), **self.body}
             if after is not None:
                 body["search_after"] = after
             r = self.conn.request("POST", "/_search", body, privilege=f"read on index {self.info.name}")
-            page = parse_page(r.body, index=self.info.name)
+            page = self._parse(r.body)
             self._check(page, None)
             if page.docs == 0:
                 return

@@ -63,7 +63,7 @@ class StreamWriter(Protocol):
     """The repository's SnapshotWriter as the dump uses it (docs/engine-interface.md)."""
     def add_stream(self, name: str, data: Iterable[bytes], meta: dict[str, Any], *, resume: Any = None,
                    position: Callable[[], dict[str, Any]] | None = None) -> Stored: ...
-    def reuse_stream(self, name: str, previous: Any, meta: dict[str, Any]) -> Stored: ...
+    def reuse_stream(self, name: str, previous: Any, meta: dict[str, Any], *, source: str | None = None) -> Stored: ...
 
 
 # -- the JSON --------------------------------------------------------------------------------
@@ -91,6 +91,12 @@ class StreamMeta(IndexMetadata, total=False):
     reused_from: str | None
     resumed_from: str                  # the checkpoint of an interrupted run it was taken from
     digest: dict[str, Any]     # backups.elastic.digest's as_meta(), once the stream is read
+    primary_terms: dict[str, int] | None   # each shard's, when the server says (a change forbids a delta)
+    id_list: list[str]                 # its id list's sorted runs (backups.elastic.keys), full reads
+    mode: str                          # "incremental": read as a delta, its stream `composed`
+    docs_deleted: int
+    deletions_from: str                # "ids": an ids-only read found them; "count": none, the view's count proves it
+    composed: dict[str, Any]           # {"layers": [...], "keys": [...], "dead": {layer: stream}}
 
 
 class DumpEntry(TypedDict, total=False):
@@ -108,6 +114,9 @@ class DumpEntry(TypedDict, total=False):
     slices: int
     resumed_from: str
     digest: dict[str, Any]
+    mode: str              # "full" | "incremental" | "unchanged"
+    docs_deleted: int      # incremental: documents of the previous snapshot no longer in the index
+    reason: str            # full: why the index was not read as a delta
 
 
 class LoadEntry(TypedDict, total=False):

@@ -3,6 +3,7 @@ the one its Secret holds. Opening a repository runs its password KDF and reads t
 so the repository page loads this section on its own (hx-trigger="load")."""
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from django import forms
@@ -70,56 +71,65 @@ def _failed(request: DashboardRequest, repo: Repository, e: Exception) -> HttpRe
     return _render(request, repo, status=400)
 
 
+def _key_action(request: DashboardRequest, repo: Repository, call: Callable[[], str], action: Action,
+                text: Callable[[str], str], *, detail: str, passwd: NewPasswordForm | None = None,
+                fields: tuple[str, ...] = ()) -> HttpResponse:
+    """One change of the repository's keys by `call`: what it refuses is said (a new password
+    it refuses, under the `passwd` form's field), what it does is audited as `action` with
+    `{detail: result}` and said by `text(result)`."""
+    from storage.backends import BackendError
+    from storage.repo import RepositoryError
+
+    try:
+        result = call()
+    except ValidationError as e:
+        if passwd is None:
+            return _failed(request, repo, e)
+        passwd.add_error("new_password", e.message_dict.get("new_password", e.messages))
+        return _render(request, repo, passwd=passwd, status=400)
+    except (BackendError, RepositoryError) as e:
+        return _failed(request, repo, e)
+    audit.record(request, repo.team, action, repo, fields=fields, details={detail: result})
+    return _done(request, repo, text(result))
+
+
 @login_required
 @require_POST
 def repository_key_add(request: DashboardRequest, uuid: str) -> HttpResponse:
-    from storage.backends import BackendError
-    from storage.repo import RepositoryError, keys
+    from storage.repo import keys
 
     repo = _get_owned_repository(request, uuid)
     form = NewPasswordForm(request.POST, prefix="add")
     if not form.is_valid():
         return _render(request, repo, add=form, status=400)
-    try:
-        key_id = keys.add_key(flows.open_repository(repo), form.cleaned_data["new_password"])
-    except (BackendError, RepositoryError, ValidationError) as e:
-        return _failed(request, repo, e)
-    audit.record(request, repo.team, Action.KEY_ADDED, repo, details={"key": key_id})
-    return _done(request, repo, f"Added key {key_id[:8]}: its password opens {repo.name} too.")
+    return _key_action(request, repo, lambda: keys.add_key(flows.open_repository(repo), form.cleaned_data["new_password"]),
+                       Action.KEY_ADDED, lambda key: f"Added key {key[:8]}: its password opens {repo.name} too.",
+                       detail="key")
 
 
 @login_required
 @require_POST
 def repository_key_remove(request: DashboardRequest, uuid: str) -> HttpResponse:
-    from storage.backends import BackendError
-    from storage.repo import RepositoryError, keys
+    from storage.repo import keys
 
     repo = _get_owned_repository(request, uuid)
-    try:
-        key_id = keys.remove_key(flows.open_repository(repo), request.POST.get("key_id", ""))
-    except (BackendError, RepositoryError, ValidationError) as e:
-        return _failed(request, repo, e)
-    audit.record(request, repo.team, Action.KEY_REMOVED, repo, details={"key": key_id})
-    return _done(request, repo, f"Removed key {key_id[:8]}: its password no longer opens {repo.name}.")
+    return _key_action(request, repo, lambda: keys.remove_key(flows.open_repository(repo), request.POST.get("key_id", "")),
+                       Action.KEY_REMOVED, lambda key: f"Removed key {key[:8]}: its password no longer opens {repo.name}.",
+                       detail="key")
 
 
 @login_required
 @require_POST
 def repository_passwd(request: DashboardRequest, uuid: str) -> HttpResponse:
-    from storage.backends import BackendError
-    from storage.repo import RepositoryError
-
     repo = _get_owned_repository(request, uuid)
     form = NewPasswordForm(request.POST, prefix="passwd")
     if not form.is_valid():
         return _render(request, repo, passwd=form, status=400)
-    try:
+
+    def change() -> str:
         flows.change_repository_password(repo, form.cleaned_data["new_password"])
-    except ValidationError as e:
-        form.add_error("new_password", e.message_dict.get("new_password", e.messages))
-        return _render(request, repo, passwd=form, status=400)
-    except (BackendError, RepositoryError) as e:
-        return _failed(request, repo, e)
-    audit.record(request, repo.team, Action.PASSWORD_CHANGED, repo, fields=["encryptionSecret"],
-                 details={"encryption_secret": repo.encryption_secret.name})
-    return _done(request, repo, f"Changed the password of {repo.name}; secret '{repo.encryption_secret.name}' holds the new one.")
+        return repo.encryption_secret.name
+
+    return _key_action(request, repo, change, Action.PASSWORD_CHANGED,
+                       lambda secret: f"Changed the password of {repo.name}; secret '{secret}' holds the new one.",
+                       detail="encryption_secret", passwd=form, fields=("encryptionSecret",))

@@ -54,7 +54,8 @@ def _manifest_indices(snapshot: Snapshot, manifest: Any = None) -> tuple[dict[st
     out = {}
     for name, entry in manifest.streams.items():
         if name.startswith(STREAM_PREFIX):
-            out[name[len(STREAM_PREFIX):]] = {**(entry.meta or {}), "size": entry.size}
+            out[name[len(STREAM_PREFIX):]] = {**(entry.meta or {}),
+                                              "size": ((entry.meta or {}).get("composed") or {}).get("size", entry.size)}
     return out, ""
 
 
@@ -68,6 +69,8 @@ def snapshot_indices(snapshot: Snapshot, manifest: Any = None) -> tuple[list[dic
         d, m = dump.get(name) or {}, meta.get(name) or {}
         indices.append({"name": name, "docs": d.get("docs", m.get("docs")), "bytes": d.get("bytes", m.get("size")),
                         "duration": d.get("duration"), "skipped_unchanged": d.get("skipped_unchanged"), "error": d.get("error"),
+                        "mode": d.get("mode"), "docs_read": d.get("docs_read"), "docs_deleted": d.get("docs_deleted"),
+                        "reason": d.get("reason"),
                         "mappings": m.get("mappings"), "aliases": m.get("aliases") or {}, "settings": m.get("settings")})
     return indices, error
 
@@ -184,13 +187,28 @@ def compare_manifests(old: Any, new: Any) -> list[dict[str, Any]]:
     names = {n for n in list(old.streams) + list(new.streams) if n.startswith(STREAM_PREFIX)}
     for name in sorted(names):
         a, b = old.streams.get(name), new.streams.get(name)
-        state = "added" if a is None else "removed" if b is None else "unchanged" if a.sha256 == b.sha256 else "changed"
+        state = "added" if a is None else "removed" if b is None else \
+            "unchanged" if _identity(old, a) == _identity(new, b) else "changed"
         docs_a = int((a.meta or {}).get("docs") or 0) if a else None
         docs_b = int((b.meta or {}).get("docs") or 0) if b else None
+        size_a, size_b = (_size(a) if a else None), (_size(b) if b else None)
         rows.append({"index": name[len(STREAM_PREFIX):], "state": state, "docs_old": docs_a, "docs_new": docs_b,
-                     "bytes_old": a.size if a else None, "bytes_new": b.size if b else None,
-                     "docs_delta": (docs_b or 0) - (docs_a or 0), "bytes_delta": (b.size if b else 0) - (a.size if a else 0)})
+                     "bytes_old": size_a, "bytes_new": size_b,
+                     "docs_delta": (docs_b or 0) - (docs_a or 0), "bytes_delta": (size_b or 0) - (size_a or 0)})
     return rows
+
+
+def _identity(manifest: Any, entry: Any) -> tuple[str, ...]:
+    """What an index's data is: its stream's sha256, or an incremental's layers' and dead lines'."""
+    composed = (entry.meta or {}).get("composed")
+    if not composed:
+        return (entry.sha256,)
+    parts = [*composed["layers"], *sorted((composed.get("dead") or {}).values())]
+    return tuple(manifest.streams[n].sha256 if n in manifest.streams else n for n in parts)
+
+
+def _size(entry: Any) -> int:
+    return int(((entry.meta or {}).get("composed") or {}).get("size", entry.size))
 
 
 @login_required

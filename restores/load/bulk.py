@@ -1,10 +1,12 @@
 """Bulk bodies from a snapshot's stream, and the parallel senders that index them.
 
-Throttling (429), 502/503/504 and connection errors are retried by the connection with
-backoff and jitter; items the cluster rejects for load are resent; items that can never
-index are counted and reported with the first reasons. How many bulks are in flight is
-not fixed: a Window lets `workers` at most, halves on a rejection for load and grows back
-by one per window's worth of clean answers (AIMD, as TCP does)."""
+502/503/504 and connection errors are retried by the connection with backoff and jitter;
+a rejection for load (a whole bulk answered 429, as Elasticsearch does, or items rejected
+with 429, as OpenSearch does) is retried here alone: the connection leaves 429 to us
+(`caller_retries`). Items that can never index are counted and reported with the first
+reasons. How many bulks are in flight is not fixed: a Window lets `workers` at most,
+halves on a rejection for load and grows back by one per window's worth of clean answers
+(AIMD, as TCP does)."""
 from __future__ import annotations
 
 import queue
@@ -20,6 +22,7 @@ from backups.elastic.connection import ClusterError, Connection, index_path
 from backups.elastic.dump import Cancelled
 
 RETRY_ITEM_STATUSES = frozenset({429, 502, 503, 504})
+LOAD_STATUSES = frozenset({429})    # a whole bulk refused for load: the window resends it, not the connection
 MAX_REASONS = 5
 
 LINE = re.compile(rb'\{"_id":("(?:[^"\\]|\\.)*")(?:,"_routing":("(?:[^"\\]|\\.)*"))?,"_source":')
@@ -236,14 +239,16 @@ class BulkSender:
     def send(self, batch: Batch | None) -> None:
         """Index `batch`, halving it when the server finds it too large and resending the
         items it rejects for load; raises when retries are exhausted."""
-        overloaded = 0   # whole requests refused for load after the connection's own retries
+        overloaded = 0   # whole requests refused for load
         while batch is not None and batch.n:
             if self.cancel.is_set():
                 raise Cancelled(f"restore of {self.target} cancelled")
             ticket = self.window.acquire()
             try:
-                r = self._post(batch, ticket)
+                r = self._post(batch)
             except ClusterError as e:
+                if _for_load(e):
+                    self.window.rejected(ticket)
                 self.window.release(clean=False)
                 if _for_load(e) and overloaded < self.max_item_retries:
                     # Elasticsearch refuses a whole bulk (429) where OpenSearch refuses its
@@ -273,14 +278,10 @@ class BulkSender:
             self.window.release(clean=not rejected)
             batch = self._answered(batch, doc)
 
-    def _post(self, batch: Batch, ticket: int) -> Any:
-        def on_retry(e: ClusterError) -> None:
-            if _for_load(e):
-                self.window.rejected(ticket)
-
+    def _post(self, batch: Batch) -> Any:
         return self.conn.request("POST", self.path, raw=batch.body, ctype="application/x-ndjson",
                                  index=self.target, privilege=f"write (or index) on index {self.target}",
-                                 on_retry=on_retry)
+                                 caller_retries=LOAD_STATUSES)
 
     @staticmethod
     def _rejected_items(doc: dict[str, Any]) -> bool:

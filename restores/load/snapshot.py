@@ -29,7 +29,8 @@ def manifest_facts(manifest: SnapshotManifest) -> dict[str, rules.IndexFacts]:
     for name, entry in (manifest.streams or {}).items():
         if name.startswith(STREAM_PREFIX):
             meta = entry.meta or {}
-            out[name[len(STREAM_PREFIX):]] = rules.IndexFacts(int(meta.get("docs") or 0), getattr(entry, "size", None),
+            size = (meta.get("composed") or {}).get("size", getattr(entry, "size", None))   # an incremental's layers
+            out[name[len(STREAM_PREFIX):]] = rules.IndexFacts(int(meta.get("docs") or 0), size,
                                                               str(meta.get("data_stream") or ""))
     return out
 

@@ -217,6 +217,12 @@ class Recorder:
             if self.checkpoint.partial.pop(name, None) is not None:
                 self._save(force=True)
 
+    def forget_done(self, name: str) -> None:
+        """A finished stream the snapshot leaves out after all."""
+        with self._lock:
+            if self.checkpoint.streams.pop(name, None) is not None:
+                self._save(force=True)
+
     def flush(self, *, force: bool = True) -> None:
         """Write what is not written yet (force=False: only once `interval` has passed)."""
         with self._lock:

@@ -300,6 +300,13 @@ class SnapshotWriter:
             with self._streams_lock:
                 self._active -= 1
 
+    def forget_stream(self, name: str) -> None:
+        """Leave a stream added earlier out of the snapshot (its chunks stay until prune)."""
+        with self._streams_lock:
+            self.streams.pop(name, None)
+        if self.checkpoint is not None:
+            self.checkpoint.forget_done(name)
+
     # -- commit ----------------------------------------------------------------------------
 
     def persist(self) -> None:

@@ -92,6 +92,22 @@ def test_retention_is_applied_after_success(world, es_url):
     assert Snapshot.objects.filter(phase="Succeeded").count() == 2
 
 
+def test_a_backup_with_retention_derives_the_repository_key_once(world, es_url, monkeypatch):
+    from storage.repo import crypto
+
+    seed(es_url, "kdf-1", 5)
+    config = make_config(world, "kdf-*", retention_obj=f.retention(world["team"], "keep-5", keep_last=5))
+    ready(world, config)
+    derived = []
+    real = crypto.derive_key
+    monkeypatch.setattr(crypto, "derive_key", lambda *a, **kw: derived.append(1) or real(*a, **kw))
+    session = flows.trigger_backup(config.sessions.get(), "manual")
+    work()
+    session.refresh_from_db()
+    assert session.phase == "Succeeded" and session.retention["repo"]["kept"] == 2   # nothing to prune
+    assert len(derived) == 1   # the dump's open serves the retention too
+
+
 def test_a_cron_session_fires_on_its_schedule_and_a_missed_run_is_recorded_not_replayed(world, es_url):
     seed(es_url, "cron-1", 5)
     config = make_config(world, "cron-*", schedule="0 * * * *")

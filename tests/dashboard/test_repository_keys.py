@@ -107,3 +107,15 @@ def test_a_secret_shared_with_another_repository_is_not_changed(world: dict[str,
 def test_a_repository_that_cannot_be_opened_says_why(world: dict[str, Any], alice: Client) -> None:
     r = alice.get(urls(world["repo"])["keys"])
     assert r.status_code == 200 and "Cannot list the keys: no repository at" in r.content.decode()
+
+
+def test_a_change_to_a_repository_that_cannot_be_opened_says_why_and_changes_nothing(world: dict[str, Any],
+                                                                                     alice: Client) -> None:
+    u = urls(world["repo"])
+    for name, data in (("key-add", {"add-new_password": "a long pass", "add-confirm": "a long pass"}),
+                       ("key-remove", {"key_id": "0" * 64}),
+                       ("passwd", {"passwd-new_password": "brand new password", "passwd-confirm": "brand new password"})):
+        r = alice.post(u[name], data, HTTP_HX_REQUEST="true")
+        assert r.status_code == 400 and "no repository at" in r.content.decode(), name
+    assert world["repo"].password() == "correct horse battery staple"
+    assert not Entry.objects.filter(target_kind="Repository").exists()

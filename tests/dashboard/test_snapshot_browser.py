@@ -27,6 +27,18 @@ def test_the_snapshot_page_shows_the_cluster_metadata_and_index_actions(backed_u
     assert "_bulk" in html   # how to load a download
 
 
+def test_the_snapshot_page_says_how_each_index_was_read(backed_up: dict[str, Any]) -> None:
+    snap = backed_up["second"]
+    url = reverse("backups:snapshot-detail", args=[snap.uuid])
+    html = client_for(backed_up["alice"]).get(url).content.decode()
+    rows = {name: html.split(f"<td class=\"mono\">{name}", 1)[1].split("</tr>", 1)[0] for name in ("events", "logs-a", "users")}
+    assert 'class="index-mode">full <div class="faint">not in the previous snapshot</div>' in rows["events"]
+    assert "new index uuid (deleted and created again)" in rows["logs-a"]   # seeded again: read in full, and why
+    assert 'class="index-mode">unchanged' in rows["users"]
+    assert client_for(backed_up["bob"]).get(url).status_code == 200
+    assert client_for(backed_up["charlie"]).get(url).status_code == 404
+
+
 def test_a_preview_shows_the_first_documents_read_from_the_repository(backed_up: dict[str, Any]) -> None:
     snap = backed_up["first"]
     url = reverse("backups:snapshot-index-preview", args=[snap.uuid, "logs-a"])

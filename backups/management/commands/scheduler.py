@@ -32,6 +32,8 @@ log = logging.getLogger(__name__)
 
 LOCK_KEY = "stashboard:scheduler:leader"
 RECONCILE_EVERY = 60  # seconds between initialization attempts of a NotReady storage or repository
+BLUEPRINTS_KEY = "stashboard:reconcile:blueprints"
+BLUEPRINTS_EVERY = 60  # seconds between the safety net's passes over every team's blueprints
 
 
 class Command(BaseCommand):
@@ -97,7 +99,7 @@ class Command(BaseCommand):
             ("requeue", lambda: reaper.requeue_lost_pending(now)
                 if self.redis.set("stashboard:requeue-check", "1", nx=True, ex=60) else []),  # once a minute is enough
             ("reconcile", self.reconcile),
-            ("blueprints", blueprints.reconcile_all),  # the safety net: saves reconcile at once
+            ("blueprints", self.reconcile_blueprints),
             ("checks", lambda: self.schedule_checks(now)),
             ("alerts", lambda: self.stale_alerts(now)),
             ("audit", lambda: self.purge_audit(now)),
@@ -119,6 +121,13 @@ class Command(BaseCommand):
             return []
         removed = audit_retention.purge(now)
         return [f"purged {removed} audit entries"] if removed else []
+
+    def reconcile_blueprints(self) -> list[str]:
+        """The safety net behind the saves, which reconcile at once: what a path around them
+        (a raw update) left behind is caught within a minute, not every turn."""
+        if not self.redis.set(BLUEPRINTS_KEY, "1", nx=True, ex=BLUEPRINTS_EVERY):
+            return []
+        return blueprints.reconcile_all()
 
     def reconcile(self) -> list[str]:
         """Retry what is not Ready (a storage that was unreachable, a repository waiting

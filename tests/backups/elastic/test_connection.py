@@ -12,7 +12,7 @@ from backups.elastic.connection import (
 from backups.elastic.dialect import Dialect, UnsupportedCluster
 from backups.elastic.dump import DumpParams, dump_cluster
 from tests.fixtures.memrepo import MemRepo
-from tests.peers.clusters import LOCAL_KINDS
+from tests.peers.clusters import LOCAL_KINDS, ONE_KIND
 from tests.peers.osmem import free_port
 
 # These take the test cluster's plain-HTTP URL apart (scheme, port, a TLS relay in front):
@@ -80,7 +80,7 @@ def test_an_unreachable_host_says_so():
     assert not e.value.permanent
 
 
-@local_only
+@pytest.mark.search_kinds(ONE_KIND)  # our client alone: the server only answers
 def test_https_to_a_plain_http_port_says_to_write_http(cluster_url):
     https = cluster_url.replace("http://", "https://")
     with pytest.raises(ClusterError) as e:
@@ -89,13 +89,14 @@ def test_https_to_a_plain_http_port_says_to_write_http(cluster_url):
     assert "CA bundle" not in str(e.value)
 
 
-@local_only
+@pytest.mark.search_kinds(ONE_KIND)  # our client alone: the server only answers
 def test_a_second_url_is_used_when_the_first_is_down(cluster_url):
     c = connect(ClusterConfig(urls=[f"http://127.0.0.1:{free_port()}", cluster_url], max_retries=3,
                               backoff_base=0.01))
     assert c.dialect is not None
 
 
+@pytest.mark.search_kinds(ONE_KIND)  # our client alone: the server only answers
 def test_401_names_the_user(proxy):
     proxy.rule = lambda m, p, b: (401, orjson.dumps({"error": {"root_cause": [{"type": "security_exception",
                                   "reason": "unable to authenticate user [bob]"}], "type": "security_exception"},
@@ -159,6 +160,7 @@ def test_a_red_index_fails_with_what_to_do(proxy, http, names, listing):
     assert any(p.startswith("/_cat/indices") for _, p in proxy.requests) == (listing == "_cat fallback")
 
 
+@pytest.mark.search_kinds(ONE_KIND)  # our client alone: the server only answers
 def test_api_key_and_basic_auth_headers(cluster_url):
     from backups.elastic.connection import Connection
 

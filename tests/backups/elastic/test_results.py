@@ -12,8 +12,8 @@ from restores.load import LoadParams, load_snapshot
 pytestmark = pytest.mark.search_kinds("osmem")  # the shape of the results, not the server's behaviour
 
 DUMP_READ = ["docs", "bytes", "duration", "skipped_unchanged", "docs_read", "error", "uuid", "read_mode", "slices",
-             "digest"]
-DUMP_REUSED = ["docs", "bytes", "duration", "skipped_unchanged", "docs_read", "error", "uuid"]
+             "digest", "mode", "reason"]
+DUMP_REUSED = ["docs", "bytes", "duration", "skipped_unchanged", "docs_read", "error", "uuid", "mode"]
 DUMP_CLOSED = ["docs", "bytes", "duration", "skipped_unchanged", "docs_read", "closed", "error"]
 META_READ = ["index", "uuid", "format", "settings", "mappings", "aliases", "fingerprint", "fingerprint_signals",
              "shards", "docs", "read_mode", "slices", "count_source", "page_docs", "complete", "digest"]

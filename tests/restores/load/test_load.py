@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import itertools
 import os
 import random
 import re
@@ -14,6 +15,7 @@ from restores.load import LoadParams, creatable_settings, load_snapshot
 from restores.rename import Renamer
 from tests.fixtures.documents import expected_source, strip_ws, tricky_docs
 from tests.fixtures.elastic import read_index
+from tests.peers.clusters import ONE_KIND
 
 
 def backup(conn, repo, include, **kw):
@@ -207,6 +209,43 @@ def test_a_429_storm_loses_nothing(cluster_url, http, names, repo, proxy):
     assert len(got) == 600 and res.indices[idx]["count"] == 600 and res.indices[idx]["failed"] == 0
 
 
+@pytest.mark.search_kinds(ONE_KIND)  # the proxy answers the 429s: no engine behaviour in it
+def test_a_whole_bulk_refused_for_load_is_resent_by_the_window_alone(cluster_url, http, names, repo, proxy):
+    """The connection leaves a 429 to the load (caller_retries): each refusal halves the window
+    and the bulk is sent again up to max_item_retries times, not that times the connection's
+    max_retries; 503 stays the connection's to retry."""
+    idx = names("refused")
+    http.create(idx)
+    http.bulk(idx, [(f"d{i}", b'{"n":%d}' % i, None) for i in range(10)])
+    c = connect(ClusterConfig(urls=[proxy.url], backoff_base=0.001, backoff_max=0.002, max_retries=5))
+    m = backup(c, repo, [idx], metadata_kinds=())
+    http.delete(idx)
+    answers = iter([429, 503, 429, 429, None, None])
+    seen = []
+
+    def refuse(method, path, body):
+        if "_bulk" not in path:
+            return None
+        status = next(answers)
+        seen.append(status)
+        return (status, b'{"error":{"type":"es_rejected_execution_exception","reason":"queue full"},"status":%d}'
+                % status) if status else None
+
+    proxy.rule = refuse
+    res = restore(c, repo, m, metadata_kinds=(), workers=4, max_item_retries=3)
+    e = res.indices[idx]
+    assert res.ok and e["count"] == 10, e
+    assert seen == [429, 503, 429, 429, None]
+    assert e["backoffs"] == 3 and e["fewest_senders"] == 1, e
+    http.delete(idx)
+    seen.clear()
+    answers = itertools.repeat(429)
+    res = restore(c, repo, m, metadata_kinds=(), workers=4, max_item_retries=3)
+    assert not res.ok and "429" in res.indices[idx]["error"]
+    assert seen == [429] * 4  # one send and three resends: the connection retried none of them
+
+
+@pytest.mark.search_kinds(ONE_KIND)  # the proxy answers 503: the retries are ours, whatever the server
 def test_retries_give_up_loudly(cluster_url, http, names, repo, proxy):
     idx = names("giveup")
     http.create(idx)
