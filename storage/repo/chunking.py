@@ -94,3 +94,8 @@ class BackgroundHasher:
             self._pending.result()
             self._pending = None
         self._pool.shutdown(wait=True)
+
+    def abandon(self) -> None:
+        """Stop without waiting: the digest is no longer wanted (a reader stopped early)."""
+        self._pending = None
+        self._pool.shutdown(wait=False, cancel_futures=True)

@@ -135,7 +135,11 @@ def _read_plain(repo: Repository, manifest: Manifest, entry: StreamEntry, *, wor
             raise CorruptChunk(f"stream {name!r} of snapshot {manifest.short_id} does not match "
                                f"its recorded sha256", snapshot_id=manifest.id, stream=name)
     finally:
-        sha.close()
+        # No join here: when a consumer drops the stream half read (a failed restore), the
+        # garbage collector may run this inside another thread's start, where joining
+        # threads deadlocks on threading's own locks (a CI run hung so). Fetches already
+        # under way finish on their own and their threads exit.
+        sha.abandon()
         for _, f in pending:
             f.cancel()
-        pool.shutdown(wait=True, cancel_futures=True)
+        pool.shutdown(wait=False, cancel_futures=True)

@@ -2,11 +2,15 @@
 oldest first, each without its dead lines (docs/repository-format.md)."""
 from __future__ import annotations
 
+import os
+import threading
+import time
 from array import array
 
 import pytest
 
 from storage.backends import Backend
+from storage.repo import reader
 from storage.repo.format import RepositoryError
 from storage.repo.reader import live_lines
 from tests.storage.repo.helpers import new_repo, restore
@@ -44,3 +48,32 @@ def test_a_composed_stream_whose_layer_is_missing_fails_loudly(local_backend: Ba
         sid = w.commit(meta={"status": "Succeeded"})
     with pytest.raises(RepositoryError, match="no stream 'layers/x/0'"):
         restore(repo, sid, "indices/x")
+
+
+def test_a_stream_left_half_read_stops_without_waiting_for_its_fetches(local_backend: Backend, monkeypatch) -> None:
+    """Closing a half-read stream (or the garbage collector finalising it) must not join
+    its fetch threads: a finaliser may run inside another thread's start, where a join
+    deadlocks on threading's own locks (a CI run hung in a restore stopped by an outage)."""
+    repo = new_repo(local_backend)
+    with repo.writer() as w:
+        w.add_stream("big", os.urandom(12 << 20))
+        sid = w.commit(meta={"status": "Succeeded"})
+    first = repo.manifest(sid).streams["big"].chunks[0]
+    release, real = threading.Event(), reader.fetch_chunk
+
+    def slow(repo_: object, cid: str, **kw: object) -> bytes:
+        if cid != first:
+            release.wait(30)
+        return real(repo_, cid, **kw)
+
+    monkeypatch.setattr(reader, "fetch_chunk", slow)
+    stream = repo.read_stream(sid, "big")
+    try:
+        assert next(stream)
+        closer = threading.Thread(target=stream.close)
+        t = time.monotonic()
+        closer.start()
+        closer.join(10)
+        assert not closer.is_alive() and time.monotonic() - t < 5, "close() waited for the fetches under way"
+    finally:
+        release.set()
