@@ -6,6 +6,8 @@ import os
 import threading
 import time
 from array import array
+from collections.abc import Generator
+from typing import Any, cast
 
 import pytest
 
@@ -61,13 +63,13 @@ def test_a_stream_left_half_read_stops_without_waiting_for_its_fetches(local_bac
     first = repo.manifest(sid).streams["big"].chunks[0]
     release, real = threading.Event(), reader.fetch_chunk
 
-    def slow(repo_: object, cid: str, **kw: object) -> bytes:
+    def slow(repo_: Any, cid: str, **kw: Any) -> bytes:
         if cid != first:
             release.wait(30)
         return real(repo_, cid, **kw)
 
     monkeypatch.setattr(reader, "fetch_chunk", slow)
-    stream = repo.read_stream(sid, "big")
+    stream = cast(Generator[bytes, None, None], repo.read_stream(sid, "big"))
     try:
         assert next(stream)
         closer = threading.Thread(target=stream.close)
