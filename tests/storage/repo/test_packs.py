@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
+import math
 import os
 import random
 import tempfile
@@ -100,9 +101,12 @@ def test_both_formats_write_read_check_forget_prune_and_restore(kind: str, versi
     data = {i: os.urandom(150_000 + i * 1000) for i in range(3)}
     ids = [backup(repo, {"indices/a": data[i], "indices/b": [b"same\n" * 100]}, t0 + dt.timedelta(days=i))
            for i in range(3)]
+    # no chunk is larger than the chunker's maximum, so each stream has at least this many
+    # (the chunker's polynomial is drawn per repository: the exact count varies from run to run)
+    at_least = {i: math.ceil(len(data[i]) / SMALL[2]) for i in data}
     layout = {p: len(list(backend.list(p))) for p in (DATA_PREFIX, PACKS_PREFIX, INDEX_PREFIX)}
     if version == 1:
-        assert layout[DATA_PREFIX] > 50 and layout[PACKS_PREFIX] == layout[INDEX_PREFIX] == 0
+        assert layout[DATA_PREFIX] > sum(at_least.values()) and layout[PACKS_PREFIX] == layout[INDEX_PREFIX] == 0
     else:
         assert layout[DATA_PREFIX] == 0 and layout[PACKS_PREFIX] == 3 and layout[INDEX_PREFIX] == 3
     again = Repository.open(backend, "pw", "team/packs")
@@ -110,12 +114,12 @@ def test_both_formats_write_read_check_forget_prune_and_restore(kind: str, versi
     assert [restore(again, i, "indices/a") for i in ids] == [data[0], data[1], data[2]]
     checked = again.check(read_data=True)
     assert checked.ok, checked.problems
-    assert checked.chunks_read == checked.chunks_referenced > 50
+    assert checked.chunks_read == checked.chunks_referenced > sum(at_least.values())
 
     forgot = again.forget(RetentionRules(last=1), now=t0 + dt.timedelta(days=3))
     assert [m.id for m in forgot.remove] == ids[1::-1]
     pruned = again.prune()
-    assert pruned.chunks_deleted > 30 and pruned.snapshots == 1
+    assert pruned.chunks_deleted >= at_least[0] + at_least[1] and pruned.snapshots == 1
     if version == 2:
         # backup 1's pack is unused: deleted; backup 0's holds the shared indices/b (mostly
         # unused) and backup 2's is small beside it: both repacked into one
