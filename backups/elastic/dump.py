@@ -203,6 +203,9 @@ def _dump_index(run: _Run, info: IndexInfo, data_stream: str) -> IndexDumped:
     t0 = time.monotonic()
     state = _readable_state(run.prepared, info)
     meta = _stream_meta(info, state, run.prepared.metadata[info.name], data_stream)
+    if state.checkpoints is not None and run.prepared.refreshed:
+        # only after the refresh is every operation at or below them in the read (backups/elastic/seqs.py)
+        meta["seq_floor"] = state.checkpoints
     taken = _take_over(run, info, meta)
     if taken is not None:
         run.emit(info.name, "skipped", taken.docs, taken.bytes, taken.docs)
@@ -292,8 +295,6 @@ def _readable_state(prepared: Prepared, info: IndexInfo) -> IndexState:
 def _stream_meta(info: IndexInfo, state: IndexState, metadata: IndexMetadata, data_stream: str) -> StreamMeta:
     meta: StreamMeta = {"index": info.name, "uuid": info.uuid, "format": FORMAT, "settings": metadata["settings"],
                         "mappings": metadata["mappings"], "aliases": metadata["aliases"], "fingerprint": state.fingerprint, "fingerprint_signals": state.signals, "shards": info.shards}
-    if state.checkpoints is not None:
-        meta["seq_floor"] = state.checkpoints
     if data_stream:
         meta["data_stream"] = data_stream
     return meta
