@@ -24,12 +24,12 @@ from backups.elastic.hits import Page
 from backups.elastic.incremental import (
     IdList,
     Layers,
+    RangesCheck,
     ReadPrevious,
     Source,
     dump_delta,
     forget,
     no_deletes,
-    ranges_reason,
     server_reason,
     since,
     unsafe_reason,
@@ -54,7 +54,7 @@ from backups.elastic.results import (
     StreamMeta,
     StreamWriter,
 )
-from backups.elastic.seqs import SEQS_FORMAT, SeqList, Unsafe, seqs_name
+from backups.elastic.seqs import SeqList, Unsafe, seqs_name
 from storage.repo.checkpoint import Checkpoint, PartialStream
 from storage.repo.format import RepositoryError
 
@@ -167,18 +167,7 @@ class _Run:
     read_previous: ReadPrevious | None = None
     # several indices may be read at once: the progress callback is called by one at a time
     _lock: threading.Lock = field(default_factory=threading.Lock)
-    # whether the server's `_seq_no` range queries work: asked of the first index with documents
-    _ranges: tuple[str | None] | None = None
-
-    def ranges_reason(self, index: str) -> str | None:
-        with self._lock:
-            if self._ranges is None:
-                why = ranges_reason(self.conn, index)
-                state = self.prepared.states.get(index)
-                if why is not None or (state is not None and state.docs):
-                    self._ranges = (why,)   # an empty index proves nothing: ask the next one
-                return why
-            return self._ranges[0]
+    ranges: RangesCheck = field(default_factory=RangesCheck)
 
     def emit(self, index: str, phase: str, docs: int, nbytes: int, total: int | None) -> None:
         if self.progress:
@@ -244,7 +233,7 @@ def _incremental(run: _Run, info: IndexInfo, meta: StreamMeta, state: IndexState
     prev = _previous_stream(run.previous, stream_name(info.name))
     reason = unsafe_reason(prev, meta, state, run.params.chain_length)
     if reason is None and prev is not None:
-        reason = run.ranges_reason(info.name) or server_reason(run.conn, info.name, since(prev.meta), state.docs,
+        reason = run.ranges.reason(run.conn, info.name, state.docs) or server_reason(run.conn, info.name, since(prev.meta), state.docs,
                                                                run.params.incremental_max_fraction)
     if reason is None and prev is not None and (meta["primary_terms"] is None
                                                 or prev.meta.get("primary_terms") != meta["primary_terms"]):
@@ -364,9 +353,7 @@ def _reuse(run: _Run, info: IndexInfo, meta: StreamMeta) -> _Reused | None:
     reuse_meta["reused_from"] = getattr(run.previous, "id", None)
     reuse_meta["read_mode"] = prev.meta.get("read_mode")
     reuse_meta["count_source"] = prev.meta.get("count_source")
-    # seq_floor: the previous stream's, never this run's (a global checkpoint moves after the
-    # last write on its own: what it covers now may be what the previous read did not see)
-    reuse_meta.pop("seq_floor", None)
+    reuse_meta.pop("seq_floor", None)   # the previous stream's: a global checkpoint moves on after the last write
     for k in ("digest", "composed", "id_list", "seq_list", "primary_terms", "docs_deleted", "seq_floor"):
         if prev.meta.get(k) is not None:
             reuse_meta[k] = prev.meta[k]
@@ -504,10 +491,7 @@ class _Pages:
         if self.keys is not None:
             self.meta["id_list"] = self.keys.finish()
         if self.seqs is not None and self.seqs.ok:
-            name = seqs_name(self.index, 0)
-            self.run.writer.add_stream(name, [self.seqs.data()], meta={"format": SEQS_FORMAT,
-                                                                       "records": len(self.seqs.codes)})
-            self.meta["seq_list"] = name
+            self.meta["seq_list"] = self.seqs.write(self.run.writer, seqs_name(self.index, 0))
 
 
 def _previous_stream(previous: SnapshotManifest | None, name: str) -> ManifestStream | None:

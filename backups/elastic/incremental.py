@@ -38,7 +38,7 @@ from backups.elastic.keys import (
 from backups.elastic.metadata import IndexInfo
 from backups.elastic.reader import Reader
 from backups.elastic.results import ManifestStream, SnapshotManifest, StreamMeta, StreamWriter
-from backups.elastic.seqs import SEQS_FORMAT, Gone, Previous, SeqList, Unsafe, find_gone, read_codes, seqs_name
+from backups.elastic.seqs import Gone, Previous, SeqList, Unsafe, find_gone, read_codes, seqs_name
 
 ReadPrevious = Callable[[str], Iterable[bytes]]
 
@@ -186,15 +186,28 @@ def since(prev_meta: Any) -> int:
     return min(int(s["max_seq_no"]) for s in shards.values())
 
 
-def ranges_reason(conn: Connection, index: str) -> str | None:
-    """Why the server's `_seq_no` range queries cannot be trusted (osmem-server answers them
-    with no hits: a count of `gte 0` must be the index's count); asked once per run."""
-    p = index_path(index)
-    total = int(conn.json("GET", f"{p}/_count", index=index)["count"])
-    ranged = int(conn.json("POST", f"{p}/_count", {"query": {"range": {"_seq_no": {"gte": 0}}}}, index=index)["count"])
-    if ranged != total:
-        return f"the server's range query on _seq_no does not work ({ranged} of {total} documents match gte 0)"
-    return None
+class RangesCheck:
+    """Whether the server's `_seq_no` range queries work (osmem-server answers them with no
+    hits: a count of `gte 0` must be the index's count): asked once per run, of the first
+    index with documents (an empty one proves nothing)."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._known: tuple[str | None] | None = None
+
+    def reason(self, conn: Connection, index: str, docs: int) -> str | None:
+        with self._lock:
+            if self._known is not None:
+                return self._known[0]
+            p = index_path(index)
+            total = int(conn.json("GET", f"{p}/_count", index=index)["count"])
+            ranged = int(conn.json("POST", f"{p}/_count", {"query": {"range": {"_seq_no": {"gte": 0}}}},
+                                   index=index)["count"])
+            why = None if ranged == total else \
+                f"the server's range query on _seq_no does not work ({ranged} of {total} documents match gte 0)"
+            if why is not None or docs:
+                self._known = (why,)
+            return why
 
 
 def server_reason(conn: Connection, index: str, gt: int, docs: int, max_fraction: float) -> str | None:
@@ -425,8 +438,7 @@ def _write_composed(src: Source, meta: StreamMeta, prev: Layers, stream: str, re
         dead_names = _compose(src, prev, lines, keys, delta, read.recs.count, dead, added)
         new = seqs[n]
         if new is not None and read.seqs is not None:
-            src.writer.add_stream(new, [read.seqs.data()], meta={"format": SEQS_FORMAT, "records": len(read.seqs.codes)})
-            added.append(new)
+            added.append(read.seqs.write(src.writer, new))
     except Exception as e:  # noqa: BLE001 - e.g. the previous layers' chunks were pruned: read it in full
         for name in added:
             forget(src.writer, name)

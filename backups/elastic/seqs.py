@@ -69,6 +69,10 @@ class SeqList:
             out.byteswap()
         return out.tobytes()
 
+    def write(self, writer: Any, name: str) -> str:
+        writer.add_stream(name, [self.data()], meta={"format": SEQS_FORMAT, "records": len(self.codes)})
+        return name
+
 
 def read_codes(parts: Iterable[bytes]) -> array[int]:
     out = array("Q")
