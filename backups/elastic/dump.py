@@ -232,12 +232,12 @@ def _incremental(run: _Run, info: IndexInfo, meta: StreamMeta, state: IndexState
         return "an interrupted full read of it resumes"
     prev = _previous_stream(run.previous, stream_name(info.name))
     reason = unsafe_reason(prev, meta, state, run.params.chain_length)
-    if reason is None and prev is not None and (meta["primary_terms"] is None
-                                                or prev.meta.get("primary_terms") != meta["primary_terms"]):
-        reason = "primary terms changed or unknown"
     if reason is None and prev is not None:
         reason = run.ranges.reason(run.conn, info.name, state.docs) or server_reason(
             run.conn, info.name, since(prev.meta), state.docs, run.params.incremental_max_fraction)
+    if reason is None and prev is not None and (meta["primary_terms"] is None
+                                                or prev.meta.get("primary_terms") != meta["primary_terms"]):
+        reason = "primary terms changed or unknown"
     if reason is not None or prev is None:
         return reason or "not in the previous snapshot"
     try:
