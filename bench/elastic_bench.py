@@ -317,6 +317,9 @@ class _Bench:
         run(self.me + ["init", "--repo", f"{W}/repo"])
         dt, out, _ = run(self.me + ["dump", "--url", url, "--repo", f"{W}/repo", "--slices", str(a.slices)])
         self.log("3_our_dump", {**json.loads(out), "secs": dt})
+        if a.rss_only:
+            self.res["6_our_restore"] = self.our_restore(1)
+            return
         if a.backups_only:
             self.second_backup()
             return
@@ -517,6 +520,10 @@ class _Bench:
         if self.args.many_only:
             self.many_summary()
             return
+        if self.args.rss_only:
+            print(f"\nour peak RSS: dump {res['3_our_dump']['peak_rss_mb']:.0f} MB, restore "
+                  f"{res['6_our_restore']['peak_rss_mb']:.0f} MB (target <= 150 MB), {n:,} documents")
+            return
         if self.args.backups_only:
             first, second = res["3_our_dump"], res["7_our_second_backup"]
             print(f"\n[engine] (7) / (3) time: {second['engine_secs']:.3f} s / {first['engine_secs']:.2f} s = "
@@ -656,6 +663,8 @@ def main() -> None:
                     help="only our first backup (3) and the second of the unchanged index (7) (target 17.3)")
     ap.add_argument("--many-only", action="store_true",
                     help="only the many-indices step (target 17.4); --n is the reference it copies from")
+    ap.add_argument("--rss-only", action="store_true",
+                    help="only our dump and one restore, for their peak RSS (target 17.5: run it with --n 2000000)")
     ap.add_argument("--skip-anchor-restore", action="store_true", help="skip step 5 (slow)")
     args = ap.parse_args()
     if args.cmd == "dump":
