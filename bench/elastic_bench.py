@@ -311,7 +311,7 @@ class _Bench:
         if a.many_only:
             self.many()
             return
-        if not a.backups_only:
+        if not (a.backups_only or a.rss_only):
             self.raw_reads()
             self.anchor_backup()
         run(self.me + ["init", "--repo", f"{W}/repo"])
