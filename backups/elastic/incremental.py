@@ -3,11 +3,13 @@
 An index the previous snapshot holds with its id lists, whose uuid, shards, settings,
 mappings and primary terms are the same and whose shards' max_seq_no did not go back, is
 read as a delta (docs/repository-format.md, "Composed streams"):
-1. an ids-only read (`_source: false`): the keys (backups.elastic.keys) the index holds;
-2. the documents whose `_seq_no` is above the SMALLEST of the previous snapshot's
-   per-shard max_seq_no (a superset of what changed in each shard: correct, and one query);
-3. a merge-join of the previous snapshot's live keys, the current keys and the delta's:
-   the lines of older layers that are now dead (updated or deleted).
+1. the documents whose `_seq_no` is above `since` (the SMALLEST of the previous snapshot's
+   per-shard global checkpoints, or max_seq_no where it recorded none: a superset of what
+   changed in each shard: correct, and one query);
+2. the lines of older layers that are now dead (updated or deleted): from `_seq_no` doc
+   values against the layers' sequence lists (backups/elastic/seqs.py), or, where a layer
+   has none, by an ids-only read (`_source: false`) merge-joined with the previous
+   snapshot's id lists and the delta's keys (backups/elastic/keys.py).
 The new snapshot's index composes the previous layers (referenced, not copied), the delta
 as a new layer, and each layer's dead lines. Anything that makes a delta unsafe returns a
 reason, and the dump reads the index in full instead.
