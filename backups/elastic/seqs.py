@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import sys
 from array import array
+from bisect import bisect_left
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
@@ -106,48 +107,66 @@ def _shift(since: int) -> int:
     return k
 
 
-def _live(prev: Previous) -> Iterator[tuple[int, int, int]]:
+_TAG = 40   # an entry: code << _TAG | layer << 32 | line
+
+
+def _entries(prev: Previous) -> list[int]:
+    """Every live previous line as one int, sorted by code (codes are unique among live lines)."""
+    out: list[int] = []
     for j, codes in enumerate(prev.codes):
-        dead = prev.dead[j]
-        for line, c in enumerate(codes):
-            if not dead or line not in dead:
-                yield j, line, c
+        dead, tag = prev.dead[j], j << 32
+        if dead:
+            out += [c << _TAG | tag | line for line, c in enumerate(codes) if line not in dead]
+        else:
+            out += [c << _TAG | tag | line for line, c in enumerate(codes)]
+    out.sort()
+    return out
+
+
+def _gone(out: dict[int, list[int]], entries: list[int]) -> None:
+    for e in entries:
+        out.setdefault(e >> 32 & 0xFF, []).append(e & 0xFFFFFFFF)
 
 
 def find_gone(prev: Previous, since: int, shards: int, search: ShardSearch) -> Gone:
-    """Compare the previous snapshot's live codes with what the server holds (see the module)."""
-    k = _shift(since)
-    out = Gone()
-    expected: dict[int, int] = {}
-    for j, line, c in _live(prev):
-        if c >> SHIFT >= shards:
-            raise Unsafe(f"a sequence list names shard {c >> SHIFT} of an index of {shards}")
-        if c & MASK > since:
-            out.above.setdefault(j, []).append(line)
-        else:
-            b = c >> k
-            expected[b] = expected.get(b, 0) + 1
-            out.live_below += 1
-    dirty: dict[int, list[int]] = {}     # shard -> its buckets that lost documents
+    """Compare the previous snapshot's live codes with what the server holds (see the module).
+    The previous lines are one sorted list: each bucket's lines are a slice of it (bisect)."""
+    k, out = _shift(since), Gone()
+    w = 1 << k
+    if len(prev.codes) > 0xFF:
+        raise Unsafe(f"{len(prev.codes)} layers: at most 255 are compared by their sequence lists")
+    entries = _entries(prev)
+    if entries and entries[-1] >> _TAG >> SHIFT >= shards:
+        raise Unsafe(f"a sequence list names shard {entries[-1] >> _TAG >> SHIFT} of an index of {shards}")
+    dirty: dict[int, list[int]] = {}          # shard -> its buckets (code >> k) that lost documents
+    slices: list[tuple[int, int]] = []        # ...and their lines in `entries`
     for shard in range(shards):
-        for start, n in _histogram(search, shard, [(0, since + 1)], 1 << k, out):
-            b = code(shard, start) >> k
-            if n > expected.get(b, 0):
-                raise Unsafe(f"shard {shard} holds {n} documents in _seq_no [{start}, {start + (1 << k)}) where the "
-                             f"previous snapshot had {expected.get(b, 0)}")
-            expected[b] = expected.get(b, 0) - n
-    for b, left in expected.items():
-        if left:
-            dirty.setdefault(b << k >> SHIFT, []).append(b)
+        lo = bisect_left(entries, code(shard, 0) << _TAG)
+        mid = bisect_left(entries, code(shard, since + 1) << _TAG, lo)
+        hi = bisect_left(entries, code(shard + 1, 0) << _TAG, mid)
+        _gone(out.above, entries[mid:hi])
+        out.live_below += mid - lo
+        pos = lo
+        for start, n in _histogram(search, shard, [(0, since + 1)], w, out):
+            first = bisect_left(entries, code(shard, start) << _TAG, pos, mid)
+            last = bisect_left(entries, code(shard, start + w) << _TAG, first, mid)
+            if n > last - first:
+                raise Unsafe(f"shard {shard} holds {n} documents in _seq_no [{start}, {start + w}) where the "
+                             f"previous snapshot had {last - first}")
+            _gone(out.below, entries[pos:first])   # buckets with no live document left
+            if n < last - first:
+                dirty.setdefault(shard, []).append(code(shard, start) >> k)
+                slices.append((first, last))
+            pos = last
+        _gone(out.below, entries[pos:mid])
     live = _fine(search, dirty, k, since, out)
     found = 0
-    wanted = {b for bs in dirty.values() for b in bs}
-    for j, line, c in _live(prev):
-        if c & MASK <= since and c >> k in wanted:
-            if c in live:
+    for first, last in slices:
+        for e in entries[first:last]:
+            if e >> _TAG in live:
                 found += 1
             else:
-                out.below.setdefault(j, []).append(line)
+                out.below.setdefault(e >> 32 & 0xFF, []).append(e & 0xFFFFFFFF)
     if found != len(live):
         raise Unsafe(f"{len(live) - found} live documents at or below _seq_no {since} are not in the previous snapshot")
     return out
