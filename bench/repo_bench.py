@@ -135,7 +135,7 @@ def synthetic_index(url: str, chunks: int, sample: Path) -> int:
     return total
 
 
-def bench_open(work: Path, s3, chunks: int) -> None:  # type: ignore[no-untyped-def]
+def bench_open(work: Path, s3, chunks: int, profile: str = "") -> None:  # type: ignore[no-untyped-def]
     os.environ.update(AWS_ACCESS_KEY_ID=s3.access_key, AWS_SECRET_ACCESS_KEY=s3.secret_key,
                       STASHBOARD_REPO_CACHE=str(work / "index-cache"))
     me = [sys.executable, __file__, "_child"]
@@ -151,7 +151,11 @@ def bench_open(work: Path, s3, chunks: int) -> None:  # type: ignore[no-untyped-
         for cache in ("cold", "warm"):
             if cache == "cold":
                 shutil.rmtree(work / "index-cache", ignore_errors=True)
-            seconds, rss, _, err = run([*me, "open", url, str(sample)])
+            cmd = [*me, "open", url, str(sample)]
+            if profile and n:  # py-spy raw (collapsed stacks), idle threads included: S3 waits show
+                cmd = [str(Path(sys.executable).with_name("py-spy")), "record", "--idle", "-r", "200",
+                       "-f", "raw", "-o", f"{profile}/open-{cache}.txt", "--", *cmd]
+            seconds, rss, _, err = run(cmd)
             rows.append((name, cache, seconds, rss, err.strip().splitlines()[-1]))
     print(f"\nopening a repository, {os.cpu_count()} CPUs (process: wall time of the whole child "
           f"with interpreter start; the rest as the child measured itself)")
@@ -273,6 +277,8 @@ def main() -> None:
     ap.add_argument("--formats", default="2", help="our repository format versions, e.g. 1,2")
     ap.add_argument("--open-chunks", type=int, default=0,
                     help="only time opening a repository with a synthetic index of N chunks (S3)")
+    ap.add_argument("--profile", default="", metavar="DIR",
+                    help="with --open-chunks: py-spy profiles of the opens into DIR")
     args = ap.parse_args()
     size = args.size_mib << 20
     restic = shutil.which("restic")
@@ -289,7 +295,7 @@ def main() -> None:
             s3 = s3ctx.__enter__()
             s3.make_bucket("bench")
         if args.open_chunks:
-            bench_open(work, s3, args.open_chunks)
+            bench_open(work, s3, args.open_chunks, args.profile)
             return
         src, source_sha = make_input(work, size)
         formats = [int(v) for v in args.formats.split(",")]
