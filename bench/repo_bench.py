@@ -51,6 +51,9 @@ def child(argv: list[str]) -> None:
     if verb == "open":
         open_child(backend, Path(argv[2]))
         return
+    if verb == "fetch":
+        fetch_child(backend, int(argv[2]))
+        return
     counted = _count_puts(backend)
     repo = Repository.open(backend, PASSWORD, "bench")
     if verb == "write":
@@ -102,6 +105,21 @@ def open_child(backend, sample: Path) -> None:  # type: ignore[no-untyped-def]
           f"{len(repo.index.tables)} files, {(t3 - t2) / max(1, len(ids) + 1000) * 1e6:.0f} us/lookup; "
           f"RSS/peak MiB: opened {rss_open}, index loaded {rss_index}, after lookups {rss_now()}",
           file=sys.stderr)
+
+
+def fetch_child(backend, workers: int) -> None:  # type: ignore[no-untyped-def]
+    """The limit of a cold open: GET every index object with `workers` threads, nothing else."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from storage.repo.format import INDEX_PREFIX
+
+    t0 = time.perf_counter()
+    keys = list(backend.list(INDEX_PREFIX))
+    with ThreadPoolExecutor(max_workers=workers) as pool:
+        total = sum(len(b) for b in pool.map(backend.get, keys))
+    seconds = time.perf_counter() - t0
+    print(f"raw GET of {len(keys)} index objects, {total / 2**20:.0f} MiB, {workers} threads: "
+          f"{seconds:.2f} s ({total / 2**20 / seconds:.0f} MiB/s)", file=sys.stderr)
 
 
 def synthetic_index(url: str, chunks: int, sample: Path) -> int:
@@ -157,6 +175,10 @@ def bench_open(work: Path, s3, chunks: int, profile: str = "") -> None:  # type:
                        "-f", "raw", "-o", f"{profile}/open-{cache}.txt", "--", *cmd]
             seconds, rss, _, err = run(cmd)
             rows.append((name, cache, seconds, rss, err.strip().splitlines()[-1]))
+        if n:
+            for workers in (2, 8):
+                seconds, rss, _, err = run([*me, "fetch", url, str(workers)])
+                rows.append((name, "limit", seconds, rss, err.strip().splitlines()[-1]))
     print(f"\nopening a repository, {os.cpu_count()} CPUs (process: wall time of the whole child "
           f"with interpreter start; the rest as the child measured itself)")
     for name, cache, seconds, _, line in rows:

@@ -59,6 +59,7 @@ class CountingBackend(Backend):
         return self.inner.get_range(key, start, length)
 
     def open(self, key: str) -> BinaryIO:
+        self.gets.append(key)  # a streamed read of the whole object
         return self.inner.open(key)
 
     def list(self, prefix: str = "") -> Iterator[str]:
