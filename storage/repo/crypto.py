@@ -197,8 +197,15 @@ class Cipher:
         decryptor.authenticate_additional_data(aad)
         return StreamOpener(decryptor, what)
 
-    def compress(self, data: bytes) -> bytes:
-        return self._zc().compress(data)
+    def compress(self, data: bytes, *, window_log: int = 0) -> bytes:
+        """zstd at the repository's level; `window_log` bounds the window (index files: what
+        a streamed decompression holds per fetch is the window, ~2 MiB by default)."""
+        if not window_log:
+            return self._zc().compress(data)
+        import zstandard
+
+        params = zstandard.ZstdCompressionParameters.from_level(self.level, window_log=window_log)
+        return zstandard.ZstdCompressor(compression_params=params).compress(data)
 
     def decompress(self, data: bytes) -> bytes:
         return self._zd().decompress(data)

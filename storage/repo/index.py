@@ -37,6 +37,7 @@ HEAD = struct.Struct("<II")  # pack count, record count
 MAX_ENTRIES = 65536          # per index file: ~3 MiB decrypted, so loading one is cheap
 MEMORY_MAX = 8192            # tables above this many records live in the disk cache
 CACHE_MAGIC = b"SBX\x01"
+WINDOW_LOG = 17              # 128 KiB zstd window: a streamed index file costs that per fetch
 ID = 32
 
 
@@ -55,7 +56,7 @@ def encode_index(cipher: Cipher, packs: dict[str, list[Blob]]) -> tuple[str, byt
                      for n, pid in enumerate(pack_ids) for b in packs[pid])
     body = b"".join([HEAD.pack(len(pack_ids), len(records)),
                      *(bytes.fromhex(p) for p in pack_ids), *records])
-    sealed = INDEX_MAGIC + cipher.seal(INDEX_MAGIC, cipher.compress(body))
+    sealed = INDEX_MAGIC + cipher.seal(INDEX_MAGIC, cipher.compress(body, window_log=WINDOW_LOG))
     return hashlib.sha256(sealed).hexdigest(), sealed, body
 
 
@@ -175,11 +176,13 @@ class IndexTable:
         if lo == hi:
             return None
         records = self._read(self._base + lo * RECORD.size, (hi - lo) * RECORD.size)
-        for i in range(0, len(records), RECORD.size):
-            if records[i:i + ID] == raw:
-                _, n, offset, length, size = RECORD.unpack_from(records, i)
-                return Location(self._pack(n), offset, length, size)
-        return None
+        i = records.find(raw)
+        while i >= 0 and i % RECORD.size:  # a match across two records is not one
+            i = records.find(raw, i + 1)
+        if i < 0:
+            return None
+        _, n, offset, length, size = RECORD.unpack_from(records, i)
+        return Location(self._pack(n), offset, length, size)
 
     def entries(self) -> Iterator[tuple[str, Location]]:
         """Every (chunk id, location), in chunk id order."""
@@ -210,20 +213,21 @@ def _write_cache(path: Path, fanout: array[int], bits: int, body: bytes) -> int:
     return os.open(path, os.O_RDONLY)
 
 
-PIECE = 1 << 18  # bytes read at a time when an index file is streamed into the cache
+PIECE = 1 << 16  # bytes read at a time when an index file is streamed into the cache
 TAG = 16         # AES-GCM's tag, the sealed file's last bytes
 
 
 class _CacheFill:
     """Plaintext of one index file written into a temporary cache file as it comes, with
     each record's first two id bytes kept aside for the fan-out (2 bytes a record); put in
-    place by commit() only once the caller has authenticated the whole."""
+    place by commit() only once the caller has authenticated the whole (a table of at most
+    MEMORY_MAX records is read back into memory instead: no file, no descriptor)."""
 
     def __init__(self, path: Path) -> None:
         path.parent.mkdir(parents=True, exist_ok=True)
         self.path = path
         self.tmp = path.with_name(f".{path.name}.{os.getpid()}.{threading.get_ident()}")
-        self.file = open(self.tmp, "wb")  # noqa: SIM115 - closed by commit() or discard()
+        self.file = open(self.tmp, "w+b")  # noqa: SIM115 - closed by commit() or discard()
         self.head = b""
         self.size = 0  # plaintext bytes received
         self.bits = self.count = self.packs_n = -1
@@ -256,6 +260,11 @@ class _CacheFill:
         if self.bits < 0 or self.size != expected:
             raise ValueError(f"{what}: {self.size} bytes for {self.packs_n} packs and "
                              f"{self.count} records")
+        if self.count <= MEMORY_MAX:  # a small table stays in memory, as add_body keeps it
+            self.file.seek(8 + 4 * ((1 << self.bits) + 1))
+            body = self.file.read()
+            self.discard()
+            return IndexTable(index_id, body)
         first, second = (b"".join(t)[:self.count] for t in self.taps)
         fanout = _fanout(first, second, self.count, self.bits)
         self.file.seek(0)
