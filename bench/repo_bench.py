@@ -239,7 +239,7 @@ def make_input(work: Path, size: int) -> tuple[Path, str]:
 
 
 def bench_target(work: Path, target: str, s3, formats: list[int], src: Path,  # type: ignore[no-untyped-def]
-                 source_sha: str, restic: str) -> list[tuple]:
+                 source_sha: str, restic: str, profile: str = "") -> list[tuple]:
     pwfile = work / "pw"
     pwfile.write_text(PASSWORD)
     env = {"RESTIC_PASSWORD_FILE": str(pwfile), "RESTIC_CACHE_DIR": str(work / "rc"),
@@ -252,11 +252,18 @@ def bench_target(work: Path, target: str, s3, formats: list[int], src: Path,  # 
     for version in formats:
         if target == "local":
             url, size = f"file://{work}/ours{version}", (lambda v=version: dir_size(work / f"ours{v}"))
+            profiled = f"file://{work}/profiled{version}"
         else:
             url = f"s3://bench/ours{version}?endpoint={s3.endpoint}&path_style=true"
             size = lambda v=version: s3_size(s3, "bench", f"ours{v}/")  # noqa: E731
+            profiled = f"s3://bench/profiled{version}?endpoint={s3.endpoint}&path_style=true"
         run([*me, "init", url, str(version)])
         w = run([*me, "write", url], stdin_path=src)
+        if profile:  # a second write of the same stream would dedup: a fresh repository
+            run([*me, "init", profiled, str(version)])
+            run([str(Path(sys.executable).with_name("py-spy")), "record", "--idle", "-r", "200", "-f",
+                 "raw", "-o", f"{profile}/write-{target}-v{version}.txt", "--", *me, "write",
+                 profiled], stdin_path=src)
         r = run([*me, "read", url], digest=True)
         assert r[2] == source_sha, "our read-back differs from the input"
         puts = int(w[3].split("PUTS ")[1].split()[0])
@@ -300,7 +307,8 @@ def main() -> None:
     ap.add_argument("--open-chunks", type=int, default=0,
                     help="only time opening a repository with a synthetic index of N chunks (S3)")
     ap.add_argument("--profile", default="", metavar="DIR",
-                    help="with --open-chunks: py-spy profiles of the opens into DIR")
+                    help="py-spy profiles into DIR: of the opens (--open-chunks), else of a "
+                         "second write of ours (not timed) per target and format")
     args = ap.parse_args()
     size = args.size_mib << 20
     restic = shutil.which("restic")
@@ -323,7 +331,7 @@ def main() -> None:
         formats = [int(v) for v in args.formats.split(",")]
         rows = []
         for target in targets:
-            rows += bench_target(work, target, s3, formats, src, source_sha, restic)
+            rows += bench_target(work, target, s3, formats, src, source_sha, restic, args.profile)
         report(rows, size)
     finally:
         if s3ctx is not None:
