@@ -308,12 +308,18 @@ class _Bench:
             first = [next(f) for _ in range(1000)]
         # a bulk line pair: the action (~40 bytes) and the source of a reference line
         self.doc_bulk_bytes = sum(len(x) for x in first) / len(first) - len(b',"_index":"bench-logs"') + 40 - 25
-        if not a.backups_only:
+        if a.many_only:
+            self.many()
+            return
+        if not (a.backups_only or a.rss_only):
             self.raw_reads()
             self.anchor_backup()
         run(self.me + ["init", "--repo", f"{W}/repo"])
         dt, out, _ = run(self.me + ["dump", "--url", url, "--repo", f"{W}/repo", "--slices", str(a.slices)])
         self.log("3_our_dump", {**json.loads(out), "secs": dt})
+        if a.rss_only:
+            self.res["6_our_restore"] = self.our_restore(1)
+            return
         if a.backups_only:
             self.second_backup()
             return
@@ -511,6 +517,13 @@ class _Bench:
 
     def summary(self) -> None:
         res, n = self.res, self.args.n
+        if self.args.many_only:
+            self.many_summary()
+            return
+        if self.args.rss_only:
+            print(f"\nour peak RSS: dump {res['3_our_dump']['peak_rss_mb']:.0f} MB, restore "
+                  f"{res['6_our_restore']['peak_rss_mb']:.0f} MB (target <= 150 MB), {n:,} documents")
+            return
         if self.args.backups_only:
             first, second = res["3_our_dump"], res["7_our_second_backup"]
             print(f"\n[engine] (7) / (3) time: {second['engine_secs']:.3f} s / {first['engine_secs']:.2f} s = "
@@ -540,6 +553,16 @@ class _Bench:
             print(f"[{label}] (6) vs (4) raw at {w['senders']} senders x {w['bulk_mb']:g} MB: "
                   f"{x['4_raw_bulk_write'] / x['6_our_restore']:.2f}x  (target >= 1.0x)")
             print(f"[{label}] (7) / (3) time: {100 * x['7_our_second_backup'] / x['3_our_dump']:.1f}%  (target <= 2%)")
+        self.many_summary()
+        print(f"our peak RSS: dump {res['3_our_dump']['peak_rss_mb']:.0f} MB, restore "
+              f"{res['6_our_restore']['peak_rss_mb']:.0f} MB, second {res['7_our_second_backup']['peak_rss_mb']:.0f} MB "
+              "(target <= 150 MB)")
+        print(f"(3) repository engine: {res['3_our_dump']['engine']}; target: {self.args.target}; "
+              f"ours: {self.args.workers} workers x {self.args.bulk_bytes / 1e6:g} MB bulks")
+
+    def many_summary(self) -> None:
+        """Target 17.4: many small indices, one at a time against several at once and the raw limit."""
+        res = self.res
         many = {k: v for k, v in res.items() if k.startswith("many_dump")}
         if many:
             one = [v["engine_secs"] for k, v in many.items() if "parallel_indices=1 " in k]
@@ -551,11 +574,6 @@ class _Bench:
             print(f"[engine] many indices: the raw reader reads them all in {raw:.2f} s (wall, its process start included); one at a time is "
                   f"{raw / (sum(one) / len(one)):.2f}x of that limit, several at once {raw / (sum(par) / len(par)):.2f}x "
                   f"(3x one at a time would need {3 * raw / (sum(one) / len(one)):.2f}x the raw limit)")
-        print(f"our peak RSS: dump {res['3_our_dump']['peak_rss_mb']:.0f} MB, restore "
-              f"{res['6_our_restore']['peak_rss_mb']:.0f} MB, second {res['7_our_second_backup']['peak_rss_mb']:.0f} MB "
-              "(target <= 150 MB)")
-        print(f"(3) repository engine: {res['3_our_dump']['engine']}; target: {self.args.target}; "
-              f"ours: {self.args.workers} workers x {self.args.bulk_bytes / 1e6:g} MB bulks")
 
 
 def _du(path: str) -> int:
@@ -643,6 +661,10 @@ def main() -> None:
     ap.add_argument("--workdir", default="/tmp/elastic-bench")
     ap.add_argument("--backups-only", action="store_true",
                     help="only our first backup (3) and the second of the unchanged index (7) (target 17.3)")
+    ap.add_argument("--many-only", action="store_true",
+                    help="only the many-indices step (target 17.4); --n is the reference it copies from")
+    ap.add_argument("--rss-only", action="store_true",
+                    help="only our dump and one restore, for their peak RSS (target 17.5: run it with --n 2000000)")
     ap.add_argument("--skip-anchor-restore", action="store_true", help="skip step 5 (slow)")
     args = ap.parse_args()
     if args.cmd == "dump":
