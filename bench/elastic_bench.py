@@ -117,6 +117,7 @@ def child_dump(args: argparse.Namespace) -> dict[str, Any]:
             "read_mode": e.get("read_mode"), "slices": e.get("slices"),
             "mode": e.get("mode"), "reason": e.get("reason"), "docs_read": e.get("docs_read"),
             "docs_deleted": e.get("docs_deleted"), "server_bytes": received[0],
+            "deletions_from": repo.latest().streams[f"indices/{INDEX}"].meta.get("deletions_from"),
             "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, "cpu_secs": cpu_secs()}
 
 
@@ -359,7 +360,7 @@ class _Bench:
         self.log("i4_restore", {**json.loads(out), "secs": dt, "verify": v})
         exact = v["missing"] == 0 and v["extra"] == 0 and v["semantic_diff_docs"] == 0
         print(f"\nsecond backup: mode {second['mode']}, {second['docs_read']} documents read, "
-              f"{second['docs_deleted']} deleted ({second.get('reason') or ''})")
+              f"{second['docs_deleted']} deleted, found by {second.get('deletions_from')} ({second.get('reason') or ''})")
         print(f"bytes read from the server, second / first: {100 * second['server_bytes'] / first['server_bytes']:.2f}%"
               "  (target <= 5%)")
         print(f"time, second / first: {100 * second['engine_secs'] / first['engine_secs']:.1f}% engine, "

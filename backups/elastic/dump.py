@@ -24,13 +24,12 @@ from backups.elastic.hits import Page
 from backups.elastic.incremental import (
     IdList,
     Layers,
+    RangesCheck,
     ReadPrevious,
     Source,
-    Unsafe,
     dump_delta,
     forget,
     no_deletes,
-    primary_terms,
     server_reason,
     since,
     unsafe_reason,
@@ -55,6 +54,7 @@ from backups.elastic.results import (
     StreamMeta,
     StreamWriter,
 )
+from backups.elastic.seqs import SeqList, Unsafe, seqs_name
 from storage.repo.checkpoint import Checkpoint, PartialStream
 from storage.repo.format import RepositoryError
 
@@ -167,6 +167,7 @@ class _Run:
     read_previous: ReadPrevious | None = None
     # several indices may be read at once: the progress callback is called by one at a time
     _lock: threading.Lock = field(default_factory=threading.Lock)
+    ranges: RangesCheck = field(default_factory=RangesCheck)
 
     def emit(self, index: str, phase: str, docs: int, nbytes: int, total: int | None) -> None:
         if self.progress:
@@ -191,6 +192,9 @@ def _dump_index(run: _Run, info: IndexInfo, data_stream: str) -> IndexDumped:
     t0 = time.monotonic()
     state = _readable_state(run.prepared, info)
     meta = _stream_meta(info, state, run.prepared.metadata[info.name], data_stream)
+    if state.checkpoints is not None and run.prepared.refreshed:
+        # only after the refresh is every operation at or below them in the read (backups/elastic/seqs.py)
+        meta["seq_floor"] = state.checkpoints
     taken = _take_over(run, info, meta)
     if taken is not None:
         run.emit(info.name, "skipped", taken.docs, taken.bytes, taken.docs)
@@ -218,7 +222,7 @@ def _incremental(run: _Run, info: IndexInfo, meta: StreamMeta, state: IndexState
     """The index read as a delta of the previous snapshot, or why it is read in full."""
     if not run.params.incremental or run.read_previous is None:
         return "incremental reads are off"
-    meta["primary_terms"] = primary_terms(run.conn, info.name)   # the next run compares them
+    meta["primary_terms"] = info.primary_terms   # the next run compares them
     if run.previous is None:
         return "no previous snapshot"
     if run.resume is not None and run.resume.partial(stream_name(info.name), meta, mode="pit",
@@ -229,7 +233,8 @@ def _incremental(run: _Run, info: IndexInfo, meta: StreamMeta, state: IndexState
     prev = _previous_stream(run.previous, stream_name(info.name))
     reason = unsafe_reason(prev, meta, state, run.params.chain_length)
     if reason is None and prev is not None:
-        reason = server_reason(run.conn, info.name, since(prev.meta), state.docs, run.params.incremental_max_fraction)
+        reason = run.ranges.reason(run.conn, info.name, state.docs) or server_reason(
+            run.conn, info.name, since(prev.meta), state.docs, run.params.incremental_max_fraction)
     if reason is None and prev is not None and (meta["primary_terms"] is None
                                                 or prev.meta.get("primary_terms") != meta["primary_terms"]):
         reason = "primary terms changed or unknown"
@@ -310,8 +315,9 @@ def _take_over(run: _Run, info: IndexInfo, meta: StreamMeta) -> _Reused | None:
         if "composed" in entry.meta:
             return None
         companions = []
-    keep = ("composed", "id_list", "mode", "docs_deleted") if companions else ()
-    for k in ("docs", "read_mode", "slices", "count_source", "page_docs", "digest", *keep):
+    keep = ("composed", "id_list", "seq_list", "mode", "docs_deleted") if companions else ()
+    took.pop("seq_floor", None)   # the checkpointed stream's, not this run's (see _reuse)
+    for k in ("docs", "read_mode", "slices", "count_source", "page_docs", "digest", "seq_floor", *keep):
         if k in entry.meta:
             took[k] = entry.meta[k]   # type: ignore[literal-required]
     took["complete"], took["resumed_from"] = True, run.resume.point.id
@@ -347,7 +353,8 @@ def _reuse(run: _Run, info: IndexInfo, meta: StreamMeta) -> _Reused | None:
     reuse_meta["reused_from"] = getattr(run.previous, "id", None)
     reuse_meta["read_mode"] = prev.meta.get("read_mode")
     reuse_meta["count_source"] = prev.meta.get("count_source")
-    for k in ("digest", "composed", "id_list", "primary_terms", "docs_deleted"):
+    reuse_meta.pop("seq_floor", None)   # the previous stream's: a global checkpoint moves on after the last write
+    for k in ("digest", "composed", "id_list", "seq_list", "primary_terms", "docs_deleted", "seq_floor"):
         if prev.meta.get(k) is not None:
             reuse_meta[k] = prev.meta[k]
     layers = Layers.of(info.name, name, prev.meta)
@@ -395,7 +402,8 @@ def _read_from(run: _Run, info: IndexInfo, meta: StreamMeta, state: IndexState, 
     # the id list the next run's delta needs: not for a resumed read (its prefix's keys are not known)
     keys = run.params.incremental and run.read_previous is not None and start is None
     reader = Reader(run.conn, info, mode, run.cancel, page_docs=page_docs(run.params, state.doc_bytes),
-                    max_slices=run.params.max_slices, keep_alive=run.params.keep_alive, after=after, keys=keys)
+                    max_slices=run.params.max_slices, keep_alive=run.params.keep_alive, after=after, keys=keys,
+                    codes=keys)
     try:
         reader.open()
         run.warnings.extend(reader.notes)
@@ -410,6 +418,7 @@ def _read_from(run: _Run, info: IndexInfo, meta: StreamMeta, state: IndexState, 
         pages = _Pages(run, info.name, reader, dict(meta), positions)
         if reader.keys:
             pages.keys = IdList(run.writer, info.name, 0)
+            pages.seqs = SeqList() if reader.labels else None
         run.emit(info.name, "start", pages.docs, pages.bytes, reader.expected)
         try:
             stored = run.writer.add_stream(stream_name(info.name), pages.lines(), meta=pages.meta, resume=start,
@@ -444,6 +453,7 @@ class _Pages:
         self.started = False
         self.stored = 0     # bytes the repository says the stream holds, once written
         self.keys: IdList | None = None   # the id list's records (key, line), when asked
+        self.seqs: SeqList | None = None  # ...and the sequence list, when the read knows each hit's shard
 
     def _take(self, page: Page) -> None:
         self.run.limiter.take(page.docs)
@@ -453,6 +463,8 @@ class _Pages:
         self.run.totals.add(page.docs, len(page.lines))
         if self.keys is not None:
             self.keys.add(page.keys, first_line=self.docs - page.docs)
+        if self.seqs is not None:
+            self.seqs.add(page.codes, page.docs)
         if self.positions is not None:
             self.positions.take(page)   # the digest too, under the positions' lock
         else:
@@ -478,6 +490,8 @@ class _Pages:
         self.meta["digest"] = self.digest.as_meta()
         if self.keys is not None:
             self.meta["id_list"] = self.keys.finish()
+        if self.seqs is not None and self.seqs.ok:
+            self.meta["seq_list"] = self.seqs.write(self.run.writer, seqs_name(self.index, 0))
 
 
 def _previous_stream(previous: SnapshotManifest | None, name: str) -> ManifestStream | None:

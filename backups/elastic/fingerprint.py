@@ -43,6 +43,10 @@ class IndexState:
     signals: dict[str, Any]
     doc_bytes: float | None   # stored bytes per document: a guess at a page's size, not a signal
     docs: int = 0             # primaries' live documents (not refreshed ones included)
+    # each primary's global checkpoint: every operation at or below it was on every in-sync
+    # copy before these statistics, so in the read that follows them (the refresh comes
+    # after). Not a signal: it moves on its own after a write (backups/elastic/seqs.py)
+    checkpoints: dict[str, int] | None = None
 
 
 def index_states(conn: Connection, names: list[str]) -> dict[str, IndexState]:
@@ -66,8 +70,19 @@ def index_states(conn: Connection, names: list[str]) -> dict[str, IndexState]:
             prim = ix.get("primaries") or {}
             docs = (prim.get("docs") or {}).get("count") or 0
             stored = (prim.get("store") or {}).get("size_in_bytes") or 0
-            out[name] = IndexState(digest, signals, stored / docs if docs and stored else None, docs)
+            out[name] = IndexState(digest, signals, stored / docs if docs and stored else None, docs,
+                                   _checkpoints(ix))
     return out
+
+
+def _checkpoints(ix: dict[str, Any]) -> dict[str, int] | None:
+    out: dict[str, int] = {}
+    for sid, copies in (ix.get("shards") or {}).items():
+        for c in copies:
+            g = (c.get("seq_no") or {}).get("global_checkpoint")
+            if (c.get("routing") or {}).get("primary", True) and isinstance(g, int):
+                out[str(sid)] = g
+    return out or None
 
 
 def _digest(ix: dict[str, Any]) -> tuple[str, dict[str, Any]]:

@@ -33,6 +33,7 @@ class Page:
     shard_failures: list[Any] = field(default_factory=list)
     slice: int = 0                        # the reader's slice that read it
     keys: list[bytes] = field(default_factory=list)   # each document's key (backups.elastic.keys), in line order, when asked
+    codes: list[int] | None = None        # each document's shard and _seq_no (backups.elastic.seqs), when asked and known
 
 
 # -- the part of a search response a dump reads (everything else is skipped) -------------
@@ -44,6 +45,7 @@ class _Hit(Struct):
     source: Raw = msgspec.field(name="_source", default=_NONE)
     routing: str | None = msgspec.field(name="_routing", default=None)
     sort: Raw = _NONE
+    seq_no: int | None = msgspec.field(name="_seq_no", default=None)
 
 
 class _Hits(Struct):
@@ -64,6 +66,7 @@ class _Response(Struct):
 
 _decode = msgspec.json.Decoder(_Response).decode
 _decode_any = msgspec.json.Decoder().decode
+_decode_ints = msgspec.json.Decoder(list[int]).decode
 _encode = msgspec.json.Encoder().encode
 
 
@@ -78,9 +81,14 @@ def _total(raw: Raw) -> int | None:
     return None
 
 
-def parse_page(raw: bytes, *, index: str = "", keys: bool = False, ids_only: bool = False) -> Page:
+def parse_page(raw: bytes, *, index: str = "", keys: bool = False, ids_only: bool = False,
+               codes: str | int | None = None) -> Page:
     """Parse one `_search` / scroll response into dump lines; with `keys`, each document's
-    key too (backups.elastic.keys); `ids_only` (a read with `_source: false`): keys only."""
+    key too (backups.elastic.keys); `ids_only` (a read with `_source: false`): keys only.
+    `codes`: each document's shard and `_seq_no` (backups.elastic.seqs), from its sort
+    values ("shard_doc": `[_seq_no, _shard_doc]`, whose high 32 bits are the shard; "sort0":
+    `[_seq_no, …]` of a one-shard index) or, an int, the shard every hit is from (`_seq_no`
+    asked with `seq_no_primary_term`)."""
     try:
         resp = _decode(raw)
     except msgspec.ValidationError as e:
@@ -115,7 +123,25 @@ def parse_page(raw: bytes, *, index: str = "", keys: bool = False, ids_only: boo
     page = _page(resp, b"".join(out), len(hits))
     if keys:
         page.keys = [doc_key(h.id, h.routing) for h in hits]
+    if codes is not None:
+        page.codes = _codes(hits, codes)
     return page
+
+
+def _codes(hits: list[_Hit], how: str | int) -> list[int] | None:
+    """None when a hit does not say (the layer then gets no sequence list)."""
+    try:
+        if isinstance(how, int):
+            pairs = [(how, h.seq_no) for h in hits if h.seq_no is not None]
+        elif how == "shard_doc":
+            pairs = [(s[1] >> 32, s[0]) for s in (_decode_ints(h.sort) for h in hits) if len(s) == 2]
+        else:
+            pairs = [(0, _decode_ints(h.sort)[0]) for h in hits]
+    except (msgspec.ValidationError, msgspec.DecodeError, IndexError):
+        return None
+    if len(pairs) != len(hits) or not all(0 <= seq < 1 << 48 and 0 <= shard < 1 << 15 for shard, seq in pairs):
+        return None
+    return [shard << 48 | seq for shard, seq in pairs]
 
 
 def _page(resp: _Response, lines: bytes, docs: int) -> Page:

@@ -157,3 +157,21 @@ def compare(previous: Iterator[tuple[bytes, int, int]], current: Iterator[bytes]
         if d[:KEY] == k:
             d = next(delta, _END)
     return out
+
+
+def lines_of(run: bytes, keys: Iterable[bytes]) -> list[int]:
+    """The line numbers an id list's sorted run gives `keys` (those of them it holds), by
+    binary search: a delta's few keys against a layer's many records."""
+    n = len(run) // RECORD
+    out = []
+    for k in keys:
+        lo, hi = 0, n
+        while lo < hi:
+            mid = (lo + hi) // 2
+            if run[mid * RECORD:mid * RECORD + KEY] < k:
+                lo = mid + 1
+            else:
+                hi = mid
+        if lo < n and run[lo * RECORD:lo * RECORD + KEY] == k:
+            out.append(int.from_bytes(run[lo * RECORD + KEY:(lo + 1) * RECORD], "big"))
+    return out

@@ -23,6 +23,9 @@ class IndexInfo:
     shards: int
     hidden: bool
     settings: dict[str, Any]
+    # each shard's primary term, from the cluster state (None: the server would not say);
+    # an incremental dump compares them with the previous snapshot's
+    primary_terms: dict[str, int] | None = None
 
 
 def _truthy(v: Any) -> bool:
@@ -38,8 +41,9 @@ def list_indices(conn: Connection) -> list[IndexInfo]:
     may not read the cluster state."""
     settings = conn.json("GET", "/_all/_settings", params={"expand_wildcards": "all"},
                          privilege="view_index_metadata on the indices")
+    terms: dict[str, dict[str, int]] = {}
     try:
-        status, health = _status_and_health(conn)
+        status, health, terms = _status_and_health(conn)
     except ClusterError as e:
         if e.status not in (400, 403, 404, 405):
             raise
@@ -51,22 +55,25 @@ def list_indices(conn: Connection) -> list[IndexInfo]:
         out.append(IndexInfo(
             name=name, status=status.get(name) or "open", health=health.get(name) or "",
             uuid=idx.get("uuid", ""), shards=int(idx.get("number_of_shards") or 1),
-            hidden=_truthy(idx.get("hidden")) or name.startswith("."), settings=s))
+            hidden=_truthy(idx.get("hidden")) or name.startswith("."), settings=s, primary_terms=terms.get(name)))
     return sorted(out, key=lambda i: i.name)
 
 
 _LIST_PRIVILEGE = "monitor (cluster) and view_index_metadata on the indices"
 
 
-def _status_and_health(conn: Connection) -> tuple[dict[str, str], dict[str, str]]:
+def _status_and_health(conn: Connection) -> tuple[dict[str, str], dict[str, str], dict[str, dict[str, int]]]:
     state = conn.json("GET", "/_cluster/state/metadata",
-                      params={"filter_path": "metadata.indices.*.state", "expand_wildcards": "all"},
+                      params={"filter_path": "metadata.indices.*.state,metadata.indices.*.primary_terms",
+                              "expand_wildcards": "all"},
                       privilege=_LIST_PRIVILEGE)
     health = conn.json("GET", "/_cluster/health", params={"level": "indices", "expand_wildcards": "all"},
                        privilege=_LIST_PRIVILEGE)
     states = (state.get("metadata") or {}).get("indices") or {}
     return ({n: str(v.get("state") or "") for n, v in states.items()},
-            {n: str(v.get("status") or "") for n, v in (health.get("indices") or {}).items()})
+            {n: str(v.get("status") or "") for n, v in (health.get("indices") or {}).items()},
+            {n: {str(k): int(t) for k, t in v["primary_terms"].items()}
+             for n, v in states.items() if isinstance(v.get("primary_terms"), dict)})
 
 
 def _status_and_health_cat(conn: Connection) -> tuple[dict[str, str], dict[str, str]]:

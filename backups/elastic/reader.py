@@ -21,7 +21,7 @@ class Reader:
     def __init__(self, conn: Connection, info: IndexInfo, mode: str, cancel: threading.Event, *,
                  page_docs: int, max_slices: int, keep_alive: str,
                  after: dict[int, list[Any]] | None = None, query: dict[str, Any] | None = None,
-                 keys: bool = False, ids_only: bool = False) -> None:
+                 keys: bool = False, ids_only: bool = False, codes: bool = False) -> None:
         self.conn, self.info, self.mode, self.keep_alive = conn, info, mode, keep_alive
         # an incremental dump's reads (backups/elastic/incremental.py): the documents a
         # query selects, each page with its documents' keys; or the keys alone
@@ -30,6 +30,8 @@ class Reader:
         # an ids-only scroll needs nothing but the ids (no _index, _score, sort): ~30 bytes a document
         self.params = {"filter_path": "_scroll_id,hits.total,hits.hits._id,hits.hits._routing,_shards.failures"} \
             if ids_only and mode == "scroll" else {}
+        # each document's shard and _seq_no (backups/elastic/seqs.py), where the read can say
+        self.codes = codes
         # point in time only: each slice's search_after to start from (a resumed read)
         self.after = dict(after or {})
         self.page_docs = page_docs
@@ -101,8 +103,39 @@ class Reader:
     def _query(self) -> dict[str, Any]:
         return {"query": self.query} if self.query else {}
 
-    def _parse(self, raw: bytes) -> Page:
-        return parse_page(raw, index=self.info.name, keys=self.keys, ids_only=self.ids_only)
+    def _parse(self, raw: bytes, i: int) -> Page:
+        return parse_page(raw, index=self.info.name, keys=self.keys, ids_only=self.ids_only, codes=self._how(i))
+
+    @property
+    def labels(self) -> bool:
+        """Each hit's shard is known: a point in time sorted on `_shard_doc` (or of one
+        shard), or a scroll with one slice per shard (slice n reads shard n)."""
+        return self._how(0) is not None
+
+    def _how(self, i: int) -> str | int | None:
+        if not self.codes:
+            return None
+        if self.mode == "pit":
+            assert self.conn.dialect is not None
+            sort = self.conn.dialect.pit_sort(self.info.shards) or []
+            if sort and sort[-1] == {"_shard_doc": "asc"}:
+                return "shard_doc"
+            return "sort0" if self.info.shards == 1 else None
+        return i if self.slices == self.info.shards else None
+
+    def search_shard(self, shard: int, body: dict[str, Any]) -> dict[str, Any]:
+        """One search of one shard: in the point in time when the read has one (with as many
+        slices as shards, slice n is shard n), else of the index now (`preference`)."""
+        if self.mode == "pit" and self.pit_id:
+            sliced = {"slice": {"id": shard, "max": self.info.shards}} if self.info.shards > 1 else {}
+            pit = {"id": self.pit_id, "keep_alive": self.keep_alive}
+            r: dict[str, Any] = self.conn.json("POST", "/_search", {**body, **sliced, "pit": pit},
+                                               privilege=f"read on index {self.info.name}")
+            return r
+        r = self.conn.json("POST", f"{index_path(self.info.name)}/_search", body,
+                           params={"preference": f"_shards:{shard}"}, index=self.info.name,
+                           privilege=f"read on index {self.info.name}")
+        return r
 
     def _put(self, item: Any) -> None:
         while not self.stop.is_set():
@@ -140,11 +173,12 @@ class Reader:
         return {"slice": {"id": i, "max": self.slices}} if self.slices > 1 else {}
 
     def _run_scroll(self, i: int) -> None:
-        body = {"size": self.page_docs, "sort": ["_doc"], "track_total_hits": True, **self._slice(i), **self.body}
+        body = {"size": self.page_docs, "sort": ["_doc"], "track_total_hits": True, **self._slice(i), **self.body,
+                **({"seq_no_primary_term": True} if isinstance(self._how(i), int) else {})}
         r = self.conn.request("POST", f"{index_path(self.info.name)}/_search", body,
                               params={"scroll": self.keep_alive, **self.params}, index=self.info.name,
                               privilege=f"read on index {self.info.name}")
-        page = self._parse(r.body)
+        page = self._parse(r.body, i)
         self.totals[i] = page.total
         self._signal_first(i)
         sid = page.scroll_id
@@ -164,7 +198,7 @@ class Reader:
                     return
                 r = self.conn.request("POST", "/_search/scroll", {"scroll": self.keep_alive,
                                                                   "scroll_id": sid}, params=self.params)
-                page = self._parse(r.body)
+                page = self._parse(r.body, i)
                 sid = page.scroll_id or sid
         finally:
             if sid:
@@ -190,7 +224,7 @@ class Reader:
             if after is not None:
                 body["search_after"] = after
             r = self.conn.request("POST", "/_search", body, privilege=f"read on index {self.info.name}")
-            page = self._parse(r.body)
+            page = self._parse(r.body, i)
             self._check(page, None)
             if page.docs == 0:
                 return

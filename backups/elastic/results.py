@@ -93,10 +93,12 @@ class StreamMeta(IndexMetadata, total=False):
     digest: dict[str, Any]     # backups.elastic.digest's as_meta(), once the stream is read
     primary_terms: dict[str, int] | None   # each shard's, when the server says (a change forbids a delta)
     id_list: list[str]                 # its id list's sorted runs (backups.elastic.keys), full reads
+    seq_list: str                      # its sequence list (backups.elastic.seqs), full reads that knew the shards
+    seq_floor: dict[str, int]          # each primary's global checkpoint before the read (the next delta's floor)
     mode: str                          # "incremental": read as a delta, its stream `composed`
     docs_deleted: int
-    deletions_from: str                # "ids": an ids-only read found them; "count": none, the view's count proves it
-    composed: dict[str, Any]           # {"layers": [...], "keys": [...], "dead": {layer: stream}}
+    deletions_from: str                # "seqs": doc values found them; "ids": an ids-only read; "count": none, the view's count proves it
+    composed: dict[str, Any]           # {"layers": [...], "keys": [...], "dead": {layer: stream}, "seqs": [...]}
 
 
 class DumpEntry(TypedDict, total=False):

@@ -79,14 +79,16 @@ def test_updates_deletes_reindexed_ids_and_routing_changes_are_read_as_a_delta(c
     assert second["docs_read"] < 150                                 # the delta, not the 300
     assert second["docs"] == 300 - 4 + 1 + 1 + 20
     assert_snapshot_is_the_index(conn, repo, sid, idx)
-    assert repo.manifest(sid).streams[f"indices/{idx}"].meta["deletions_from"] == "ids"
-    http.bulk(idx, docs(4, start=60, tag="v4"))                      # no delete: the view's count proves it
+    # found from doc values, not by reading every document's _id
+    assert repo.manifest(sid).streams[f"indices/{idx}"].meta["deletions_from"] == "seqs"
+    http.bulk(idx, docs(4, start=60, tag="v4"))                      # no delete
     http.bulk(idx, docs(2, start=2000))
     refresh(http, idx)
     sid, update_only = backup(conn, repo, idx)
     assert update_only["mode"] == "incremental" and update_only["docs_deleted"] == 0
     meta = repo.manifest(sid).streams[f"indices/{idx}"].meta
-    assert meta["deletions_from"] == ("count" if conn.distribution == "elasticsearch" else "ids")
+    assert meta["deletions_from"] == "seqs"
+    assert all(meta["composed"]["seqs"])
     assert_snapshot_is_the_index(conn, repo, sid, idx)
     http.req("DELETE", f"/{idx}/_doc/d1000")
     http.bulk(idx, docs(2, start=50, tag="v3"))
@@ -230,4 +232,85 @@ def test_an_id_list_of_several_runs_is_merged(conn, http, names, repo, monkeypat
     refresh(http, idx)
     sid, entry = backup(conn, repo, idx)
     assert entry["mode"] == "incremental" and entry["docs_deleted"] == 1
+    assert_snapshot_is_the_index(conn, repo, sid, idx)
+
+
+@pytest.mark.search_kinds("elasticsearch-8", "opensearch-2")
+def test_a_snapshot_without_sequence_lists_is_read_as_a_delta_by_its_ids(conn, http, names, repo, monkeypatch):
+    """A repository written before sequence lists (or by a read that could not tell each
+    document's shard): the ids read finds the deletions, until a full read writes the lists."""
+    from backups.elastic.reader import Reader
+
+    idx = names("older")
+    http.create(idx, shards=2)
+    http.bulk(idx, docs(120))
+    with monkeypatch.context() as m:
+        m.setattr(Reader, "labels", property(lambda self: False))
+        sid, _ = backup(conn, repo, idx)
+    assert "seq_list" not in repo.manifest(sid).streams[f"indices/{idx}"].meta
+    http.bulk(idx, docs(2, tag="v2"))
+    http.req("DELETE", f"/{idx}/_doc/d9")
+    refresh(http, idx)
+    sid, entry = backup(conn, repo, idx)
+    meta = repo.manifest(sid).streams[f"indices/{idx}"].meta
+    assert entry["mode"] == "incremental" and entry["docs_deleted"] == 1
+    assert meta["deletions_from"] == "ids" and meta["composed"]["seqs"] == [None, None]
+    assert_snapshot_is_the_index(conn, repo, sid, idx)
+    http.req("DELETE", f"/{idx}/_doc/d10")
+    refresh(http, idx)
+    _, entry = backup(conn, repo, idx, chain_length=2)   # the full read writes the lists again
+    assert entry["mode"] == "full"
+    http.req("DELETE", f"/{idx}/_doc/d11")
+    http.bulk(idx, docs(1, start=12, tag="v3"))
+    refresh(http, idx)
+    sid, entry = backup(conn, repo, idx)
+    assert entry["mode"] == "incremental" and entry["docs_deleted"] == 1
+    assert repo.manifest(sid).streams[f"indices/{idx}"].meta["deletions_from"] == "seqs"
+    assert_snapshot_is_the_index(conn, repo, sid, idx)
+
+
+@pytest.mark.search_kinds(*REAL)
+def test_writes_between_the_live_scan_and_the_delta_read_leave_each_document_once(conn, http, names, repo,
+                                                                                   monkeypatch):
+    """On a scroll (OpenSearch) the documents live now are asked before the delta's view is
+    made: a document updated in between is live there in its old version and in the delta in
+    its new one, and is kept once, new. In a point in time (Elasticsearch) both are one view."""
+    from backups.elastic import incremental
+
+    idx = names("between")
+    http.create(idx, shards=2)
+    http.bulk(idx, docs(150))
+    backup(conn, repo, idx)
+    http.req("DELETE", f"/{idx}/_doc/d3")
+    http.bulk(idx, docs(1, start=4, tag="v2"))
+    refresh(http, idx)
+    real = incremental.find_gone
+    before: list[bytes] = []
+
+    def then_write(*args: Any) -> Any:
+        gone = real(*args)
+        if not before:
+            before.extend(source_lines(conn, idx))
+            http.bulk(idx, docs(1, start=5, tag="between"))     # updated
+            http.bulk(idx, docs(1, start=500, tag="between"))   # added
+            http.req("DELETE", f"/{idx}/_doc/d6")               # deleted
+            refresh(http, idx)
+        return gone
+
+    monkeypatch.setattr(incremental, "find_gone", then_write)
+    sid, entry = backup(conn, repo, idx)
+    assert entry["mode"] == "incremental", entry.get("reason")
+    got = sorted(b"".join(repo.read_stream(sid, f"indices/{idx}")).splitlines())
+    ids = [line.split(b'"_source"')[0] for line in got]
+    assert len(ids) == len(set(ids))                          # no document twice
+    if conn.distribution == "elasticsearch":
+        assert got == sorted(before)                          # the point in time's view, exactly
+    else:
+        now = source_lines(conn, idx)
+        assert [x for x in got if b"d6" not in x] == [x for x in now if b"d6" not in x]
+    monkeypatch.setattr(incremental, "find_gone", real)
+    http.bulk(idx, docs(1, start=7, tag="v3"))
+    refresh(http, idx)
+    sid, entry = backup(conn, repo, idx)
+    assert entry["mode"] == "incremental"
     assert_snapshot_is_the_index(conn, repo, sid, idx)

@@ -16,9 +16,9 @@ DUMP_READ = ["docs", "bytes", "duration", "skipped_unchanged", "docs_read", "err
 DUMP_REUSED = ["docs", "bytes", "duration", "skipped_unchanged", "docs_read", "error", "uuid", "mode"]
 DUMP_CLOSED = ["docs", "bytes", "duration", "skipped_unchanged", "docs_read", "closed", "error"]
 META_READ = ["index", "uuid", "format", "settings", "mappings", "aliases", "fingerprint", "fingerprint_signals",
-             "shards", "docs", "read_mode", "slices", "count_source", "page_docs", "complete", "digest"]
+             "shards", "seq_floor", "docs", "read_mode", "slices", "count_source", "page_docs", "complete", "digest"]
 META_REUSED = ["index", "uuid", "format", "settings", "mappings", "aliases", "fingerprint", "fingerprint_signals",
-               "shards", "docs", "complete", "reused_from", "read_mode", "count_source", "digest"]
+               "shards", "docs", "complete", "reused_from", "read_mode", "count_source", "digest", "seq_floor"]
 LOAD_DONE = ["source", "docs", "failed", "failures", "duration", "error", "status", "expected", "bytes", "count"]
 LOAD_SKIPPED = ["source", "docs", "failed", "failures", "duration", "error", "status", "expected", "skipped"]
 LOAD_PARTWAY = ["source", "docs", "failed", "failures", "duration", "error", "status", "expected", "bytes", "partial",
