@@ -40,7 +40,16 @@ from backups.elastic.keys import (
 from backups.elastic.metadata import IndexInfo
 from backups.elastic.reader import Reader
 from backups.elastic.results import ManifestStream, SnapshotManifest, StreamMeta, StreamWriter
-from backups.elastic.seqs import Gone, Previous, SeqList, Unsafe, find_gone, read_codes, seqs_name
+from backups.elastic.seqs import (
+    MEMORY_LINES,
+    Gone,
+    Previous,
+    SeqList,
+    Unsafe,
+    find_gone,
+    read_codes,
+    seqs_name,
+)
 
 ReadPrevious = Callable[[str], Iterable[bytes]]
 
@@ -402,7 +411,7 @@ def dump_delta(src: Source, meta: StreamMeta, prev_meta: Any, stream: str) -> De
     gt = since(prev_meta)
     codes, read, current = None, None, None
     try:
-        if seq_floor(prev_meta) is not None and all(prev.seqs):
+        if seq_floor(prev_meta) is not None and all(prev.seqs) and _lines(src.previous, prev) <= MEMORY_LINES:
             codes = previous_codes(src, prev)
             try:
                 read = read_delta(src, gt, layer_name(index, n), codes)
@@ -476,6 +485,11 @@ def _compose(src: Source, prev: Layers, lines: list[str], keys: list[list[str]],
                               meta={"format": DEAD_FORMAT, "lines": len(lines_dead)})
         added.append(dead_names[lines[j]])
     return dead_names
+
+
+def _lines(previous: SnapshotManifest, prev: Layers) -> int:
+    """The previous layers' lines, dead ones included: what a comparison by sequence lists holds."""
+    return sum(int(previous.streams[name].meta.get("docs") or 0) for name in prev.lines)
 
 
 def _check_lines(previous: SnapshotManifest, prev: Layers, dead: dict[int, Any], carried: int) -> None:

@@ -33,6 +33,11 @@ MASK = (1 << SHIFT) - 1
 BUCKETS = 20000          # the coarse histogram's buckets per shard, at most
 RANGES = 400             # ranges per request of the fine read
 FINE = 50000             # `_seq_no` values per request of the fine read (search.max_buckets is 65,536)
+# Lines compared in memory at most: a list holds 8 bytes a line while it is read, and the
+# comparison ~50 bytes a previous line (one int each, sorted). A larger index keeps no
+# sequence list and finds its deletions by its id lists, merged from the repository in flat
+# memory: slower (the ids read), but the dump's memory stays the same whatever the index size.
+MEMORY_LINES = 1_000_000
 
 # one search of one shard of the index (body -> response): the delta's view when it has one
 ShardSearch = Callable[[int, dict[str, Any]], dict[str, Any]]
@@ -59,15 +64,16 @@ class SeqList:
         self.ok = True
 
     def add(self, codes: list[int] | None, docs: int) -> None:
-        if codes is None or len(codes) != docs:
-            self.ok = False
+        if codes is None or len(codes) != docs or len(self.codes) + docs > MEMORY_LINES:
+            self.ok, self.codes = False, array("Q")
         elif self.ok:
             self.codes.extend(codes)
 
     def data(self) -> bytes:
+        if sys.byteorder == "little":
+            return self.codes.tobytes()
         out = array("Q", self.codes)
-        if sys.byteorder == "big":
-            out.byteswap()
+        out.byteswap()
         return out.tobytes()
 
     def write(self, writer: Any, name: str) -> str:

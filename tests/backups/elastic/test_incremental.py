@@ -314,3 +314,27 @@ def test_writes_between_the_live_scan_and_the_delta_read_leave_each_document_onc
     sid, entry = backup(conn, repo, idx)
     assert entry["mode"] == "incremental"
     assert_snapshot_is_the_index(conn, repo, sid, idx)
+
+
+@pytest.mark.search_kinds("elasticsearch-8")
+def test_an_index_above_the_in_memory_bound_keeps_no_sequence_list_and_finds_deletions_by_its_ids(
+        conn, http, names, repo, monkeypatch):
+    """A sequence list costs memory by the line (seqs.MEMORY_LINES): above the bound the
+    dump keeps none, and the delta reads the ids instead, in flat memory."""
+    from backups.elastic import incremental, seqs
+
+    idx = names("large")
+    http.create(idx, shards=2)
+    http.bulk(idx, docs(120))
+    monkeypatch.setattr(seqs, "MEMORY_LINES", 100)
+    monkeypatch.setattr(incremental, "MEMORY_LINES", 100)
+    sid, _ = backup(conn, repo, idx, batch_size=40)
+    assert "seq_list" not in repo.manifest(sid).streams[f"indices/{idx}"].meta
+    http.bulk(idx, docs(2, tag="v2"))
+    http.req("DELETE", f"/{idx}/_doc/d9")
+    refresh(http, idx)
+    sid, entry = backup(conn, repo, idx)
+    meta = repo.manifest(sid).streams[f"indices/{idx}"].meta
+    assert entry["mode"] == "incremental" and entry["docs_deleted"] == 1
+    assert meta["deletions_from"] == "ids"
+    assert_snapshot_is_the_index(conn, repo, sid, idx)

@@ -44,3 +44,16 @@ def test_lines_of_finds_the_lines_of_the_keys_a_run_holds():
     wanted = [keys[0], keys[4999], keys[1234], rng.randbytes(KEY)]
     assert sorted(lines_of(run, wanted)) == [0, 1234, 4999]
     assert lines_of(b"", wanted) == []
+
+
+def test_a_list_longer_than_the_in_memory_bound_is_dropped_not_kept(monkeypatch):
+    from backups.elastic import seqs
+
+    monkeypatch.setattr(seqs, "MEMORY_LINES", 3)
+    s = SeqList()
+    s.add([code(0, 1), code(0, 2)], 2)
+    assert s.ok
+    s.add([code(1, 1), code(1, 2)], 2)
+    assert not s.ok and len(s.codes) == 0
+    s.add([code(1, 3)], 1)
+    assert not s.ok and len(s.codes) == 0
