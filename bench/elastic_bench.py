@@ -61,13 +61,13 @@ def load_default(name: str) -> Any:
 
 
 # -- child commands (run in their own process so peak RSS is theirs alone) ---------------
-def _open_repo(path: str, create: bool) -> Any:
+def _open_repo(path: str, create: bool, version: int = 0) -> Any:
     from storage.backends import open_backend
     from storage.repo import Repository
 
     backend = open_backend("local", root=path)
     if create:
-        return Repository.init(backend, PASSWORD, name="bench/elastic")
+        return Repository.init(backend, PASSWORD, name="bench/elastic", **({"version": version} if version else {}))
     return Repository.open(backend, PASSWORD, name="bench/elastic")
 
 
@@ -147,7 +147,7 @@ def cpu_secs() -> float:
 
 
 def child_init(args: argparse.Namespace) -> dict[str, Any]:
-    _open_repo(args.repo, create=True)
+    _open_repo(args.repo, create=True, version=args.repo_version)
     return {"ok": True}
 
 
@@ -158,14 +158,35 @@ def child_restore(args: argparse.Namespace) -> dict[str, Any]:
     conn = connect(ClusterConfig(urls=[args.url]))
     repo = _open_repo(args.repo, create=False)
     t = time.perf_counter()
+    phases: dict[str, float] = {}     # when the index's load started, its first and last _bulk answer, done
+
+    def progress(ev: Any) -> None:
+        now = round(time.perf_counter() - t, 3)
+        phases.setdefault("first_ack" if ev.phase == "data" else ev.phase, now)
+        if ev.phase == "data":
+            phases["last_ack"] = now
+
+    if args.load_refresh:
+        # experiment: the index's refresh_interval during the load (the product's is -1)
+        from restores.load import settings as load_settings_mod
+
+        plain = load_settings_mod.load_settings
+
+        def with_refresh(snapshot_settings: dict[str, Any]) -> Any:
+            settings, put_back = plain(snapshot_settings)
+            settings.setdefault("index", {})["refresh_interval"] = args.load_refresh
+            return settings, put_back
+
+        load_settings_mod.load_settings = with_refresh  # type: ignore[assignment]
     m = repo.manifest("latest")
     res = load_snapshot(conn, m, open_stream=lambda n: repo.read_stream(m, n),
                         params=LoadParams(include=[INDEX], rename_pattern=f"^{INDEX}$",
                                           rename_replacement="bench-ours", workers=args.workers,
-                                          bulk_bytes=args.bulk_bytes, metadata_kinds=()))
+                                          bulk_bytes=args.bulk_bytes, metadata_kinds=(), progress=progress))
     dt = time.perf_counter() - t
     e = res.indices["bench-ours"]
-    return {"ok": res.ok, "docs": e["docs"], "count": e.get("count"), "engine_secs": dt, "error": e["error"],
+    return {"ok": res.ok, "docs": e["docs"], "count": e.get("count"), "engine_secs": dt, "phases": phases,
+            "error": e["error"],
             "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, "cpu_secs": cpu_secs()}
 
 
@@ -311,12 +332,15 @@ class _Bench:
         if a.many_only:
             self.many()
             return
-        if not a.backups_only:
+        if not (a.backups_only or a.writes_only):
             self.raw_reads()
             self.anchor_backup()
-        run(self.me + ["init", "--repo", f"{W}/repo"])
+        run(self.me + ["init", "--repo", f"{W}/repo", "--repo-version", str(a.repo_version)])
         dt, out, _ = run(self.me + ["dump", "--url", url, "--repo", f"{W}/repo", "--slices", str(a.slices)])
         self.log("3_our_dump", {**json.loads(out), "secs": dt})
+        if a.writes_only:
+            self.writes_alone()
+            return
         if a.backups_only:
             self.second_backup()
             return
@@ -439,15 +463,15 @@ class _Bench:
         print("sweep:", json.dumps(self.res["sweep"]), flush=True)
         self.knee = (s, mb)
 
-    def our_restore(self, k: int) -> dict[str, Any]:
+    def our_restore(self, k: int, repo: str = "", step: str = "6_our_restore", extra: tuple[str, ...] = ()) -> dict[str, Any]:
         a = self.args
-        dt, out, _ = run(self.me + ["restore", "--url", self.url, "--repo", f"{self.W}/repo", "--workers",
-                                    str(a.workers), "--bulk-bytes", str(a.bulk_bytes)])
+        dt, out, _ = run(self.me + ["restore", "--url", self.url, "--repo", repo or f"{self.W}/repo", "--workers",
+                                    str(a.workers), "--bulk-bytes", str(a.bulk_bytes), *extra])
         _, ver, _ = run([self.py, f"{a.anchor}/verify.py", self.ref, "--index", "bench-ours"], self.env)
         run(["curl", "-s", "-XDELETE", f"{self.url}/bench-ours"])
         v = json.loads(ver)
         assert v["missing"] == 0 and v["extra"] == 0 and v["semantic_diff_docs"] == 0, v
-        return self.log(f"6_our_restore run {k}", {**json.loads(out), "secs": dt, "verify": "exact"})
+        return self.log(f"{step} run {k}", {**json.loads(out), "secs": dt, "verify": "exact"})
 
     def writes(self) -> None:
         """(4) at the knee (or at ours) and (6) in the order 4 6 6 4: a server's indexing speed
@@ -463,6 +487,48 @@ class _Bench:
                               "engine_secs": sum(r["engine_secs"] for r in rs) / 2,
                               "peak_rss_mb": max(r["peak_rss_mb"] for r in rs), "runs_secs": [r["secs"] for r in rs],
                               "load_avg": [r["load_avg"] for r in rs]}
+
+    def writes_alone(self) -> None:
+        """--writes-only: (4) and (6) alone, in rounds of raw, ours, ours, raw (and, with
+        --also-v1, ours from a format v1 repository of the same dump beside each of ours)."""
+        a, W = self.args, self.W
+        if a.sweep:
+            self.sweep()
+        repos = {"6_our_restore": (f"{W}/repo", ())}
+        if a.also_refresh:
+            repos[f"6_our_restore_refresh_{a.also_refresh}"] = (f"{W}/repo", ("--load-refresh", a.also_refresh))
+        if a.also_v1:
+            run(self.me + ["init", "--repo", f"{W}/repo-v1", "--repo-version", "1"])
+            dt, out, _ = run(self.me + ["dump", "--url", self.url, "--repo", f"{W}/repo-v1", "--slices", str(a.slices)])
+            self.log("3_our_dump v1", {**json.loads(out), "secs": dt})
+            repos["6_our_restore_v1"] = (f"{W}/repo-v1", ())
+        senders, mb = getattr(self, "knee", (a.raw_senders or a.workers, a.raw_bulk_mb or a.bulk_bytes / 1e6))
+        runs: dict[str, list[dict[str, Any]]] = {"4_raw_bulk_write": []}
+        for k in range(1, a.rounds + 1):
+            runs["4_raw_bulk_write"].append(self.raw_write(f"4_raw_bulk_write run {k}", senders, mb))
+            for order in (list(repos), list(reversed(repos))):
+                for step in order:
+                    runs.setdefault(step, []).append(self.our_restore(len(runs.get(step, [])) + 1, repos[step][0], step,
+                                                                      repos[step][1]))
+            runs["4_raw_bulk_write"].append(self.raw_write(f"4_raw_bulk_write run {k}b", senders, mb))
+        raw = runs["4_raw_bulk_write"]
+        print(f"\nraw writer at {senders} senders x {mb:g} MB: engine s {[r['engine_secs'] for r in raw]}")
+        for step, rs in runs.items():
+            if step == "4_raw_bulk_write":
+                continue
+            # each of ours against the raw runs on either side of it (same round)
+            ratios = []
+            for i, r in enumerate(rs):
+                rnd = i // 2
+                ref = (raw[2 * rnd]["engine_secs"] + raw[2 * rnd + 1]["engine_secs"]) / 2
+                ratios.append(round(ref / r["engine_secs"], 3))
+            mean_raw = sum(r["engine_secs"] for r in raw) / len(raw)
+            mean = sum(r["engine_secs"] for r in rs) / len(rs)
+            print(f"[engine] {step}: s {[round(r['engine_secs'], 2) for r in rs]}, vs raw per round {ratios}, "
+                  f"means {mean_raw / mean:.3f}x; peak RSS {max(r['peak_rss_mb'] for r in rs):.0f} MB; "
+                  f"cpu s {[r.get('cpu_secs') for r in rs]}; load {[r['load_avg'] for r in rs]}")
+        if a.profile:
+            self.profiles()
 
     def second_backup(self) -> None:
         """(7) after a forced merge to one segment and a flush (untimed): a new Lucene commit,
@@ -516,6 +582,8 @@ class _Bench:
         res, n = self.res, self.args.n
         if self.args.many_only:
             self.many_summary()
+            return
+        if self.args.writes_only:
             return
         if self.args.backups_only:
             first, second = res["3_our_dump"], res["7_our_second_backup"]
@@ -656,6 +724,15 @@ def main() -> None:
                     help="only our first backup (3) and the second of the unchanged index (7) (target 17.3)")
     ap.add_argument("--many-only", action="store_true",
                     help="only the many-indices step (target 17.4); --n is the reference it copies from")
+    ap.add_argument("--writes-only", action="store_true",
+                    help="only our dump, then rounds of the raw writer (4) and our restore (6) (target 17.2)")
+    ap.add_argument("--rounds", type=int, default=2, help="--writes-only: rounds of raw, ours, ours, raw")
+    ap.add_argument("--also-v1", action="store_true",
+                    help="--writes-only: also restore from a format v1 repository of the same dump")
+    ap.add_argument("--also-refresh", default="",
+                    help="--writes-only: also our restore with this refresh_interval during the load (an experiment)")
+    ap.add_argument("--load-refresh", default="", help="restore: the refresh_interval during the load")
+    ap.add_argument("--repo-version", type=int, default=0, help="init: the repository's format (0: the default)")
     ap.add_argument("--skip-anchor-restore", action="store_true", help="skip step 5 (slow)")
     args = ap.parse_args()
     if args.cmd == "dump":
