@@ -157,7 +157,7 @@ def child_restore(args: argparse.Namespace) -> dict[str, Any]:
 
     conn = connect(ClusterConfig(urls=[args.url]))
     repo = _open_repo(args.repo, create=False)
-    t = time.perf_counter()
+    t, cpu0 = time.perf_counter(), cpu_secs()
     phases: dict[str, float] = {}     # when the index's load started, its first and last _bulk answer, done
 
     def progress(ev: Any) -> None:
@@ -186,6 +186,7 @@ def child_restore(args: argparse.Namespace) -> dict[str, Any]:
     dt = time.perf_counter() - t
     e = res.indices["bench-ours"]
     return {"ok": res.ok, "docs": e["docs"], "count": e.get("count"), "engine_secs": dt, "phases": phases,
+            "engine_cpu_secs": round(cpu_secs() - cpu0, 2),
             "error": e["error"],
             "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, "cpu_secs": cpu_secs()}
 
