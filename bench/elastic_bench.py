@@ -205,6 +205,27 @@ def run(cmd: list[str] | str, env: dict[str, str] | None = None, shell: bool = F
     return dt, p.stdout.decode(), max(after, before) / 1024
 
 
+def server_work(url: str) -> dict[str, int]:
+    """The node's own counters (ms): process CPU, and time spent indexing, refreshing,
+    merging, flushing; the difference over a step is the server's work for it, which
+    the machine's load moves far less than the step's wall time."""
+    try:
+        st = next(iter(_get_json(f"{url}/_nodes/_local/stats/process,indices")["nodes"].values()))
+    except Exception:  # noqa: BLE001 - osmem has no node stats
+        return {}
+    ix = st.get("indices") or {}
+    return {"cpu": st["process"]["cpu"]["total_in_millis"],
+            "index": ix.get("indexing", {}).get("index_time_in_millis", 0),
+            "refresh": ix.get("refresh", {}).get("total_time_in_millis", 0),
+            "merge": ix.get("merges", {}).get("total_time_in_millis", 0),
+            "flush": ix.get("flush", {}).get("total_time_in_millis", 0)}
+
+
+def work_since(url: str, before: dict[str, int]) -> dict[str, float]:
+    after = server_work(url)
+    return {k: round((after[k] - before[k]) / 1000, 2) for k in before}
+
+
 def timed_rss(cmd: str, outfile: str) -> str:
     """Wrap a pipeline stage with GNU time to get that stage's own peak RSS."""
     return f"/usr/bin/time -f %M -o {outfile} {cmd}"
@@ -436,7 +457,7 @@ class _Bench:
 
     def raw_write(self, label: str, senders: int, mb: float, ref: str = "") -> dict[str, Any]:
         batch = max(1, int(mb * 1e6 / self.doc_bulk_bytes))
-        before = resource.getrusage(resource.RUSAGE_CHILDREN)
+        before, work = resource.getrusage(resource.RUSAGE_CHILDREN), server_work(self.url)
         dt, out, _ = run(timed_rss(f"{self.py} {self.args.anchor}/rawwrite.py {ref or self.ref} --index bench-rawwrite "
                                    f"--like {INDEX} --batch {batch} --senders {senders}", f"{self.W}/4.rss"),
                          self.env, shell=True)
@@ -444,6 +465,7 @@ class _Bench:
         r = json.loads(out.strip().splitlines()[-1])
         # the client's CPU (its sender processes too), as cpu_secs of ours
         r["cpu_secs"] = round(after.ru_utime + after.ru_stime - before.ru_utime - before.ru_stime, 2)
+        r["server_secs"] = work_since(self.url, work)
         run(["curl", "-s", "-XDELETE", f"{self.url}/bench-rawwrite"])
         # rawwrite's own "secs" leaves out its process start and index creation: the
         # stricter limit, used as the engine time; "secs" is the wall time as elsewhere
@@ -470,13 +492,16 @@ class _Bench:
 
     def our_restore(self, k: int, repo: str = "", step: str = "6_our_restore", extra: tuple[str, ...] = ()) -> dict[str, Any]:
         a = self.args
+        work = server_work(self.url)
         dt, out, _ = run(self.me + ["restore", "--url", self.url, "--repo", repo or f"{self.W}/repo", "--workers",
                                     str(a.workers), "--bulk-bytes", str(a.bulk_bytes), *extra])
+        work = work_since(self.url, work)   # before the verifier reads the index
         _, ver, _ = run([self.py, f"{a.anchor}/verify.py", self.ref, "--index", "bench-ours"], self.env)
         run(["curl", "-s", "-XDELETE", f"{self.url}/bench-ours"])
         v = json.loads(ver)
         assert v["missing"] == 0 and v["extra"] == 0 and v["semantic_diff_docs"] == 0, v
-        return self.log(f"{step} run {k}", {**json.loads(out), "secs": dt, "verify": "exact"})
+        return self.log(f"{step} run {k}", {**json.loads(out), "secs": dt, "verify": "exact",
+                                            "server_secs": work})
 
     def writes(self) -> None:
         """(4) at the knee (or at ours) and (6) in the order 4 6 6 4: a server's indexing speed
@@ -517,7 +542,8 @@ class _Bench:
                                                                       repos[step][1]))
             runs["4_raw_bulk_write"].append(self.raw_write(f"4_raw_bulk_write run {k}b", senders, mb))
         raw = runs["4_raw_bulk_write"]
-        print(f"\nraw writer at {senders} senders x {mb:g} MB: engine s {[r['engine_secs'] for r in raw]}")
+        print(f"\nraw writer at {senders} senders x {mb:g} MB: engine s {[r['engine_secs'] for r in raw]}; "
+              f"cpu s {[r.get('cpu_secs') for r in raw]}; server s {[r.get('server_secs') for r in raw]}")
         for step, rs in runs.items():
             if step == "4_raw_bulk_write":
                 continue
@@ -531,7 +557,8 @@ class _Bench:
             mean = sum(r["engine_secs"] for r in rs) / len(rs)
             print(f"[engine] {step}: s {[round(r['engine_secs'], 2) for r in rs]}, vs raw per round {ratios}, "
                   f"means {mean_raw / mean:.3f}x; peak RSS {max(r['peak_rss_mb'] for r in rs):.0f} MB; "
-                  f"cpu s {[r.get('cpu_secs') for r in rs]}; load {[r['load_avg'] for r in rs]}")
+                  f"cpu s {[r.get('engine_cpu_secs') for r in rs]}; server s {[r.get('server_secs') for r in rs]}; "
+                  f"phases {[r.get('phases') for r in rs]}; load {[r['load_avg'] for r in rs]}")
         if a.profile:
             self.profiles()
 
