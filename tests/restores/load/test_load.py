@@ -161,6 +161,31 @@ def test_mapping_conflicts_are_counted_reported_and_fail_the_index(conn, http, n
     assert "10 documents could not be indexed" in e["error"]
 
 
+def test_bulk_answers_carry_each_items_status_and_error_only(http, names, repo, proxy):
+    """The load asks `_bulk` for each item's status and error alone (filter_path): a small
+    part of the answer's bytes, with failures still counted and reported by id."""
+    idx = names("lean")
+    http.create(idx, mappings={"properties": {"n": {"type": "keyword"}}})
+    http.bulk(idx, [(str(i), b'{"n":"%s"}' % (b"word" if i % 3 == 0 else b"%d" % i), None) for i in range(30)])
+    c = connect(ClusterConfig(urls=[proxy.url]))
+    m = backup(c, repo, [idx], metadata_kinds=())
+    http.delete(idx)
+    http.create(idx, mappings={"properties": {"n": {"type": "long"}}})
+    items = []
+
+    def record(method, path, data):
+        if "_bulk" in path:
+            items.extend(next(iter(it.values())) for it in orjson.loads(data)["items"])
+        return data
+
+    proxy.transform = record
+    res = restore(c, repo, m, conflict="merge", metadata_kinds=(), bulk_bytes=300)
+    e = res.indices[idx]
+    assert e["failed"] == 10 and e["docs"] == 20 and len(e["failures"]) == 5, e
+    assert all(re.match(r"\d+: HTTP 400 ", f) for f in e["failures"]), e["failures"]
+    assert len(items) == 30 and all(set(it) <= {"status", "error"} for it in items), items[:3]
+
+
 def test_a_429_storm_loses_nothing(cluster_url, http, names, repo, proxy):
     idx = names("storm")
     http.create(idx, shards=2)
