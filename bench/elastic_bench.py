@@ -166,7 +166,11 @@ def child_restore(args: argparse.Namespace) -> dict[str, Any]:
         if ev.phase == "data":
             phases["last_ack"] = now
 
-    if args.load_refresh:
+    if args.load_refresh == "tail":
+        import restores.load.index
+
+        restores.load.index.TAIL_REFRESH = True  # type: ignore[attr-defined]
+    elif args.load_refresh:
         # experiment: the index's refresh_interval during the load (the product's is -1)
         from restores.load import settings as load_settings_mod
 
@@ -525,8 +529,8 @@ class _Bench:
         if a.sweep:
             self.sweep()
         repos = {"6_our_restore": (f"{W}/repo", ())}
-        if a.also_refresh:
-            repos[f"6_our_restore_refresh_{a.also_refresh}"] = (f"{W}/repo", ("--load-refresh", a.also_refresh))
+        for r in filter(None, a.also_refresh.split(",")):
+            repos[f"6_our_restore_refresh_{r}"] = (f"{W}/repo", ("--load-refresh", r))
         if a.also_v1:
             run(self.me + ["init", "--repo", f"{W}/repo-v1", "--repo-version", "1"])
             dt, out, _ = run(self.me + ["dump", "--url", self.url, "--repo", f"{W}/repo-v1", "--slices", str(a.slices)])

@@ -20,6 +20,7 @@ from restores.load.settings import PutBack, create_index, load_settings, restore
 from restores.rename import Renamer
 
 Chunks = Callable[[], Iterable[bytes]]
+TAIL_REFRESH = False   # experiment
 
 
 def policy_for(target: str, params: LoadParams) -> str:
@@ -136,6 +137,10 @@ class _IndexLoad:
                         break
                     self.sender.q.put(batch)
                     self.sent += len(batch.body)
+                if TAIL_REFRESH and dest.put_back is not None and self.sender.fatal is None:
+                    self.conn.request("PUT", f"{index_path(self.target)}/_settings",
+                                      {"index": {"refresh_interval": dest.put_back.refresh_interval}},
+                                      index=self.target)
         finally:
             self.read = batches.read
         if self.sender.fatal is not None:
