@@ -139,7 +139,7 @@ class _IndexLoad:
                     self.sent += len(batch.body)
                 if TAIL_REFRESH and dest.put_back is not None and self.sender.fatal is None:
                     self.conn.request("PUT", f"{index_path(self.target)}/_settings",
-                                      {"index": {"refresh_interval": dest.put_back.refresh_interval}},
+                                      {"index": {"refresh_interval": "1s"}},
                                       index=self.target)
         finally:
             self.read = batches.read
