@@ -166,11 +166,7 @@ def child_restore(args: argparse.Namespace) -> dict[str, Any]:
         if ev.phase == "data":
             phases["last_ack"] = now
 
-    if args.load_refresh == "tail":
-        import restores.load.index
-
-        restores.load.index.TAIL_REFRESH = True  # type: ignore[attr-defined]
-    elif args.load_refresh:
+    if args.load_refresh:
         # experiment: the index's refresh_interval during the load (the product's is -1)
         from restores.load import settings as load_settings_mod
 
@@ -767,7 +763,7 @@ def main() -> None:
                     help="--writes-only: also restore from a format v1 repository of the same dump")
     ap.add_argument("--also-refresh", default="",
                     help="--writes-only: also our restore with this refresh_interval during the load (an experiment)")
-    ap.add_argument("--load-refresh", default="", help="restore: the refresh_interval during the load")
+    ap.add_argument("--load-refresh", default="", help="restore: the refresh_interval during the load (an experiment; -1 was the product's before)")
     ap.add_argument("--repo-version", type=int, default=0, help="init: the repository's format (0: the default)")
     ap.add_argument("--skip-anchor-restore", action="store_true", help="skip step 5 (slow)")
     args = ap.parse_args()
