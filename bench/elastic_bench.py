@@ -354,7 +354,7 @@ class _Bench:
         if a.many_only:
             self.many()
             return
-        if not (a.backups_only or a.writes_only):
+        if not (a.backups_only or a.rss_only or a.writes_only):
             self.raw_reads()
             self.anchor_backup()
         run(self.me + ["init", "--repo", f"{W}/repo", "--repo-version", str(a.repo_version)])
@@ -362,6 +362,9 @@ class _Bench:
         self.log("3_our_dump", {**json.loads(out), "secs": dt})
         if a.writes_only:
             self.writes_alone()
+            return
+        if a.rss_only:
+            self.res["6_our_restore"] = self.our_restore(1)
             return
         if a.backups_only:
             self.second_backup()
@@ -617,6 +620,10 @@ class _Bench:
             return
         if self.args.writes_only:
             return
+        if self.args.rss_only:
+            print(f"\nour peak RSS: dump {res['3_our_dump']['peak_rss_mb']:.0f} MB, restore "
+                  f"{res['6_our_restore']['peak_rss_mb']:.0f} MB (target <= 150 MB), {n:,} documents")
+            return
         if self.args.backups_only:
             first, second = res["3_our_dump"], res["7_our_second_backup"]
             print(f"\n[engine] (7) / (3) time: {second['engine_secs']:.3f} s / {first['engine_secs']:.2f} s = "
@@ -763,8 +770,11 @@ def main() -> None:
                     help="--writes-only: also restore from a format v1 repository of the same dump")
     ap.add_argument("--also-refresh", default="",
                     help="--writes-only: also our restore with this refresh_interval during the load (an experiment)")
-    ap.add_argument("--load-refresh", default="", help="restore: the refresh_interval during the load (an experiment; -1 was the product's before)")
+    ap.add_argument("--load-refresh", default="",
+                    help="restore: the refresh_interval during the load (an experiment; -1 was the product's before)")
     ap.add_argument("--repo-version", type=int, default=0, help="init: the repository's format (0: the default)")
+    ap.add_argument("--rss-only", action="store_true",
+                    help="only our dump and one restore, for their peak RSS (target 17.5: run it with --n 2000000)")
     ap.add_argument("--skip-anchor-restore", action="store_true", help="skip step 5 (slow)")
     args = ap.parse_args()
     if args.cmd == "dump":
