@@ -67,7 +67,9 @@ def _open_repo(path: str, create: bool, version: int = 0) -> Any:
 
     backend = open_backend("local", root=path)
     if create:
-        return Repository.init(backend, PASSWORD, name="bench/elastic", **({"version": version} if version else {}))
+        if version:
+            return Repository.init(backend, PASSWORD, name="bench/elastic", version=version)
+        return Repository.init(backend, PASSWORD, name="bench/elastic")
     return Repository.open(backend, PASSWORD, name="bench/elastic")
 
 
@@ -495,10 +497,10 @@ class _Bench:
 
     def our_restore(self, k: int, repo: str = "", step: str = "6_our_restore", extra: tuple[str, ...] = ()) -> dict[str, Any]:
         a = self.args
-        work = server_work(self.url)
+        before = server_work(self.url)
         dt, out, _ = run(self.me + ["restore", "--url", self.url, "--repo", repo or f"{self.W}/repo", "--workers",
                                     str(a.workers), "--bulk-bytes", str(a.bulk_bytes), *extra])
-        work = work_since(self.url, work)   # before the verifier reads the index
+        work = work_since(self.url, before)   # before the verifier reads the index
         _, ver, _ = run([self.py, f"{a.anchor}/verify.py", self.ref, "--index", "bench-ours"], self.env)
         run(["curl", "-s", "-XDELETE", f"{self.url}/bench-ours"])
         v = json.loads(ver)
@@ -527,7 +529,7 @@ class _Bench:
         a, W = self.args, self.W
         if a.sweep:
             self.sweep()
-        repos = {"6_our_restore": (f"{W}/repo", ())}
+        repos: dict[str, tuple[str, tuple[str, ...]]] = {"6_our_restore": (f"{W}/repo", ())}
         for r in filter(None, a.also_refresh.split(",")):
             repos[f"6_our_restore_refresh_{r}"] = (f"{W}/repo", ("--load-refresh", r))
         if a.also_v1:
