@@ -51,6 +51,9 @@ def child(argv: list[str]) -> None:
     if verb == "open":
         open_child(backend, Path(argv[2]))
         return
+    if verb == "fetch":
+        fetch_child(backend, int(argv[2]))
+        return
     counted = _count_puts(backend)
     repo = Repository.open(backend, PASSWORD, "bench")
     if verb == "write":
@@ -104,6 +107,21 @@ def open_child(backend, sample: Path) -> None:  # type: ignore[no-untyped-def]
           file=sys.stderr)
 
 
+def fetch_child(backend, workers: int) -> None:  # type: ignore[no-untyped-def]
+    """The limit of a cold open: GET every index object with `workers` threads, nothing else."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from storage.repo.format import INDEX_PREFIX
+
+    t0 = time.perf_counter()
+    keys = list(backend.list(INDEX_PREFIX))
+    with ThreadPoolExecutor(max_workers=workers) as pool:
+        total = sum(len(b) for b in pool.map(backend.get, keys))
+    seconds = time.perf_counter() - t0
+    print(f"raw GET of {len(keys)} index objects, {total / 2**20:.0f} MiB, {workers} threads: "
+          f"{seconds:.2f} s ({total / 2**20 / seconds:.0f} MiB/s)", file=sys.stderr)
+
+
 def synthetic_index(url: str, chunks: int, sample: Path) -> int:
     """Index files for `chunks` synthetic chunks (64 per pack), as prune writes them."""
     from concurrent.futures import ThreadPoolExecutor
@@ -135,7 +153,7 @@ def synthetic_index(url: str, chunks: int, sample: Path) -> int:
     return total
 
 
-def bench_open(work: Path, s3, chunks: int) -> None:  # type: ignore[no-untyped-def]
+def bench_open(work: Path, s3, chunks: int, profile: str = "") -> None:  # type: ignore[no-untyped-def]
     os.environ.update(AWS_ACCESS_KEY_ID=s3.access_key, AWS_SECRET_ACCESS_KEY=s3.secret_key,
                       STASHBOARD_REPO_CACHE=str(work / "index-cache"))
     me = [sys.executable, __file__, "_child"]
@@ -151,8 +169,16 @@ def bench_open(work: Path, s3, chunks: int) -> None:  # type: ignore[no-untyped-
         for cache in ("cold", "warm"):
             if cache == "cold":
                 shutil.rmtree(work / "index-cache", ignore_errors=True)
-            seconds, rss, _, err = run([*me, "open", url, str(sample)])
+            cmd = [*me, "open", url, str(sample)]
+            if profile and n:  # py-spy raw (collapsed stacks), idle threads included: S3 waits show
+                cmd = [str(Path(sys.executable).with_name("py-spy")), "record", "--idle", "-r", "200",
+                       "-f", "raw", "-o", f"{profile}/open-{cache}.txt", "--", *cmd]
+            seconds, rss, _, err = run(cmd)
             rows.append((name, cache, seconds, rss, err.strip().splitlines()[-1]))
+        if n:
+            for workers in (2, 8):
+                seconds, rss, _, err = run([*me, "fetch", url, str(workers)])
+                rows.append((name, "limit", seconds, rss, err.strip().splitlines()[-1]))
     print(f"\nopening a repository, {os.cpu_count()} CPUs (process: wall time of the whole child "
           f"with interpreter start; the rest as the child measured itself)")
     for name, cache, seconds, _, line in rows:
@@ -213,7 +239,7 @@ def make_input(work: Path, size: int) -> tuple[Path, str]:
 
 
 def bench_target(work: Path, target: str, s3, formats: list[int], src: Path,  # type: ignore[no-untyped-def]
-                 source_sha: str, restic: str) -> list[tuple]:
+                 source_sha: str, restic: str, profile: str = "") -> list[tuple]:
     pwfile = work / "pw"
     pwfile.write_text(PASSWORD)
     env = {"RESTIC_PASSWORD_FILE": str(pwfile), "RESTIC_CACHE_DIR": str(work / "rc"),
@@ -226,11 +252,18 @@ def bench_target(work: Path, target: str, s3, formats: list[int], src: Path,  # 
     for version in formats:
         if target == "local":
             url, size = f"file://{work}/ours{version}", (lambda v=version: dir_size(work / f"ours{v}"))
+            profiled = f"file://{work}/profiled{version}"
         else:
             url = f"s3://bench/ours{version}?endpoint={s3.endpoint}&path_style=true"
             size = lambda v=version: s3_size(s3, "bench", f"ours{v}/")  # noqa: E731
+            profiled = f"s3://bench/profiled{version}?endpoint={s3.endpoint}&path_style=true"
         run([*me, "init", url, str(version)])
         w = run([*me, "write", url], stdin_path=src)
+        if profile:  # a second write of the same stream would dedup: a fresh repository
+            run([*me, "init", profiled, str(version)])
+            run([str(Path(sys.executable).with_name("py-spy")), "record", "--idle", "-r", "200", "-f",
+                 "raw", "-o", f"{profile}/write-{target}-v{version}.txt", "--", *me, "write",
+                 profiled], stdin_path=src)
         r = run([*me, "read", url], digest=True)
         assert r[2] == source_sha, "our read-back differs from the input"
         puts = int(w[3].split("PUTS ")[1].split()[0])
@@ -273,6 +306,9 @@ def main() -> None:
     ap.add_argument("--formats", default="2", help="our repository format versions, e.g. 1,2")
     ap.add_argument("--open-chunks", type=int, default=0,
                     help="only time opening a repository with a synthetic index of N chunks (S3)")
+    ap.add_argument("--profile", default="", metavar="DIR",
+                    help="py-spy profiles into DIR: of the opens (--open-chunks), else of a "
+                         "second write of ours (not timed) per target and format")
     args = ap.parse_args()
     size = args.size_mib << 20
     restic = shutil.which("restic")
@@ -289,13 +325,13 @@ def main() -> None:
             s3 = s3ctx.__enter__()
             s3.make_bucket("bench")
         if args.open_chunks:
-            bench_open(work, s3, args.open_chunks)
+            bench_open(work, s3, args.open_chunks, args.profile)
             return
         src, source_sha = make_input(work, size)
         formats = [int(v) for v in args.formats.split(",")]
         rows = []
         for target in targets:
-            rows += bench_target(work, target, s3, formats, src, source_sha, restic)
+            rows += bench_target(work, target, s3, formats, src, source_sha, restic, args.profile)
         report(rows, size)
     finally:
         if s3ctx is not None:

@@ -94,6 +94,27 @@ class DecryptError(Exception):
     pass
 
 
+class StreamOpener:
+    """update() returns plaintext that is NOT authenticated yet: the caller keeps it aside
+    (a temporary file) until finish(tag) has returned, which raises DecryptError unless the
+    whole ciphertext is authentic."""
+
+    def __init__(self, decryptor: Any, what: str) -> None:
+        self._decryptor, self.what = decryptor, what
+
+    def update(self, ciphertext: bytes | memoryview) -> bytes:
+        out: bytes = self._decryptor.update(ciphertext)
+        return out
+
+    def finish(self, tag: bytes) -> None:
+        from cryptography.exceptions import InvalidTag
+
+        try:
+            self._decryptor.finalize_with_tag(tag)
+        except InvalidTag:
+            raise DecryptError(f"{self.what}: authentication failed (modified or truncated)") from None
+
+
 class Cipher:
     """Seals and opens chunks and manifests with the master keys. Thread-safe."""
 
@@ -166,11 +187,31 @@ class Cipher:
         except InvalidTag:
             raise DecryptError(f"{what}: authentication failed (modified or truncated)") from None
 
-    def compress(self, data: bytes) -> bytes:
-        return self._zc().compress(data)
+    def open_stream(self, aad: bytes, nonce: bytes, what: str) -> StreamOpener:
+        """AES-256-GCM opened piece by piece, for index files streamed into the local cache
+        (a whole file would cost its size in memory per fetch thread)."""
+        from cryptography.hazmat.primitives.ciphers import Cipher as Primitive
+        from cryptography.hazmat.primitives.ciphers import algorithms, modes
+
+        decryptor = Primitive(algorithms.AES(self.keys.encryption), modes.GCM(nonce)).decryptor()
+        decryptor.authenticate_additional_data(aad)
+        return StreamOpener(decryptor, what)
+
+    def compress(self, data: bytes, *, window_log: int = 0) -> bytes:
+        """zstd at the repository's level; `window_log` bounds the window (index files: what
+        a streamed decompression holds per fetch is the window, ~2 MiB by default)."""
+        if not window_log:
+            return self._zc().compress(data)
+        import zstandard
+
+        params = zstandard.ZstdCompressionParameters.from_level(self.level, window_log=window_log)
+        return zstandard.ZstdCompressor(compression_params=params).compress(data)
 
     def decompress(self, data: bytes) -> bytes:
         return self._zd().decompress(data)
+
+    def decompressobj(self) -> zstandard.ZstdDecompressionObj:
+        return self._zd().decompressobj()
 
     def seal_manifest(self, snapshot_id: str, doc: dict[str, Any], *, magic: bytes = MANIFEST_MAGIC) -> bytes:
         """A manifest (or, with another `magic`, a checkpoint: the magic is in the AAD, so

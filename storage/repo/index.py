@@ -6,8 +6,8 @@ records sorted by chunk id. Opening reads them all, so no writer lists packs/.
 
 In memory a table is compact: its records stay one `bytes` (small tables) or a file of
 the local cache read with pread (large ones), and only a fan-out array of record
-positions by the ids' leading bits is held in Python objects (about 2 bytes per chunk).
-A lookup reads the handful of records of one fan-out bucket per table.
+positions by the ids' leading bits is held in Python objects (a quarter of a byte per
+chunk). A lookup reads the few dozen records of one fan-out bucket per table.
 """
 from __future__ import annotations
 
@@ -21,9 +21,9 @@ from collections.abc import Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, BinaryIO
 
-from .format import INDEX_MAGIC, INDEX_PREFIX, RepositoryError, index_key
+from .format import INDEX_MAGIC, INDEX_PREFIX, NONCE_SIZE, RepositoryError, index_key
 
 if TYPE_CHECKING:
     from storage.backends import Backend
@@ -37,6 +37,7 @@ HEAD = struct.Struct("<II")  # pack count, record count
 MAX_ENTRIES = 65536          # per index file: ~3 MiB decrypted, so loading one is cheap
 MEMORY_MAX = 8192            # tables above this many records live in the disk cache
 CACHE_MAGIC = b"SBX\x01"
+WINDOW_LOG = 17              # 128 KiB zstd window: a streamed index file costs that per fetch
 ID = 32
 
 
@@ -55,7 +56,7 @@ def encode_index(cipher: Cipher, packs: dict[str, list[Blob]]) -> tuple[str, byt
                      for n, pid in enumerate(pack_ids) for b in packs[pid])
     body = b"".join([HEAD.pack(len(pack_ids), len(records)),
                      *(bytes.fromhex(p) for p in pack_ids), *records])
-    sealed = INDEX_MAGIC + cipher.seal(INDEX_MAGIC, cipher.compress(body))
+    sealed = INDEX_MAGIC + cipher.seal(INDEX_MAGIC, cipher.compress(body, window_log=WINDOW_LOG))
     return hashlib.sha256(sealed).hexdigest(), sealed, body
 
 
@@ -93,18 +94,24 @@ def _firsts(keys: bytes, values: int, start: int, end: int) -> list[int]:
     return out
 
 
-def _fanout(body: bytes, base: int, count: int, bits: int) -> array[int]:
+def _bits(count: int) -> int:
+    """Fan-out bits for a table of `count` records: 32 to 64 records a bucket, so a lookup
+    preads 1.5-3 KiB of a table and its fan-out costs 0.25 byte a record (16 KiB for a full
+    file: 2.5 MB of memory for 10,000,000 chunks); fewer buckets also halve the fan-out's
+    cost on a cold open."""
+    return max(0, min(16, (max(count, 1) // 64).bit_length()))
+
+
+def _fanout(first: bytes, second: bytes, count: int, bits: int) -> array[int]:
     """fanout[b] = the first record whose id's leading `bits` bits are >= b (and a last
-    entry = count). The leading bytes of every id are gathered by strided slices and
-    searched with bytes.find (C loops): opening a large index must not cost Python work per
-    record."""
-    end = base + count * RECORD.size
-    first = body[base:end:RECORD.size]
+    entry = count), from the ids' first and second bytes (one byte a record, in record
+    order), searched with bytes.find (C loops): opening a large index must not cost Python
+    work per record."""
     if bits <= 8:
         shift = bytes(x >> (8 - bits) for x in range(256))
         return array("I", _firsts(first.translate(shift), 1 << bits, 0, count))
     low_bits = bits - 8
-    second = body[base + 1:end:RECORD.size].translate(bytes(x >> (8 - low_bits) for x in range(256)))
+    second = second.translate(bytes(x >> (8 - low_bits) for x in range(256)))
     tops = _firsts(first, 256, 0, count)
     out = array("I")
     for top in range(256):
@@ -112,6 +119,11 @@ def _fanout(body: bytes, base: int, count: int, bits: int) -> array[int]:
         out.extend(_firsts(second[lo:hi], 1 << low_bits, lo, hi)[:-1])
     out.append(count)
     return out
+
+
+def _body_fanout(body: bytes, base: int, count: int, bits: int) -> array[int]:
+    end = base + count * RECORD.size
+    return _fanout(body[base:end:RECORD.size], body[base + 1:end:RECORD.size], count, bits)
 
 
 class IndexTable:
@@ -122,8 +134,8 @@ class IndexTable:
         self.packs_n, self.count = HEAD.unpack_from(body)
         self._packs_at = HEAD.size
         self._base = HEAD.size + ID * self.packs_n
-        self.bits = max(0, min(16, (max(self.count, 1) // 16).bit_length()))
-        self.fanout = _fanout(body, self._base, self.count, self.bits)
+        self.bits = _bits(self.count)
+        self.fanout = _body_fanout(body, self._base, self.count, self.bits)
         self._body: bytes | None = body
         self._fd: int | None = None
         if cache is not None and self.count > MEMORY_MAX:
@@ -167,11 +179,13 @@ class IndexTable:
         if lo == hi:
             return None
         records = self._read(self._base + lo * RECORD.size, (hi - lo) * RECORD.size)
-        for i in range(0, len(records), RECORD.size):
-            if records[i:i + ID] == raw:
-                _, n, offset, length, size = RECORD.unpack_from(records, i)
-                return Location(self._pack(n), offset, length, size)
-        return None
+        i = records.find(raw)
+        while i >= 0 and i % RECORD.size:  # a match across two records is not one
+            i = records.find(raw, i + 1)
+        if i < 0:
+            return None
+        _, n, offset, length, size = RECORD.unpack_from(records, i)
+        return Location(self._pack(n), offset, length, size)
 
     def entries(self) -> Iterator[tuple[str, Location]]:
         """Every (chunk id, location), in chunk id order."""
@@ -202,6 +216,109 @@ def _write_cache(path: Path, fanout: array[int], bits: int, body: bytes) -> int:
     return os.open(path, os.O_RDONLY)
 
 
+PIECE = 1 << 16  # bytes read at a time when an index file is streamed into the cache
+TAG = 16         # AES-GCM's tag, the sealed file's last bytes
+
+
+class _CacheFill:
+    """Plaintext of one index file written into a temporary cache file as it comes, with
+    each record's first two id bytes kept aside for the fan-out (2 bytes a record); put in
+    place by commit() only once the caller has authenticated the whole (a table of at most
+    MEMORY_MAX records is read back into memory instead: no file, no descriptor)."""
+
+    def __init__(self, path: Path) -> None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        self.path = path
+        self.tmp = path.with_name(f".{path.name}.{os.getpid()}.{threading.get_ident()}")
+        self.file = open(self.tmp, "w+b")  # noqa: SIM115 - closed by commit() or discard()
+        self.head = b""
+        self.size = 0  # plaintext bytes received
+        self.bits = self.count = self.packs_n = -1
+        self.taps: tuple[list[bytes], list[bytes]] = ([], [])
+        self.next_at = [0, 0]  # body offset of the next record's id byte 0 / byte 1
+
+    def feed(self, plain: bytes) -> None:
+        if self.bits < 0:
+            self.head += plain
+            if len(self.head) < HEAD.size:
+                return
+            plain, self.head = self.head, b""
+            self.packs_n, self.count = HEAD.unpack_from(plain)
+            self.bits = _bits(self.count)
+            # the fan-out's place, written by commit()
+            self.file.write(bytes(8 + 4 * ((1 << self.bits) + 1)))
+            base = HEAD.size + ID * self.packs_n
+            self.next_at = [base, base + 1]
+        at, end = self.size, self.size + len(plain)
+        self.file.write(plain)
+        self.size = end
+        for k in (0, 1):
+            if self.next_at[k] < end:
+                taken = plain[self.next_at[k] - at::RECORD.size]
+                self.taps[k].append(taken)
+                self.next_at[k] += RECORD.size * len(taken)
+
+    def commit(self, index_id: str, what: str) -> IndexTable:
+        expected = HEAD.size + ID * self.packs_n + RECORD.size * self.count
+        if self.bits < 0 or self.size != expected:
+            raise ValueError(f"{what}: {self.size} bytes for {self.packs_n} packs and "
+                             f"{self.count} records")
+        if self.count <= MEMORY_MAX:  # a small table stays in memory, as add_body keeps it
+            self.file.seek(8 + 4 * ((1 << self.bits) + 1))
+            body = self.file.read()
+            self.discard()
+            return IndexTable(index_id, body)
+        first, second = (b"".join(t)[:self.count] for t in self.taps)
+        fanout = _fanout(first, second, self.count, self.bits)
+        self.file.seek(0)
+        self.file.write(CACHE_MAGIC + struct.pack("<I", self.bits) + fanout.tobytes())
+        self.file.close()
+        os.replace(self.tmp, self.path)
+        return IndexTable.from_cache(index_id, self.path)
+
+    def discard(self) -> None:
+        self.file.close()
+        with contextlib.suppress(OSError):
+            self.tmp.unlink()
+
+
+def stream_table(cipher: Cipher, src: BinaryIO, index_id: str, path: Path, what: str) -> IndexTable:
+    """One sealed index file read from `src` into its cache file `path` piece by piece
+    (sha256, AES-GCM and zstd on pieces: a fetch costs about a megabyte whatever the
+    file's size), then opened from there. The cache file is put in place only after the
+    tag and the sha256 (the file's name) have been checked."""
+    lead = src.read(len(INDEX_MAGIC) + NONCE_SIZE)
+    if lead[:len(INDEX_MAGIC)] != INDEX_MAGIC or len(lead) != len(INDEX_MAGIC) + NONCE_SIZE:
+        raise ValueError(f"{what} is not an index file (bad magic)")
+    sha = hashlib.sha256(lead)
+    opener = cipher.open_stream(INDEX_MAGIC, lead[len(INDEX_MAGIC):], what)
+    inflate = cipher.decompressobj()
+    fill = _CacheFill(path)
+    try:
+        held = b""  # the last TAG bytes read: the tag once the file ends
+        while piece := src.read(PIECE):
+            sha.update(piece)
+            if len(piece) < TAG:
+                piece, held = held + piece, b""
+            fill.feed(inflate.decompress(opener.update(held) + opener.update(memoryview(piece)[:-TAG])))
+            held = piece[-TAG:]
+        if len(held) != TAG:
+            raise ValueError(f"{what} is truncated")
+        opener.finish(held)
+        if sha.hexdigest() != index_id:
+            raise NameMismatch(f"index file {index_id[:8]} does not match its name")
+        if not inflate.eof:
+            raise ValueError(f"{what}: compressed body is truncated")
+        return fill.commit(index_id, what)
+    except BaseException:
+        fill.discard()
+        raise
+
+
+class NameMismatch(ValueError):
+    pass
+
+
 def cache_root() -> Path | None:
     """Where decrypted index files are cached (STASHBOARD_REPO_CACHE; "off" for none)."""
     configured = os.environ.get("STASHBOARD_REPO_CACHE", "")
@@ -224,7 +341,7 @@ class Index:
         self._lock = threading.Lock()
         self.loaded = False
 
-    def load(self, *, workers: int = 2) -> None:
+    def load(self, *, workers: int = 8) -> None:
         """Read the index files listed now; drop those deleted (merged by a prune)."""
         listed = {k[len(INDEX_PREFIX):] for k in self.backend.list(INDEX_PREFIX)}
         with self._lock:
@@ -250,24 +367,37 @@ class Index:
                     path.unlink()
 
     def _table(self, index_id: str) -> IndexTable | None:
-        from storage.backends import NotFound
+        from storage.backends import BackendError, NotFound
 
         cached = self.cache / index_id if self.cache is not None else None
         if cached is not None and cached.exists():
             with contextlib.suppress(OSError, ValueError, struct.error):
                 return IndexTable.from_cache(index_id, cached)
+        what = f"index file {index_id[:8]}"
         try:
+            if cached is not None:
+                with contextlib.suppress(OSError, BackendError), \
+                        self.backend.open(index_key(index_id)) as src:
+                    # An error reading the stream, or an unwritable cache, falls through
+                    # to the whole-object read below (which retries).
+                    return stream_table(self.cipher, src, index_id, cached, what)
             sealed = self.backend.get(index_key(index_id))
         except NotFound:
             return None  # merged and deleted by a prune since the listing
-        if hashlib.sha256(sealed).hexdigest() != index_id:
-            raise RepositoryError(f"index file {index_id[:8]} of repository {self.name} does not "
-                                  f"match its name; run check")
-        try:
-            body = decode_index(self.cipher, sealed, f"index file {index_id[:8]}")
+        except NameMismatch:
+            raise RepositoryError(f"{what} of repository {self.name} does not match its name; "
+                                  f"run check") from None
         except Exception as e:
-            raise RepositoryError(f"index file {index_id[:8]} of repository {self.name} is "
-                                  f"unreadable: {e}; run check") from e
+            raise RepositoryError(f"{what} of repository {self.name} is unreadable: {e}; "
+                                  f"run check") from e
+        if hashlib.sha256(sealed).hexdigest() != index_id:
+            raise RepositoryError(f"{what} of repository {self.name} does not match its name; "
+                                  f"run check")
+        try:
+            body = decode_index(self.cipher, sealed, what)
+        except Exception as e:
+            raise RepositoryError(f"{what} of repository {self.name} is unreadable: {e}; "
+                                  f"run check") from e
         return self.add_body(index_id, body)
 
     def add_body(self, index_id: str, body: bytes) -> IndexTable:

@@ -22,10 +22,9 @@ from .format import (
     INDEX_PREFIX,
     PACKS_PREFIX,
     index_key,
-    pack_key,
 )
 from .index import encode_index, split_packs
-from .packs import Blob, PackBuilder
+from .packs import PackSink
 
 if TYPE_CHECKING:
     from .repository import Repository
@@ -50,29 +49,15 @@ def migrate(repo: Repository, *, workers: int = 8) -> MigrateResult:
         _delete(repo, list(repo.backend.list(PACKS_PREFIX)) + list(repo.backend.list(INDEX_PREFIX)),
                 workers)
         keys = sorted(repo.backend.list(DATA_PREFIX))
-        packs: dict[str, list[Blob]] = {}
-        builder = PackBuilder()
-
-        def flush() -> None:
-            nonlocal builder
-            blobs = builder.blobs
-            pack_id, spooled = builder.finish(repo.cipher)
-            with spooled:
-                repo.backend.put(pack_key(pack_id), spooled)
-            packs[pack_id] = blobs
-            builder = PackBuilder()
-
-        with ThreadPoolExecutor(max_workers=workers) as pool:
+        with PackSink(repo.backend, repo.cipher, repo.pack_target) as sink, \
+                ThreadPoolExecutor(max_workers=workers) as pool:
             for start in range(0, len(keys), 2 * workers):  # a bounded read-ahead
                 batch = keys[start:start + 2 * workers]
                 for key, sealed in zip(batch, pool.map(repo.backend.get, batch), strict=True):
                     cid = key.rsplit("/", 1)[-1]
                     # Opened to learn its plaintext size (and to copy only sound chunks).
-                    builder.add(cid, sealed, len(repo.cipher.open_chunk(cid, sealed)))
-                    if len(builder) >= repo.pack_target:
-                        flush()
-        if builder.blobs:
-            flush()
+                    sink.add(cid, sealed, len(repo.cipher.open_chunk(cid, sealed)))
+            packs = sink.finish()
         for group in split_packs(packs):
             index_id, sealed_index, _ = encode_index(repo.cipher, group)
             repo.backend.put(index_key(index_id), sealed_index)

@@ -13,11 +13,14 @@ import hashlib
 import struct
 import tempfile
 from dataclasses import dataclass
+from types import TracebackType
 from typing import TYPE_CHECKING, BinaryIO
 
-from .format import PACK_HEADER_AAD, PACK_MAGIC
+from .format import PACK_HEADER_AAD, PACK_MAGIC, pack_key
 
 if TYPE_CHECKING:
+    from storage.backends import Backend
+
     from .crypto import Cipher
 
 # chunk id, offset in the pack, stored length, plaintext size
@@ -79,6 +82,43 @@ class PackBuilder:
         if self._file is not None:
             self._file.close()
             self._file = None
+
+
+class PackSink:
+    """Sealed blobs into packs of about `target` bytes, each uploaded from its spool file as
+    soon as it is full, one at a time: how migrate and prune's repack write packs (a
+    backup's writer uses the pack store's upload pool instead). `written` is {pack id:
+    its blobs} for the index; finish() uploads the last pack. Left without finish()
+    (an error), the unfinished pack's file is dropped."""
+
+    def __init__(self, backend: Backend, cipher: Cipher, target: int) -> None:
+        self.backend, self.cipher, self.target = backend, cipher, target
+        self.written: dict[str, list[Blob]] = {}
+        self._builder = PackBuilder()
+
+    def add(self, chunk_id: str, sealed: bytes | memoryview, size: int) -> None:
+        self._builder.add(chunk_id, sealed, size)
+        if len(self._builder) >= self.target:
+            self._flush()
+
+    def _flush(self) -> None:
+        builder, self._builder = self._builder, PackBuilder()
+        pack_id, spooled = builder.finish(self.cipher)
+        with spooled:
+            self.backend.put(pack_key(pack_id), spooled)
+        self.written[pack_id] = builder.blobs
+
+    def finish(self) -> dict[str, list[Blob]]:
+        if self._builder.blobs:
+            self._flush()
+        return self.written
+
+    def __enter__(self) -> PackSink:
+        return self
+
+    def __exit__(self, kind: type[BaseException] | None, error: BaseException | None,
+                 tb: TracebackType | None) -> None:
+        self._builder.close()
 
 
 def parse_pack(cipher: Cipher, data: bytes, what: str = "pack") -> list[Blob]:

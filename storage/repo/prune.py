@@ -33,7 +33,7 @@ from .format import (
 )
 from .index import encode_index, split_packs
 from .locks import remove_locks
-from .packs import Blob, PackBuilder
+from .packs import Blob, PackSink
 
 if TYPE_CHECKING:
     from .repository import Repository
@@ -193,29 +193,14 @@ def _prune_packs(repo: Repository, referenced: set[str], *, dry_run: bool,
 
 def _repack(repo: Repository, wanted: dict[str, list[Blob]]) -> dict[str, list[Blob]]:
     """Copy the given blobs of these packs into new packs; {new pack id: its blobs}."""
-    written: dict[str, list[Blob]] = {}
-    builder = PackBuilder()
-
-    def flush() -> None:
-        nonlocal builder
-        blobs = builder.blobs
-        pack_id, spooled = builder.finish(repo.cipher)
-        with spooled:
-            repo.backend.put(pack_key(pack_id), spooled)
-        written[pack_id] = blobs
-        builder = PackBuilder()
-
-    for pid, blobs in sorted(wanted.items()):
-        if not blobs:
-            continue
-        data = repo.backend.get(pack_key(pid))
-        for b in blobs:
-            builder.add(b.chunk_id, data[b.offset:b.offset + b.length], b.size)
-            if len(builder) >= repo.pack_target:
-                flush()
-    if builder.blobs:
-        flush()
-    return written
+    with PackSink(repo.backend, repo.cipher, repo.pack_target) as sink:
+        for pid, blobs in sorted(wanted.items()):
+            if not blobs:
+                continue
+            data = repo.backend.get(pack_key(pid))
+            for b in blobs:
+                sink.add(b.chunk_id, data[b.offset:b.offset + b.length], b.size)
+        return sink.finish()
 
 
 def _checkpoints(repo: Repository, max_age: float) -> tuple[list[Checkpoint], list[Checkpoint]]:

@@ -26,9 +26,10 @@ from storage.repo.format import (
     DATA_PREFIX,
     INDEX_PREFIX,
     PACKS_PREFIX,
+    pack_key,
 )
 from storage.repo.index import MEMORY_MAX, Index, encode_index
-from storage.repo.packs import Blob, parse_pack
+from storage.repo.packs import Blob, PackSink, parse_pack
 from tests.storage.conftest import make_backend
 
 FAST_KDF = {"time_cost": 1, "memory_cost": 1024, "parallelism": 1}
@@ -58,6 +59,7 @@ class CountingBackend(Backend):
         return self.inner.get_range(key, start, length)
 
     def open(self, key: str) -> BinaryIO:
+        self.gets.append(key)  # a streamed read of the whole object
         return self.inner.open(key)
 
     def list(self, prefix: str = "") -> Iterator[str]:
@@ -218,6 +220,26 @@ def test_a_pack_is_re_indexed_from_its_own_header(local_backend: Backend) -> Non
     assert sorted((b.chunk_id, b.offset, b.length, b.size) for b in blobs) == indexed
     assert {b.chunk_id for b in blobs} == set(repo.manifest(sid).streams["s"].chunks)
     assert sum(b.size for b in blobs) == 100_000
+
+
+def test_a_pack_sink_cuts_packs_at_its_target_and_drops_an_unfinished_pack(local_backend: Backend) -> None:
+    repo = new_repo(local_backend)
+    blobs = [(os.urandom(32).hex(), os.urandom(1000)) for _ in range(25)]
+    with PackSink(local_backend, repo.cipher, 10_000) as sink:
+        for cid, sealed in blobs:
+            sink.add(cid, sealed, 2 * len(sealed))
+        assert len(sink.written) == 2  # two full packs of ten blobs uploaded, five still open
+        written = sink.finish()
+    assert [len(b) for b in written.values()] == [10, 10, 5]
+    for pack_id, listed in written.items():
+        data = local_backend.get(pack_key(pack_id))
+        assert hashlib.sha256(data).hexdigest() == pack_id and parse_pack(repo.cipher, data) == listed
+    assert [data[b.offset:b.offset + b.length] for pid in written
+            for data in [local_backend.get(pack_key(pid))] for b in written[pid]] == [s for _, s in blobs]
+    with pytest.raises(RuntimeError), PackSink(local_backend, repo.cipher, 10_000) as sink:
+        sink.add(*blobs[0][:2], 1)
+        raise RuntimeError("a failed read")
+    assert sink._builder._file is None and len(list(local_backend.list(PACKS_PREFIX))) == 3
 
 
 def _pack_of(repo: Repository, chunk_id: str) -> str:
