@@ -61,12 +61,14 @@ def load_default(name: str) -> Any:
 
 
 # -- child commands (run in their own process so peak RSS is theirs alone) ---------------
-def _open_repo(path: str, create: bool) -> Any:
+def _open_repo(path: str, create: bool, version: int = 0) -> Any:
     from storage.backends import open_backend
     from storage.repo import Repository
 
     backend = open_backend("local", root=path)
     if create:
+        if version:
+            return Repository.init(backend, PASSWORD, name="bench/elastic", version=version)
         return Repository.init(backend, PASSWORD, name="bench/elastic")
     return Repository.open(backend, PASSWORD, name="bench/elastic")
 
@@ -148,7 +150,7 @@ def cpu_secs() -> float:
 
 
 def child_init(args: argparse.Namespace) -> dict[str, Any]:
-    _open_repo(args.repo, create=True)
+    _open_repo(args.repo, create=True, version=args.repo_version)
     return {"ok": True}
 
 
@@ -158,15 +160,37 @@ def child_restore(args: argparse.Namespace) -> dict[str, Any]:
 
     conn = connect(ClusterConfig(urls=[args.url]))
     repo = _open_repo(args.repo, create=False)
-    t = time.perf_counter()
+    t, cpu0 = time.perf_counter(), cpu_secs()
+    phases: dict[str, float] = {}     # when the index's load started, its first and last _bulk answer, done
+
+    def progress(ev: Any) -> None:
+        now = round(time.perf_counter() - t, 3)
+        phases.setdefault("first_ack" if ev.phase == "data" else ev.phase, now)
+        if ev.phase == "data":
+            phases["last_ack"] = now
+
+    if args.load_refresh:
+        # experiment: the index's refresh_interval during the load (the product's is -1)
+        from restores.load import settings as load_settings_mod
+
+        plain = load_settings_mod.load_settings
+
+        def with_refresh(snapshot_settings: dict[str, Any]) -> Any:
+            settings, put_back = plain(snapshot_settings)
+            settings.setdefault("index", {})["refresh_interval"] = args.load_refresh
+            return settings, put_back
+
+        load_settings_mod.load_settings = with_refresh  # type: ignore[assignment]
     m = repo.manifest("latest")
     res = load_snapshot(conn, m, open_stream=lambda n: repo.read_stream(m, n),
                         params=LoadParams(include=[INDEX], rename_pattern=f"^{INDEX}$",
                                           rename_replacement="bench-ours", workers=args.workers,
-                                          bulk_bytes=args.bulk_bytes, metadata_kinds=()))
+                                          bulk_bytes=args.bulk_bytes, metadata_kinds=(), progress=progress))
     dt = time.perf_counter() - t
     e = res.indices["bench-ours"]
-    return {"ok": res.ok, "docs": e["docs"], "count": e.get("count"), "engine_secs": dt, "error": e["error"],
+    return {"ok": res.ok, "docs": e["docs"], "count": e.get("count"), "engine_secs": dt, "phases": phases,
+            "engine_cpu_secs": round(cpu_secs() - cpu0, 2),
+            "error": e["error"],
             "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, "cpu_secs": cpu_secs()}
 
 
@@ -182,6 +206,27 @@ def run(cmd: list[str] | str, env: dict[str, str] | None = None, shell: bool = F
         raise SystemExit(f"{cmd!r} failed ({p.returncode}): {p.stderr.decode()[-3000:]}")
     after = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
     return dt, p.stdout.decode(), max(after, before) / 1024
+
+
+def server_work(url: str) -> dict[str, int]:
+    """The node's own counters (ms): process CPU, and time spent indexing, refreshing,
+    merging, flushing; the difference over a step is the server's work for it, which
+    the machine's load moves far less than the step's wall time."""
+    try:
+        st = next(iter(_get_json(f"{url}/_nodes/_local/stats/process,indices")["nodes"].values()))
+    except Exception:  # noqa: BLE001 - osmem has no node stats
+        return {}
+    ix = st.get("indices") or {}
+    return {"cpu": st["process"]["cpu"]["total_in_millis"],
+            "index": ix.get("indexing", {}).get("index_time_in_millis", 0),
+            "refresh": ix.get("refresh", {}).get("total_time_in_millis", 0),
+            "merge": ix.get("merges", {}).get("total_time_in_millis", 0),
+            "flush": ix.get("flush", {}).get("total_time_in_millis", 0)}
+
+
+def work_since(url: str, before: dict[str, int]) -> dict[str, float]:
+    after = server_work(url)
+    return {k: round((after[k] - before[k]) / 1000, 2) for k in before}
 
 
 def timed_rss(cmd: str, outfile: str) -> str:
@@ -312,12 +357,15 @@ class _Bench:
         if a.many_only:
             self.many()
             return
-        if not (a.backups_only or a.rss_only):
+        if not (a.backups_only or a.rss_only or a.writes_only):
             self.raw_reads()
             self.anchor_backup()
-        run(self.me + ["init", "--repo", f"{W}/repo"])
+        run(self.me + ["init", "--repo", f"{W}/repo", "--repo-version", str(a.repo_version)])
         dt, out, _ = run(self.me + ["dump", "--url", url, "--repo", f"{W}/repo", "--slices", str(a.slices)])
         self.log("3_our_dump", {**json.loads(out), "secs": dt})
+        if a.writes_only:
+            self.writes_alone()
+            return
         if a.rss_only:
             self.res["6_our_restore"] = self.our_restore(1)
             return
@@ -415,10 +463,15 @@ class _Bench:
 
     def raw_write(self, label: str, senders: int, mb: float, ref: str = "") -> dict[str, Any]:
         batch = max(1, int(mb * 1e6 / self.doc_bulk_bytes))
+        before, work = resource.getrusage(resource.RUSAGE_CHILDREN), server_work(self.url)
         dt, out, _ = run(timed_rss(f"{self.py} {self.args.anchor}/rawwrite.py {ref or self.ref} --index bench-rawwrite "
                                    f"--like {INDEX} --batch {batch} --senders {senders}", f"{self.W}/4.rss"),
                          self.env, shell=True)
+        after = resource.getrusage(resource.RUSAGE_CHILDREN)
         r = json.loads(out.strip().splitlines()[-1])
+        # the client's CPU (its sender processes too), as cpu_secs of ours
+        r["cpu_secs"] = round(after.ru_utime + after.ru_stime - before.ru_utime - before.ru_stime, 2)
+        r["server_secs"] = work_since(self.url, work)
         run(["curl", "-s", "-XDELETE", f"{self.url}/bench-rawwrite"])
         # rawwrite's own "secs" leaves out its process start and index creation: the
         # stricter limit, used as the engine time; "secs" is the wall time as elsewhere
@@ -443,15 +496,18 @@ class _Bench:
         print("sweep:", json.dumps(self.res["sweep"]), flush=True)
         self.knee = (s, mb)
 
-    def our_restore(self, k: int) -> dict[str, Any]:
+    def our_restore(self, k: int, repo: str = "", step: str = "6_our_restore", extra: tuple[str, ...] = ()) -> dict[str, Any]:
         a = self.args
-        dt, out, _ = run(self.me + ["restore", "--url", self.url, "--repo", f"{self.W}/repo", "--workers",
-                                    str(a.workers), "--bulk-bytes", str(a.bulk_bytes)])
+        before = server_work(self.url)
+        dt, out, _ = run(self.me + ["restore", "--url", self.url, "--repo", repo or f"{self.W}/repo", "--workers",
+                                    str(a.workers), "--bulk-bytes", str(a.bulk_bytes), *extra])
+        work = work_since(self.url, before)   # before the verifier reads the index
         _, ver, _ = run([self.py, f"{a.anchor}/verify.py", self.ref, "--index", "bench-ours"], self.env)
         run(["curl", "-s", "-XDELETE", f"{self.url}/bench-ours"])
         v = json.loads(ver)
         assert v["missing"] == 0 and v["extra"] == 0 and v["semantic_diff_docs"] == 0, v
-        return self.log(f"6_our_restore run {k}", {**json.loads(out), "secs": dt, "verify": "exact"})
+        return self.log(f"{step} run {k}", {**json.loads(out), "secs": dt, "verify": "exact",
+                                            "server_secs": work})
 
     def writes(self) -> None:
         """(4) at the knee (or at ours) and (6) in the order 4 6 6 4: a server's indexing speed
@@ -467,6 +523,50 @@ class _Bench:
                               "engine_secs": sum(r["engine_secs"] for r in rs) / 2,
                               "peak_rss_mb": max(r["peak_rss_mb"] for r in rs), "runs_secs": [r["secs"] for r in rs],
                               "load_avg": [r["load_avg"] for r in rs]}
+
+    def writes_alone(self) -> None:
+        """--writes-only: (4) and (6) alone, in rounds of raw, ours, ours, raw (and, with
+        --also-v1, ours from a format v1 repository of the same dump beside each of ours)."""
+        a, W = self.args, self.W
+        if a.sweep:
+            self.sweep()
+        repos: dict[str, tuple[str, tuple[str, ...]]] = {"6_our_restore": (f"{W}/repo", ())}
+        for r in filter(None, a.also_refresh.split(",")):
+            repos[f"6_our_restore_refresh_{r}"] = (f"{W}/repo", ("--load-refresh", r))
+        if a.also_v1:
+            run(self.me + ["init", "--repo", f"{W}/repo-v1", "--repo-version", "1"])
+            dt, out, _ = run(self.me + ["dump", "--url", self.url, "--repo", f"{W}/repo-v1", "--slices", str(a.slices)])
+            self.log("3_our_dump v1", {**json.loads(out), "secs": dt})
+            repos["6_our_restore_v1"] = (f"{W}/repo-v1", ())
+        senders, mb = getattr(self, "knee", (a.raw_senders or a.workers, a.raw_bulk_mb or a.bulk_bytes / 1e6))
+        runs: dict[str, list[dict[str, Any]]] = {"4_raw_bulk_write": []}
+        for k in range(1, a.rounds + 1):
+            runs["4_raw_bulk_write"].append(self.raw_write(f"4_raw_bulk_write run {k}", senders, mb))
+            for order in (list(repos), list(reversed(repos))):
+                for step in order:
+                    runs.setdefault(step, []).append(self.our_restore(len(runs.get(step, [])) + 1, repos[step][0], step,
+                                                                      repos[step][1]))
+            runs["4_raw_bulk_write"].append(self.raw_write(f"4_raw_bulk_write run {k}b", senders, mb))
+        raw = runs["4_raw_bulk_write"]
+        print(f"\nraw writer at {senders} senders x {mb:g} MB: engine s {[r['engine_secs'] for r in raw]}; "
+              f"cpu s {[r.get('cpu_secs') for r in raw]}; server s {[r.get('server_secs') for r in raw]}")
+        for step, rs in runs.items():
+            if step == "4_raw_bulk_write":
+                continue
+            # each of ours against the raw runs on either side of it (same round)
+            ratios = []
+            for i, r in enumerate(rs):
+                rnd = i // 2
+                ref = (raw[2 * rnd]["engine_secs"] + raw[2 * rnd + 1]["engine_secs"]) / 2
+                ratios.append(round(ref / r["engine_secs"], 3))
+            mean_raw = sum(r["engine_secs"] for r in raw) / len(raw)
+            mean = sum(r["engine_secs"] for r in rs) / len(rs)
+            print(f"[engine] {step}: s {[round(r['engine_secs'], 2) for r in rs]}, vs raw per round {ratios}, "
+                  f"means {mean_raw / mean:.3f}x; peak RSS {max(r['peak_rss_mb'] for r in rs):.0f} MB; "
+                  f"cpu s {[r.get('engine_cpu_secs') for r in rs]}; server s {[r.get('server_secs') for r in rs]}; "
+                  f"phases {[r.get('phases') for r in rs]}; load {[r['load_avg'] for r in rs]}")
+        if a.profile:
+            self.profiles()
 
     def second_backup(self) -> None:
         """(7) after a forced merge to one segment and a flush (untimed): a new Lucene commit,
@@ -520,6 +620,8 @@ class _Bench:
         res, n = self.res, self.args.n
         if self.args.many_only:
             self.many_summary()
+            return
+        if self.args.writes_only:
             return
         if self.args.rss_only:
             print(f"\nour peak RSS: dump {res['3_our_dump']['peak_rss_mb']:.0f} MB, restore "
@@ -664,6 +766,16 @@ def main() -> None:
                     help="only our first backup (3) and the second of the unchanged index (7) (target 17.3)")
     ap.add_argument("--many-only", action="store_true",
                     help="only the many-indices step (target 17.4); --n is the reference it copies from")
+    ap.add_argument("--writes-only", action="store_true",
+                    help="only our dump, then rounds of the raw writer (4) and our restore (6) (target 17.2)")
+    ap.add_argument("--rounds", type=int, default=2, help="--writes-only: rounds of raw, ours, ours, raw")
+    ap.add_argument("--also-v1", action="store_true",
+                    help="--writes-only: also restore from a format v1 repository of the same dump")
+    ap.add_argument("--also-refresh", default="",
+                    help="--writes-only: also our restore with this refresh_interval during the load (an experiment)")
+    ap.add_argument("--load-refresh", default="",
+                    help="restore: the refresh_interval during the load (an experiment; -1 was the product's before)")
+    ap.add_argument("--repo-version", type=int, default=0, help="init: the repository's format (0: the default)")
     ap.add_argument("--rss-only", action="store_true",
                     help="only our dump and one restore, for their peak RSS (target 17.5: run it with --n 2000000)")
     ap.add_argument("--skip-anchor-restore", action="store_true", help="skip step 5 (slow)")

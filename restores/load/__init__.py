@@ -2,7 +2,7 @@
 
 Order: cluster metadata (component templates → index templates → legacy templates →
 ingest pipelines → lifecycle policies, as chosen; `cluster.py`) → per index (`index.py`):
-create with settings and mappings (replicas 0, refresh -1 during the load; `settings.py`)
+create with settings and mappings (replicas 0, the default refresh during the load; `settings.py`)
 → parallel `_bulk` bounded in bytes (`bulk.py`) → restore replicas/refresh → aliases →
 refresh and verify the count. Which indices, under which names: restores.rules.
 

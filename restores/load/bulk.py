@@ -24,6 +24,12 @@ from backups.elastic.dump import Cancelled
 RETRY_ITEM_STATUSES = frozenset({429, 502, 503, 504})
 LOAD_STATUSES = frozenset({429})    # a whole bulk refused for load: the window resends it, not the connection
 MAX_REASONS = 5
+# What a _bulk answer is asked for: per item its status and error, in the items' order
+# (every item has a status, so none drops out of the list). Not `_index`, `_id`,
+# `_version`, `result`, `_shards`, `_seq_no`, `_primary_term`: ~160 of the ~185 bytes an
+# item costs the server to write and us to receive (a 10 MB bulk of 15,000 documents
+# answers 0.4 MB instead of 2.7 MB).
+ANSWER_FIELDS = {"filter_path": "errors,items.*.status,items.*.error"}
 
 LINE = re.compile(rb'\{"_id":("(?:[^"\\]|\\.)*")(?:,"_routing":("(?:[^"\\]|\\.)*"))?,"_source":')
 _ACTION_ID = re.compile(rb'\{"(?:index|create)":\{"_id":("(?:[^"\\]|\\.)*")')
@@ -279,7 +285,7 @@ class BulkSender:
             batch = self._answered(batch, doc)
 
     def _post(self, batch: Batch) -> Any:
-        return self.conn.request("POST", self.path, raw=batch.body, ctype="application/x-ndjson",
+        return self.conn.request("POST", self.path, raw=batch.body, params=ANSWER_FIELDS, ctype="application/x-ndjson",
                                  index=self.target, privilege=f"write (or index) on index {self.target}",
                                  caller_retries=LOAD_STATUSES)
 

@@ -186,7 +186,7 @@ class _IndexLoad:
         return errors
 
     def failed_partway(self, dest: _Target, error: BaseException) -> IndexLoaded:
-        """An index whose load began and failed: put back what the load changed (refresh -1,
+        """An index whose load began and failed: put back what the load changed (refresh,
         replicas 0), or delete the index when this restore created it and the task asks so;
         the error says which. An existing index merged into is never deleted, nor a data
         stream (other backing indices of the snapshot may already be in it)."""
@@ -219,7 +219,7 @@ class _IndexLoad:
                     "refresh_interval and replicas put back: delete it, or restore again with conflict overwrite")
         except ClusterError as e:
             return (f"the partial index {self.target} was kept, but its settings could not be put back ({e}): "
-                    "it still has refresh_interval -1 and 0 replicas; delete it, or set them by hand")
+                    "it still has 0 replicas and the default refresh_interval; delete it, or set them by hand")
 
 
 def load_index(conn: Connection, source: str, target: str, meta: Mapping[str, Any], chunks: Chunks,

@@ -161,6 +161,56 @@ def test_mapping_conflicts_are_counted_reported_and_fail_the_index(conn, http, n
     assert "10 documents could not be indexed" in e["error"]
 
 
+def test_bulk_answers_carry_each_items_status_and_error_only(http, names, repo, proxy):
+    """The load asks `_bulk` for each item's status and error alone (filter_path): a small
+    part of the answer's bytes, with failures still counted and reported by id."""
+    idx = names("lean")
+    http.create(idx, mappings={"properties": {"n": {"type": "keyword"}}})
+    http.bulk(idx, [(str(i), b'{"n":"%s"}' % (b"word" if i % 3 == 0 else b"%d" % i), None) for i in range(30)])
+    c = connect(ClusterConfig(urls=[proxy.url]))
+    m = backup(c, repo, [idx], metadata_kinds=())
+    http.delete(idx)
+    http.create(idx, mappings={"properties": {"n": {"type": "long"}}})
+    items = []
+
+    def record(method, path, data):
+        if "_bulk" in path:
+            items.extend(next(iter(it.values())) for it in orjson.loads(data)["items"])
+        return data
+
+    proxy.transform = record
+    res = restore(c, repo, m, conflict="merge", metadata_kinds=(), bulk_bytes=300)
+    e = res.indices[idx]
+    assert e["failed"] == 10 and e["docs"] == 20 and len(e["failures"]) == 5, e
+    assert all(re.match(r"\d+: HTTP 400 ", f) for f in e["failures"]), e["failures"]
+    assert len(items) == 30 and all(set(it) <= {"status", "error"} for it in items), items[:3]
+
+
+@pytest.mark.search_kinds(ONE_KIND)  # what the load asks the server for: no engine behaviour in it
+def test_the_index_refreshes_as_the_server_does_by_default_while_it_loads(http, names, repo, proxy):
+    """Refresh is not turned off for the load (-1): that ended every load with one refresh
+    of all the server had buffered, alone on the server. The snapshot's own interval is
+    put back after."""
+    idx = names("refresh")
+    http.create(idx, settings={"refresh_interval": "7s"})
+    http.bulk(idx, [(str(i), b'{"n":%d}' % i, None) for i in range(20)])
+    c = connect(ClusterConfig(urls=[proxy.url]))
+    m = backup(c, repo, [idx], metadata_kinds=())
+    http.delete(idx)
+    during = []
+
+    def look(method, path, body):
+        if "_bulk" in path and not during:
+            during.append(http.req("GET", f"/{idx}/_settings")[idx]["settings"]["index"].get("refresh_interval"))
+        return None
+
+    proxy.rule = look
+    res = restore(c, repo, m, metadata_kinds=(), bulk_bytes=200, workers=1)
+    assert res.ok and res.indices[idx]["count"] == 20, res.indices
+    assert during == [None]
+    assert http.req("GET", f"/{idx}/_settings")[idx]["settings"]["index"]["refresh_interval"] == "7s"
+
+
 def test_a_429_storm_loses_nothing(cluster_url, http, names, repo, proxy):
     idx = names("storm")
     http.create(idx, shards=2)
