@@ -235,6 +235,16 @@ def test_an_id_list_of_several_runs_is_merged(conn, http, names, repo, monkeypat
     assert_snapshot_is_the_index(conn, repo, sid, idx)
 
 
+def _one_delete_backed_up(conn: Any, http: Any, repo: Any, idx: str) -> tuple[str, dict[str, Any]]:
+    """Two documents updated and one deleted, then an incremental backup: its id and its stream's meta."""
+    http.bulk(idx, docs(2, tag="v2"))
+    http.req("DELETE", f"/{idx}/_doc/d9")
+    refresh(http, idx)
+    sid, entry = backup(conn, repo, idx)
+    assert entry["mode"] == "incremental" and entry["docs_deleted"] == 1
+    return sid, repo.manifest(sid).streams[f"indices/{idx}"].meta
+
+
 @pytest.mark.search_kinds("elasticsearch-8", "opensearch-2")
 def test_a_snapshot_without_sequence_lists_is_read_as_a_delta_by_its_ids(conn, http, names, repo, monkeypatch):
     """A repository written before sequence lists (or by a read that could not tell each
@@ -248,12 +258,7 @@ def test_a_snapshot_without_sequence_lists_is_read_as_a_delta_by_its_ids(conn, h
         m.setattr(Reader, "labels", property(lambda self: False))
         sid, _ = backup(conn, repo, idx)
     assert "seq_list" not in repo.manifest(sid).streams[f"indices/{idx}"].meta
-    http.bulk(idx, docs(2, tag="v2"))
-    http.req("DELETE", f"/{idx}/_doc/d9")
-    refresh(http, idx)
-    sid, entry = backup(conn, repo, idx)
-    meta = repo.manifest(sid).streams[f"indices/{idx}"].meta
-    assert entry["mode"] == "incremental" and entry["docs_deleted"] == 1
+    sid, meta = _one_delete_backed_up(conn, http, repo, idx)
     assert meta["deletions_from"] == "ids" and meta["composed"]["seqs"] == [None, None]
     assert_snapshot_is_the_index(conn, repo, sid, idx)
     http.req("DELETE", f"/{idx}/_doc/d10")
@@ -330,11 +335,6 @@ def test_an_index_above_the_in_memory_bound_keeps_no_sequence_list_and_finds_del
     monkeypatch.setattr(incremental, "MEMORY_LINES", 100)
     sid, _ = backup(conn, repo, idx, batch_size=40)
     assert "seq_list" not in repo.manifest(sid).streams[f"indices/{idx}"].meta
-    http.bulk(idx, docs(2, tag="v2"))
-    http.req("DELETE", f"/{idx}/_doc/d9")
-    refresh(http, idx)
-    sid, entry = backup(conn, repo, idx)
-    meta = repo.manifest(sid).streams[f"indices/{idx}"].meta
-    assert entry["mode"] == "incremental" and entry["docs_deleted"] == 1
+    sid, meta = _one_delete_backed_up(conn, http, repo, idx)
     assert meta["deletions_from"] == "ids"
     assert_snapshot_is_the_index(conn, repo, sid, idx)
