@@ -367,7 +367,7 @@ class Index:
                     path.unlink()
 
     def _table(self, index_id: str) -> IndexTable | None:
-        from storage.backends import BackendError, NotFound
+        from storage.backends import NotFound
 
         cached = self.cache / index_id if self.cache is not None else None
         if cached is not None and cached.exists():
@@ -376,17 +376,17 @@ class Index:
         what = f"index file {index_id[:8]}"
         try:
             if cached is not None:
-                with contextlib.suppress(OSError, BackendError), \
-                        self.backend.open(index_key(index_id)) as src:
-                    # An error reading the stream, or an unwritable cache, falls through
-                    # to the whole-object read below (which retries).
-                    return stream_table(self.cipher, src, index_id, cached, what)
+                try:
+                    with self.backend.open(index_key(index_id)) as src:
+                        return stream_table(self.cipher, src, index_id, cached, what)
+                except Exception:  # noqa: BLE001, S110 - see below
+                    # Any failed stream (the network mid-read, an unwritable cache, a
+                    # damaged file) falls through to the whole-object read: it retries
+                    # what is transient, and says what is wrong with a damaged file.
+                    pass
             sealed = self.backend.get(index_key(index_id))
         except NotFound:
             return None  # merged and deleted by a prune since the listing
-        except NameMismatch:
-            raise RepositoryError(f"{what} of repository {self.name} does not match its name; "
-                                  f"run check") from None
         except Exception as e:
             raise RepositoryError(f"{what} of repository {self.name} is unreadable: {e}; "
                                   f"run check") from e

@@ -89,8 +89,9 @@ def test_a_damaged_index_file_is_refused_and_leaves_nothing_in_the_cache(
     index = Index(local_backend, c, "repo-id", "team/repo")
     with pytest.raises(RepositoryError) as e:
         index.load()
-    expected = "does not match its name" if damage == "renamed" else "is unreadable"
-    assert f"index file {index_id[:8]} of repository team/repo {expected}" in str(e.value)
+    # any damage changes the file's sha256, its name: the whole-object read (where a damaged
+    # stream falls back) says so before it decrypts anything
+    assert f"index file {index_id[:8]} of repository team/repo does not match its name" in str(e.value)
     assert "run check" in str(e.value)
     assert not cache.exists() or os.listdir(cache) == []
 
@@ -129,3 +130,36 @@ def test_an_index_file_written_before_the_streaming_still_opens(tmp_path: Path, 
             assert loc is not None
             assert (loc.pack_id, loc.offset, loc.length, loc.size) == (pack_id, 1000 * i, 900 + i, 2000 + i)
     index.close()
+
+
+def test_a_stream_broken_mid_read_falls_back_to_the_whole_object_read(
+        local_backend: Backend, cache: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The network failing mid-stream (urllib3's ProtocolError is no OSError) is no reason
+    to call the repository damaged: the whole-object read, which retries, takes over."""
+    import io
+
+    from urllib3.exceptions import ProtocolError
+
+    c = cipher()
+    packs = synthetic(MEMORY_MAX + 100)
+    index_id, sealed, _ = put(local_backend, c, packs)
+
+    class Broken(io.BytesIO):
+        def read(self, n: int | None = -1) -> bytes:
+            if self.tell() > len(sealed) // 2:
+                raise ProtocolError("Connection broken: IncompleteRead")
+            return super().read(n)
+
+    opened: list[str] = []
+
+    def open_broken(key: str) -> Broken:
+        opened.append(key)
+        return Broken(sealed)
+
+    monkeypatch.setattr(local_backend, "open", open_broken)
+    index = Index(local_backend, c, "repo-id", "team/repo")
+    index.load()
+    assert opened == [index_key(index_id)]
+    blob = packs[next(iter(packs))][3]
+    found = index.lookup(blob.chunk_id)
+    assert found is not None and (found.offset, found.length) == (blob.offset, blob.length)
