@@ -306,17 +306,13 @@ def stream_table(cipher: Cipher, src: BinaryIO, index_id: str, path: Path, what:
             raise ValueError(f"{what} is truncated")
         opener.finish(held)
         if sha.hexdigest() != index_id:
-            raise NameMismatch(f"index file {index_id[:8]} does not match its name")
+            raise ValueError(f"index file {index_id[:8]} does not match its name")
         if not inflate.eof:
             raise ValueError(f"{what}: compressed body is truncated")
         return fill.commit(index_id, what)
     except BaseException:
         fill.discard()
         raise
-
-
-class NameMismatch(ValueError):
-    pass
 
 
 def cache_root() -> Path | None:
