@@ -421,11 +421,11 @@ class _Bench:
         run(self.me + ["init", "--repo", f"{W}/repo", "--repo-version", str(a.repo_version)])
         dt, out, _ = run(self.me + ["dump", "--url", url, "--repo", f"{W}/repo", "--slices", str(a.slices)])
         self.log("3_our_dump", {**json.loads(out), "secs": dt})
-        if a.writes_only:
-            self.writes_alone()
-            return
         if a.reads_only:
             self.reads_alone()
+        if a.writes_only:
+            self.writes_alone()
+        if a.reads_only or a.writes_only:
             return
         if a.rss_only:
             self.res["6_our_restore"] = self.our_restore(1)
@@ -557,10 +557,15 @@ class _Bench:
         print("sweep:", json.dumps(self.res["sweep"]), flush=True)
         self.knee = (s, mb)
 
-    def our_restore(self, k: int, repo: str = "", step: str = "6_our_restore", extra: tuple[str, ...] = ()) -> dict[str, Any]:
+    def code(self, checkout: str = "") -> list[str]:
+        """The bench's child commands from this checkout, or from another (--baseline)."""
+        return [self.py, os.path.join(checkout, "bench", "elastic_bench.py")] if checkout else self.me
+
+    def our_restore(self, k: int, repo: str = "", step: str = "6_our_restore", extra: tuple[str, ...] = (),
+                    checkout: str = "") -> dict[str, Any]:
         a = self.args
         before = server_work(self.url)
-        dt, out, _ = run(self.me + ["restore", "--url", self.url, "--repo", repo or f"{self.W}/repo", "--workers",
+        dt, out, _ = run(self.code(checkout) + ["restore", "--url", self.url, "--repo", repo or f"{self.W}/repo", "--workers",
                                     str(a.workers), "--bulk-bytes", str(a.bulk_bytes), *extra])
         work = work_since(self.url, before)   # before the verifier reads the index
         _, ver, _ = run([self.py, f"{a.anchor}/verify.py", self.ref, "--index", "bench-ours"], self.env)
@@ -591,14 +596,16 @@ class _Bench:
         a, W = self.args, self.W
         if a.sweep:
             self.sweep()
-        repos: dict[str, tuple[str, tuple[str, ...]]] = {"6_our_restore": (f"{W}/repo", ())}
+        repos: dict[str, tuple[str, tuple[str, ...], str]] = {"6_our_restore": (f"{W}/repo", (), "")}
+        if a.baseline:
+            repos["6_our_restore_baseline"] = (f"{W}/repo", (), a.baseline)
         for r in filter(None, a.also_refresh.split(",")):
-            repos[f"6_our_restore_refresh_{r}"] = (f"{W}/repo", ("--load-refresh", r))
+            repos[f"6_our_restore_refresh_{r}"] = (f"{W}/repo", ("--load-refresh", r), "")
         if a.also_v1:
             run(self.me + ["init", "--repo", f"{W}/repo-v1", "--repo-version", "1"])
             dt, out, _ = run(self.me + ["dump", "--url", self.url, "--repo", f"{W}/repo-v1", "--slices", str(a.slices)])
             self.log("3_our_dump v1", {**json.loads(out), "secs": dt})
-            repos["6_our_restore_v1"] = (f"{W}/repo-v1", ())
+            repos["6_our_restore_v1"] = (f"{W}/repo-v1", (), "")
         senders, mb = getattr(self, "knee", (a.raw_senders or a.workers, a.raw_bulk_mb or a.bulk_bytes / 1e6))
         runs: dict[str, list[dict[str, Any]]] = {"4_raw_bulk_write": []}
         for k in range(1, a.rounds + 1):
@@ -606,7 +613,7 @@ class _Bench:
             for order in (list(repos), list(reversed(repos))):
                 for step in order:
                     runs.setdefault(step, []).append(self.our_restore(len(runs.get(step, [])) + 1, repos[step][0], step,
-                                                                      repos[step][1]))
+                                                                      repos[step][1], repos[step][2]))
             runs["4_raw_bulk_write"].append(self.raw_write(f"4_raw_bulk_write run {k}b", senders, mb))
         raw = runs["4_raw_bulk_write"]
         print(f"\nraw writer at {senders} senders x {mb:g} MB: engine s {[r['engine_secs'] for r in raw]}; "
@@ -627,7 +634,7 @@ class _Bench:
                   f"cpu s {[r.get('engine_cpu_secs') for r in rs]}; server s {[r.get('server_secs') for r in rs]}; "
                   f"phases {[r.get('phases') for r in rs]}; load {[r['load_avg'] for r in rs]}")
         if a.profile:
-            self.profiles()
+            self.profiles(("6_our_restore",) if a.reads_only else ("3_our_dump", "6_our_restore"))
 
     def reads_alone(self) -> None:
         """--reads-only (target 17.1): after (1) and (3) once, --rounds rounds of the best raw
@@ -652,10 +659,12 @@ class _Bench:
         def dump(variant: str) -> None:
             shutil.rmtree(f"{W}/repo", ignore_errors=True)
             run(self.me + ["init", "--repo", f"{W}/repo", "--repo-version", str(a.repo_version)])
-            read_mode, _, ids = variant.partition("+")
+            base, _, rest = variant.rpartition(":")
+            read_mode, _, ids = rest.partition("+")
             work = server_work(self.url)
-            dt, out, _ = run(self.me + ["dump", "--url", self.url, "--repo", f"{W}/repo", "--slices", str(a.slices),
-                                        "--read-mode", read_mode, *(["--incremental"] if ids else [])])
+            dt, out, _ = run(self.code(a.baseline if base else "") + ["dump", "--url", self.url, "--repo", f"{W}/repo", "--slices", str(a.slices),
+                                        *(["--read-mode", read_mode] if read_mode != "auto" else []),
+                                                                      *(["--incremental"] if ids else [])])
             ours[variant].append(self.log(f"3_our_dump {variant}", {**json.loads(out), "secs": dt,
                                                                     "server_secs": work_since(self.url, work)})["engine_secs"])
 
@@ -709,7 +718,8 @@ class _Bench:
         spy = os.path.join(os.path.dirname(self.py), "py-spy")
         read_mode, _, ids = (a.dump_variants.split(",")[0] if a.reads_only else a.read_mode).partition("+")
         for step, cmd in (("3_our_dump", ["dump", "--url", self.url, "--repo", f"{self.W}/repo-prof", "--slices",
-                                          str(a.slices), "--read-mode", read_mode, *(["--incremental"] if ids else [])]),
+                                          str(a.slices), *(["--read-mode", read_mode] if read_mode != "auto" else []),
+                                                                      *(["--incremental"] if ids else [])]),
                           ("6_our_restore", ["restore", "--url", self.url, "--repo", f"{self.W}/repo", "--workers",
                                              str(a.workers), "--bulk-bytes", str(a.bulk_bytes)])):
             if step not in steps:
@@ -882,6 +892,9 @@ def main() -> None:
     ap.add_argument("--reads-only", action="store_true",
                     help="only the raw reads (1) and rounds of the best of them against our dump (3) (target 17.1)")
     ap.add_argument("--read-mode", default=dump_default("read_mode"), help="dump: auto, scroll or pit")
+    ap.add_argument("--baseline", default="",
+                    help="--writes-only: also our restore from this checkout's code; --reads-only: variants "
+                         "named base:... dump with it (the code before a change, side by side)")
     ap.add_argument("--dump-variants", default="auto+ids",
                     help="--reads-only: our dumps to compare, e.g. auto+ids,scroll+ids,auto (+ids: as a product dump)")
     ap.add_argument("--also-v1", action="store_true",

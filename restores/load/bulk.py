@@ -14,7 +14,7 @@ import re
 import threading
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Generic, TypeVar
 
 import orjson
 
@@ -34,6 +34,7 @@ ANSWER_FIELDS = {"filter_path": "errors,items.*.status,items.*.error"}
 LINE = re.compile(rb'\{"_id":("(?:[^"\\]|\\.)*")(?:,"_routing":("(?:[^"\\]|\\.)*"))?,"_source":')
 _ACTION_ID = re.compile(rb'\{"(?:index|create)":\{"_id":("(?:[^"\\]|\\.)*")')
 
+T = TypeVar("T")
 OnAck = Callable[[int, int], None]     # (documents indexed, bytes answered) of one _bulk
 
 
@@ -113,6 +114,42 @@ class Batches:
                 body, offsets = bytearray(), [0]
         if len(offsets) > 1:
             yield Batch(body, tuple(offsets))
+
+
+class FirstAhead(Generic[T]):
+    """The first item of an iterator taken on another thread while this one does something
+    else; then the iterator goes on here (one thread at a time ever runs it)."""
+
+    def __init__(self, items: Iterator[T]) -> None:
+        self.items = items
+        self._first: list[T] = []
+        self._error: BaseException | None = None
+        self._thread = threading.Thread(target=self._take, name="bulk-ahead", daemon=True)
+        self._thread.start()
+
+    def _take(self) -> None:
+        try:
+            self._first.append(next(self.items))
+        except StopIteration:
+            pass
+        except BaseException as e:  # noqa: BLE001 - raised where the items are iterated
+            self._error = e
+
+    def __iter__(self) -> Iterator[T]:
+        self._thread.join()
+        if self._error is not None:
+            raise self._error
+        while self._first:
+            yield self._first.pop()
+        yield from self.items
+
+    def close(self) -> None:
+        """Stop the iterator (a generator's `finally` runs: its reads are let go)."""
+        self._thread.join()
+        self._first.clear()
+        close = getattr(self.items, "close", None)
+        if close is not None:
+            close()
 
 
 class Window:
