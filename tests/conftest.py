@@ -1,14 +1,13 @@
 from __future__ import annotations
 
-import os
 from collections.abc import Iterator
 from typing import Any
 
 import pytest
 
 from tests import factories as f
-from tests.fixtures.live import redis_url, use_queues
-from tests.peers.clusters import SearchCluster, kind_features, selected_kinds, start_cluster
+from tests.fixtures.live import redis_url, use_queues, worker_redis_db
+from tests.peers.clusters import NODE_KINDS, SearchCluster, kind_features, selected_kinds, start_cluster
 
 # Fixtures shared across test folders (the engine's and the flows'), one place each.
 pytest_plugins = ["tests.fixtures.elastic", "tests.fixtures.flows", "tests.fixtures.live"]
@@ -39,7 +38,7 @@ def queues(settings: Any) -> Iterator[Any]:
     (STASHBOARD_TEST_REDIS_DB moves it when two test runs share one Redis); yields its
     connection. Saving and triggering enqueue jobs on commit; tests run them with
     tests.fixtures.flows.work or the job functions."""
-    yield from use_queues(settings, redis_url(os.environ.get("STASHBOARD_TEST_REDIS_DB", "14")))
+    yield from use_queues(settings, redis_url(worker_redis_db("STASHBOARD_TEST_REDIS_DB", 14)))
 
 
 # -- the search servers ----------------------------------------------------------------
@@ -69,6 +68,18 @@ def pytest_generate_tests(metafunc: Any) -> None:
         why = f"kinds {wanted.args}" if wanted else f"features {needs.args if needs else ()}"
         params = [pytest.param("none", marks=pytest.mark.skip(reason=f"needs search {why}: none selected"))]
     metafunc.parametrize("search", params, indirect=True, scope="session")
+
+
+def pytest_collection_modifyitems(config: Any, items: list[Any]) -> None:
+    """Under pytest-xdist (bin/test: `-n 2 --dist loadgroup`) the tests of one real node
+    kind all go to one worker, so each JVM starts once in the run and two never run per
+    worker; the cross-distribution module, which starts its own pairs, goes whole to one."""
+    for item in items:
+        kind = getattr(getattr(item, "callspec", None), "params", {}).get("search")
+        if kind in NODE_KINDS:
+            item.add_marker(pytest.mark.xdist_group(kind))
+        elif item.module.__name__.endswith("test_cross_distribution"):
+            item.add_marker(pytest.mark.xdist_group("cross-distribution"))
 
 
 @pytest.fixture(scope="session")
