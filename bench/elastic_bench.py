@@ -83,7 +83,7 @@ def child_dump(args: argparse.Namespace) -> dict[str, Any]:
     received = _count_received(conn)
     include = args.include or INDEX
     params = DumpParams(include=[include], batch_size=5000, max_slices=args.slices,
-                        parallel_indices=args.parallel_indices)
+                        parallel_indices=args.parallel_indices, read_mode=args.read_mode)
     prev = repo.latest() if args.second else None
     with repo.writer(meta={"configuration": "bench"}) as w:
         res = dump_cluster(conn, w, params, previous=prev,
@@ -137,6 +137,58 @@ def _count_received(conn: Any) -> list[int]:
     return got
 
 
+class _RssSampler:
+    """This process's resident memory every 0.1 s (VmRSS), handed back as the highest
+    sample of each tenth of the run: whether memory grows with the documents or stays flat."""
+
+    def __init__(self) -> None:
+        import threading
+
+        self.samples: list[float] = []
+        self.done = threading.Event()
+        self.thread = threading.Thread(target=self._run, daemon=True)
+        self.thread.start()
+
+    def _run(self) -> None:
+        while not self.done.wait(0.1):
+            with open("/proc/self/status") as f:
+                for line in f:
+                    if line.startswith("VmRSS:"):
+                        self.samples.append(int(line.split()[1]) / 1024)
+
+    def stop(self) -> list[float]:
+        self.done.set()
+        self.thread.join()
+        n = len(self.samples)
+        return [round(max(self.samples[k * n // 10:max(k * n // 10 + 1, (k + 1) * n // 10)]), 1)
+                for k in range(10)] if n >= 10 else [round(x, 1) for x in self.samples]
+
+
+def _request_timeline(conn: Any, t0: float) -> Any:
+    """When a restore's requests go out and are answered (s after t0): the first of each
+    kind before the load, the first `_bulk` sent, the last answered, and each after it."""
+    seen: dict[str, float] = {}
+    lock = __import__("threading").Lock()
+    request = conn.request
+
+    def timed(method: str, path: str, *a: Any, **kw: Any) -> Any:
+        kind = f"{method} {path.rsplit('/', 1)[-1] if '/_' in path else ('index' if path.count('/') == 1 else path)}"
+        start = time.perf_counter() - t0
+        r = request(method, path, *a, **kw)
+        end = time.perf_counter() - t0
+        with lock:
+            if kind == "POST _bulk":
+                seen.setdefault("bulk_first_sent", round(start, 3))
+                seen["bulk_last_answered"] = round(end, 3)
+            else:
+                seen.setdefault(f"{kind} sent", round(start, 3))
+                seen[f"{kind} answered"] = round(end, 3)
+        return r
+
+    conn.request = timed
+    return lambda: dict(seen)
+
+
 def _diff(a: Any, b: Any, path: str = "") -> list[str]:
     if isinstance(a, dict) and isinstance(b, dict):
         return [p for k in sorted(set(a) | set(b)) for p in _diff(a.get(k), b.get(k), f"{path}.{k}" if path else k)]
@@ -181,6 +233,8 @@ def child_restore(args: argparse.Namespace) -> dict[str, Any]:
             return settings, put_back
 
         load_settings_mod.load_settings = with_refresh  # type: ignore[assignment]
+    timeline = _request_timeline(conn, t)
+    rss = _RssSampler()
     m = repo.manifest("latest")
     res = load_snapshot(conn, m, open_stream=lambda n: repo.read_stream(m, n),
                         params=LoadParams(include=[INDEX], rename_pattern=f"^{INDEX}$",
@@ -188,8 +242,10 @@ def child_restore(args: argparse.Namespace) -> dict[str, Any]:
                                           bulk_bytes=args.bulk_bytes, metadata_kinds=(), progress=progress))
     dt = time.perf_counter() - t
     e = res.indices["bench-ours"]
+    phases.update(timeline())
+    rss_curve = rss.stop()
     return {"ok": res.ok, "docs": e["docs"], "count": e.get("count"), "engine_secs": dt, "phases": phases,
-            "engine_cpu_secs": round(cpu_secs() - cpu0, 2),
+            "engine_cpu_secs": round(cpu_secs() - cpu0, 2), "rss_mb_by_tenth": rss_curve,
             "error": e["error"],
             "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, "cpu_secs": cpu_secs()}
 
@@ -357,14 +413,19 @@ class _Bench:
         if a.many_only:
             self.many()
             return
-        if not (a.backups_only or a.rss_only or a.writes_only):
+        if a.reads_only:
+            self.raw_reads()
+        if not (a.backups_only or a.rss_only or a.writes_only or a.reads_only):
             self.raw_reads()
             self.anchor_backup()
         run(self.me + ["init", "--repo", f"{W}/repo", "--repo-version", str(a.repo_version)])
         dt, out, _ = run(self.me + ["dump", "--url", url, "--repo", f"{W}/repo", "--slices", str(a.slices)])
         self.log("3_our_dump", {**json.loads(out), "secs": dt})
+        if a.reads_only:
+            self.reads_alone()
         if a.writes_only:
             self.writes_alone()
+        if a.reads_only or a.writes_only:
             return
         if a.rss_only:
             self.res["6_our_restore"] = self.our_restore(1)
@@ -496,10 +557,15 @@ class _Bench:
         print("sweep:", json.dumps(self.res["sweep"]), flush=True)
         self.knee = (s, mb)
 
-    def our_restore(self, k: int, repo: str = "", step: str = "6_our_restore", extra: tuple[str, ...] = ()) -> dict[str, Any]:
+    def code(self, checkout: str = "") -> list[str]:
+        """The bench's child commands from this checkout, or from another (--baseline)."""
+        return [self.py, os.path.join(checkout, "bench", "elastic_bench.py")] if checkout else self.me
+
+    def our_restore(self, k: int, repo: str = "", step: str = "6_our_restore", extra: tuple[str, ...] = (),
+                    checkout: str = "") -> dict[str, Any]:
         a = self.args
         before = server_work(self.url)
-        dt, out, _ = run(self.me + ["restore", "--url", self.url, "--repo", repo or f"{self.W}/repo", "--workers",
+        dt, out, _ = run(self.code(checkout) + ["restore", "--url", self.url, "--repo", repo or f"{self.W}/repo", "--workers",
                                     str(a.workers), "--bulk-bytes", str(a.bulk_bytes), *extra])
         work = work_since(self.url, before)   # before the verifier reads the index
         _, ver, _ = run([self.py, f"{a.anchor}/verify.py", self.ref, "--index", "bench-ours"], self.env)
@@ -530,14 +596,16 @@ class _Bench:
         a, W = self.args, self.W
         if a.sweep:
             self.sweep()
-        repos: dict[str, tuple[str, tuple[str, ...]]] = {"6_our_restore": (f"{W}/repo", ())}
+        repos: dict[str, tuple[str, tuple[str, ...], str]] = {"6_our_restore": (f"{W}/repo", (), "")}
+        if a.baseline:
+            repos["6_our_restore_baseline"] = (f"{W}/repo", (), a.baseline)
         for r in filter(None, a.also_refresh.split(",")):
-            repos[f"6_our_restore_refresh_{r}"] = (f"{W}/repo", ("--load-refresh", r))
+            repos[f"6_our_restore_refresh_{r}"] = (f"{W}/repo", ("--load-refresh", r), "")
         if a.also_v1:
             run(self.me + ["init", "--repo", f"{W}/repo-v1", "--repo-version", "1"])
             dt, out, _ = run(self.me + ["dump", "--url", self.url, "--repo", f"{W}/repo-v1", "--slices", str(a.slices)])
             self.log("3_our_dump v1", {**json.loads(out), "secs": dt})
-            repos["6_our_restore_v1"] = (f"{W}/repo-v1", ())
+            repos["6_our_restore_v1"] = (f"{W}/repo-v1", (), "")
         senders, mb = getattr(self, "knee", (a.raw_senders or a.workers, a.raw_bulk_mb or a.bulk_bytes / 1e6))
         runs: dict[str, list[dict[str, Any]]] = {"4_raw_bulk_write": []}
         for k in range(1, a.rounds + 1):
@@ -545,7 +613,7 @@ class _Bench:
             for order in (list(repos), list(reversed(repos))):
                 for step in order:
                     runs.setdefault(step, []).append(self.our_restore(len(runs.get(step, [])) + 1, repos[step][0], step,
-                                                                      repos[step][1]))
+                                                                      repos[step][1], repos[step][2]))
             runs["4_raw_bulk_write"].append(self.raw_write(f"4_raw_bulk_write run {k}b", senders, mb))
         raw = runs["4_raw_bulk_write"]
         print(f"\nraw writer at {senders} senders x {mb:g} MB: engine s {[r['engine_secs'] for r in raw]}; "
@@ -566,7 +634,53 @@ class _Bench:
                   f"cpu s {[r.get('engine_cpu_secs') for r in rs]}; server s {[r.get('server_secs') for r in rs]}; "
                   f"phases {[r.get('phases') for r in rs]}; load {[r['load_avg'] for r in rs]}")
         if a.profile:
-            self.profiles()
+            self.profiles(("6_our_restore",) if a.reads_only else ("3_our_dump", "6_our_restore"))
+
+    def reads_alone(self) -> None:
+        """--reads-only (target 17.1): after (1) and (3) once, --rounds rounds of the best raw
+        read, our dump in each --dump-variants, the same in reverse, the best raw read
+        (each dump into a new repository). A variant is a read mode (auto, scroll, pit),
+        "+ids" for the id and sequence lists a product dump writes (dump --incremental)."""
+        a, W = self.args, self.W
+        mode = self.res["1_raw_read_best"]["mode"]
+        raws = [self.res["1_raw_read_best"]["secs"]]
+        variants = [v for v in a.dump_variants.split(",") if v]
+        ours: dict[str, list[float]] = {v: [] for v in variants}
+
+        def raw() -> None:
+            before, work = resource.getrusage(resource.RUSAGE_CHILDREN), server_work(self.url)
+            dt, _, _ = run(timed_rss(f"{self.py} {a.anchor}/rawread.py --index {INDEX} --mode {mode} --size 5000 "
+                                     f"--slices 2 --out /dev/null", f"{W}/1.rss"), self.env, shell=True)
+            after = resource.getrusage(resource.RUSAGE_CHILDREN)
+            cpu = round(after.ru_utime + after.ru_stime - before.ru_utime - before.ru_stime, 2)
+            raws.append(self.log(f"1_raw_read {mode} round", {"secs": dt, "peak_rss_mb": rss_of(f"{W}/1.rss"),
+                                                               "cpu_secs": cpu, "server_secs": work_since(self.url, work)})["secs"])
+
+        def dump(variant: str) -> None:
+            shutil.rmtree(f"{W}/repo", ignore_errors=True)
+            run(self.me + ["init", "--repo", f"{W}/repo", "--repo-version", str(a.repo_version)])
+            base, _, rest = variant.rpartition(":")
+            read_mode, _, ids = rest.partition("+")
+            work = server_work(self.url)
+            dt, out, _ = run(self.code(a.baseline if base else "") + ["dump", "--url", self.url, "--repo", f"{W}/repo", "--slices", str(a.slices),
+                                        *(["--read-mode", read_mode] if read_mode != "auto" else []),
+                                                                      *(["--incremental"] if ids else [])])
+            ours[variant].append(self.log(f"3_our_dump {variant}", {**json.loads(out), "secs": dt,
+                                                                    "server_secs": work_since(self.url, work)})["engine_secs"])
+
+        for _ in range(a.rounds):
+            raw()
+            for v in variants + variants[::-1]:
+                dump(v)
+            raw()
+        mean_raw = sum(raws) / len(raws)
+        print(f"\n[engine] raw {mode} s {[round(x, 2) for x in raws]} (wall, process start included)")
+        for v, xs in ours.items():
+            print(f"[engine] ours {v}: s {[round(x, 2) for x in xs]}: means {mean_raw / (sum(xs) / len(xs)):.3f}x, "
+                  f"best {min(raws) / min(xs):.3f}x  (target >= 0.9x)")
+        print(f"load {load_avg()}")
+        if a.profile:
+            self.profiles(("3_our_dump",))
 
     def second_backup(self) -> None:
         """(7) after a forced merge to one segment and a flush (untimed): a new Lucene commit,
@@ -597,14 +711,19 @@ class _Bench:
             self.log(f"many_dump parallel_indices={par} run {k // 2 + 1}", {**json.loads(out), "secs": dt})
             shutil.rmtree(repo, ignore_errors=True)
 
-    def profiles(self) -> None:
+    def profiles(self, steps: tuple[str, ...] = ("3_our_dump", "6_our_restore")) -> None:
         """py-spy (every thread, 100 samples/s, subprocesses too) of (3) and (6), in runs of their own."""
         a, d = self.args, self.args.profile
         os.makedirs(d, exist_ok=True)
         spy = os.path.join(os.path.dirname(self.py), "py-spy")
-        for step, cmd in (("3_our_dump", ["dump", "--url", self.url, "--repo", f"{self.W}/repo-prof"]),
+        read_mode, _, ids = (a.dump_variants.split(",")[0] if a.reads_only else a.read_mode).partition("+")
+        for step, cmd in (("3_our_dump", ["dump", "--url", self.url, "--repo", f"{self.W}/repo-prof", "--slices",
+                                          str(a.slices), *(["--read-mode", read_mode] if read_mode != "auto" else []),
+                                                                      *(["--incremental"] if ids else [])]),
                           ("6_our_restore", ["restore", "--url", self.url, "--repo", f"{self.W}/repo", "--workers",
                                              str(a.workers), "--bulk-bytes", str(a.bulk_bytes)])):
+            if step not in steps:
+                continue
             if step == "3_our_dump":
                 run(self.me + ["init", "--repo", f"{self.W}/repo-prof"])
             out = f"{d}/{a.target}-{step}.txt"
@@ -621,7 +740,7 @@ class _Bench:
         if self.args.many_only:
             self.many_summary()
             return
-        if self.args.writes_only:
+        if self.args.writes_only or self.args.reads_only:
             return
         if self.args.rss_only:
             print(f"\nour peak RSS: dump {res['3_our_dump']['peak_rss_mb']:.0f} MB, restore "
@@ -768,7 +887,16 @@ def main() -> None:
                     help="only the many-indices step (target 17.4); --n is the reference it copies from")
     ap.add_argument("--writes-only", action="store_true",
                     help="only our dump, then rounds of the raw writer (4) and our restore (6) (target 17.2)")
-    ap.add_argument("--rounds", type=int, default=2, help="--writes-only: rounds of raw, ours, ours, raw")
+    ap.add_argument("--rounds", type=int, default=2,
+                    help="--writes-only / --reads-only: rounds of raw, ours, ours, raw")
+    ap.add_argument("--reads-only", action="store_true",
+                    help="only the raw reads (1) and rounds of the best of them against our dump (3) (target 17.1)")
+    ap.add_argument("--read-mode", default=dump_default("read_mode"), help="dump: auto, scroll or pit")
+    ap.add_argument("--baseline", default="",
+                    help="--writes-only: also our restore from this checkout's code; --reads-only: variants "
+                         "named base:... dump with it (the code before a change, side by side)")
+    ap.add_argument("--dump-variants", default="auto+ids",
+                    help="--reads-only: our dumps to compare, e.g. auto+ids,scroll+ids,auto (+ids: as a product dump)")
     ap.add_argument("--also-v1", action="store_true",
                     help="--writes-only: also restore from a format v1 repository of the same dump")
     ap.add_argument("--also-refresh", default="",

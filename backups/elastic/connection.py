@@ -141,7 +141,7 @@ def _ssl_context(cfg: ClusterConfig) -> ssl.SSLContext:
 class _Call:
     method: str
     target: str                 # path and query
-    data: bytes | None
+    data: bytes | bytearray | None
     headers: Mapping[str, str]
     ok: tuple[int, ...]
     privilege: str
@@ -233,7 +233,7 @@ class Connection:
             self._next += 1
             return node
 
-    def request(self, method: str, path: str, body: Any = None, *, raw: bytes | None = None,
+    def request(self, method: str, path: str, body: Any = None, *, raw: bytes | bytearray | None = None,
                 params: Mapping[str, Any] | None = None, ok: Iterable[int] = (200, 201),
                 ctype: str = "application/json", retry: bool = True, privilege: str = "",
                 index: str = "", timeout: float | None = None, caller_retries: Collection[int] = ()) -> Response:
@@ -264,8 +264,10 @@ class Connection:
         if call.timeout is not None:
             kw["timeout"] = urllib3.Timeout(connect=self.cfg.connect_timeout, read=call.timeout)
         try:
-            resp = pool.urlopen(call.method, prefix + call.target, body=call.data, headers=call.headers,
-                                retries=False, preload_content=True, **kw)
+            # a bytearray body (a restore's bulk) is sent as a buffer: urllib3 takes any
+            # object with the buffer protocol, its stubs name bytes only
+            resp = pool.urlopen(call.method, prefix + call.target, body=call.data,  # type: ignore[arg-type]
+                                headers=call.headers, retries=False, preload_content=True, **kw)
         except SSLError as e:
             raise _tls_error(base, e) from e
         except NewConnectionError as e:  # a subclass of ConnectTimeoutError: first

@@ -34,6 +34,7 @@ from backups.elastic.incremental import (
     since,
     unsafe_reason,
 )
+from backups.elastic.memory import release_large_buffers
 from backups.elastic.metadata import (
     CLUSTER_KINDS,
     IndexInfo,
@@ -495,9 +496,7 @@ class _Pages:
 
 
 def _previous_stream(previous: SnapshotManifest | None, name: str) -> ManifestStream | None:
-    if previous is None:
-        return None
-    return (getattr(previous, "streams", None) or {}).get(name)
+    return None if previous is None else (getattr(previous, "streams", None) or {}).get(name)
 
 
 def dump_cluster(conn: Connection, writer: StreamWriter, params: DumpParams | None = None, *,
@@ -513,6 +512,7 @@ def dump_cluster(conn: Connection, writer: StreamWriter, params: DumpParams | No
     with it, a changed index is read as a delta when that is safe, and every full read
     writes the id list the next delta needs (backups/elastic/incremental.py)."""
     params = params or DumpParams()
+    release_large_buffers()   # pages and chunks of megabytes: see backups/elastic/memory.py
     if conn.dialect is None:
         conn.identify()
     result = DumpResult(indices={}, cluster_meta={}, ok=True)

@@ -14,7 +14,7 @@ from backups.elastic.connection import ClusterError, Connection, index_path
 from backups.elastic.dump import Cancelled
 from backups.elastic.results import ProgressEvent, RunTotals
 from restores import rules
-from restores.load.bulk import Batches, BulkSender, split_lines
+from restores.load.bulk import Batch, Batches, BulkSender, FirstAhead, split_lines
 from restores.load.params import IndexLoaded, LoadParams
 from restores.load.settings import PutBack, create_index, load_settings, restore_settings
 from restores.rename import Renamer
@@ -122,11 +122,18 @@ class _IndexLoad:
         self.live.emit("done")
         return IndexLoaded(self.source, "Succeeded", self.expected, 0, 0, count=count, resumed="verified")
 
-    def send_all(self, dest: _Target, chunks: Chunks) -> None:
+    def read_ahead(self, chunks: Chunks) -> FirstAhead[Batch]:
+        """The index's bulks, the first read and built on another thread from now on: while
+        the target is made ready (created, its shards started), not after."""
+        p = self.params
+        self.batches = Batches(split_lines(chunks()), op="create" if self.ds else "index", bulk_bytes=p.bulk_bytes,
+                               bulk_docs=p.bulk_docs)
+        return FirstAhead(iter(self.batches))
+
+    def send_all(self, dest: _Target, batches: FirstAhead[Batch]) -> None:
         p = self.params
         self.sender = BulkSender(self.conn, dest.write_to, op=dest.op, workers=p.workers,
                                  max_item_retries=p.max_item_retries, cancel=self.cancel, on_ack=self.live.ack)
-        batches = Batches(split_lines(chunks()), op=dest.op, bulk_bytes=p.bulk_bytes, bulk_docs=p.bulk_docs)
         try:
             with self.sender:
                 for batch in batches:
@@ -137,7 +144,8 @@ class _IndexLoad:
                     self.sender.q.put(batch)
                     self.sent += len(batch.body)
         finally:
-            self.read = batches.read
+            batches.close()
+            self.read = self.batches.read
         if self.sender.fatal is not None:
             raise self.sender.fatal
 
@@ -235,19 +243,25 @@ def load_index(conn: Connection, source: str, target: str, meta: Mapping[str, An
         complete = job.still_complete()
         if complete is not None:
             return _timed(complete, t0)
-    earlier = resume.indices.get(target) if resume is not None else None
-    dest = job.continued(earlier) if earlier is not None else None
-    continued = dest is not None
-    if dest is None:
-        dest = job.prepare(data_streams if data_streams is not None else {})
+    batches = job.read_ahead(chunks)
+    try:
+        earlier = resume.indices.get(target) if resume is not None else None
+        dest = job.continued(earlier) if earlier is not None else None
+        continued = dest is not None
+        if dest is None:
+            dest = job.prepare(data_streams if data_streams is not None else {})
+    except BaseException:
+        batches.close()
+        raise
     if dest.skipped:
+        batches.close()
         job.live.emit("skipped")
         return IndexLoaded(source, "Skipped", job.expected, data_stream=job.ds, skipped=dest.skipped)
     if resume is not None and not job.ds and not continued:
         resume.started(target, created=dest.put_back is not None)
     job.live.emit("start")
     try:
-        job.send_all(dest, chunks)
+        job.send_all(dest, batches)
     except Exception as e:  # noqa: BLE001 - a corrupt chunk, the cluster gone, a cancel: this index only
         done = job.failed_partway(dest, e)
     else:

@@ -112,6 +112,8 @@ def create_index(conn: Connection, target: str, meta: Mapping[str, Any], warning
 
 
 def restore_settings(conn: Connection, target: str, put_back: PutBack) -> None:
+    if str(put_back.number_of_replicas) == "0" and put_back.refresh_interval is None and not put_back.blocks:
+        return   # what the load ran with (load_settings): nothing to put back, no cluster state update
     index: dict[str, Any] = {"number_of_replicas": put_back.number_of_replicas,
                              "refresh_interval": put_back.refresh_interval}
     if put_back.blocks:

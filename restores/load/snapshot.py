@@ -11,6 +11,7 @@ from dataclasses import replace
 
 from backups.elastic.connection import ClusterError, Connection, index_path
 from backups.elastic.dump import STREAM_PREFIX, Cancelled
+from backups.elastic.memory import release_large_buffers
 from backups.elastic.metadata import nothing_matches
 from backups.elastic.results import RunTotals, SnapshotManifest
 from restores import rules
@@ -62,6 +63,7 @@ def load_snapshot(conn: Connection, manifest: SnapshotManifest, open_stream: Ope
     Progress goes to `params.progress`."""
     params = params or LoadParams()
     cancel = cancel or threading.Event()
+    release_large_buffers()   # 10 MB bulk bodies and chunks: see backups/elastic/memory.py
     if conn.dialect is None:
         conn.identify()
     rename = Renamer(params.rename_pattern, params.rename_replacement)

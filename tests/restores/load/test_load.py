@@ -672,3 +672,34 @@ def test_a_node_that_rejects_for_load_gets_fewer_bulks_at_once_and_the_restore_i
         assert len(read_index(tiny, src)) == 3000
         pools = Http(node.url).req("GET", "/_nodes/stats/thread_pool")["nodes"]
         assert sum(n["thread_pool"]["write"]["rejected"] for n in pools.values()) > 0
+
+
+@pytest.mark.search_kinds(ONE_KIND)  # what the load asks the server for, and when
+def test_the_first_bulk_is_read_while_the_index_is_created(http, names, repo, proxy):
+    """The stream's first chunks are read and its first bulk built while the target index
+    is created, not after; an index whose settings the load kept (no replicas, the
+    default refresh) gets no settings request at the end."""
+    idx = names("ahead")
+    http.create(idx, settings={"number_of_replicas": 0})
+    http.bulk(idx, [(str(i), b'{"n":%d}' % i, None) for i in range(50)])
+    c = connect(ClusterConfig(urls=[proxy.url]))
+    m = backup(c, repo, [idx], metadata_kinds=())
+    http.delete(idx)
+    read = threading.Event()
+    during_create = []
+
+    def stream(name):
+        for part in repo.read_stream(m, name):
+            read.set()
+            yield part
+
+    def look(method, path, body):
+        if method == "PUT" and path.split("?")[0] == f"/{idx}":
+            during_create.append(read.wait(10))
+        return None
+
+    proxy.rule = look
+    res = load_snapshot(c, m, open_stream=stream, params=LoadParams(metadata_kinds=()))
+    assert res.ok and res.indices[idx]["count"] == 50, res.indices
+    assert during_create == [True]
+    assert not [r for r in proxy.requests if r[0] == "PUT" and "/_settings" in r[1]], proxy.requests
