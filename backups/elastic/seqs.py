@@ -15,6 +15,11 @@ a subset of the previous snapshot's. A coarse histogram is compared with the cou
 previous lists give; only its buckets that lost documents are read one `_seq_no` at a time.
 Anything that does not fit (a live code the previous snapshot lacks, a bucket that holds
 more than before) raises Unsafe: the index is read in full.
+
+Memory stays flat whatever the index holds: a list being written goes to a temporary file
+past SPOOL_LINES lines; the comparison streams the previous lists into ranges of a
+temporary file (sorted passes cut at the ranges' bounds), compares one range at a time,
+then streams the lists once more to find the lines of the codes gone.
 """
 from __future__ import annotations
 
@@ -24,6 +29,7 @@ from array import array
 from bisect import bisect_left, bisect_right
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
+from itertools import compress
 from typing import IO, Any
 
 from backups.elastic.connection import ClusterError
@@ -303,11 +309,11 @@ def _place(prev: Previous, gone: set[int], above: set[int], out: Gone) -> None:
             break
         n, dead = 0, prev.dead[j]
         for codes in arrays(parts()):
-            for line, c in [(line, c) for line, c in enumerate(codes, n) if c in wanted]:
+            for line in compress(range(n, n + len(codes)), map(wanted.__contains__, codes)):
                 d = bisect_left(dead, line)
                 if d < len(dead) and dead[d] == line:
                     continue
-                (out.above if c in above else out.below).setdefault(j, []).append(line)
+                (out.above if codes[line - n] in above else out.below).setdefault(j, []).append(line)
                 placed += 1
             n += len(codes)
     if placed != len(wanted):
