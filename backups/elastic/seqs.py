@@ -13,6 +13,8 @@ slices as shards; or `preference=_shards:n`), below `since`: every operation at 
 previous snapshot's global checkpoints was in its view, so the documents live there now are
 a subset of the previous snapshot's. A coarse histogram is compared with the counts the
 previous lists give; only its buckets that lost documents are read one `_seq_no` at a time.
+Its buckets' width follows what the shard lost (its live documents counted first): few
+losses, wide buckets; many, narrow ones (the two reads ask about fewest values together).
 Anything that does not fit (a live code the previous snapshot lacks, a bucket that holds
 more than before) raises Unsafe: the index is read in full.
 
@@ -23,6 +25,7 @@ then streams the lists once more to find the lines of the codes gone.
 """
 from __future__ import annotations
 
+import math
 import sys
 import tempfile
 from array import array
@@ -37,7 +40,7 @@ from backups.elastic.connection import ClusterError
 SEQS_FORMAT = "seqs-v1"
 SHIFT = 48
 MASK = (1 << SHIFT) - 1
-BUCKETS = 20000          # the coarse histogram's buckets per shard, at most
+BUCKETS = 20000          # the coarse histogram's buckets per request, at most
 RANGES = 400             # ranges per request of the fine read
 FINE = 50000             # `_seq_no` values per request of the fine read (search.max_buckets is 65,536)
 # Codes held in memory at once, whatever the index holds: a list being written goes to a
@@ -161,11 +164,20 @@ class Gone:
     held: int = 0                    # the most previous codes at or below `since` in memory at once (a range)
 
 
-def _shift(since: int) -> int:
-    k = 4
-    while (since >> k) > BUCKETS:
-        k += 1
-    return k
+def _width(search: ShardSearch, shard: int, since: int, below: int, span: int, out: Gone) -> tuple[int, int]:
+    """k, for coarse buckets of 2^k `_seq_no` values: the shard's documents live at or below
+    `since` counted (one request), the previous snapshot's `below` less them are lost; the
+    coarse read asks about (since + 1) / 2^k buckets and the fine one about lost * 2^k values,
+    fewest when 2^k is near sqrt((since + 1) / lost). Returns k and the live documents."""
+    body = {"size": 0, "track_total_hits": True, "query": {"range": {"_seq_no": {"lte": since}}}}
+    out.requests += 1
+    r = _checked(shard, search(shard, body))
+    live = int(((r.get("hits") or {}).get("total") or {}).get("value", -1))
+    if live < 0 or live > below:
+        raise Unsafe(f"shard {shard} holds {live} documents at or below _seq_no {since} where the previous "
+                     f"snapshot had {below}")
+    k = round(math.log2((since + 1) / max(below - live, 1)) / 2)
+    return max(0, min(k, span.bit_length() - 1)), live
 
 
 def _without(codes: array[int], first: int, dead: array[int]) -> array[int]:
@@ -191,6 +203,7 @@ class _Ranges:
         self.ranges = [(shard, lo) for shard in range(shards) for lo in [*range(0, since + 1, span), since + 1]]
         self.bounds = [code(shard, lo) for shard, lo in self.ranges] + [code(shards, 0)]
         self.pieces: list[list[tuple[int, int]]] = [[] for _ in self.ranges]
+        self.counts = [0] * len(self.ranges)
         self.size = 0
 
     def fill(self, prev: Previous) -> None:
@@ -219,6 +232,7 @@ class _Ranges:
             data = _le(array("Q", s[lo:hi]))
             self.file.write(data)
             self.pieces[i].append((self.size, len(data)))
+            self.counts[i] += hi - lo
             self.size += len(data)
             lo = hi
 
@@ -239,32 +253,41 @@ class _Ranges:
 def find_gone(prev: Previous, since: int, shards: int, search: ShardSearch) -> Gone:
     """Compare the previous snapshot's live codes with what the server holds (see the module),
     one range of `_seq_no` values at a time, then place each code gone at its layer and line."""
-    k, out = _shift(since), Gone()
-    w = 1 << k
-    span = -(-max(SPOOL_LINES, w) // w) * w
+    out = Gone()
+    span = 1 << max(SPOOL_LINES.bit_length() - 1, 0)    # ranges of 2^n values: a multiple of any bucket width
     gone: set[int] = set()
     above: set[int] = set()
     with tempfile.TemporaryFile(prefix="stashboard-seqs-") as file:
         ranges = _Ranges(since, shards, span, file)
         ranges.fill(prev)
-        i = 0
         for shard in range(shards):
-            buckets = list(_histogram(search, shard, [(0, since + 1)], w, out))
-            b = 0
-            while i < len(ranges.ranges) and ranges.ranges[i][0] == shard:
-                if ranges.ranges[i][1] > since:   # lines the delta reads again: as many as it holds
-                    for piece in ranges.each(i):
-                        above.update(piece)
-                else:
-                    codes = ranges.load(i)
-                    out.held = max(out.held, len(codes))
-                    end = bisect_left(buckets, (ranges.ranges[i + 1][1],), b)   # range i + 1: the same shard's
-                    out.live_below += len(codes)
-                    gone.update(_range_gone(search, shard, codes, buckets[b:end], k, since, out))
-                    b = end
-                i += 1
+            mine = [i for i, (s, _) in enumerate(ranges.ranges) if s == shard]
+            below = sum(ranges.counts[i] for i in mine[:-1])   # the last is above `since`
+            out.live_below += below
+            k, live = _width(search, shard, since, below, span, out) if len(mine) > 1 else (0, 0)
+            for i in mine[:-1]:
+                if not ranges.counts[i]:   # none before, so none now: the count below proves it
+                    continue
+                lo, hi = ranges.ranges[i][1], ranges.ranges[i + 1][1]
+                codes = ranges.load(i)
+                out.held = max(out.held, len(codes))
+                buckets = _coarse(search, shard, lo, hi, k, out)
+                live -= sum(n for _, n in buckets)
+                gone.update(_range_gone(search, shard, codes, buckets, k, since, out))
+            if live:
+                raise Unsafe(f"shard {shard} holds {live} documents at or below _seq_no {since} where the previous "
+                             "snapshot had none")
+            for piece in ranges.each(mine[-1]):    # lines the delta reads again: as many as it holds
+                above.update(piece)
     _place(prev, gone, above, out)
     return out
+
+
+def _coarse(search: ShardSearch, shard: int, lo: int, hi: int, k: int, out: Gone) -> list[tuple[int, int]]:
+    """(start, documents) of the buckets of 2^k values in [lo, hi), BUCKETS at most a request."""
+    step = BUCKETS << k
+    return [b for start in range(lo, hi, step) for b in _histogram(search, shard, [(start, min(start + step, hi))],
+                                                                    1 << k, out)]
 
 
 def _range_gone(search: ShardSearch, shard: int, codes: list[int], buckets: list[tuple[int, int]], k: int,
@@ -357,9 +380,13 @@ def _histogram(search: ShardSearch, shard: int, ranges: list[tuple[int, int]], i
     body = {"size": 0, "track_total_hits": False, "query": query,
             "aggs": {"s": {"histogram": {"field": "_seq_no", "interval": interval, "min_doc_count": 1}}}}
     out.requests += 1
-    r = search(shard, body)
-    failures = (r.get("_shards") or {}).get("failures")
-    if failures or r.get("timed_out"):
-        raise ClusterError(f"shard {shard}: the _seq_no histogram failed ({str(failures)[:300]}); retry the backup")
+    r = _checked(shard, search(shard, body))
     for bucket in ((r.get("aggregations") or {}).get("s") or {}).get("buckets") or []:
         yield int(bucket["key"]), int(bucket["doc_count"])
+
+
+def _checked(shard: int, r: dict[str, Any]) -> dict[str, Any]:
+    failures = (r.get("_shards") or {}).get("failures")
+    if failures or r.get("timed_out"):
+        raise ClusterError(f"shard {shard}: a search of _seq_no failed ({str(failures)[:300]}); retry the backup")
+    return r
