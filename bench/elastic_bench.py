@@ -80,7 +80,8 @@ def child_dump(args: argparse.Namespace) -> dict[str, Any]:
     repo = _open_repo(args.repo, create=False)      # key derivation (KDF) not in "engine_secs"
     t = time.perf_counter()
     conn = connect(ClusterConfig(urls=[args.url]))
-    received = _count_received(conn)
+    waits: dict[str, list[float]] = {}
+    received = _count_received(conn, waits)
     include = args.include or INDEX
     params = DumpParams(include=[include], batch_size=5000, max_slices=args.slices,
                         parallel_indices=args.parallel_indices)
@@ -118,19 +119,29 @@ def child_dump(args: argparse.Namespace) -> dict[str, Any]:
             "skipped_unchanged": e["skipped_unchanged"], "error": e["error"],
             "read_mode": e.get("read_mode"), "slices": e.get("slices"),
             "mode": e.get("mode"), "reason": e.get("reason"), "docs_read": e.get("docs_read"),
-            "docs_deleted": e.get("docs_deleted"), "server_bytes": received[0],
+            "docs_deleted": e.get("docs_deleted"), "server_bytes": received[0], "server_waits": waits,
             "deletions_from": repo.latest().streams[f"indices/{INDEX}"].meta.get("deletions_from"),
             "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, "cpu_secs": cpu_secs()}
 
 
-def _count_received(conn: Any) -> list[int]:
-    """Bytes of every response body the connection receives (the bytes read from the server)."""
+def _count_received(conn: Any, waits: dict[str, list[float]] | None = None) -> list[int]:
+    """Bytes of every response body the connection receives (the bytes read from the server);
+    with `waits`, per kind of request (histogram, count, other) its number and the seconds
+    spent waiting for it (threads overlap: a sum, not wall time)."""
     got = [0]
     request = conn.request
 
     def counting(*a: Any, **kw: Any) -> Any:
+        t = time.perf_counter()
         r = request(*a, **kw)
         got[0] += len(r.body or b"")
+        if waits is not None:
+            body = a[2] if len(a) > 2 else kw.get("body")
+            kind = "histogram" if isinstance(body, dict) and "aggs" in body else \
+                "count" if isinstance(body, dict) and body.get("track_total_hits") is True else "other"
+            w = waits.setdefault(kind, [0, 0.0])
+            w[0] += 1
+            w[1] = round(w[1] + time.perf_counter() - t, 3)
         return r
 
     conn.request = counting
