@@ -16,6 +16,7 @@ import hashlib
 import os
 import struct
 import threading
+import time
 from array import array
 from collections.abc import Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -39,6 +40,7 @@ MEMORY_MAX = 8192            # tables above this many records live in the disk c
 CACHE_MAGIC = b"SBX\x01"
 WINDOW_LOG = 17              # 128 KiB zstd window: a streamed index file costs that per fetch
 ID = 32
+CACHE_SLACK = 2.0            # seconds: a cache file this much older than a listing predates it
 
 
 @dataclass(frozen=True)
@@ -335,31 +337,45 @@ class Index:
         self.cache = root / repo_id if root is not None else None
         self.tables: dict[str, IndexTable] = {}
         self._lock = threading.Lock()
+        self._load_lock = threading.Lock()
         self.loaded = False
 
-    def load(self, *, workers: int = 8) -> None:
-        """Read the index files listed now; drop those deleted (merged by a prune)."""
-        listed = {k[len(INDEX_PREFIX):] for k in self.backend.list(INDEX_PREFIX)}
-        with self._lock:
-            for gone in self.tables.keys() - listed:
-                self.tables.pop(gone).close()
-            wanted = sorted(listed - self.tables.keys())
-        self._drop_cached(listed)
-        with ThreadPoolExecutor(max_workers=workers) as pool:
-            tables = list(pool.map(self._table, wanted))
-        with self._lock:
-            for t in tables:
-                if t is not None:
-                    self.tables[t.id] = t
+    def load(self, *, workers: int = 8, rounds: int = 8) -> None:
+        """Read the index files listed now; drop those deleted (merged by a prune).
+
+        Loads run one at a time, each listing after the one before it ended: a listing
+        older than the tables already loaded would drop a merged index file and keep none.
+        An index file deleted between the listing and its read was merged by a prune,
+        which writes the merged file before deleting: listing again finds it."""
+        with self._load_lock:
+            for _ in range(rounds):
+                listed_at = time.time()
+                listed = {k[len(INDEX_PREFIX):] for k in self.backend.list(INDEX_PREFIX)}
+                with self._lock:
+                    for gone in self.tables.keys() - listed:
+                        self.tables.pop(gone).close()
+                    wanted = sorted(listed - self.tables.keys())
+                self._drop_cached(listed, listed_at)
+                with ThreadPoolExecutor(max_workers=workers) as pool:
+                    tables = list(pool.map(self._table, wanted))
+                with self._lock:
+                    for t in tables:
+                        if t is not None:
+                            self.tables[t.id] = t
+                if None not in tables:
+                    break
             self.loaded = True
 
-    def _drop_cached(self, listed: set[str]) -> None:
-        """Cache files of index files merged away by a prune are deleted."""
+    def _drop_cached(self, listed: set[str], listed_at: float) -> None:
+        """Cache files of index files merged away by a prune are deleted. Only files older
+        than the listing: another process may have cached an index file written since."""
         if self.cache is None or not self.cache.is_dir():
             return
         for path in self.cache.iterdir():
-            if path.name not in listed and not path.name.startswith("."):
-                with contextlib.suppress(OSError):
+            if path.name in listed or path.name.startswith("."):
+                continue
+            with contextlib.suppress(OSError):
+                if path.stat().st_mtime < listed_at - CACHE_SLACK:
                     path.unlink()
 
     def _table(self, index_id: str) -> IndexTable | None:

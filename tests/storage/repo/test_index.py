@@ -163,3 +163,97 @@ def test_a_stream_broken_mid_read_falls_back_to_the_whole_object_read(
     blob = packs[next(iter(packs))][3]
     found = index.lookup(blob.chunk_id)
     assert found is not None and (found.offset, found.length) == (blob.offset, blob.length)
+
+
+def _merge(backend: Backend, c: Cipher, gone: str, packs: dict[str, list[Blob]]) -> str:
+    """What a prune does to one index file: the merged file first, then the old one goes."""
+    merged, _, _ = put(backend, c, packs)
+    backend.delete(index_key(gone))
+    return merged
+
+
+def test_an_index_file_merged_away_between_the_listing_and_its_read_is_found_in_the_merged_one(
+        local_backend: Backend, cache: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A prune between a reader's listing and its read of an index file deletes the file,
+    but only after writing the merged one: the load lists again instead of losing them."""
+    c = cipher()
+    packs = synthetic(200)
+    old, _, _ = put(local_backend, c, packs)
+    real_list = local_backend.list
+    lists = [0]
+
+    def list_then_prune(prefix: str) -> list[str]:
+        listed = list(real_list(prefix))
+        lists[0] += 1
+        if lists[0] == 1:
+            _merge(local_backend, c, old, packs)
+        return listed
+
+    monkeypatch.setattr(local_backend, "list", list_then_prune)
+    index = Index(local_backend, c, "repo-id", "team/repo")
+    index.load()
+    blob = packs[next(iter(packs))][5]
+    assert index.lookup(blob.chunk_id) is not None
+    assert lists[0] == 2 and len(index) == 200
+
+
+def test_a_load_listing_before_another_load_ended_keeps_what_that_one_found(
+        local_backend: Backend, cache: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Two threads of one reader reload at once (their fetches found a repacked pack gone).
+    The one whose listing is older must not drop the merged index file the other loaded:
+    loads run one at a time, each listing after the one before it ended."""
+    import threading
+
+    c = cipher()
+    packs = synthetic(200)
+    old, _, _ = put(local_backend, c, packs)
+    real_list = local_backend.list
+    in_list, go = threading.Event(), threading.Event()
+
+    def slow_first_list(prefix: str) -> list[str]:
+        listed = list(real_list(prefix))
+        if threading.current_thread().name == "first" and not in_list.is_set():
+            in_list.set()
+            go.wait(10)
+        return listed
+
+    monkeypatch.setattr(local_backend, "list", slow_first_list)
+    index = Index(local_backend, c, "repo-id", "team/repo")
+    first = threading.Thread(target=index.load, name="first")
+    first.start()
+    assert in_list.wait(10)
+    _merge(local_backend, c, old, packs)  # the prune, while the first load has listed
+    second = threading.Thread(target=index.load, name="second")
+    second.start()
+    second.join(1.0)  # on the old code it loads the merged file meanwhile
+    go.set()
+    first.join(10)
+    second.join(10)
+    blob = packs[next(iter(packs))][5]
+    assert index.lookup(blob.chunk_id) is not None
+    assert len(index) == 200
+
+
+def test_a_load_deletes_cache_files_of_merged_index_files_but_not_those_cached_since_its_listing(
+        local_backend: Backend, cache: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Readers share the cache directory. A cache file older than a listing that lacks its
+    index file is of a merged-away file and goes; one another reader cached after the
+    listing began (of an index file written since) stays."""
+    c = cipher()
+    gone, _, _ = put(local_backend, c, synthetic(MEMORY_MAX + 10))
+    Index(local_backend, c, "repo-id", "team/repo").load()
+    os.utime(cache / gone, (1, 1))
+    local_backend.delete(index_key(gone))
+    real_list = local_backend.list
+    fresh: list[str] = []
+
+    def list_then_another_reader_caches(prefix: str) -> list[str]:
+        listed = list(real_list(prefix))
+        if not fresh:  # written and cached by another process right after this listing
+            fresh.append(put(local_backend, c, synthetic(MEMORY_MAX + 10))[0])
+            Index(local_backend, c, "repo-id", "team/repo").load()
+        return listed
+
+    monkeypatch.setattr(local_backend, "list", list_then_another_reader_caches)
+    Index(local_backend, c, "repo-id", "team/repo").load()
+    assert sorted(os.listdir(cache)) == fresh
