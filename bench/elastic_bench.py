@@ -80,7 +80,8 @@ def child_dump(args: argparse.Namespace) -> dict[str, Any]:
     repo = _open_repo(args.repo, create=False)      # key derivation (KDF) not in "engine_secs"
     t = time.perf_counter()
     conn = connect(ClusterConfig(urls=[args.url]))
-    received = _count_received(conn)
+    waits: dict[str, list[float]] = {}
+    received = _count_received(conn, waits)
     include = args.include or INDEX
     params = DumpParams(include=[include], batch_size=5000, max_slices=args.slices,
                         parallel_indices=args.parallel_indices, read_mode=args.read_mode)
@@ -118,19 +119,29 @@ def child_dump(args: argparse.Namespace) -> dict[str, Any]:
             "skipped_unchanged": e["skipped_unchanged"], "error": e["error"],
             "read_mode": e.get("read_mode"), "slices": e.get("slices"),
             "mode": e.get("mode"), "reason": e.get("reason"), "docs_read": e.get("docs_read"),
-            "docs_deleted": e.get("docs_deleted"), "server_bytes": received[0],
+            "docs_deleted": e.get("docs_deleted"), "server_bytes": received[0], "server_waits": waits,
             "deletions_from": repo.latest().streams[f"indices/{INDEX}"].meta.get("deletions_from"),
             "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, "cpu_secs": cpu_secs()}
 
 
-def _count_received(conn: Any) -> list[int]:
-    """Bytes of every response body the connection receives (the bytes read from the server)."""
+def _count_received(conn: Any, waits: dict[str, list[float]] | None = None) -> list[int]:
+    """Bytes of every response body the connection receives (the bytes read from the server);
+    with `waits`, per kind of request (histogram, count, other) its number and the seconds
+    spent waiting for it (threads overlap: a sum, not wall time)."""
     got = [0]
     request = conn.request
 
     def counting(*a: Any, **kw: Any) -> Any:
+        t = time.perf_counter()
         r = request(*a, **kw)
         got[0] += len(r.body or b"")
+        if waits is not None:
+            body = a[2] if len(a) > 2 else kw.get("body")
+            kind = "histogram" if isinstance(body, dict) and "aggs" in body else \
+                "count" if isinstance(body, dict) and body.get("track_total_hits") is True else "other"
+            w = waits.setdefault(kind, [0, 0.0])
+            w[0] += 1
+            w[1] = round(w[1] + time.perf_counter() - t, 3)
         return r
 
     conn.request = counting
@@ -458,8 +469,13 @@ class _Bench:
         dt, out, _ = run(dump)
         first = self.log("i1_first_backup", {**json.loads(out), "secs": dt, "repo_bytes": _du(f"{W}/repo")})
         self.log("i2_change", change_one_percent(url, self.ref, a.n))
+        if a.profile:   # the same second backup again, untimed, under py-spy: on a copy of the repository as it is now
+            shutil.copytree(f"{W}/repo", f"{W}/repo-prof")
         dt, out, _ = run([*dump, "--second"])
         second = self.log("i3_second_backup", {**json.loads(out), "secs": dt, "repo_bytes": _du(f"{W}/repo")})
+        if a.profile:
+            self.profile("i3_second_backup", ["dump", "--url", url, "--repo", f"{W}/repo-prof", "--slices",
+                                              str(a.slices), "--incremental", "--second"])
         ref2 = f"{W}/ref-after.ndjson"
         run([py, f"{a.anchor}/rawread.py", "--index", INDEX, "--mode", "scroll", "--out", ref2], env)
         dt, out, _ = run(self.me + ["restore", "--url", url, "--repo", f"{W}/repo", "--workers", str(a.workers),
@@ -477,7 +493,8 @@ class _Bench:
         print(f"repository growth / first snapshot: "
               f"{100 * (second['repo_bytes'] - first['repo_bytes']) / first['repo_bytes']:.2f}%  (target <= 3%)")
         print(f"restore of the second snapshot equals the index: {exact}; peak RSS first {first['peak_rss_mb']:.0f} MB, "
-              f"second {second['peak_rss_mb']:.0f} MB (target <= 150 MB)")
+              f"second {second['peak_rss_mb']:.0f} MB, restore {json.loads(out)['peak_rss_mb']:.0f} MB "
+              "(each its own process; target <= 150 MB)")
 
     def raw_reads(self) -> None:
         """(1): the best of a scroll, sliced scrolls (one per shard) and a PIT, page size 5000."""
@@ -712,28 +729,31 @@ class _Bench:
             shutil.rmtree(repo, ignore_errors=True)
 
     def profiles(self, steps: tuple[str, ...] = ("3_our_dump", "6_our_restore")) -> None:
-        """py-spy (every thread, 100 samples/s, subprocesses too) of (3) and (6), in runs of their own."""
+        """py-spy of (3) and (6), in runs of their own."""
+        a = self.args
+        read_mode, _, ids = (a.dump_variants.split(",")[0] if a.reads_only else a.read_mode).partition("+")
+        if "3_our_dump" in steps:
+            run(self.me + ["init", "--repo", f"{self.W}/repo-prof"])
+            self.profile("3_our_dump", ["dump", "--url", self.url, "--repo", f"{self.W}/repo-prof", "--slices",
+                                        str(a.slices), *(["--read-mode", read_mode] if read_mode != "auto" else []),
+                                        *(["--incremental"] if ids else [])])
+        if "6_our_restore" in steps:
+            self.profile("6_our_restore", ["restore", "--url", self.url, "--repo", f"{self.W}/repo", "--workers",
+                                           str(a.workers), "--bulk-bytes", str(a.bulk_bytes)])
+
+    def profile(self, step: str, cmd: list[str]) -> None:
+        """py-spy (every thread, 100 samples/s, subprocesses too) of one child command, untimed."""
         a, d = self.args, self.args.profile
         os.makedirs(d, exist_ok=True)
         spy = os.path.join(os.path.dirname(self.py), "py-spy")
-        read_mode, _, ids = (a.dump_variants.split(",")[0] if a.reads_only else a.read_mode).partition("+")
-        for step, cmd in (("3_our_dump", ["dump", "--url", self.url, "--repo", f"{self.W}/repo-prof", "--slices",
-                                          str(a.slices), *(["--read-mode", read_mode] if read_mode != "auto" else []),
-                                                                      *(["--incremental"] if ids else [])]),
-                          ("6_our_restore", ["restore", "--url", self.url, "--repo", f"{self.W}/repo", "--workers",
-                                             str(a.workers), "--bulk-bytes", str(a.bulk_bytes)])):
-            if step not in steps:
-                continue
-            if step == "3_our_dump":
-                run(self.me + ["init", "--repo", f"{self.W}/repo-prof"])
-            out = f"{d}/{a.target}-{step}.txt"
-            run([spy, "record", "--format", "raw", "--rate", "100", "--subprocesses", "--nonblocking", "-o", out,
-                 "--", *self.me, *cmd])
-            run(["curl", "-s", "-XDELETE", f"{self.url}/bench-ours"])
-            top = profile_top(out)
-            self.res[f"profile {step}"] = top
-            print(f"profile {step} ({out}):\n  own:\n    " + "\n    ".join(top["own"])
-                  + "\n  inclusive (ours):\n    " + "\n    ".join(top["inclusive_ours"]), flush=True)
+        out = f"{d}/{a.target}-{step}.txt"
+        run([spy, "record", "--format", "raw", "--rate", "100", "--subprocesses", "--nonblocking", "-o", out,
+             "--", *self.me, *cmd])
+        run(["curl", "-s", "-XDELETE", f"{self.url}/bench-ours"])
+        top = profile_top(out)
+        self.res[f"profile {step}"] = top
+        print(f"profile {step} ({out}):\n  own:\n    " + "\n    ".join(top["own"])
+              + "\n  inclusive (ours):\n    " + "\n    ".join(top["inclusive_ours"]), flush=True)
 
     def summary(self) -> None:
         res, n = self.res, self.args.n
@@ -871,7 +891,8 @@ def main() -> None:
     ap.add_argument("--many", type=int, default=0,
                     help="also N indices of --many-docs documents: our dump one index at a time vs several at once")
     ap.add_argument("--many-docs", type=int, default=1000)
-    ap.add_argument("--profile", default="", help="directory: py-spy profiles of (3) and (6), in extra untimed runs")
+    ap.add_argument("--profile", default="", help="directory: py-spy profiles of (3) and (6) (--incremental: of the "
+                                                  "second backup), in extra untimed runs")
     ap.add_argument("--slices", type=int, default=4)
     ap.add_argument("--workers", type=int, default=load_default("workers"))
     ap.add_argument("--bulk-bytes", type=int, default=load_default("bulk_bytes"))

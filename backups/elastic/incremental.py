@@ -19,6 +19,7 @@ from __future__ import annotations
 import threading
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
+from functools import partial
 from typing import Any
 
 from backups.elastic.connection import ClusterError, Connection, index_path
@@ -40,16 +41,7 @@ from backups.elastic.keys import (
 from backups.elastic.metadata import IndexInfo
 from backups.elastic.reader import Reader
 from backups.elastic.results import ManifestStream, SnapshotManifest, StreamMeta, StreamWriter
-from backups.elastic.seqs import (
-    MEMORY_LINES,
-    Gone,
-    Previous,
-    SeqList,
-    Unsafe,
-    find_gone,
-    read_codes,
-    seqs_name,
-)
+from backups.elastic.seqs import Gone, Previous, SeqList, Unsafe, find_gone, seqs_name
 
 ReadPrevious = Callable[[str], Iterable[bytes]]
 
@@ -340,17 +332,15 @@ def previous_live(src: Source, layers: Layers) -> Iterator[tuple[bytes, int, int
 
 
 def previous_codes(src: Source, layers: Layers) -> Previous:
-    """The previous snapshot's sequence lists and dead lines, each list as long as its layer."""
-    codes, dead = [], []
+    """The previous snapshot's sequence lists (read as streams, when compared) and dead lines."""
+    lists: list[Callable[[], Iterable[bytes]]] = []
+    lines, dead = [], []
     for name, seqs in zip(layers.lines, layers.seqs, strict=True):
         assert seqs is not None
-        c = read_codes(src.read_previous(seqs))
-        if len(c) != src.previous.streams[name].meta.get("docs"):
-            raise Inconsistent(f"the sequence list {seqs} holds {len(c)} lines, its layer "
-                               f"{src.previous.streams[name].meta.get('docs')}")
-        codes.append(c)
-        dead.append(set(dead_lines(src.read_previous(layers.dead[name]))) if name in layers.dead else set())
-    return Previous(codes, dead)
+        lists.append(partial(src.read_previous, seqs))
+        lines.append(int(src.previous.streams[name].meta.get("docs") or 0))
+        dead.append(dead_lines(src.read_previous(layers.dead[name])) if name in layers.dead else dead_lines([]))
+    return Previous(lists, lines, dead)
 
 
 @dataclass
@@ -373,12 +363,13 @@ def plan_by_seqs(src: Source, prev: Layers, codes: Previous, read: DeltaRead, de
         dead.setdefault(j, set()).update(lines)
     superseded = 0
     for j, runs in enumerate(prev.keys):
+        was_dead = set(codes.dead[j])
         for run in runs:
-            mine = [n for n in lines_of(b"".join(src.read_previous(run)), keys) if n not in codes.dead[j]]
+            mine = [n for n in lines_of(b"".join(src.read_previous(run)), keys) if n not in was_dead]
             superseded += len(mine)
             dead.setdefault(j, set()).update(mine)
     killed = sum(len(v) for v in dead.values())
-    carried = sum(len(c) - len(d) for c, d in zip(codes.codes, codes.dead, strict=True)) - killed
+    carried = sum(n - len(d) for n, d in zip(codes.lines, codes.dead, strict=True)) - killed
     if read.view_total is not None and carried + read.recs.count != read.view_total:
         raise Inconsistent(f"the composition would hold {carried + read.recs.count} documents, the point in time "
                            f"{read.view_total}")
@@ -411,7 +402,7 @@ def dump_delta(src: Source, meta: StreamMeta, prev_meta: Any, stream: str) -> De
     gt = since(prev_meta)
     codes, read, current = None, None, None
     try:
-        if seq_floor(prev_meta) is not None and all(prev.seqs) and _lines(src.previous, prev) <= MEMORY_LINES:
+        if seq_floor(prev_meta) is not None and all(prev.seqs):
             codes = previous_codes(src, prev)
             try:
                 read = read_delta(src, gt, layer_name(index, n), codes)
@@ -485,11 +476,6 @@ def _compose(src: Source, prev: Layers, lines: list[str], keys: list[list[str]],
                               meta={"format": DEAD_FORMAT, "lines": len(lines_dead)})
         added.append(dead_names[lines[j]])
     return dead_names
-
-
-def _lines(previous: SnapshotManifest, prev: Layers) -> int:
-    """The previous layers' lines, dead ones included: what a comparison by sequence lists holds."""
-    return sum(int(previous.streams[name].meta.get("docs") or 0) for name in prev.lines)
 
 
 def _check_lines(previous: SnapshotManifest, prev: Layers, dead: dict[int, Any], carried: int) -> None:

@@ -160,12 +160,17 @@ def compare(previous: Iterator[tuple[bytes, int, int]], current: Iterator[bytes]
 
 
 def lines_of(run: bytes, keys: Iterable[bytes]) -> list[int]:
-    """The line numbers an id list's sorted run gives `keys` (those of them it holds), by
-    binary search: a delta's few keys against a layer's many records."""
+    """The line numbers an id list's sorted run gives `keys` (those of them it holds): the
+    keys in order, each searched from where the one before it was (a gallop, then a binary
+    search: a few steps a key when they are many)."""
     n = len(run) // RECORD
     out = []
-    for k in keys:
-        lo, hi = 0, n
+    lo = 0
+    for k in sorted(keys):
+        hi, step = lo, 1
+        while hi < n and run[hi * RECORD:hi * RECORD + KEY] < k:
+            lo, hi, step = hi + 1, hi + step, step << 1
+        hi = min(hi, n)
         while lo < hi:
             mid = (lo + hi) // 2
             if run[mid * RECORD:mid * RECORD + KEY] < k:

@@ -321,20 +321,36 @@ def test_writes_between_the_live_scan_and_the_delta_read_leave_each_document_onc
     assert_snapshot_is_the_index(conn, repo, sid, idx)
 
 
-@pytest.mark.search_kinds("elasticsearch-8")
-def test_an_index_above_the_in_memory_bound_keeps_no_sequence_list_and_finds_deletions_by_its_ids(
+@pytest.mark.search_kinds(*REAL)
+def test_an_index_larger_than_the_spool_bound_finds_deletions_by_its_sequence_lists_in_bounded_memory(
         conn, http, names, repo, monkeypatch):
-    """A sequence list costs memory by the line (seqs.MEMORY_LINES): above the bound the
-    dump keeps none, and the delta reads the ids instead, in flat memory."""
+    """A sequence list is never held whole (seqs.SPOOL_LINES): written through a temporary
+    file, compared one range of `_seq_no` values at a time, so an index of any size keeps its
+    list and its deletions are found from doc values."""
     from backups.elastic import incremental, seqs
 
     idx = names("large")
     http.create(idx, shards=2)
-    http.bulk(idx, docs(120))
-    monkeypatch.setattr(seqs, "MEMORY_LINES", 100)
-    monkeypatch.setattr(incremental, "MEMORY_LINES", 100)
+    http.bulk(idx, docs(300))
+    monkeypatch.setattr(seqs, "SPOOL_LINES", 16)
     sid, _ = backup(conn, repo, idx, batch_size=40)
-    assert "seq_list" not in repo.manifest(sid).streams[f"indices/{idx}"].meta
-    sid, meta = _one_delete_backed_up(conn, http, repo, idx)
-    assert meta["deletions_from"] == "ids"
-    assert_snapshot_is_the_index(conn, repo, sid, idx)
+    assert repo.manifest(sid).streams[f"indices/{idx}"].meta["seq_list"]
+    real, found = incremental.find_gone, []
+
+    def kept(*args: Any) -> Any:
+        found.append(real(*args))
+        return found[-1]
+
+    monkeypatch.setattr(incremental, "find_gone", kept)
+    for round_ in range(2):
+        http.bulk(idx, docs(5, start=100 * round_, tag=f"v{round_}"))     # updated
+        http.bulk(idx, docs(3, start=1000 + 10 * round_))                  # added
+        for i in (50 + round_, 150 + round_, 250 + round_):               # deleted, in every range
+            http.req("DELETE", f"/{idx}/_doc/d{i}")
+        refresh(http, idx)
+        sid, entry = backup(conn, repo, idx, batch_size=40)
+        assert entry["mode"] == "incremental" and entry["docs_deleted"] == 3, entry
+        meta = repo.manifest(sid).streams[f"indices/{idx}"].meta
+        assert meta["deletions_from"] == "seqs" and all(meta["composed"]["seqs"])
+        assert 0 < found[-1].held <= 16 and found[-1].live_below > 100
+        assert_snapshot_is_the_index(conn, repo, sid, idx)

@@ -6,7 +6,7 @@ import random
 
 from backups.elastic.hits import parse_page
 from backups.elastic.keys import KEY, RECORD, Sorter, lines_of
-from backups.elastic.seqs import SeqList, code, read_codes
+from backups.elastic.seqs import SeqList, arrays, code
 
 
 def test_a_sequence_list_keeps_each_lines_shard_and_seq_no_in_line_order():
@@ -14,8 +14,9 @@ def test_a_sequence_list_keeps_each_lines_shard_and_seq_no_in_line_order():
     s.add([code(0, 5), code(3, 1 << 40)], 2)
     s.add([code(1, 0)], 1)
     assert s.ok
-    assert list(read_codes([s.data()[:5], s.data()[5:]])) == [code(0, 5), code(3, 1 << 40), code(1, 0)]
-    assert len(s.data()) == 3 * 8
+    data = b"".join(s.parts())
+    assert [c for a in arrays([data[:5], data[5:]]) for c in a] == [code(0, 5), code(3, 1 << 40), code(1, 0)]
+    assert len(data) == 3 * 8
 
 
 def test_a_page_that_does_not_say_its_shards_leaves_the_layer_without_a_list():
@@ -46,14 +47,22 @@ def test_lines_of_finds_the_lines_of_the_keys_a_run_holds():
     assert lines_of(b"", wanted) == []
 
 
-def test_a_list_longer_than_the_in_memory_bound_is_dropped_not_kept(monkeypatch):
+def test_a_list_longer_than_the_spool_bound_goes_to_a_file_and_comes_back_whole(monkeypatch):
+    """Memory holds SPOOL_LINES codes at most, whatever the list's length; reading it back
+    gives every line in order, SPOOL_LINES at most at a time."""
     from backups.elastic import seqs
 
-    monkeypatch.setattr(seqs, "MEMORY_LINES", 3)
+    monkeypatch.setattr(seqs, "SPOOL_LINES", 3)
     s = SeqList()
-    s.add([code(0, 1), code(0, 2)], 2)
-    assert s.ok
-    s.add([code(1, 1), code(1, 2)], 2)
-    assert not s.ok and len(s.codes) == 0
-    s.add([code(1, 3)], 1)
-    assert not s.ok and len(s.codes) == 0
+    want = []
+    for page in range(40):
+        codes = [code(page % 3, page * 10 + i) for i in range(page % 4 + 1)]
+        s.add(codes, len(codes))
+        want += codes
+        assert len(s.codes) < 3
+    assert s.ok and s.count == len(want) == 100
+    back = list(arrays(s.parts()))
+    assert max(len(a) for a in back) <= 3
+    assert [c for a in back for c in a] == want
+    s.add(None, 2)
+    assert not s.ok and len(s.codes) == 0 and list(s.parts()) == []
