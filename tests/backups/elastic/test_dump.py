@@ -469,7 +469,8 @@ def test_elasticsearch_style_calls_against_a_server_without_them(cluster_url, ht
     assert c.dialect.default_read_mode == "pit"
     mem = MemRepo()
     w = mem.writer()
-    res = dump_cluster(c, w, DumpParams(include=[idx], metadata_kinds=("lifecycle_policies", "ingest_pipelines")))
+    res = dump_cluster(c, w, DumpParams(include=[idx], metadata_kinds=("lifecycle_policies", "ingest_pipelines"),
+                                        resumable_bytes=0))   # a point in time even for a small index
     assert res.ok, res.indices
     assert res.indices[idx]["docs"] == 12 and res.indices[idx]["read_mode"] == "scroll"
     assert any("point in time unavailable" in x for x in res.warnings)
