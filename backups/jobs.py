@@ -66,6 +66,7 @@ def dump_params(params: dict[str, Any]) -> Any:
         max_slices=int(params["slices"]),
         parallel_indices=int(params["parallel_indices"]),
         max_docs_per_second=float(params["max_docs_per_second"]),
+        resumable_bytes=int(params["resumable_bytes"]),
         metadata_kinds=tuple(k for k in CLUSTER_KINDS if k in kinds),
         skip_unchanged=bool(params["skip_unchanged"]),
         incremental=bool(params["incremental"]),

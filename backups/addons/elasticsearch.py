@@ -30,6 +30,10 @@ BACKUP_PARAMS: dict[str, tuple[Any, type, str]] = {
     "page_bytes": (8 << 20, int, "Bytes per page read, roughly: an index of large documents is read in "
                                  "smaller pages, so memory stays flat."),
     "max_docs_per_second": (0, int, "Throttle reads; 0 for no limit."),
+    "resumable_bytes": (16 << 30, int, "Elasticsearch: an index of at least this many bytes is read with a point in "
+                                       "time, so a backup killed halfway resumes mid-index; a smaller one by sliced "
+                                       "scroll, half the node's CPU (killed, it is read again). 0: every index "
+                                       "resumable."),
     "skip_unchanged": (True, bool, "Reference an unchanged index from the previous snapshot instead of reading it."),
     "incremental": (True, bool, "Read a changed index as a delta of the previous snapshot (the documents whose "
                                 "_seq_no moved, and the deletions) when that is safe; else in full."),

@@ -75,7 +75,7 @@ class Cancelled(Exception):
 
 
 class CountMismatch(ClusterError):
-    pass
+    """Fewer or more documents read than the view's count."""
 
 
 @dataclass
@@ -88,6 +88,7 @@ class DumpParams:
     max_slices: int = 4                      # slices per index = min(shards, max_slices)
     parallel_indices: int = 4                # small indices (one page) read at once; a larger one alone
     read_mode: str = "auto"                  # "auto" (dialect's fastest) | "scroll" | "pit"
+    resumable_bytes: int = 16 << 30          # "auto": a point in time (resumable mid-index) from this size
     keep_alive: str = "5m"
     max_docs_per_second: float = 0.0         # 0: no throttling
     metadata_kinds: tuple[str, ...] = CLUSTER_KINDS
@@ -378,10 +379,13 @@ def _reuse(run: _Run, info: IndexInfo, meta: StreamMeta) -> _Reused | None:
 def _read(run: _Run, info: IndexInfo, meta: StreamMeta, state: IndexState) -> tuple[_Pages, Reader]:
     d = run.conn.dialect
     assert d is not None
-    mode = d.default_read_mode if run.params.read_mode == "auto" else run.params.read_mode
-    if mode == "pit" and not d.supports_pit:
-        mode = "scroll"
     slices, sort = max(1, min(info.shards, run.params.max_slices)), d.pit_sort(info.shards)
+    mode = d.default_read_mode if run.params.read_mode == "auto" else run.params.read_mode
+    if mode == "pit" and (not d.supports_pit or run.params.read_mode == "auto" and slices == info.shards
+                          and state.docs * (state.doc_bytes or 0) < run.params.resumable_bytes):
+        # a point in time on `_seq_no` costs Elasticsearch twice a scroll's CPU (docs/engine-interface.md,
+        # read_mode); a scroll with one slice per shard still gives each hit's shard and _seq_no
+        mode = "scroll"
     start = run.resume.partial(stream_name(info.name), meta, mode=mode, slices=slices, sort=sort) \
         if run.resume is not None else None
     try:
@@ -408,14 +412,12 @@ def _read_from(run: _Run, info: IndexInfo, meta: StreamMeta, state: IndexState, 
     try:
         reader.open()
         run.warnings.extend(reader.notes)
-        if reader.mode != "pit":
-            start = None  # the point in time could not be opened after all: from the start
-            reader.after = {}
+        if reader.mode != "pit":   # the point in time could not be opened after all: from the start
+            start, reader.after = None, {}
         meta["docs"], meta["read_mode"], meta["slices"] = reader.expected, reader.mode, reader.slices
         meta["count_source"], meta["page_docs"], meta["complete"] = reader.count_source, reader.page_docs, True
-        assert run.conn.dialect is not None
         positions = Positions(reader.slices, run.conn.dialect.pit_sort(info.shards), start) \
-            if reader.mode == "pit" else None
+            if reader.mode == "pit" and run.conn.dialect is not None else None
         pages = _Pages(run, info.name, reader, dict(meta), positions)
         if reader.keys:
             pages.keys = IdList(run.writer, info.name, 0)
@@ -540,10 +542,8 @@ def dump_cluster(conn: Connection, writer: StreamWriter, params: DumpParams | No
 
 def _small(run: _Run, info: IndexInfo) -> bool:
     """An index whose documents fit in one page: read beside others, its memory is one page."""
-    state = run.prepared.states.get(info.name)
-    if state is None or info.status != "open":
-        return True   # not read at all
-    return state.docs <= page_docs(run.params, state.doc_bytes)
+    state = run.prepared.states.get(info.name)   # none, or closed: not read at all
+    return state is None or info.status != "open" or state.docs <= page_docs(run.params, state.doc_bytes)
 
 
 def _dump_all(run: _Run, selected: list[IndexInfo], backing: dict[str, str]) -> Iterator[tuple[IndexInfo, IndexDumped]]:

@@ -469,7 +469,8 @@ def test_elasticsearch_style_calls_against_a_server_without_them(cluster_url, ht
     assert c.dialect.default_read_mode == "pit"
     mem = MemRepo()
     w = mem.writer()
-    res = dump_cluster(c, w, DumpParams(include=[idx], metadata_kinds=("lifecycle_policies", "ingest_pipelines")))
+    res = dump_cluster(c, w, DumpParams(include=[idx], metadata_kinds=("lifecycle_policies", "ingest_pipelines"),
+                                        resumable_bytes=0))   # a point in time even for a small index
     assert res.ok, res.indices
     assert res.indices[idx]["docs"] == 12 and res.indices[idx]["read_mode"] == "scroll"
     assert any("point in time unavailable" in x for x in res.warnings)
@@ -541,3 +542,22 @@ def test_small_indices_are_read_several_at_once_and_a_large_one_alone(conn, http
     one = dump_cluster(conn, mem.writer(), DumpParams(include=order, parallel_indices=1, metadata_kinds=(),
                                                       skip_unchanged=False))
     assert {k: v["docs"] for k, v in one.indices.items()} == {k: v["docs"] for k, v in res.indices.items()}
+
+
+@pytest.mark.search_kinds("elasticsearch-8")
+def test_auto_reads_an_elasticsearch_index_by_sliced_scroll_unless_it_is_large_enough_to_resume(conn, http, names,
+                                                                                                repo):
+    """A point in time costs Elasticsearch twice a scroll's CPU: "auto" takes it only for an
+    index of `resumable_bytes` or more (an interrupted read then continues mid-index). Both
+    keep the sequence list the next delta needs."""
+    idx = names("auto")
+    http.create(idx, shards=2)
+    http.bulk(idx, [(str(i), b'{"n":%d}' % i, None) for i in range(30)])
+    for resumable, mode in ((16 << 30, "scroll"), (0, "pit")):
+        with repo.writer() as w:
+            res = dump_cluster(conn, w, DumpParams(include=[idx], metadata_kinds=(), resumable_bytes=resumable),
+                               read_previous=lambda name: iter(()))
+            assert res.ok, res.indices
+            sid = w.commit(meta={"status": "Succeeded"})
+        assert (res.indices[idx]["read_mode"], res.indices[idx]["docs"]) == (mode, 30)
+        assert "seq_list" in repo.manifest(sid).streams[f"indices/{idx}"].meta, mode
